@@ -1,0 +1,179 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/tapir-ml/tapir/backend"
+)
+
+// Fill implements backend.Backend.
+func (*CPU) Fill(dst backend.View, v float64) {
+	switch dst.DType() {
+	case backend.Float32:
+		fillT(slice[float32](dst.Storage), dst, float32(v))
+	case backend.Float64:
+		fillT(slice[float64](dst.Storage), dst, v)
+	case backend.Float16:
+		fillT(slice[uint16](dst.Storage), dst, backend.Float32ToFloat16(float32(v)))
+	case backend.BFloat16:
+		fillT(slice[uint16](dst.Storage), dst, backend.Float32ToBFloat16(float32(v)))
+	case backend.Int64:
+		fillT(slice[int64](dst.Storage), dst, int64(v))
+	case backend.Int32:
+		fillT(slice[int32](dst.Storage), dst, int32(v))
+	case backend.Uint8:
+		fillT(slice[uint8](dst.Storage), dst, uint8(int64(v)))
+	case backend.Bool:
+		var b uint8
+		if v != 0 {
+			b = 1
+		}
+		fillT(u8(dst.Storage), dst, b)
+	default:
+		panic(badDType("fill", dst.DType()))
+	}
+}
+
+func fillT[T any](d []T, dst backend.View, v T) {
+	if dst.IsContiguous() {
+		parallelFor(dst.Numel(), grain, func(lo, hi int) {
+			s := d[dst.Offset+lo : dst.Offset+hi]
+			for i := range s {
+				s[i] = v
+			}
+		})
+		return
+	}
+	it := newIter(dst.Shape, dst.Layout)
+	_, st := it.inner()
+	it.each(grain, func(off *[maxOps]int, n int) {
+		for i, o := 0, off[0]; i < n; i, o = i+1, o+st[0] {
+			d[o] = v
+		}
+	})
+}
+
+// Copy implements backend.Backend.
+func (*CPU) Copy(dst, src backend.View) {
+	sdt, ddt := src.DType(), dst.DType()
+	if sdt == ddt || (sdt.Size() == ddt.Size() && sdt == backend.Bool && ddt == backend.Uint8) {
+		switch sdt.Size() {
+		case 1:
+			copySame(slice[uint8](dst.Storage), slice[uint8](src.Storage), dst, src)
+		case 2:
+			copySame(slice[uint16](dst.Storage), slice[uint16](src.Storage), dst, src)
+		case 4:
+			copySame(slice[uint32](dst.Storage), slice[uint32](src.Storage), dst, src)
+		case 8:
+			copySame(slice[uint64](dst.Storage), slice[uint64](src.Storage), dst, src)
+		}
+		return
+	}
+	switch ddt {
+	case backend.Float32:
+		convertTo(slice[float32](dst.Storage), dst, src, func(f float64) float32 { return float32(f) }, nil)
+	case backend.Float64:
+		convertTo(slice[float64](dst.Storage), dst, src, func(f float64) float64 { return f }, nil)
+	case backend.Float16:
+		convertTo(slice[uint16](dst.Storage), dst, src, func(f float64) uint16 { return backend.Float32ToFloat16(float32(f)) }, nil)
+	case backend.BFloat16:
+		convertTo(slice[uint16](dst.Storage), dst, src, func(f float64) uint16 { return backend.Float32ToBFloat16(float32(f)) }, nil)
+	case backend.Int64:
+		convertTo(slice[int64](dst.Storage), dst, src, floatToInt[int64], func(i int64) int64 { return i })
+	case backend.Int32:
+		convertTo(slice[int32](dst.Storage), dst, src, floatToInt[int32], func(i int64) int32 { return int32(i) })
+	case backend.Uint8:
+		convertTo(slice[uint8](dst.Storage), dst, src, floatToInt[uint8], func(i int64) uint8 { return uint8(i) })
+	case backend.Bool:
+		convertTo(u8(dst.Storage), dst, src, func(f float64) uint8 {
+			if f != 0 {
+				return 1
+			}
+			return 0
+		}, func(i int64) uint8 {
+			if i != 0 {
+				return 1
+			}
+			return 0
+		})
+	default:
+		panic(badDType("copy", ddt))
+	}
+}
+
+// floatToInt truncates toward zero; NaN and out-of-range values give 0
+// rather than Go's platform-dependent result.
+func floatToInt[T integer](f float64) T {
+	if f != f || math.IsInf(f, 0) {
+		return 0
+	}
+	return T(int64(f))
+}
+
+func copySame[T any](d, s []T, dst, src backend.View) {
+	if dst.IsContiguous() && src.IsContiguous() {
+		n := dst.Numel()
+		parallelFor(n, grain*4, func(lo, hi int) {
+			copy(d[dst.Offset+lo:dst.Offset+hi], s[src.Offset+lo:src.Offset+hi])
+		})
+		return
+	}
+	it := newIter(dst.Shape, dst.Layout, src.Layout)
+	_, st := it.inner()
+	it.each(grain, func(off *[maxOps]int, n int) {
+		if st[0] == 1 && st[1] == 1 {
+			copy(d[off[0]:off[0]+n], s[off[1]:off[1]+n])
+			return
+		}
+		for i, o, p := 0, off[0], off[1]; i < n; i, o, p = i+1, o+st[0], p+st[1] {
+			d[o] = s[p]
+		}
+	})
+}
+
+// convertTo copies src into d converting each element: integer sources go
+// through fromInt when it is given (exact for integer targets), everything
+// else through float64.
+func convertTo[D any](d []D, dst, src backend.View, fromFloat func(float64) D, fromInt func(int64) D) {
+	it := newIter(dst.Shape, dst.Layout, src.Layout)
+	_, st := it.inner()
+	run := func(get func(p int) float64, geti func(p int) int64) {
+		it.each(grain, func(off *[maxOps]int, n int) {
+			o, p := off[0], off[1]
+			if geti != nil && fromInt != nil {
+				for i := 0; i < n; i, o, p = i+1, o+st[0], p+st[1] {
+					d[o] = fromInt(geti(p))
+				}
+				return
+			}
+			for i := 0; i < n; i, o, p = i+1, o+st[0], p+st[1] {
+				d[o] = fromFloat(get(p))
+			}
+		})
+	}
+	switch src.DType() {
+	case backend.Float32:
+		s := slice[float32](src.Storage)
+		run(func(p int) float64 { return float64(s[p]) }, nil)
+	case backend.Float64:
+		s := slice[float64](src.Storage)
+		run(func(p int) float64 { return s[p] }, nil)
+	case backend.Float16:
+		s := slice[uint16](src.Storage)
+		run(func(p int) float64 { return float64(backend.Float16ToFloat32(s[p])) }, nil)
+	case backend.BFloat16:
+		s := slice[uint16](src.Storage)
+		run(func(p int) float64 { return float64(backend.BFloat16ToFloat32(s[p])) }, nil)
+	case backend.Int64:
+		s := slice[int64](src.Storage)
+		run(func(p int) float64 { return float64(s[p]) }, func(p int) int64 { return s[p] })
+	case backend.Int32:
+		s := slice[int32](src.Storage)
+		run(func(p int) float64 { return float64(s[p]) }, func(p int) int64 { return int64(s[p]) })
+	case backend.Uint8, backend.Bool:
+		s := slice[uint8](src.Storage)
+		run(func(p int) float64 { return float64(s[p]) }, func(p int) int64 { return int64(s[p]) })
+	default:
+		panic(badDType("copy", src.DType()))
+	}
+}

@@ -1,0 +1,388 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/tapir-ml/tapir/backend"
+)
+
+type accum interface{ ~float64 | ~int64 }
+
+// Reduce implements backend.Backend.
+func (*CPU) Reduce(op backend.ReduceOp, dst, src backend.View) {
+	switch src.DType() {
+	case backend.Float32:
+		reduceT[float32, float64](op, dst, src)
+	case backend.Float64:
+		reduceT[float64, float64](op, dst, src)
+	case backend.Int64:
+		reduceT[int64, int64](op, dst, src)
+	case backend.Int32:
+		reduceT[int32, int64](op, dst, src)
+	case backend.Uint8, backend.Bool:
+		reduceT[uint8, int64](op, dst, src)
+	default:
+		panic(badDType("reduce "+op.String(), src.DType()))
+	}
+}
+
+func identity[A accum](op backend.ReduceOp) A {
+	switch op {
+	case backend.ReduceProd:
+		return 1
+	case backend.ReduceMax:
+		var z A
+		if _, ok := any(z).(float64); ok {
+			return A(math.Inf(-1))
+		}
+		return A(math.MinInt64)
+	case backend.ReduceMin:
+		var z A
+		if _, ok := any(z).(float64); ok {
+			return A(math.Inf(1))
+		}
+		return A(math.MaxInt64)
+	}
+	return 0
+}
+
+func combine[A accum](op backend.ReduceOp) func(a, b A) A {
+	switch op {
+	case backend.ReduceProd:
+		return func(a, b A) A { return a * b }
+	case backend.ReduceMax:
+		return func(a, b A) A {
+			if b > a || b != b {
+				return b
+			}
+			return a
+		}
+	case backend.ReduceMin:
+		return func(a, b A) A {
+			if b < a || b != b {
+				return b
+			}
+			return a
+		}
+	}
+	return func(a, b A) A { return a + b }
+}
+
+func reduceT[T number, A accum](op backend.ReduceOp, dst, src backend.View) {
+	nd := len(src.Shape)
+	outN := dst.Numel()
+	// the accumulator: contiguous over dst's shape, seen with src's shape
+	// and stride 0 on the reduced dims
+	accStrides := backend.ContiguousStrides(dst.Shape)
+	accL := backend.Layout{Shape: src.Shape, Strides: make([]int, nd)}
+	splitKept, splitRed := -1, -1
+	for i := 0; i < nd; i++ {
+		if dst.Shape[i] == src.Shape[i] {
+			accL.Strides[i] = accStrides[i]
+			if src.Shape[i] > 1 && (splitKept < 0 || src.Shape[i] > src.Shape[splitKept]) {
+				splitKept = i
+			}
+		} else if splitRed < 0 || src.Shape[i] > src.Shape[splitRed] {
+			splitRed = i
+		}
+	}
+	acc := make([]A, outN)
+	id := identity[A](op)
+	for i := range acc {
+		acc[i] = id
+	}
+	s := slice[T](src.Storage)
+	total := src.Numel()
+	p := NumThreads()
+	switch {
+	case total < grain || p == 1:
+		reduceSerial(op, acc, accL, s, src.Layout)
+	case splitKept >= 0 && src.Shape[splitKept] >= 2:
+		parts := min(p, src.Shape[splitKept])
+		parallelFor(parts, 1, func(lo, hi int) {
+			for part := lo; part < hi; part++ {
+				a, b := narrowPart(accL, src.Layout, splitKept, part, parts)
+				reduceSerial(op, acc, a, s, b)
+			}
+		})
+	default:
+		parts := min(p, src.Shape[splitRed])
+		partial := make([][]A, parts)
+		parallelFor(parts, 1, func(lo, hi int) {
+			for part := lo; part < hi; part++ {
+				mine := make([]A, outN)
+				for i := range mine {
+					mine[i] = id
+				}
+				a, b := narrowPart(accL, src.Layout, splitRed, part, parts)
+				reduceSerial(op, mine, a, s, b)
+				partial[part] = mine
+			}
+		})
+		f := combine[A](op)
+		for _, m := range partial {
+			for i := range acc {
+				acc[i] = f(acc[i], m[i])
+			}
+		}
+	}
+	// write the result
+	count := 1
+	if outN > 0 {
+		count = total / outN
+	}
+	writeAcc(op, dst, acc, count)
+}
+
+// narrowPart returns the part-th of parts slices of dim d of two layouts.
+func narrowPart(a, b backend.Layout, d, part, parts int) (backend.Layout, backend.Layout) {
+	n := a.Shape[d]
+	lo, hi := n*part/parts, n*(part+1)/parts
+	cut := func(l backend.Layout) backend.Layout {
+		sh := append([]int(nil), l.Shape...)
+		sh[d] = hi - lo
+		return backend.Layout{Shape: sh, Strides: l.Strides, Offset: l.Offset + lo*l.Strides[d]}
+	}
+	return cut(a), cut(b)
+}
+
+func reduceSerial[T number, A accum](op backend.ReduceOp, acc []A, accL backend.Layout, s []T, srcL backend.Layout) {
+	it := newIter(srcL.Shape, accL, srcL)
+	it.reorder(1)
+	_, st := it.inner()
+	as, ss := st[0], st[1]
+	f := combine[A](op)
+	id := identity[A](op)
+	it.run(0, it.numel, func(off *[maxOps]int, n int) {
+		o, q := off[0], off[1]
+		if as == 0 {
+			r := id
+			switch op {
+			case backend.ReduceSum, backend.ReduceMean:
+				for i := 0; i < n; i, q = i+1, q+ss {
+					r += A(s[q])
+				}
+			default:
+				for i := 0; i < n; i, q = i+1, q+ss {
+					r = f(r, A(s[q]))
+				}
+			}
+			acc[o] = f(acc[o], r)
+			return
+		}
+		switch op {
+		case backend.ReduceSum, backend.ReduceMean:
+			for i := 0; i < n; i, o, q = i+1, o+as, q+ss {
+				acc[o] += A(s[q])
+			}
+		default:
+			for i := 0; i < n; i, o, q = i+1, o+as, q+ss {
+				acc[o] = f(acc[o], A(s[q]))
+			}
+		}
+	})
+}
+
+func writeAcc[A accum](op backend.ReduceOp, dst backend.View, acc []A, count int) {
+	it := newIter(dst.Shape, dst.Layout, backend.Contiguous(dst.Shape))
+	_, st := it.inner()
+	conv := func(fn func(o, q, n int)) {
+		it.run(0, it.numel, func(off *[maxOps]int, n int) { fn(off[0], off[1], n) })
+	}
+	mean := op == backend.ReduceMean
+	switch dst.DType() {
+	case backend.Float32:
+		d := slice[float32](dst.Storage)
+		conv(func(o, q, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+st[0], q+st[1] {
+				v := float64(acc[q])
+				if mean {
+					v /= float64(count)
+				}
+				d[o] = float32(v)
+			}
+		})
+	case backend.Float64:
+		d := slice[float64](dst.Storage)
+		conv(func(o, q, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+st[0], q+st[1] {
+				v := float64(acc[q])
+				if mean {
+					v /= float64(count)
+				}
+				d[o] = v
+			}
+		})
+	case backend.Int64:
+		d := slice[int64](dst.Storage)
+		conv(func(o, q, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+st[0], q+st[1] {
+				d[o] = int64(acc[q])
+			}
+		})
+	case backend.Int32:
+		d := slice[int32](dst.Storage)
+		conv(func(o, q, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+st[0], q+st[1] {
+				d[o] = int32(acc[q])
+			}
+		})
+	case backend.Uint8, backend.Bool:
+		d := slice[uint8](dst.Storage)
+		conv(func(o, q, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+st[0], q+st[1] {
+				d[o] = uint8(acc[q])
+			}
+		})
+	default:
+		panic(badDType("reduce", dst.DType()))
+	}
+}
+
+// lanes returns an iteration over every position of src with dim removed
+// (kept with size 1), for kernels that then walk along dim themselves;
+// operands are the given layouts, each narrowed to size 1 at dim.
+func lanes(dim int, ls ...backend.Layout) *iter {
+	cut := make([]backend.Layout, len(ls))
+	for i, l := range ls {
+		sh := append([]int(nil), l.Shape...)
+		sh[dim] = 1
+		cut[i] = backend.Layout{Shape: sh, Strides: l.Strides, Offset: l.Offset}
+	}
+	return newIter(cut[0].Shape, cut...)
+}
+
+// ArgReduce implements backend.Backend.
+func (*CPU) ArgReduce(op backend.ArgOp, values, indices, src backend.View, dim int) {
+	switch src.DType() {
+	case backend.Float32:
+		argT[float32](op, values, indices, src, dim)
+	case backend.Float64:
+		argT[float64](op, values, indices, src, dim)
+	case backend.Int64:
+		argT[int64](op, values, indices, src, dim)
+	case backend.Int32:
+		argT[int32](op, values, indices, src, dim)
+	case backend.Uint8, backend.Bool:
+		argT[uint8](op, values, indices, src, dim)
+	default:
+		panic(badDType("argreduce", src.DType()))
+	}
+}
+
+func argT[T number](op backend.ArgOp, values, indices, src backend.View, dim int) {
+	s := slice[T](src.Storage)
+	idx := slice[int64](indices.Storage)
+	var val []T
+	valL := indices.Layout
+	if values.Storage != nil {
+		val = slice[T](values.Storage)
+		valL = values.Layout
+	}
+	n, stride := src.Shape[dim], src.Strides[dim]
+	it := lanes(dim, indices.Layout, valL, src.Layout)
+	_, st := it.inner()
+	better := func(x, best T) bool { return x > best || (x != x && best == best) }
+	if op == backend.ArgMin {
+		better = func(x, best T) bool { return x < best || (x != x && best == best) }
+	}
+	if n == 0 {
+		panic("cpu: argreduce over an empty dim")
+	}
+	it.each(max(1, grain/max(n, 1)), func(off *[maxOps]int, m int) {
+		oi, ov, os := off[0], off[1], off[2]
+		for k := 0; k < m; k, oi, ov, os = k+1, oi+st[0], ov+st[1], os+st[2] {
+			best, at := s[os], 0
+			for j, q := 1, os+stride; j < n; j, q = j+1, q+stride {
+				if better(s[q], best) {
+					best, at = s[q], j
+				}
+			}
+			idx[oi] = int64(at)
+			if val != nil {
+				val[ov] = best
+			}
+		}
+	})
+}
+
+// Softmax implements backend.Backend.
+func (*CPU) Softmax(dst, src backend.View, dim int, log bool) {
+	switch src.DType() {
+	case backend.Float32:
+		softmaxT[float32](dst, src, dim, log)
+	case backend.Float64:
+		softmaxT[float64](dst, src, dim, log)
+	default:
+		panic(badDType("softmax", src.DType()))
+	}
+}
+
+func softmaxT[T float](dst, src backend.View, dim int, log bool) {
+	d, s := slice[T](dst.Storage), slice[T](src.Storage)
+	n := src.Shape[dim]
+	ds, ss := dst.Strides[dim], src.Strides[dim]
+	it := lanes(dim, dst.Layout, src.Layout)
+	_, st := it.inner()
+	it.each(max(1, grain/8/max(n, 1)), func(off *[maxOps]int, m int) {
+		od, os := off[0], off[1]
+		for k := 0; k < m; k, od, os = k+1, od+st[0], os+st[1] {
+			mx := math.Inf(-1)
+			for j, q := 0, os; j < n; j, q = j+1, q+ss {
+				if x := float64(s[q]); x > mx || x != x {
+					mx = x
+				}
+			}
+			if math.IsInf(mx, -1) {
+				mx = 0 // all -Inf: exp gives 0s and the result NaN, as torch
+			}
+			sum := 0.0
+			for j, q := 0, os; j < n; j, q = j+1, q+ss {
+				sum += math.Exp(float64(s[q]) - mx)
+			}
+			if log {
+				lse := mx + math.Log(sum)
+				for j, q, o := 0, os, od; j < n; j, q, o = j+1, q+ss, o+ds {
+					d[o] = T(float64(s[q]) - lse)
+				}
+			} else {
+				inv := 1 / sum
+				for j, q, o := 0, os, od; j < n; j, q, o = j+1, q+ss, o+ds {
+					d[o] = T(math.Exp(float64(s[q])-mx) * inv)
+				}
+			}
+		}
+	})
+}
+
+// CumSum implements backend.Backend.
+func (*CPU) CumSum(dst, src backend.View, dim int) {
+	switch src.DType() {
+	case backend.Float32:
+		cumsumT[float32, float64](dst, src, dim)
+	case backend.Float64:
+		cumsumT[float64, float64](dst, src, dim)
+	case backend.Int64:
+		cumsumT[int64, int64](dst, src, dim)
+	default:
+		panic(badDType("cumsum", src.DType()))
+	}
+}
+
+func cumsumT[T number, A accum](dst, src backend.View, dim int) {
+	d, s := slice[T](dst.Storage), slice[T](src.Storage)
+	n := src.Shape[dim]
+	ds, ss := dst.Strides[dim], src.Strides[dim]
+	it := lanes(dim, dst.Layout, src.Layout)
+	_, st := it.inner()
+	it.each(max(1, grain/max(n, 1)), func(off *[maxOps]int, m int) {
+		od, os := off[0], off[1]
+		for k := 0; k < m; k, od, os = k+1, od+st[0], os+st[1] {
+			var acc A
+			for j, q, o := 0, os, od; j < n; j, q, o = j+1, q+ss, o+ds {
+				acc += A(s[q])
+				d[o] = T(acc)
+			}
+		}
+	})
+}

@@ -1,0 +1,254 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/tapir-ml/tapir/backend"
+)
+
+// Unary implements backend.Backend.
+func (*CPU) Unary(op backend.UnaryOp, dst, src backend.View, p backend.Scalars) {
+	switch src.DType() {
+	case backend.Float32:
+		unaryFloat[float32](op, dst, src, p)
+	case backend.Float64:
+		unaryFloat[float64](op, dst, src, p)
+	case backend.Int64:
+		unaryInt[int64](op, dst, src, p)
+	case backend.Int32:
+		unaryInt[int32](op, dst, src, p)
+	case backend.Uint8:
+		unaryInt[uint8](op, dst, src, p)
+	default:
+		panic(badDType("unary "+op.String(), src.DType()))
+	}
+}
+
+// unaryRun walks dst and src together, handing each innermost run to fn
+// with its offsets and strides.
+func unaryRun[T any](dst, src backend.View, fn func(d []T, o, ds int, s []T, q, ss, n int)) {
+	d, s := slice[T](dst.Storage), slice[T](src.Storage)
+	it := newIter(dst.Shape, dst.Layout, src.Layout)
+	_, st := it.inner()
+	it.each(grain/8, func(off *[maxOps]int, n int) {
+		fn(d, off[0], st[0], s, off[1], st[1], n)
+	})
+}
+
+func unaryFloat[T float](op backend.UnaryOp, dst, src backend.View, p backend.Scalars) {
+	a, b := T(p.A), T(p.B)
+	switch op {
+	case backend.Neg:
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				d[o] = -s[q]
+			}
+		})
+	case backend.Square:
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				d[o] = s[q] * s[q]
+			}
+		})
+	case backend.ReLU:
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				x := s[q]
+				if x < 0 {
+					x = 0
+				}
+				d[o] = x
+			}
+		})
+	case backend.AddScalar:
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				d[o] = s[q] + a
+			}
+		})
+	case backend.MulScalar:
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				d[o] = s[q] * a
+			}
+		})
+	case backend.RSubScalar:
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				d[o] = a - s[q]
+			}
+		})
+	case backend.DivScalar:
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				d[o] = s[q] / a
+			}
+		})
+	case backend.Clamp:
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				x := s[q]
+				if x < a {
+					x = a
+				}
+				if x > b {
+					x = b
+				}
+				d[o] = x
+			}
+		})
+	default:
+		f := floatFunc(op, p)
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				d[o] = T(f(float64(s[q])))
+			}
+		})
+	}
+}
+
+// floatFunc returns op as a float64 function; float32 kernels call it and
+// round, so their results are correctly rounded wherever Go's math is.
+func floatFunc(op backend.UnaryOp, p backend.Scalars) func(float64) float64 {
+	switch op {
+	case backend.Abs:
+		return math.Abs
+	case backend.Sign:
+		return func(x float64) float64 {
+			switch {
+			case x > 0:
+				return 1
+			case x < 0:
+				return -1
+			}
+			return x * 0 // ±0 → 0 with its sign, NaN → NaN
+		}
+	case backend.Exp:
+		return math.Exp
+	case backend.Log:
+		return math.Log
+	case backend.Log1p:
+		return math.Log1p
+	case backend.Sqrt:
+		return math.Sqrt
+	case backend.Rsqrt:
+		return func(x float64) float64 { return 1 / math.Sqrt(x) }
+	case backend.Reciprocal:
+		return func(x float64) float64 { return 1 / x }
+	case backend.Sin:
+		return math.Sin
+	case backend.Cos:
+		return math.Cos
+	case backend.Tanh:
+		return math.Tanh
+	case backend.Sigmoid:
+		return sigmoid
+	case backend.GELU:
+		return func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
+	case backend.SiLU:
+		return func(x float64) float64 { return x * sigmoid(x) }
+	case backend.Softplus:
+		beta, threshold := p.A, p.B
+		return func(x float64) float64 {
+			if x*beta > threshold {
+				return x
+			}
+			return math.Log1p(math.Exp(x*beta)) / beta
+		}
+	case backend.Erf:
+		return math.Erf
+	case backend.Floor:
+		return math.Floor
+	case backend.Ceil:
+		return math.Ceil
+	case backend.Round:
+		return math.RoundToEven
+	case backend.RDivScalar:
+		return func(x float64) float64 { return p.A / x }
+	case backend.PowScalar:
+		e := p.A
+		switch e {
+		case 2:
+			return func(x float64) float64 { return x * x }
+		case 0.5:
+			return math.Sqrt
+		case -1:
+			return func(x float64) float64 { return 1 / x }
+		}
+		return func(x float64) float64 { return math.Pow(x, e) }
+	case backend.LeakyReLU:
+		return func(x float64) float64 {
+			if x > 0 {
+				return x
+			}
+			return p.A * x
+		}
+	}
+	panic("cpu: unary: unknown float op " + op.String())
+}
+
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+func unaryInt[T integer](op backend.UnaryOp, dst, src backend.View, p backend.Scalars) {
+	a, b := T(int64(p.A)), T(int64(p.B))
+	var f func(x T) T
+	switch op {
+	case backend.Neg:
+		f = func(x T) T { return -x }
+	case backend.Abs:
+		f = func(x T) T {
+			if x < 0 {
+				return -x
+			}
+			return x
+		}
+	case backend.Sign:
+		f = func(x T) T {
+			switch {
+			case x > 0:
+				return 1
+			case x < 0:
+				return ^T(0) // -1 (uint8 has no negatives, so x < 0 never holds)
+			}
+			return 0
+		}
+	case backend.Square:
+		f = func(x T) T { return x * x }
+	case backend.ReLU:
+		f = func(x T) T {
+			if x < 0 {
+				return 0
+			}
+			return x
+		}
+	case backend.AddScalar:
+		f = func(x T) T { return x + a }
+	case backend.MulScalar:
+		f = func(x T) T { return x * a }
+	case backend.RSubScalar:
+		f = func(x T) T { return a - x }
+	case backend.Clamp:
+		f = func(x T) T {
+			if x < a {
+				x = a
+			}
+			if x > b {
+				x = b
+			}
+			return x
+		}
+	default:
+		panic("cpu: unary " + op.String() + " on an integer tensor")
+	}
+	unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+		for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+			d[o] = f(s[q])
+		}
+	})
+}

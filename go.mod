@@ -1,0 +1,3 @@
+module github.com/tapir-ml/tapir
+
+go 1.24

@@ -1,0 +1,545 @@
+package tensor
+
+import "math"
+
+// This file is the one place where derivatives live. Each recorded op has
+// an entry in ops with its backward rule. Rules are written with tensor
+// ops, so when backward runs with CreateGraph the rules themselves are
+// recorded and can be differentiated again.
+
+type opID uint16
+
+const (
+	opAccumulate opID = iota
+	opCustom
+	opClone
+	opTo
+	opToDevice
+
+	opNeg
+	opAbs
+	opSign
+	opSquare
+	opReLU
+	opExp
+	opLog
+	opLog1p
+	opSqrt
+	opRsqrt
+	opReciprocal
+	opSin
+	opCos
+	opTanh
+	opSigmoid
+	opGELU
+	opSiLU
+	opSoftplus
+	opErf
+	opFloor
+	opCeil
+	opRound
+	opLeakyReLU
+	opAddScalar
+	opMulScalar
+	opRSubScalar
+	opDivScalar
+	opRDivScalar
+	opPowScalar
+	opClamp
+
+	opAdd
+	opSub
+	opMul
+	opDiv
+	opPow
+	opMaximum
+	opMinimum
+	opWhere
+	opMaskedFill
+
+	opSum
+	opMean
+	opProd
+	opAmax
+	opAmin
+	opMaxDim
+	opMinDim
+	opSoftmax
+	opLogSoftmax
+	opCumSum
+
+	opMatMul
+
+	opReshape
+	opPermute
+	opExpand
+	opSlice
+	opSliceScatter
+	opFlip
+	opCat
+	opIndexSelect
+	opIndexAdd
+	opGather
+	opScatterAdd
+
+	numOps
+)
+
+// gradCtx is what a rule sees of its node.
+type gradCtx struct {
+	n      *Node
+	create bool
+}
+
+// saved returns the i-th saved tensor (attached to the graph when
+// differentiating the backward pass itself).
+func (c *gradCtx) saved(i int) *Tensor { return c.n.saved[i].unpack(c.n, c.create) }
+
+// needs reports whether input i wants a gradient.
+func (c *gradCtx) needs(i int) bool { return c.n.next[i].node != nil }
+
+func (c *gradCtx) inShape(i int) []int { return c.n.inMeta[i].shape }
+
+// zerosIn is zeros shaped like input i.
+func (c *gradCtx) zerosIn(i int) *Tensor {
+	m := c.n.inMeta[i]
+	return zerosOf(m.dtype, m.dev, m.shape)
+}
+
+type rule func(c *gradCtx, g []*Tensor) []*Tensor
+
+type opDef struct {
+	name string
+	grad rule
+}
+
+// one-output rules see g[0] as g
+func unaryRule(f func(c *gradCtx, g *Tensor) *Tensor) rule {
+	return func(c *gradCtx, g []*Tensor) []*Tensor { return []*Tensor{f(c, g[0])} }
+}
+
+// elementwise rules whose inputs may have been broadcast reduce each
+// gradient back to its input's shape
+func binaryRule(fa, fb func(c *gradCtx, g *Tensor) *Tensor) rule {
+	return func(c *gradCtx, g []*Tensor) []*Tensor {
+		out := make([]*Tensor, 2)
+		if c.needs(0) {
+			out[0] = sumToShape(fa(c, g[0]), c.inShape(0))
+		}
+		if c.needs(1) {
+			out[1] = sumToShape(fb(c, g[0]), c.inShape(1))
+		}
+		return out
+	}
+}
+
+func zeroRule(c *gradCtx, g *Tensor) *Tensor { return ZerosLike(g) }
+
+// scalarAttr is the attrs of ops with scalar arguments.
+type scalarAttr struct{ A, B float64 }
+
+// reduceAttr is the attrs of reductions.
+type reduceAttr struct {
+	Dims    []int
+	KeepDim bool
+}
+
+// dimAttr is the attrs of ops along one dim.
+type dimAttr struct{ Dim int }
+
+// sliceAttr is the attrs of Slice and SliceScatter.
+type sliceAttr struct{ Dim, Start, End, Step int }
+
+// catAttr is the attrs of Cat.
+type catAttr struct {
+	Dim   int
+	Sizes []int
+}
+
+var ops [numOps]opDef
+
+func init() {
+	ops = [numOps]opDef{
+		opAccumulate: {"AccumulateGrad", nil}, // handled by the engine
+		opCustom:     {"Custom", nil},         // the Function's own Backward
+		opClone:      {"Clone", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g })},
+		opTo: {"To", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return g.To(c.n.attrs.(DType))
+		})},
+		opToDevice: {"ToDevice", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return g.ToDevice(c.n.attrs.(Device))
+		})},
+
+		opNeg: {"Neg", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Neg() })},
+		opAbs: {"Abs", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0).Sign()) })},
+		opSign: {"Sign", unaryRule(zeroRule)},
+		opSquare: {"Square", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return g.Mul(c.saved(0)).MulScalar(2)
+		})},
+		opReLU: {"Relu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return g.Mul(c.saved(0).GtScalar(0).To(g.DType()))
+		})},
+		opExp: {"Exp", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0)) })},
+		opLog: {"Log", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Div(c.saved(0)) })},
+		opLog1p: {"Log1p", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return g.Div(c.saved(0).AddScalar(1))
+		})},
+		opSqrt: {"Sqrt", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return g.Div(c.saved(0).MulScalar(2))
+		})},
+		opRsqrt: {"Rsqrt", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			y := c.saved(0) // d/dx x^-1/2 = -1/2 y³
+			return g.Mul(y.Mul(y).Mul(y)).MulScalar(-0.5)
+		})},
+		opReciprocal: {"Reciprocal", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			y := c.saved(0)
+			return g.Mul(y.Mul(y)).Neg()
+		})},
+		opSin: {"Sin", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0).Cos()) })},
+		opCos: {"Cos", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0).Sin()).Neg() })},
+		opTanh: {"Tanh", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			y := c.saved(0)
+			return g.Mul(y.Mul(y).RSubScalar(1))
+		})},
+		opSigmoid: {"Sigmoid", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			y := c.saved(0)
+			return g.Mul(y.Mul(y.RSubScalar(1)))
+		})},
+		opGELU: {"Gelu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			// Φ(x) + x·φ(x)
+			x := c.saved(0)
+			cdf := x.MulScalar(1 / math.Sqrt2).Erf().AddScalar(1).MulScalar(0.5)
+			pdf := x.Square().MulScalar(-0.5).Exp().MulScalar(1 / math.Sqrt(2*math.Pi))
+			return g.Mul(cdf.Add(x.Mul(pdf)))
+		})},
+		opSiLU: {"Silu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			// σ(x)·(1 + x·(1−σ(x)))
+			x := c.saved(0)
+			s := x.Sigmoid()
+			return g.Mul(s.Mul(x.Mul(s.RSubScalar(1)).AddScalar(1)))
+		})},
+		opSoftplus: {"Softplus", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			a := c.n.attrs.(scalarAttr) // beta, threshold
+			x := c.saved(0)
+			s := x.MulScalar(a.A).Sigmoid()
+			return g.Mul(Where(x.MulScalar(a.A).GtScalar(a.B), OnesLike(s), s))
+		})},
+		opErf: {"Erf", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			x := c.saved(0)
+			return g.Mul(x.Square().Neg().Exp().MulScalar(2 / math.Sqrt(math.Pi)))
+		})},
+		opFloor: {"Floor", unaryRule(zeroRule)},
+		opCeil:  {"Ceil", unaryRule(zeroRule)},
+		opRound: {"Round", unaryRule(zeroRule)},
+		opLeakyReLU: {"LeakyRelu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			x := c.saved(0)
+			slope := c.n.attrs.(scalarAttr).A
+			return g.Mul(Where(x.GtScalar(0), OnesLike(x), FullLike(x, slope)))
+		})},
+		opAddScalar:  {"AddScalar", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g })},
+		opMulScalar:  {"MulScalar", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.MulScalar(c.n.attrs.(scalarAttr).A) })},
+		opRSubScalar: {"RsubScalar", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Neg() })},
+		opDivScalar:  {"DivScalar", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.DivScalar(c.n.attrs.(scalarAttr).A) })},
+		opRDivScalar: {"RdivScalar", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			// d/dx a/x = −a/x²
+			x := c.saved(0)
+			return g.Div(x.Square()).MulScalar(-c.n.attrs.(scalarAttr).A)
+		})},
+		opPowScalar: {"PowScalar", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			p := c.n.attrs.(scalarAttr).A
+			if p == 0 {
+				return ZerosLike(g)
+			}
+			return g.Mul(c.saved(0).PowScalar(p - 1)).MulScalar(p)
+		})},
+		opClamp: {"Clamp", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			a := c.n.attrs.(scalarAttr)
+			x := c.saved(0)
+			in := x.GeScalar(a.A).LogicalAnd(x.LeScalar(a.B))
+			return g.Mul(in.To(g.DType()))
+		})},
+
+		opAdd: {"Add", binaryRule(
+			func(c *gradCtx, g *Tensor) *Tensor { return g },
+			func(c *gradCtx, g *Tensor) *Tensor { return g })},
+		opSub: {"Sub", binaryRule(
+			func(c *gradCtx, g *Tensor) *Tensor { return g },
+			func(c *gradCtx, g *Tensor) *Tensor { return g.Neg() })},
+		opMul: {"Mul", binaryRule(
+			func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(1)) },
+			func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0)) })},
+		opDiv: {"Div", binaryRule(
+			func(c *gradCtx, g *Tensor) *Tensor { return g.Div(c.saved(1)) },
+			func(c *gradCtx, g *Tensor) *Tensor {
+				a, b := c.saved(0), c.saved(1)
+				return g.Mul(a).Div(b.Square()).Neg()
+			})},
+		opPow: {"Pow", binaryRule(
+			func(c *gradCtx, g *Tensor) *Tensor {
+				a, b := c.saved(0), c.saved(1)
+				d := b.Mul(a.Pow(b.SubScalar(1)))
+				return g.Mul(Where(b.EqScalar(0), ZerosLike(d), d))
+			},
+			func(c *gradCtx, g *Tensor) *Tensor {
+				// a^b·ln a, taken as 0 where a = 0 and b ≥ 0 (torch's choice)
+				a, b := c.saved(0), c.saved(1)
+				d := a.Pow(b).Mul(a.Log())
+				return g.Mul(Where(a.EqScalar(0).LogicalAnd(b.GeScalar(0)), ZerosLike(d), d))
+			})},
+		opMaximum: {"Maximum", binaryRule(
+			func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(tieMask(c.saved(0), c.saved(1), g.DType())) },
+			func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(tieMask(c.saved(1), c.saved(0), g.DType())) })},
+		opMinimum: {"Minimum", binaryRule(
+			func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(tieMask(c.saved(1), c.saved(0), g.DType())) },
+			func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(tieMask(c.saved(0), c.saved(1), g.DType())) })},
+		opWhere: {"Where", func(c *gradCtx, g []*Tensor) []*Tensor {
+			cond := c.saved(0)
+			out := make([]*Tensor, 3)
+			z := zerosOf(g[0].DType(), g[0].Device(), nil)
+			if c.needs(1) {
+				out[1] = sumToShape(Where(cond, g[0], z), c.inShape(1))
+			}
+			if c.needs(2) {
+				out[2] = sumToShape(Where(cond, z, g[0]), c.inShape(2))
+			}
+			return out
+		}},
+		opMaskedFill: {"MaskedFill", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return g.MaskedFill(c.saved(0), 0)
+		})},
+
+		opSum: {"Sum", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			a := c.n.attrs.(reduceAttr)
+			return unsqueezeDims(g, a.Dims, a.KeepDim, c.inShape(0)).Expand(c.inShape(0)...)
+		})},
+		opMean: {"Mean", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			a := c.n.attrs.(reduceAttr)
+			in := c.inShape(0)
+			n := 1
+			for _, d := range a.Dims {
+				n *= in[d]
+			}
+			return unsqueezeDims(g, a.Dims, a.KeepDim, in).Expand(in...).DivScalar(float64(n))
+		})},
+		opProd: {"Prod", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			a := c.n.attrs.(reduceAttr)
+			in := c.inShape(0)
+			x := c.saved(0)
+			g = unsqueezeDims(g, a.Dims, a.KeepDim, in)
+			return g.Mul(prodOthers(x, a.Dims))
+		})},
+		opAmax: {"Amax", unaryRule(extremeRule)},
+		opAmin: {"Amin", unaryRule(extremeRule)},
+		opMaxDim: {"Max", func(c *gradCtx, g []*Tensor) []*Tensor {
+			return []*Tensor{indexedRule(c, g[0])}
+		}},
+		opMinDim: {"Min", func(c *gradCtx, g []*Tensor) []*Tensor {
+			return []*Tensor{indexedRule(c, g[0])}
+		}},
+		opSoftmax: {"Softmax", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			// y·(g − Σ g·y)
+			y := c.saved(0)
+			d := c.n.attrs.(dimAttr).Dim
+			return y.Mul(g.Sub(g.Mul(y).SumKeepDim(d)))
+		})},
+		opLogSoftmax: {"LogSoftmax", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			// g − softmax·Σ g
+			y := c.saved(0)
+			d := c.n.attrs.(dimAttr).Dim
+			return g.Sub(y.Exp().Mul(g.SumKeepDim(d)))
+		})},
+		opCumSum: {"Cumsum", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			d := c.n.attrs.(dimAttr).Dim
+			return g.Flip(d).CumSum(d).Flip(d)
+		})},
+
+		opMatMul: {"Mm", func(c *gradCtx, g []*Tensor) []*Tensor {
+			a, b := c.saved(0), c.saved(1)
+			out := make([]*Tensor, 2)
+			if c.needs(0) {
+				out[0] = mm(g[0], b.Transpose(-1, -2))
+			}
+			if c.needs(1) {
+				out[1] = mm(a.Transpose(-1, -2), g[0])
+			}
+			return out
+		}},
+
+		opReshape: {"Reshape", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Reshape(c.inShape(0)...) })},
+		opPermute: {"Permute", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			p := c.n.attrs.([]int)
+			inv := make([]int, len(p))
+			for i, d := range p {
+				inv[d] = i
+			}
+			return g.Permute(inv...)
+		})},
+		opExpand: {"Expand", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return sumToShape(g, c.inShape(0)) })},
+		opSlice: {"Slice", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			a := c.n.attrs.(sliceAttr)
+			return sliceScatter(c.zerosIn(0), g, a.Dim, a.Start, a.End, a.Step)
+		})},
+		opSliceScatter: {"SliceScatter", func(c *gradCtx, g []*Tensor) []*Tensor {
+			a := c.n.attrs.(sliceAttr)
+			out := make([]*Tensor, 2)
+			if c.needs(0) {
+				out[0] = sliceScatter(g[0], c.zerosIn(1), a.Dim, a.Start, a.End, a.Step)
+			}
+			if c.needs(1) {
+				out[1] = g[0].Slice(a.Dim, a.Start, a.End, a.Step)
+			}
+			return out
+		}},
+		opFlip: {"Flip", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Flip(c.n.attrs.([]int)...) })},
+		opCat: {"Cat", func(c *gradCtx, g []*Tensor) []*Tensor {
+			a := c.n.attrs.(catAttr)
+			out := make([]*Tensor, len(a.Sizes))
+			off := 0
+			for i, s := range a.Sizes {
+				if c.needs(i) {
+					out[i] = g[0].Narrow(a.Dim, off, s)
+				}
+				off += s
+			}
+			return out
+		}},
+		opIndexSelect: {"IndexSelect", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return c.zerosIn(0).IndexAdd(c.n.attrs.(dimAttr).Dim, c.saved(0), g)
+		})},
+		opIndexAdd: {"IndexAdd", func(c *gradCtx, g []*Tensor) []*Tensor {
+			return []*Tensor{g[0], g[0].IndexSelect(c.n.attrs.(dimAttr).Dim, c.saved(0))}
+		}},
+		opGather: {"Gather", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return c.zerosIn(0).ScatterAdd(c.n.attrs.(dimAttr).Dim, c.saved(0), g)
+		})},
+		opScatterAdd: {"ScatterAdd", func(c *gradCtx, g []*Tensor) []*Tensor {
+			out := []*Tensor{g[0], nil}
+			if c.needs(1) {
+				gs := g[0].Gather(c.n.attrs.(dimAttr).Dim, c.saved(0))
+				out[1] = padTo(gs, c.inShape(1))
+			}
+			return out
+		}},
+	}
+}
+
+// tieMask is 1 where a wins, ½ where a and b tie, 0 elsewhere: how torch
+// splits the gradient of maximum/minimum.
+func tieMask(a, b *Tensor, dt DType) *Tensor {
+	return a.Gt(b).To(dt).Add(a.Eq(b).To(dt).MulScalar(0.5))
+}
+
+// extremeRule spreads the gradient of amax/amin evenly over the elements
+// that reach the extreme.
+func extremeRule(c *gradCtx, g *Tensor) *Tensor {
+	a := c.n.attrs.(reduceAttr)
+	x, y := c.saved(0), c.saved(1)
+	in := c.inShape(0)
+	y = unsqueezeDims(y, a.Dims, a.KeepDim, in)
+	g = unsqueezeDims(g, a.Dims, a.KeepDim, in)
+	mask := x.Eq(y).To(g.DType())
+	return g.Div(mask.SumKeepDim(a.Dims...)).Mul(mask)
+}
+
+// indexedRule routes the gradient of max/min along a dim to the index
+// each value came from.
+func indexedRule(c *gradCtx, g *Tensor) *Tensor {
+	a := c.n.attrs.(reduceAttr)
+	idx := c.saved(0)
+	in := c.inShape(0)
+	g = unsqueezeDims(g, a.Dims, a.KeepDim, in)
+	idx = unsqueezeDims(idx, a.Dims, a.KeepDim, in)
+	return c.zerosIn(0).ScatterAdd(a.Dims[0], idx, g)
+}
+
+// prodOthers is, for each element, the product of the other elements of
+// its reduction group; it is exact when the group holds zeros.
+func prodOthers(x *Tensor, dims []int) *Tensor {
+	isZero := x.EqScalar(0)
+	zeros := isZero.To(x.DType()).SumKeepDim(dims...)
+	nonzero := Where(isZero, OnesLike(x), x)
+	p := nonzero.prodKeep(dims) // product of the nonzero elements
+	one := p.Div(nonzero)       // no zeros in the group: prod / x
+	onlyZero := Where(isZero, p.Expand(x.shape...), ZerosLike(x))
+	r := Where(zeros.EqScalar(0), one, ZerosLike(x))
+	return Where(zeros.EqScalar(1), onlyZero, r)
+}
+
+// unsqueezeDims puts back the reduced dims of a reduction result so it
+// broadcasts against the input.
+func unsqueezeDims(g *Tensor, dims []int, keepDim bool, in []int) *Tensor {
+	if keepDim || len(in) == g.Dim() {
+		return g
+	}
+	sh := append([]int(nil), in...)
+	for _, d := range dims {
+		sh[d] = 1
+	}
+	return g.Reshape(sh...)
+}
+
+// sumToShape sums g over the dims that broadcasting added or expanded, so
+// the result has shape.
+func sumToShape(g *Tensor, shape []int) *Tensor {
+	if sameShape(g.shape, shape) {
+		return g
+	}
+	lead := g.Dim() - len(shape)
+	var dims []int
+	for i := 0; i < g.Dim(); i++ {
+		if i < lead || (shape[i-lead] == 1 && g.shape[i] != 1) {
+			dims = append(dims, i)
+		}
+	}
+	if len(dims) > 0 {
+		g = g.SumKeepDim(dims...)
+	}
+	return g.Reshape(shape...)
+}
+
+// padTo embeds g at the start of a zero tensor of a larger shape.
+func padTo(g *Tensor, shape []int) *Tensor {
+	if sameShape(g.shape, shape) {
+		return g
+	}
+	out := zerosOf(g.DType(), g.Device(), shape)
+	// narrow dims one at a time: embed g into out[:g0, :g1, …]
+	return embed(out, g)
+}
+
+func embed(base, src *Tensor) *Tensor {
+	for d := 0; d < base.Dim(); d++ {
+		if base.shape[d] != src.shape[d] {
+			inner := embed(base.Narrow(d, 0, src.shape[d]).Contiguous(), src)
+			return sliceScatter(base, inner, d, 0, src.shape[d], 1)
+		}
+	}
+	return src
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// DifferentiableOps lists the names of every op that records a backward
+// rule (AccumulateGrad and Custom excluded), for tests and tools that must
+// cover them all.
+func DifferentiableOps() []string {
+	var out []string
+	for id := opClone; id < numOps; id++ {
+		out = append(out, ops[id].name)
+	}
+	return out
+}
+
+// hasRule reports whether op id has a backward rule (for the test that
+// every op does).
+func hasRule(id opID) bool { return ops[id].grad != nil }

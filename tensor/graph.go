@@ -1,0 +1,286 @@
+package tensor
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Node is one recorded op in the autograd graph: what ran (Op, Attrs),
+// which tensors' gradients it feeds (Next), and what it saved for its
+// backward. Tensors computed from tensors that require grad point to the
+// Node that made them ([Tensor.GradFn]); leaves that require grad are fed
+// by an accumulator Node whose Op is "AccumulateGrad".
+type Node struct {
+	op      opID
+	attrs   any
+	next    []edge
+	inMeta  []meta
+	outMeta []meta
+	saved   []savedTensor
+	seq     uint64
+	freed   atomic.Bool // saved tensors released by a backward pass
+	stack   []uintptr   // where the forward op ran (anomaly mode)
+	custom  *customOp
+	leaf    *Tensor // AccumulateGrad only
+
+	mu       sync.Mutex
+	retained map[int]*Tensor // outputs that asked RetainGrad
+}
+
+// edge says where a gradient goes: output idx of node (nil: nowhere).
+type edge struct {
+	node *Node
+	idx  int
+}
+
+// meta is what backward needs to know of a tensor without keeping it.
+type meta struct {
+	shape []int
+	dtype DType
+	dev   Device
+}
+
+func metaOf(t *Tensor) meta { return meta{shape: t.shape, dtype: t.DType(), dev: t.Device()} }
+
+// Edge is a Node's input as seen from outside: the Node that receives the
+// gradient (nil for an input that does not require grad) and which of its
+// outputs the input was.
+type Edge struct {
+	Node   *Node
+	Output int
+}
+
+// Op is the forward op's name, e.g. "Mul" or "AccumulateGrad".
+func (n *Node) Op() string {
+	if n.custom != nil {
+		return n.custom.name
+	}
+	return ops[n.op].name
+}
+
+// Name is PyTorch's name for the node, e.g. "MulBackward0".
+func (n *Node) Name() string {
+	if n.op == opAccumulate {
+		return "AccumulateGrad"
+	}
+	return n.Op() + "Backward0"
+}
+
+// Attrs are the op's non-tensor arguments (dims, scalars…); their type
+// depends on the op.
+func (n *Node) Attrs() any { return n.attrs }
+
+// Next lists, for each input of the op, where its gradient goes.
+func (n *Node) Next() []Edge {
+	out := make([]Edge, len(n.next))
+	for i, e := range n.next {
+		out[i] = Edge{e.node, e.idx}
+	}
+	return out
+}
+
+// Variable is the leaf tensor an AccumulateGrad node feeds, else nil.
+func (n *Node) Variable() *Tensor { return n.leaf }
+
+// String prints the graph below n, one node per line, indented by depth.
+func (n *Node) String() string {
+	var b strings.Builder
+	seen := map[*Node]bool{}
+	var walk func(m *Node, depth int)
+	walk = func(m *Node, depth int) {
+		b.WriteString(strings.Repeat("  ", depth))
+		b.WriteString(m.Name())
+		if m.leaf != nil {
+			fmt.Fprintf(&b, " %v", m.leaf.shape)
+		}
+		if seen[m] {
+			b.WriteString(" (seen)\n")
+			return
+		}
+		b.WriteString("\n")
+		seen[m] = true
+		for _, e := range m.next {
+			if e.node != nil {
+				walk(e.node, depth+1)
+			}
+		}
+	}
+	walk(n, 0)
+	return b.String()
+}
+
+var nodeSeq atomic.Uint64
+
+// RequiresGrad reports whether gradients flow to t: it is a leaf that
+// asked for them, or was computed from one.
+func (t *Tensor) RequiresGrad() bool { return t.requiresGrad || t.gradFn != nil }
+
+// IsLeaf reports whether t was made by the user rather than recorded from
+// an op on tensors that require grad.
+func (t *Tensor) IsLeaf() bool { return t.gradFn == nil }
+
+// GradFn is the node that computed t, or nil for a leaf.
+func (t *Tensor) GradFn() *Node { return t.gradFn }
+
+// SetRequiresGrad marks a leaf so gradients accumulate into it, and
+// returns t. Only floating-point leaves can require grad; a non-leaf
+// keeps what its graph says (use Detach to cut it).
+func (t *Tensor) SetRequiresGrad(b bool) *Tensor {
+	if t.gradFn != nil {
+		if b {
+			return t
+		}
+		fail("set_requires_grad", ErrAutograd, "a non-leaf tensor (computed by %s) cannot stop requiring grad; use Detach", t.gradFn.Name())
+	}
+	if b && !t.DType().IsFloat() {
+		fail("set_requires_grad", ErrDType, "only floating-point tensors can require grad, not %v", t.DType())
+	}
+	t.requiresGrad = b
+	return t
+}
+
+// Grad is the gradient accumulated into t by backward passes, or nil.
+func (t *Tensor) Grad() *Tensor { return t.grad.Load() }
+
+// SetGrad replaces the accumulated gradient (nil clears it).
+func (t *Tensor) SetGrad(g *Tensor) {
+	if g != nil && !sameShape(g.shape, t.shape) {
+		fail("set_grad", ErrShape, "gradient of shape %v for a tensor of shape %v", g.shape, t.shape)
+	}
+	t.grad.Store(g)
+}
+
+// ZeroGrad clears the accumulated gradient, as torch's zero_grad(set_to_none=True).
+func (t *Tensor) ZeroGrad() { t.grad.Store(nil) }
+
+// RetainGrad asks a non-leaf tensor to keep its gradient in Grad after
+// backward; on a leaf it does nothing (leaves always keep theirs).
+func (t *Tensor) RetainGrad() {
+	if t.gradFn == nil {
+		if !t.requiresGrad {
+			fail("retain_grad", ErrAutograd, "the tensor does not require grad")
+		}
+		return
+	}
+	t.retain.Store(true)
+	n := t.gradFn
+	n.mu.Lock()
+	if n.retained == nil {
+		n.retained = map[int]*Tensor{}
+	}
+	n.retained[t.outIdx] = t
+	n.mu.Unlock()
+}
+
+// gradEdge is where t's gradient goes.
+func (t *Tensor) gradEdge() edge {
+	if t.gradFn != nil {
+		return edge{t.gradFn, t.outIdx}
+	}
+	if t.requiresGrad {
+		return edge{t.accumulator(), 0}
+	}
+	return edge{}
+}
+
+func (t *Tensor) accumulator() *Node {
+	if n := t.acc.Load(); n != nil {
+		return n
+	}
+	n := &Node{op: opAccumulate, leaf: t, seq: nodeSeq.Add(1), inMeta: []meta{metaOf(t)}, outMeta: []meta{metaOf(t)}}
+	if t.acc.CompareAndSwap(nil, n) {
+		return n
+	}
+	return t.acc.Load()
+}
+
+// needsGrad reports whether an op on ins must be recorded.
+func needsGrad(ins ...*Tensor) bool {
+	for _, t := range ins {
+		if t != nil && t.RequiresGrad() {
+			return GradEnabled()
+		}
+	}
+	return false
+}
+
+// record attaches a new node for op to outs. saved are the tensors the
+// backward rule reads, in the order it reads them (ctx.saved(i)).
+func record(op opID, attrs any, ins, outs []*Tensor, saved ...*Tensor) *Node {
+	n := &Node{op: op, attrs: attrs, seq: nodeSeq.Add(1)}
+	n.next = make([]edge, len(ins))
+	n.inMeta = make([]meta, len(ins))
+	for i, t := range ins {
+		if t == nil {
+			continue
+		}
+		n.inMeta[i] = metaOf(t)
+		n.next[i] = t.gradEdge()
+	}
+	n.outMeta = make([]meta, len(outs))
+	for i, o := range outs {
+		n.outMeta[i] = metaOf(o)
+		if o.DType().IsFloat() {
+			o.gradFn, o.outIdx = n, i
+		}
+	}
+	if len(saved) > 0 {
+		n.saved = make([]savedTensor, len(saved))
+		for i, s := range saved {
+			n.saved[i] = save(s, n)
+		}
+	}
+	if anomaly.Load() {
+		pc := make([]uintptr, 32)
+		n.stack = pc[:runtime.Callers(3, pc)]
+	}
+	return n
+}
+
+// savedTensor keeps a tensor for backward without keeping its place in
+// the graph mutable: it remembers the version it was saved at, and the
+// edge its gradient flowed through then.
+type savedTensor struct {
+	data    *Tensor // same storage and layout, no autograd state
+	orig    *Tensor // the tensor itself when it was a leaf that requires grad
+	gradFn  *Node
+	outIdx  int
+	version uint64
+}
+
+func save(t *Tensor, owner *Node) savedTensor {
+	if t == nil {
+		return savedTensor{}
+	}
+	s := savedTensor{data: t.Detach(), version: t.st.version.Load(), gradFn: t.gradFn, outIdx: t.outIdx}
+	if t.gradFn == nil && t.requiresGrad {
+		s.orig = t
+	}
+	return s
+}
+
+// unpack returns the saved tensor, attached to the graph when create is
+// set (so the backward pass can itself be differentiated).
+func (s *savedTensor) unpack(n *Node, create bool) *Tensor {
+	if s.data == nil {
+		return nil
+	}
+	if v := s.data.st.version.Load(); v != s.version {
+		fail("backward", ErrInPlace, "a tensor of shape %v saved by %s was modified by an in-place operation (version %d, saved at %d); clone it before writing, or write it before using it", s.data.shape, n.Name(), v, s.version)
+	}
+	if !create {
+		return s.data
+	}
+	if s.orig != nil {
+		return s.orig
+	}
+	if s.gradFn == nil {
+		return s.data
+	}
+	t := s.data.Detach()
+	t.gradFn, t.outIdx = s.gradFn, s.outIdx
+	return t
+}

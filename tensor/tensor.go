@@ -1,0 +1,327 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/tapir-ml/tapir/backend"
+	_ "github.com/tapir-ml/tapir/backend/cpu" // the CPU backend is always there
+)
+
+// Tensor is an n-dimensional array: a storage seen through a layout
+// (shape, strides, offset). Views share storage. A tensor that requires
+// grad, or was computed from one, records the op that made it so that
+// Backward can differentiate through it.
+//
+// A Tensor is safe to read from many goroutines; writes (the In methods,
+// SetRequiresGrad, Backward into shared leaves) need the caller's
+// synchronization, as with any Go value.
+type Tensor struct {
+	st      *storage
+	shape   []int
+	strides []int
+	offset  int
+	isView  bool // made by a view op from a tensor that is part of a graph
+
+	// autograd
+	requiresGrad bool  // leaf flag; non-leaves require grad through gradFn
+	gradFn       *Node // nil for leaves
+	outIdx       int   // which output of gradFn this is
+	grad         atomic.Pointer[Tensor]
+	acc          atomic.Pointer[Node] // leaf accumulator, made on first use
+	retain       atomic.Bool
+}
+
+// storage wraps a backend buffer with what autograd needs to know about it.
+type storage struct {
+	be      backend.Backend
+	buf     backend.Storage
+	version atomic.Uint64 // bumped by every in-place write
+	views   atomic.Int32  // Tensor values over this storage
+	serial  uint64        // allocation order, for the backward engine
+	h       *bufHandle    // nil when the GC alone reclaims the buffer
+}
+
+// bufHandle releases a buffer to its backend exactly once: explicitly by
+// the backward engine, or by a cleanup when the storage is unreachable.
+type bufHandle struct {
+	done atomic.Bool
+	be   backend.Backend
+	buf  backend.Storage
+}
+
+func (h *bufHandle) release() {
+	if h != nil && !h.done.Swap(true) {
+		h.be.Release(h.buf)
+	}
+}
+
+// pooledBytes is the size from which host buffers are handed back to the
+// backend's pool when unreachable; smaller ones are left to the GC.
+const pooledBytes = 4096
+
+var storageSerial atomic.Uint64
+
+func newStorage(op string, dev Device, dt DType, n int) *storage {
+	be, err := backend.Open(dev)
+	if err != nil {
+		fail(op, ErrDevice, "%v", err)
+	}
+	buf, err := be.Alloc(dt, n)
+	if err != nil {
+		fail(op, ErrOutOfMemory, "%v", err)
+	}
+	st := &storage{be: be, buf: buf, serial: storageSerial.Add(1)}
+	if dev != CPU || n*dt.Size() >= pooledBytes {
+		st.h = &bufHandle{be: be, buf: buf}
+		runtime.AddCleanup(st, func(h *bufHandle) { h.release() }, st.h)
+	}
+	return st
+}
+
+// fromStorage makes a tensor over st with the given layout.
+func fromStorage(st *storage, shape, strides []int, offset int) *Tensor {
+	st.views.Add(1)
+	return &Tensor{st: st, shape: shape, strides: strides, offset: offset}
+}
+
+// empty allocates a contiguous tensor; its contents are unspecified.
+func empty(op string, dev Device, dt DType, shape []int) *Tensor {
+	shape = append([]int(nil), shape...)
+	for _, s := range shape {
+		if s < 0 {
+			fail(op, ErrShape, "negative dimension in shape %v", shape)
+		}
+	}
+	n := backend.Numel(shape)
+	return fromStorage(newStorage(op, dev, dt, n), shape, backend.ContiguousStrides(shape), 0)
+}
+
+// emptyLike allocates a contiguous tensor shaped like t.
+func emptyLike(op string, t *Tensor, dt DType) *Tensor { return empty(op, t.Device(), dt, t.shape) }
+
+func (t *Tensor) layout() backend.Layout {
+	return backend.Layout{Shape: t.shape, Strides: t.strides, Offset: t.offset}
+}
+
+func (t *Tensor) view() backend.View {
+	return backend.View{Storage: t.st.buf, Layout: t.layout()}
+}
+
+// viewAs is t's storage seen through another layout.
+func (t *Tensor) viewAs(shape, strides []int, offset int) backend.View {
+	return backend.View{Storage: t.st.buf, Layout: backend.Layout{Shape: shape, Strides: strides, Offset: offset}}
+}
+
+func (t *Tensor) be() backend.Backend { return t.st.be }
+
+// Shape returns a copy of the dims.
+func (t *Tensor) Shape() []int { return append([]int(nil), t.shape...) }
+
+// Size returns dim d's length; negative d counts from the end.
+func (t *Tensor) Size(d int) int { return t.shape[t.normDim("size", d)] }
+
+// Strides returns a copy of the strides, in elements.
+func (t *Tensor) Strides() []int { return append([]int(nil), t.strides...) }
+
+// Dim is the number of dims.
+func (t *Tensor) Dim() int { return len(t.shape) }
+
+// Numel is the number of elements.
+func (t *Tensor) Numel() int { return backend.Numel(t.shape) }
+
+// DType is the element type.
+func (t *Tensor) DType() DType { return t.st.buf.DType() }
+
+// Device is where the data lives.
+func (t *Tensor) Device() Device { return t.st.buf.Device() }
+
+// IsContiguous reports whether the elements are dense in row-major order.
+func (t *Tensor) IsContiguous() bool { return t.layout().IsContiguous() }
+
+// Version counts the in-place writes to t's storage; backward uses it to
+// detect a saved tensor that was overwritten.
+func (t *Tensor) Version() uint64 { return t.st.version.Load() }
+
+// SharesStorage reports whether t and o are views of one storage.
+func (t *Tensor) SharesStorage(o *Tensor) bool { return t.st == o.st }
+
+// bytes downloads t's elements in row-major order.
+func (t *Tensor) bytes() []byte {
+	out := make([]byte, t.Numel()*t.DType().Size())
+	if len(out) == 0 {
+		return out
+	}
+	if err := t.be().Download(out, t.view()); err != nil {
+		fail("download", ErrDevice, "%v", err)
+	}
+	runtime.KeepAlive(t)
+	return out
+}
+
+func bytesAs[T any](b []byte) []T {
+	var z T
+	n := len(b) / int(unsafe.Sizeof(z))
+	if n == 0 {
+		return []T{}
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n)
+}
+
+// Float64s returns a copy of the elements in row-major order, converted
+// to float64.
+func (t *Tensor) Float64s() []float64 {
+	if t.DType() == Float64 {
+		return bytesAs[float64](t.bytes())
+	}
+	return t.To(Float64).Float64s()
+}
+
+// Float32s returns a copy of the elements converted to float32.
+func (t *Tensor) Float32s() []float32 {
+	if t.DType() == Float32 {
+		return bytesAs[float32](t.bytes())
+	}
+	return t.To(Float32).Float32s()
+}
+
+// Int64s returns a copy of the elements converted to int64 (floats
+// truncate toward zero).
+func (t *Tensor) Int64s() []int64 {
+	if t.DType() == Int64 {
+		return bytesAs[int64](t.bytes())
+	}
+	return t.To(Int64).Int64s()
+}
+
+// Bools returns a copy of the elements as booleans (x ≠ 0).
+func (t *Tensor) Bools() []bool {
+	if t.DType() == Bool {
+		return bytesAs[bool](t.bytes())
+	}
+	return t.To(Bool).Bools()
+}
+
+// Item returns the value of a one-element tensor.
+func (t *Tensor) Item() float64 {
+	if t.Numel() != 1 {
+		fail("item", ErrShape, "a tensor with %d elements (shape %v) cannot be converted to a scalar", t.Numel(), t.shape)
+	}
+	switch t.DType() {
+	case Int64:
+		return float64(t.Int64s()[0])
+	}
+	return t.Float64s()[0]
+}
+
+// At returns the element at the given index (one per dim; negative
+// counts from the end) as float64.
+func (t *Tensor) At(index ...int) float64 {
+	if len(index) != t.Dim() {
+		fail("at", ErrIndex, "%d indices for a %d-d tensor", len(index), t.Dim())
+	}
+	v := t
+	for d := len(index) - 1; d >= 0; d-- {
+		i := index[d]
+		if i < 0 {
+			i += t.shape[d]
+		}
+		if i < 0 || i >= t.shape[d] {
+			fail("at", ErrIndex, "index %d out of range for dim %d of size %d", index[d], d, t.shape[d])
+		}
+		v = v.Narrow(d, i, 1)
+	}
+	return v.Item()
+}
+
+// Contiguous returns t if it is contiguous, else a contiguous copy.
+func (t *Tensor) Contiguous() *Tensor {
+	if t.IsContiguous() {
+		return t
+	}
+	return t.Clone()
+}
+
+// Clone returns a contiguous copy; gradients flow back to t.
+func (t *Tensor) Clone() *Tensor {
+	out := emptyLike("clone", t, t.DType())
+	t.be().Copy(out.view(), t.view())
+	runtime.KeepAlive(t)
+	if needsGrad(t) {
+		record(opClone, nil, []*Tensor{t}, []*Tensor{out})
+	}
+	return out
+}
+
+// Detach returns a tensor sharing t's storage that does not require grad
+// and records nothing: writes to either are seen by both.
+func (t *Tensor) Detach() *Tensor {
+	return fromStorage(t.st, t.shape, t.strides, t.offset)
+}
+
+// To converts to another dtype; it returns t itself when the dtype is
+// already dt. Gradients flow back between floating types.
+func (t *Tensor) To(dt DType) *Tensor {
+	if !dt.Valid() {
+		fail("to", ErrDType, "invalid dtype %v", dt)
+	}
+	if t.DType() == dt {
+		return t
+	}
+	out := emptyLike("to", t, dt)
+	t.be().Copy(out.view(), t.view())
+	runtime.KeepAlive(t)
+	if dt.IsFloat() && needsGrad(t) {
+		record(opTo, t.DType(), []*Tensor{t}, []*Tensor{out})
+	}
+	return out
+}
+
+// ToDevice copies t to device d; it returns t itself when t is on d. It
+// panics with an ErrDevice error if d has no backend or cannot be opened.
+func (t *Tensor) ToDevice(d Device) *Tensor {
+	if t.Device() == d {
+		return t
+	}
+	raw := t.bytes()
+	out := empty("to_device", d, t.DType(), t.shape)
+	if err := out.be().Upload(out.st.buf, raw); err != nil {
+		fail("to_device", ErrDevice, "%v", err)
+	}
+	if needsGrad(t) {
+		record(opToDevice, t.Device(), []*Tensor{t}, []*Tensor{out})
+	}
+	return out
+}
+
+func (t *Tensor) normDim(op string, d int) int {
+	n := t.Dim()
+	if n == 0 && (d == 0 || d == -1) {
+		return 0 // a 0-d tensor accepts dim 0 / -1, as torch does
+	}
+	if d < -n || d >= n {
+		fail(op, ErrIndex, "dim %d out of range for a %d-d tensor of shape %v", d, n, t.shape)
+	}
+	if d < 0 {
+		d += n
+	}
+	return d
+}
+
+func sameDevice(op string, ts ...*Tensor) {
+	for _, o := range ts[1:] {
+		if o.Device() != ts[0].Device() {
+			fail(op, ErrDevice, "tensors on %v and %v", ts[0].Device(), o.Device())
+		}
+	}
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// GoString is a short description for debugging: dtype, shape, device.
+func (t *Tensor) GoString() string {
+	return fmt.Sprintf("tensor.Tensor{%v %v %v}", t.DType(), t.shape, t.Device())
+}
