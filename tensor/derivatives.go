@@ -170,8 +170,8 @@ func init() {
 			return g.ToDevice(c.n.attrs.(Device))
 		})},
 
-		opNeg: {"Neg", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Neg() })},
-		opAbs: {"Abs", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0).Sign()) })},
+		opNeg:  {"Neg", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Neg() })},
+		opAbs:  {"Abs", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0).Sign()) })},
 		opSign: {"Sign", unaryRule(zeroRule)},
 		opSquare: {"Square", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			return g.Mul(c.saved(0)).MulScalar(2)

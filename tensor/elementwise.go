@@ -48,10 +48,14 @@ func (t *Tensor) unary(name string, bop backend.UnaryOp, id opID, p backend.Scal
 }
 
 // Neg returns −t.
-func (t *Tensor) Neg() *Tensor { return t.unary("neg", backend.Neg, opNeg, backend.Scalars{}, nil, saveNone) }
+func (t *Tensor) Neg() *Tensor {
+	return t.unary("neg", backend.Neg, opNeg, backend.Scalars{}, nil, saveNone)
+}
 
 // Abs returns |t|.
-func (t *Tensor) Abs() *Tensor { return t.unary("abs", backend.Abs, opAbs, backend.Scalars{}, nil, saveIn) }
+func (t *Tensor) Abs() *Tensor {
+	return t.unary("abs", backend.Abs, opAbs, backend.Scalars{}, nil, saveIn)
+}
 
 // Sign returns −1, 0 or 1 by the sign of each element.
 func (t *Tensor) Sign() *Tensor {
@@ -64,13 +68,19 @@ func (t *Tensor) Square() *Tensor {
 }
 
 // ReLU returns max(t, 0).
-func (t *Tensor) ReLU() *Tensor { return t.unary("relu", backend.ReLU, opReLU, backend.Scalars{}, nil, saveOut) }
+func (t *Tensor) ReLU() *Tensor {
+	return t.unary("relu", backend.ReLU, opReLU, backend.Scalars{}, nil, saveOut)
+}
 
 // Exp returns eᵗ.
-func (t *Tensor) Exp() *Tensor { return t.unary("exp", backend.Exp, opExp, backend.Scalars{}, nil, saveOut) }
+func (t *Tensor) Exp() *Tensor {
+	return t.unary("exp", backend.Exp, opExp, backend.Scalars{}, nil, saveOut)
+}
 
 // Log returns the natural logarithm.
-func (t *Tensor) Log() *Tensor { return t.unary("log", backend.Log, opLog, backend.Scalars{}, nil, saveIn) }
+func (t *Tensor) Log() *Tensor {
+	return t.unary("log", backend.Log, opLog, backend.Scalars{}, nil, saveIn)
+}
 
 // Log1p returns log(1+t), accurate for small t.
 func (t *Tensor) Log1p() *Tensor {
@@ -78,7 +88,9 @@ func (t *Tensor) Log1p() *Tensor {
 }
 
 // Sqrt returns √t.
-func (t *Tensor) Sqrt() *Tensor { return t.unary("sqrt", backend.Sqrt, opSqrt, backend.Scalars{}, nil, saveOut) }
+func (t *Tensor) Sqrt() *Tensor {
+	return t.unary("sqrt", backend.Sqrt, opSqrt, backend.Scalars{}, nil, saveOut)
+}
 
 // Rsqrt returns 1/√t.
 func (t *Tensor) Rsqrt() *Tensor {
@@ -91,13 +103,19 @@ func (t *Tensor) Reciprocal() *Tensor {
 }
 
 // Sin returns sin t.
-func (t *Tensor) Sin() *Tensor { return t.unary("sin", backend.Sin, opSin, backend.Scalars{}, nil, saveIn) }
+func (t *Tensor) Sin() *Tensor {
+	return t.unary("sin", backend.Sin, opSin, backend.Scalars{}, nil, saveIn)
+}
 
 // Cos returns cos t.
-func (t *Tensor) Cos() *Tensor { return t.unary("cos", backend.Cos, opCos, backend.Scalars{}, nil, saveIn) }
+func (t *Tensor) Cos() *Tensor {
+	return t.unary("cos", backend.Cos, opCos, backend.Scalars{}, nil, saveIn)
+}
 
 // Tanh returns tanh t.
-func (t *Tensor) Tanh() *Tensor { return t.unary("tanh", backend.Tanh, opTanh, backend.Scalars{}, nil, saveOut) }
+func (t *Tensor) Tanh() *Tensor {
+	return t.unary("tanh", backend.Tanh, opTanh, backend.Scalars{}, nil, saveOut)
+}
 
 // Sigmoid returns 1/(1+e⁻ᵗ).
 func (t *Tensor) Sigmoid() *Tensor {
@@ -105,10 +123,14 @@ func (t *Tensor) Sigmoid() *Tensor {
 }
 
 // GELU returns t·Φ(t) with the exact (erf) Φ, torch's default.
-func (t *Tensor) GELU() *Tensor { return t.unary("gelu", backend.GELU, opGELU, backend.Scalars{}, nil, saveIn) }
+func (t *Tensor) GELU() *Tensor {
+	return t.unary("gelu", backend.GELU, opGELU, backend.Scalars{}, nil, saveIn)
+}
 
 // SiLU returns t·σ(t) (swish).
-func (t *Tensor) SiLU() *Tensor { return t.unary("silu", backend.SiLU, opSiLU, backend.Scalars{}, nil, saveIn) }
+func (t *Tensor) SiLU() *Tensor {
+	return t.unary("silu", backend.SiLU, opSiLU, backend.Scalars{}, nil, saveIn)
+}
 
 // Softplus returns log(1+eᵗ), and t itself above 20 (torch's defaults).
 func (t *Tensor) Softplus() *Tensor { return t.SoftplusWith(1, 20) }
@@ -120,7 +142,9 @@ func (t *Tensor) SoftplusWith(beta, threshold float64) *Tensor {
 }
 
 // Erf returns the error function of t.
-func (t *Tensor) Erf() *Tensor { return t.unary("erf", backend.Erf, opErf, backend.Scalars{}, nil, saveIn) }
+func (t *Tensor) Erf() *Tensor {
+	return t.unary("erf", backend.Erf, opErf, backend.Scalars{}, nil, saveIn)
+}
 
 // Floor rounds down; its gradient is zero.
 func (t *Tensor) Floor() *Tensor {

@@ -54,7 +54,7 @@ func RunBackward(outputs, grads, inputs []*Tensor, opt BackwardOptions) []*Tenso
 
 type engine struct {
 	opt     BackwardOptions
-	start   uint64           // storage serial when the pass began
+	start   uint64            // storage serial when the pass began
 	placed  map[*storage]int  // how many buffer slots hold each gradient
 	pinned  map[*storage]bool // gradients the caller can see (results, retained, leaf grads)
 	useful  map[*Node]bool    // nodes that lead to a wanted gradient

@@ -132,7 +132,7 @@ var fixtureOps = map[string]opFn{
 	"tanh": method((*tensor.Tensor).Tanh), "sigmoid": method((*tensor.Tensor).Sigmoid), "relu": method((*tensor.Tensor).ReLU),
 	"gelu": method((*tensor.Tensor).GELU), "silu": method((*tensor.Tensor).SiLU), "softplus": method((*tensor.Tensor).Softplus),
 	"erf": method((*tensor.Tensor).Erf), "floor": method((*tensor.Tensor).Floor), "ceil": method((*tensor.Tensor).Ceil),
-	"round": method((*tensor.Tensor).Round),
+	"round":         method((*tensor.Tensor).Round),
 	"leaky_relu":    one(func(x *tensor.Tensor, a args) *tensor.Tensor { return x.LeakyReLU(a.f("slope")) }),
 	"softplus_beta": one(func(x *tensor.Tensor, a args) *tensor.Tensor { return x.SoftplusWith(a.f("beta"), a.f("threshold")) }),
 	"clamp":         one(func(x *tensor.Tensor, a args) *tensor.Tensor { return x.Clamp(a.f("min"), a.f("max")) }),
@@ -219,8 +219,8 @@ var fixtureOps = map[string]opFn{
 		return x.Slice(a.i("dim"), a.i("start"), a.i("end"), a.i("step"))
 	}),
 	"select": one(func(x *tensor.Tensor, a args) *tensor.Tensor { return x.Select(a.i("dim"), a.i("index")) }),
-	"chunk": func(in []*tensor.Tensor, a args) []*tensor.Tensor { return in[0].Chunk(a.i("n"), a.i("dim")) },
-	"split": func(in []*tensor.Tensor, a args) []*tensor.Tensor { return in[0].Split(a.i("size"), a.i("dim")) },
+	"chunk":  func(in []*tensor.Tensor, a args) []*tensor.Tensor { return in[0].Chunk(a.i("n"), a.i("dim")) },
+	"split":  func(in []*tensor.Tensor, a args) []*tensor.Tensor { return in[0].Split(a.i("size"), a.i("dim")) },
 	"flip":   one(func(x *tensor.Tensor, a args) *tensor.Tensor { return x.Flip(a.is("dims")...) }),
 	"repeat": one(func(x *tensor.Tensor, a args) *tensor.Tensor { return x.Repeat(a.is("times")...) }),
 	"cat": func(in []*tensor.Tensor, a args) []*tensor.Tensor {

@@ -98,7 +98,9 @@ func (t *Tensor) reduce(name string, rop backend.ReduceOp, id opID, dims []int, 
 
 // Sum adds over dims (all dims when none are given), dropping them.
 // Integer and Bool tensors sum to Int64.
-func (t *Tensor) Sum(dims ...int) *Tensor { return t.reduce("sum", backend.ReduceSum, opSum, dims, false) }
+func (t *Tensor) Sum(dims ...int) *Tensor {
+	return t.reduce("sum", backend.ReduceSum, opSum, dims, false)
+}
 
 // SumKeepDim is Sum keeping the reduced dims with size 1.
 func (t *Tensor) SumKeepDim(dims ...int) *Tensor {

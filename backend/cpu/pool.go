@@ -32,7 +32,7 @@ func classOf(n int) (class, capacity int) {
 		return -1, n
 	}
 	e := bits.Len(uint(n-1)) - 1 // 2^e < n <= 2^(e+1)
-	step := 1 << (e - 2)          // quarter of 2^e
+	step := 1 << (e - 2)         // quarter of 2^e
 	q := (n - (1 << e) + step - 1) / step
 	return e*4 + q, (1 << e) + q*step
 }
