@@ -109,7 +109,7 @@ func (c *gradCtx) zerosIn(i int) *Tensor {
 type rule func(c *gradCtx, g []*Tensor) []*Tensor
 
 type opDef struct {
-	name string
+	name string // unique; Node.Op
 	grad rule
 }
 
@@ -324,8 +324,11 @@ func init() {
 		opProd: {"Prod", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			a := c.n.attrs.(reduceAttr)
 			in := c.inShape(0)
-			x := c.saved(0)
+			x, y := c.saved(0), c.saved(1)
 			g = unsqueezeDims(g, a.Dims, a.KeepDim, in)
+			if !hasZero(x) {
+				return g.Mul(unsqueezeDims(y, a.Dims, a.KeepDim, in).Div(x))
+			}
 			return g.Mul(prodOthers(x, a.Dims))
 		})},
 		opAmax: {"Amax", unaryRule(extremeRule)},
@@ -377,13 +380,13 @@ func init() {
 		opExpand: {"Expand", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return sumToShape(g, c.inShape(0)) })},
 		opSlice: {"Slice", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			a := c.n.attrs.(sliceAttr)
-			return sliceScatter(c.zerosIn(0), g, a.Dim, a.Start, a.End, a.Step)
+			return SliceScatter(c.zerosIn(0), g, a.Dim, a.Start, a.End, a.Step)
 		})},
 		opSliceScatter: {"SliceScatter", func(c *gradCtx, g []*Tensor) []*Tensor {
 			a := c.n.attrs.(sliceAttr)
 			out := make([]*Tensor, 2)
 			if c.needs(0) {
-				out[0] = sliceScatter(g[0], c.zerosIn(1), a.Dim, a.Start, a.End, a.Step)
+				out[0] = SliceScatter(g[0], c.zerosIn(1), a.Dim, a.Start, a.End, a.Step)
 			}
 			if c.needs(1) {
 				out[1] = g[0].Slice(a.Dim, a.Start, a.End, a.Step)
@@ -423,6 +426,14 @@ func init() {
 	}
 }
 
+// torchNames are the node names PyTorch prints for ops Tapir names
+// differently (a Python scalar is a wrapped tensor there, so x*2 is Mul).
+var torchNames = map[opID]string{
+	opAddScalar: "AddBackward0", opMulScalar: "MulBackward0", opDivScalar: "DivBackward0",
+	opPowScalar: "PowBackward0", opRSubScalar: "RsubBackward1", opClamp: "ClampBackward1",
+	opTo: "ToCopyBackward0", opReshape: "ViewBackward0", opMatMul: "MmBackward0",
+}
+
 // tieMask is 1 where a wins, ½ where a and b tie, 0 elsewhere: how torch
 // splits the gradient of maximum/minimum.
 func tieMask(a, b *Tensor, dt DType) *Tensor {
@@ -452,17 +463,46 @@ func indexedRule(c *gradCtx, g *Tensor) *Tensor {
 	return c.zerosIn(0).ScatterAdd(a.Dims[0], idx, g)
 }
 
+func hasZero(x *Tensor) bool { return x.Detach().EqScalar(0).Sum().Item() > 0 }
+
 // prodOthers is, for each element, the product of the other elements of
-// its reduction group; it is exact when the group holds zeros.
+// its reduction group, computed directly (the group is replicated n times
+// with the diagonal set to 1) so it is exact and differentiable where the
+// group holds zeros. It costs n² per group of n; Prod's backward uses it
+// only when the input has zeros.
 func prodOthers(x *Tensor, dims []int) *Tensor {
-	isZero := x.EqScalar(0)
-	zeros := isZero.To(x.DType()).SumKeepDim(dims...)
-	nonzero := Where(isZero, OnesLike(x), x)
-	p := nonzero.prodKeep(dims) // product of the nonzero elements
-	one := p.Div(nonzero)       // no zeros in the group: prod / x
-	onlyZero := Where(isZero, p.Expand(x.shape...), ZerosLike(x))
-	r := Where(zeros.EqScalar(0), one, ZerosLike(x))
-	return Where(zeros.EqScalar(1), onlyZero, r)
+	var kept, red []int
+	isRed := map[int]bool{}
+	for _, d := range dims {
+		isRed[d] = true
+	}
+	for d := 0; d < x.Dim(); d++ {
+		if isRed[d] {
+			red = append(red, d)
+		} else {
+			kept = append(kept, d)
+		}
+	}
+	perm := append(append([]int(nil), kept...), red...)
+	xp := x.Permute(perm...)
+	n := 1
+	lead := make([]int, 0, len(kept)+2)
+	for _, d := range kept {
+		lead = append(lead, x.shape[d])
+	}
+	for _, d := range red {
+		n *= x.shape[d]
+	}
+	flat := xp.Reshape(append(append([]int(nil), lead...), n)...)
+	rep := flat.Unsqueeze(-2).Expand(append(append([]int(nil), lead...), n, n)...)
+	diag := Eye(n).To(Bool).ToDevice(x.Device())
+	others := Where(diag, OnesLike(rep), rep).Prod(-1)
+	back := others.Reshape(xp.shape...)
+	inv := make([]int, len(perm))
+	for i, d := range perm {
+		inv[d] = i
+	}
+	return back.Permute(inv...)
 }
 
 // unsqueezeDims puts back the reduced dims of a reduction result so it
@@ -511,7 +551,7 @@ func embed(base, src *Tensor) *Tensor {
 	for d := 0; d < base.Dim(); d++ {
 		if base.shape[d] != src.shape[d] {
 			inner := embed(base.Narrow(d, 0, src.shape[d]).Contiguous(), src)
-			return sliceScatter(base, inner, d, 0, src.shape[d], 1)
+			return SliceScatter(base, inner, d, 0, src.shape[d], 1)
 		}
 	}
 	return src

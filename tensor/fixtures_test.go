@@ -39,6 +39,17 @@ func (f *fixTensor) floats() []float64 {
 			if x {
 				f.F[i] = 1
 			}
+		case string: // non-finite values
+			switch x {
+			case "nan":
+				f.F[i] = math.NaN()
+			case "inf":
+				f.F[i] = math.Inf(1)
+			case "-inf":
+				f.F[i] = math.Inf(-1)
+			default:
+				panic("bad fixture value " + x)
+			}
 		}
 	}
 	return f.F

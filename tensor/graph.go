@@ -66,6 +66,9 @@ func (n *Node) Name() string {
 	if n.op == opAccumulate {
 		return "AccumulateGrad"
 	}
+	if t := torchNames[n.op]; t != "" && n.custom == nil {
+		return t
+	}
 	return n.Op() + "Backward0"
 }
 

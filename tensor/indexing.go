@@ -145,12 +145,15 @@ func (t *Tensor) ScatterAdd(dim int, index, src *Tensor) *Tensor {
 	return out
 }
 
-// sliceScatter returns a copy of base with base[start:end:step] along dim
-// replaced by src (torch.slice_scatter).
-func sliceScatter(base, src *Tensor, dim, start, end, step int) *Tensor {
+// SliceScatter returns a copy of base with base[start:end:step] along dim
+// replaced by src (torch.slice_scatter); src has the slice's shape.
+// Gradients flow to both.
+func SliceScatter(base, src *Tensor, dim, start, end, step int) *Tensor {
 	const op = "slice_scatter"
+	sameDevice(op, base, src)
 	out := base.copyOf(op)
 	v := out.Detach().Slice(dim, start, end, step)
+	dim = base.normDim(op, dim)
 	if !sameShape(v.shape, src.shape) {
 		fail(op, ErrShape, "source of shape %v for a slice of shape %v", src.shape, v.shape)
 	}

@@ -118,14 +118,15 @@ func (t *Tensor) viewAs(shape, strides []int, offset int) backend.View {
 
 func (t *Tensor) be() backend.Backend { return t.st.be }
 
-// Shape returns a copy of the dims.
-func (t *Tensor) Shape() []int { return append([]int(nil), t.shape...) }
+// Shape returns a copy of the dims: an empty (non-nil) slice for a 0-d
+// tensor, so FromSlice(data, t.Shape()...) keeps the shape.
+func (t *Tensor) Shape() []int { return append([]int{}, t.shape...) }
 
 // Size returns dim d's length; negative d counts from the end.
 func (t *Tensor) Size(d int) int { return t.shape[t.normDim("size", d)] }
 
 // Strides returns a copy of the strides, in elements.
-func (t *Tensor) Strides() []int { return append([]int(nil), t.strides...) }
+func (t *Tensor) Strides() []int { return append([]int{}, t.strides...) }
 
 // Dim is the number of dims.
 func (t *Tensor) Dim() int { return len(t.shape) }

@@ -89,6 +89,16 @@ def view_base_shape(shape, view):
     raise ValueError(view)
 
 
+def jfloat(v):
+    """A float for JSON: non-finite values as the strings nan, inf, -inf."""
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
 def enc(t):
     if t.dtype == torch.bool:
         data = [bool(v) for v in t.reshape(-1).tolist()]
@@ -97,7 +107,7 @@ def enc(t):
         data = [int(v) for v in t.reshape(-1).tolist()]
         dt = {torch.int64: "int64", torch.int32: "int32", torch.uint8: "uint8"}[t.dtype]
     else:
-        data = [float(v) for v in t.detach().reshape(-1).tolist()]
+        data = [jfloat(v) for v in t.detach().reshape(-1).tolist()]
         dt = {torch.float32: "float32", torch.float64: "float64"}[t.dtype]
     return {"dtype": dt, "shape": list(t.shape), "data": data}
 
@@ -319,7 +329,7 @@ def run_case(c, dtype):
 
 def write(name, obj):
     with open(os.path.join(HERE, name), "w") as f:
-        json.dump(obj, f, separators=(",", ":"))
+        json.dump(obj, f, separators=(",", ":"), allow_nan=False)
         f.write("\n")
 
 
