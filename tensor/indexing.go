@@ -32,6 +32,7 @@ func (t *Tensor) IndexSelect(dim int, index *Tensor) *Tensor {
 		fail(op, ErrShape, "index must be 1-d, not shape %v", index.shape)
 	}
 	if t.Dim() == 0 {
+		scalarDim(op, dim)
 		return t.Reshape(1).IndexSelect(0, index).Reshape(index.shape...)
 	}
 	d := t.normDim(op, dim)
@@ -57,6 +58,11 @@ func (t *Tensor) IndexSelect(dim int, index *Tensor) *Tensor {
 func (t *Tensor) IndexAdd(dim int, index, src *Tensor) *Tensor {
 	const op = "index_add"
 	sameDevice(op, t, index, src)
+	if dt := t.DType(); dt == Bool {
+		fail(op, ErrDType, "index_add on a bool tensor is not supported")
+	} else if dt.IsHalf() {
+		return t.To(Float32).IndexAdd(dim, index, src.To(Float32)).To(dt)
+	}
 	index = asIndex(op, index)
 	if index.Dim() > 1 {
 		fail(op, ErrShape, "index must be 1-d, not shape %v", index.shape)
@@ -111,7 +117,11 @@ func (t *Tensor) Gather(dim int, index *Tensor) *Tensor {
 	sameDevice(op, t, index)
 	index = asIndex(op, index)
 	if t.Dim() == 0 {
-		return t.Reshape(1).Gather(0, index.Reshape(-1)).Reshape(index.shape...)
+		scalarDim(op, dim)
+		if index.Dim() != 0 {
+			fail(op, ErrShape, "index of shape %v for a 0-d tensor must be 0-d", index.shape)
+		}
+		return t.Reshape(1).Gather(0, index.Reshape(1)).Reshape()
 	}
 	d := t.normDim(op, dim)
 	checkScatterShapes(op, t, d, index, nil)
@@ -131,7 +141,19 @@ func (t *Tensor) Gather(dim int, index *Tensor) *Tensor {
 func (t *Tensor) ScatterAdd(dim int, index, src *Tensor) *Tensor {
 	const op = "scatter_add"
 	sameDevice(op, t, index, src)
+	if dt := t.DType(); dt == Bool {
+		fail(op, ErrDType, "scatter_add on a bool tensor is not supported")
+	} else if dt.IsHalf() {
+		return t.To(Float32).ScatterAdd(dim, index, src.To(Float32)).To(dt)
+	}
 	index = asIndex(op, index)
+	if t.Dim() == 0 {
+		scalarDim(op, dim)
+		if index.Dim() != 0 || src.Dim() != 0 {
+			fail(op, ErrShape, "index %v and source %v for a 0-d tensor must be 0-d", index.shape, src.shape)
+		}
+		return t.Reshape(1).ScatterAdd(0, index.Reshape(1), src.Reshape(1)).Reshape()
+	}
 	d := t.normDim(op, dim)
 	checkScatterShapes(op, t, d, index, src)
 	src = src.To(t.DType())

@@ -107,6 +107,8 @@ func (t *Tensor) View(shape ...int) *Tensor {
 // the end) into one.
 func (t *Tensor) Flatten(startDim, endDim int) *Tensor {
 	if t.Dim() == 0 {
+		scalarDim("flatten", startDim)
+		scalarDim("flatten", endDim)
 		return t.Reshape(1)
 	}
 	s, e := t.normDim("flatten", startDim), t.normDim("flatten", endDim)
@@ -131,6 +133,10 @@ func (t *Tensor) Squeeze(dims ...int) *Tensor {
 		for _, d := range dims {
 			d = t.normDim("squeeze", d)
 			drop[d] = t.shape[d] == 1
+		}
+	} else {
+		for _, d := range dims {
+			scalarDim("squeeze", d)
 		}
 	}
 	var sh, st []int
@@ -187,15 +193,17 @@ func (t *Tensor) Permute(dims ...int) *Tensor {
 
 // Transpose swaps two dims.
 func (t *Tensor) Transpose(dim0, dim1 int) *Tensor {
-	if t.Dim() < 2 && dim0 == dim1 {
-		return t.makeView(t.shape, t.strides, t.offset, opPermute, []int{0}[:t.Dim()])
-	}
-	a, b := t.normDim("transpose", dim0), t.normDim("transpose", dim1)
 	p := make([]int, t.Dim())
 	for i := range p {
 		p[i] = i
 	}
-	p[a], p[b] = p[b], p[a]
+	if t.Dim() == 0 {
+		scalarDim("transpose", dim0)
+		scalarDim("transpose", dim1)
+	} else {
+		a, b := t.normDim("transpose", dim0), t.normDim("transpose", dim1)
+		p[a], p[b] = p[b], p[a]
+	}
 	return t.Permute(p...)
 }
 
@@ -250,9 +258,6 @@ func (t *Tensor) ExpandAs(o *Tensor) *Tensor { return t.Expand(o.shape...) }
 // and are clamped to the dim; step must be positive.
 func (t *Tensor) Slice(dim, start, end, step int) *Tensor {
 	d := t.normDim("slice", dim)
-	if t.Dim() == 0 {
-		fail("slice", ErrShape, "cannot slice a 0-d tensor")
-	}
 	if step <= 0 {
 		fail("slice", ErrIndex, "step must be positive, not %d", step)
 	}
@@ -279,9 +284,6 @@ func (t *Tensor) Slice(dim, start, end, step int) *Tensor {
 // negative); the range must lie inside the dim.
 func (t *Tensor) Narrow(dim, start, length int) *Tensor {
 	d := t.normDim("narrow", dim)
-	if t.Dim() == 0 {
-		fail("narrow", ErrShape, "cannot narrow a 0-d tensor")
-	}
 	n := t.shape[d]
 	if start < 0 {
 		start += n

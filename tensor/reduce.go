@@ -14,9 +14,7 @@ import (
 func (t *Tensor) normDims(op string, dims []int) []int {
 	if t.Dim() == 0 {
 		for _, d := range dims {
-			if d != 0 && d != -1 {
-				fail(op, ErrIndex, "dim %d out of range for a 0-d tensor", d)
-			}
+			scalarDim(op, d)
 		}
 		return nil
 	}
@@ -209,7 +207,7 @@ func (t *Tensor) argReduce(name string, aop backend.ArgOp, dim int, values bool)
 	}
 	var d int
 	if t.Dim() == 0 {
-		t.normDim(name, dim)
+		scalarDim(name, dim)
 		idx := zerosOf(Int64, t.Device(), nil)
 		if values {
 			return t.Clone(), idx
@@ -276,7 +274,7 @@ func (t *Tensor) softmax(name string, id opID, dim int, log bool) *Tensor {
 		fail(name, ErrDType, "%s of a %v tensor: convert it to a floating type first", name, dt)
 	}
 	if t.Dim() == 0 {
-		t.normDim(name, dim)
+		scalarDim(name, dim)
 		return t.Reshape(1).softmax(name, id, 0, log).Reshape()
 	}
 	d := t.normDim(name, dim)
@@ -308,7 +306,7 @@ func (t *Tensor) CumSum(dim int) *Tensor {
 		return t.To(Int64).CumSum(dim)
 	}
 	if t.Dim() == 0 {
-		t.normDim("cumsum", dim)
+		scalarDim("cumsum", dim)
 		return t.Clone()
 	}
 	d := t.normDim("cumsum", dim)

@@ -300,8 +300,8 @@ func (t *Tensor) ToDevice(d Device) *Tensor {
 
 func (t *Tensor) normDim(op string, d int) int {
 	n := t.Dim()
-	if n == 0 && (d == 0 || d == -1) {
-		return 0 // a 0-d tensor accepts dim 0 / -1, as torch does
+	if n == 0 {
+		fail(op, ErrIndex, "dim %d given for a 0-d tensor, which has no dims", d)
 	}
 	if d < -n || d >= n {
 		fail(op, ErrIndex, "dim %d out of range for a %d-d tensor of shape %v", d, n, t.shape)
@@ -310,6 +310,14 @@ func (t *Tensor) normDim(op string, d int) int {
 		d += n
 	}
 	return d
+}
+
+// scalarDim checks a dim given to an op on a 0-d tensor: as in torch,
+// ops that reduce or scan along a dim accept 0 and -1 there.
+func scalarDim(op string, d int) {
+	if d != 0 && d != -1 {
+		fail(op, ErrIndex, "dim %d out of range for a 0-d tensor (use 0 or -1)", d)
+	}
 }
 
 func sameDevice(op string, ts ...*Tensor) {

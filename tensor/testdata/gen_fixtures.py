@@ -28,6 +28,7 @@ import os
 import torch
 
 torch.manual_seed(20261121)
+torch.set_num_threads(1)  # BLAS results then do not depend on threading
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -425,7 +426,56 @@ def gen_second():
     print("second.json written")
 
 
+def gen_creation():
+    out = {"torch": torch.__version__, "cases": []}
+
+    def add(name, t, **args):
+        e = enc(t)
+        e["name"] = name
+        e["args"] = args
+        out["cases"].append(e)
+
+    for start, end, n in [(0, 1, 7), (-3, 5, 10), (2, 2, 1), (1, -1, 4), (0, 10, 0)]:
+        add("linspace", torch.linspace(start, end, n), start=start, end=end, n=n)
+    for start, end, step in [(0, 5, 1), (2, 11, 3), (5, 0, -2), (0, 1, 0.1), (-1.5, 2, 0.5), (0, 0, 1)]:
+        add("arange", torch.arange(start, end, step), start=start, end=end, step=step)
+    add("eye", torch.eye(3), n=3)
+    add("eye", torch.eye(0), n=0)
+    write("creation.json", out)
+    print(f"creation.json: {len(out['cases'])} cases")
+
+
+def gen_promotion():
+    """torch.result_type for every pair of dtypes, each operand either a
+    tensor with dims or a 0-d tensor."""
+    dts = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+           torch.uint8, torch.bool]
+    names = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
+             torch.bfloat16: "bfloat16", torch.int64: "int64", torch.int32: "int32", torch.uint8: "uint8",
+             torch.bool: "bool"}
+    res = []
+    for a in dts:
+        for b in dts:
+            for da in (True, False):
+                for db in (True, False):
+                    x = torch.ones([2] if da else [], dtype=a)
+                    y = torch.ones([2] if db else [], dtype=b)
+                    r = torch.result_type(x, y)
+                    add = None
+                    try:
+                        add = names[(x + y).dtype]
+                    except RuntimeError:
+                        pass
+                    res.append({"a": names[a], "b": names[b], "a_dims": da, "b_dims": db,
+                                "result": names[r], "add": add,
+                                "div": names[torch.div(x, y).dtype]})
+    write("promotion.json", {"torch": torch.__version__, "cases": res})
+    print(f"promotion.json: {len(res)} cases")
+
+
 if __name__ == "__main__":
     gen_ops()
     gen_print()
     gen_second()
+    gen_creation()
+    gen_promotion()
