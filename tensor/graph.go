@@ -213,6 +213,9 @@ func needsGrad(ins ...*Tensor) bool {
 // record attaches a new node for op to outs. saved are the tensors the
 // backward rule reads, in the order it reads them (ctx.saved(i)).
 func record(op opID, attrs any, ins, outs []*Tensor, saved ...*Tensor) *Node {
+	for _, t := range ins {
+		checkViewFresh(t)
+	}
 	n := &Node{op: op, attrs: attrs, seq: nodeSeq.Add(1)}
 	n.next = make([]edge, len(ins))
 	n.inMeta = make([]meta, len(ins))
@@ -241,6 +244,18 @@ func record(op opID, attrs any, ins, outs []*Tensor, saved ...*Tensor) *Node {
 		n.stack = pc[:runtime.Callers(3, pc)]
 	}
 	return n
+}
+
+// checkViewFresh refuses a view whose base has since been rebased by an
+// in-place op that was recorded: the view's grad_fn would describe the
+// old values while its data shows the new ones. (PyTorch regenerates the
+// view's grad_fn; Tapir asks for the view to be taken again.)
+func checkViewFresh(t *Tensor) {
+	for v := t; v != nil && v.base != nil; v = v.base {
+		if v.base.gradFn != v.baseFn {
+			fail("autograd", ErrInPlace, "a view (shape %v) is used after its base (shape %v) was modified by a recorded in-place op; take the view again after the in-place op", t.shape, v.base.shape)
+		}
+	}
 }
 
 // savedTensor keeps a tensor for backward without keeping its place in

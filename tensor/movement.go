@@ -12,6 +12,7 @@ func (t *Tensor) makeView(shape, strides []int, offset int, id opID, attrs any) 
 	out := fromStorage(t.st, shape, strides, offset)
 	out.isView = true
 	if needsGrad(t) {
+		out.base, out.baseFn = t, t.gradFn
 		record(id, attrs, []*Tensor{t}, []*Tensor{out})
 	}
 	return out

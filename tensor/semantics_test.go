@@ -166,3 +166,23 @@ func TestMultinomial(t *testing.T) {
 		t.Errorf("heaviest category first %v of the time, want 0.625", p)
 	}
 }
+
+func TestStaleViewIsRefused(t *testing.T) {
+	x := tensor.FromSlice([]float64{1, 2, 3, 4}, 2, 2).SetRequiresGrad(true)
+	h := x.MulScalar(1)
+	v := h.T()
+	h.MulScalarIn(3) // h is rebased: v's graph describes the old h
+	err := tensor.Try(func() { v.Sum().Backward() })
+	if err == nil {
+		t.Fatal("a stale view was used without error")
+	}
+	// a view of a leaf stays valid when the leaf's data is updated
+	// outside recording (an optimizer step)
+	w := tensor.FromSlice([]float64{1, 2}).SetRequiresGrad(true)
+	wt := w.Unsqueeze(0)
+	tensor.WithGradEnabled(false, func() { w.AddScalarIn(1) })
+	wt.Square().Sum().Backward()
+	if got := w.Grad().Float64s(); got[0] != 4 || got[1] != 6 {
+		t.Fatalf("gradient through a cached view of an updated leaf: %v", got)
+	}
+}

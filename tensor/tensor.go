@@ -24,7 +24,9 @@ type Tensor struct {
 	shape   []int
 	strides []int
 	offset  int
-	isView  bool // made by a view op from a tensor that is part of a graph
+	isView  bool    // made by a view op
+	base    *Tensor // for a view of a tensor in a graph: what it viewed…
+	baseFn  *Node   // …and that tensor's grad_fn then
 
 	// autograd
 	requiresGrad bool  // leaf flag; non-leaves require grad through gradFn
