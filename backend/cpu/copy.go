@@ -1,8 +1,6 @@
 package cpu
 
 import (
-	"math"
-
 	"github.com/tapir-ml/tapir/backend"
 )
 
@@ -18,11 +16,11 @@ func (*CPU) Fill(dst backend.View, v float64) {
 	case backend.BFloat16:
 		fillT(slice[uint16](dst.Storage), dst, backend.Float32ToBFloat16(float32(v)))
 	case backend.Int64:
-		fillT(slice[int64](dst.Storage), dst, int64(v))
+		fillT(slice[int64](dst.Storage), dst, floatToInt[int64](v))
 	case backend.Int32:
-		fillT(slice[int32](dst.Storage), dst, int32(v))
+		fillT(slice[int32](dst.Storage), dst, floatToInt[int32](v))
 	case backend.Uint8:
-		fillT(slice[uint8](dst.Storage), dst, uint8(int64(v)))
+		fillT(slice[uint8](dst.Storage), dst, floatToInt[uint8](v))
 	case backend.Bool:
 		var b uint8
 		if v != 0 {
@@ -71,7 +69,7 @@ func (*CPU) Copy(dst, src backend.View) {
 	}
 	switch ddt {
 	case backend.Float32:
-		convertTo(slice[float32](dst.Storage), dst, src, func(f float64) float32 { return float32(f) }, nil)
+		convertTo(slice[float32](dst.Storage), dst, src, func(f float64) float32 { return float32(f) }, func(i int64) float32 { return float32(i) })
 	case backend.Float64:
 		convertTo(slice[float64](dst.Storage), dst, src, func(f float64) float64 { return f }, nil)
 	case backend.Float16:
@@ -104,7 +102,7 @@ func (*CPU) Copy(dst, src backend.View) {
 // floatToInt truncates toward zero; NaN and out-of-range values give 0
 // rather than Go's platform-dependent result.
 func floatToInt[T integer](f float64) T {
-	if f != f || math.IsInf(f, 0) {
+	if !(f >= -0x1p63 && f < 0x1p63) { // NaN, ±Inf, or beyond int64
 		return 0
 	}
 	return T(int64(f))
