@@ -78,6 +78,7 @@ type Backend interface {
 	// Reduce reduces src over every dim where dst has size 1 and src
 	// does not; dst keeps the reduced dims with size 1. Sum and Mean of
 	// Float32 accumulate in float64; integer sums take Int64 src and dst.
+	// Mean is defined for floating types only.
 	Reduce(op ReduceOp, dst, src View)
 	// ArgReduce finds the first maximum (ArgMax) or minimum (ArgMin)
 	// along dim, NaN counting as the extreme. values has src's DType, or

@@ -2,7 +2,8 @@ package backend
 
 // Layout maps a multi-index to a position in a storage: element (i0, i1, …)
 // lives at Offset + Σ ik·Strides[k]. Strides are in elements, and may be 0
-// (broadcast) but never negative.
+// (broadcast). They are never negative, except in the source operand of
+// Backend.Copy, where a negative stride walks a dim backwards (Flip).
 type Layout struct {
 	Shape   []int
 	Strides []int
@@ -59,7 +60,8 @@ func (l Layout) IsContiguous() bool {
 }
 
 // Span returns the smallest and one past the largest storage index the
-// layout touches; for an empty layout both are Offset.
+// layout touches (for non-negative strides); for an empty layout both are
+// Offset.
 func (l Layout) Span() (lo, hi int) {
 	if l.Numel() == 0 {
 		return l.Offset, l.Offset

@@ -131,12 +131,15 @@ const (
 )
 
 // RandomSpec describes a draw from the Philox4x32-10 stream keyed by Seed.
-// Element i of the (row-major) output uses counter block Offset + i/2:
-// the block's four 32-bit words w0..w3 form two 64-bit numbers
+// Element i of the (row-major) output uses counter block n = Offset + i/2,
+// computed as Philox(counter = {lo32(n), hi32(n), 0, 0}, key = {lo32(Seed),
+// hi32(Seed)}): the block's four 32-bit words w0..w3 form two 64-bit numbers
 // u0 = w0 | w1<<32 and u1 = w2 | w3<<32, and element i takes u0 if i is
 // even, u1 if odd. From a 64-bit number u:
 //
-//   - Uniform Float32: A + (B−A)·(u>>40)·2⁻²⁴; Float64: A + (B−A)·(u>>11)·2⁻⁵³
+//   - Uniform Float32: A + (B−A)·(u>>40)·2⁻²⁴; Float64: A + (B−A)·(u>>11)·2⁻⁵³,
+//     computed in float64; a result that rounds to B in the output type
+//     becomes the largest value below B, so draws stay in [A, B)
 //   - Integer: A + ⌊u·(B−A) / 2⁶⁴⌋
 //   - Normal uses both numbers of its block: with v0 = ((u0>>11)+1)·2⁻⁵³
 //     and v1 = (u1>>11)·2⁻⁵³, r = √(−2 ln v0); even elements take

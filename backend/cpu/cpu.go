@@ -104,7 +104,10 @@ func (*CPU) Alloc(dt backend.DType, n int) (backend.Storage, error) {
 	if n != 0 && bytes/n != dt.Size() {
 		return nil, fmt.Errorf("cpu: alloc %d elements of %v: %w", n, dt, backend.ErrOutOfMemory)
 	}
-	words, class := poolGet((bytes + 7) / 8)
+	words, class, err := poolGet((bytes + 7) / 8)
+	if err != nil {
+		return nil, err
+	}
 	return &Buffer{dt: dt, n: n, words: words, class: class}, nil
 }
 

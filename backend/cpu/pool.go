@@ -1,8 +1,11 @@
 package cpu
 
 import (
+	"fmt"
 	"math/bits"
 	"sync"
+
+	"github.com/tapir-ml/tapir/backend"
 )
 
 // The pool keeps released buffers by size class for reuse, so a training
@@ -37,7 +40,20 @@ func classOf(n int) (class, capacity int) {
 	return e*4 + q, (1 << e) + q*step
 }
 
-func poolGet(words int) ([]uint64, int) {
+// poolGet returns words of memory. A request Go cannot satisfy at all
+// (beyond the address space) becomes an error; exhausting the host's
+// memory is fatal in Go, as for any allocation.
+func poolGet(words int) (w []uint64, class int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w, class, err = nil, -1, fmt.Errorf("cpu: cannot allocate %d bytes: %v: %w", words*8, r, backend.ErrOutOfMemory)
+		}
+	}()
+	w, class = poolTake(words)
+	return w, class, nil
+}
+
+func poolTake(words int) ([]uint64, int) {
 	class, capacity := classOf(words)
 	if class < 0 {
 		return make([]uint64, words), -1

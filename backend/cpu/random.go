@@ -49,10 +49,18 @@ func (*CPU) Random(dst backend.View, spec backend.RandomSpec) {
 	switch dst.DType() {
 	case backend.Float32:
 		d := slice[float32](dst.Storage)[dst.Offset:]
-		randomFill(n, spec, true, func(i int, v float64) { d[i] = float32(v) })
+		top := float32(math.Inf(1))
+		if spec.Dist == backend.Uniform && spec.B > spec.A {
+			top = math.Nextafter32(float32(spec.B), float32(math.Inf(-1)))
+		}
+		randomFill(n, spec, true, func(i int, v float64) { d[i] = min(float32(v), top) })
 	case backend.Float64:
 		d := slice[float64](dst.Storage)[dst.Offset:]
-		randomFill(n, spec, false, func(i int, v float64) { d[i] = v })
+		top := math.Inf(1)
+		if spec.Dist == backend.Uniform && spec.B > spec.A {
+			top = math.Nextafter(spec.B, math.Inf(-1))
+		}
+		randomFill(n, spec, false, func(i int, v float64) { d[i] = min(v, top) })
 	case backend.Int64:
 		d := slice[int64](dst.Storage)[dst.Offset:]
 		lo, span := int64(spec.A), uint64(int64(spec.B)-int64(spec.A))

@@ -196,7 +196,12 @@ func sigmoid(x float64) float64 {
 }
 
 func unaryInt[T integer](op backend.UnaryOp, dst, src backend.View, p backend.Scalars) {
+	// arithmetic scalars wrap as the integer type does (uint8 − 3 wraps,
+	// as in torch); Clamp's bounds saturate to the type's range
 	a, b := T(int64(p.A)), T(int64(p.B))
+	if op == backend.Clamp {
+		a, b = saturate[T](p.A), saturate[T](p.B)
+	}
 	var f func(x T) T
 	switch op {
 	case backend.Neg:
@@ -251,4 +256,32 @@ func unaryInt[T integer](op backend.UnaryOp, dst, src backend.View, p backend.Sc
 			d[o] = f(s[q])
 		}
 	})
+}
+
+// saturate converts v to T, clamping it to T's range (a Clamp bound of −2
+// on uint8 means 0, not 254).
+func saturate[T integer](v float64) T {
+	var lo, hi float64
+	var z T
+	switch any(z).(type) {
+	case uint8:
+		lo, hi = 0, math.MaxUint8
+	case int32:
+		lo, hi = math.MinInt32, math.MaxInt32
+	default:
+		lo, hi = math.MinInt64, math.MaxInt64
+	}
+	switch {
+	case v != v:
+		return 0
+	case v <= lo:
+		return T(int64(lo))
+	case v >= hi:
+		top := int64(math.MaxInt64) // float64(MaxInt64) is 2⁶³, out of int64's range
+		if hi < math.MaxInt64 {
+			top = int64(hi)
+		}
+		return T(top)
+	}
+	return T(int64(v))
 }
