@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"sync"
+
 	"github.com/tapir-ml/tapir/backend"
 )
 
@@ -9,9 +11,13 @@ import (
 // tall, and a micro-kernel keeps an MR×NR tile of C in registers while it
 // walks K. Packing absorbs any strides, so transposed operands cost no
 // extra copy. This is the pure-Go reference the SIMD kernels replace.
+//
+// The tile is 4×2: Go keeps 15 XMM registers for scalar floats, and 8
+// accumulators plus 4 values of A and 2 of B fit without spilling (a 4×4
+// tile spills and ran 30–40% slower here).
 const (
 	gemmMR = 4
-	gemmNR = 4
+	gemmNR = 2
 	gemmKC = 256
 	gemmMC = 96
 	gemmNC = 2048
@@ -53,73 +59,35 @@ func matmulFloat[T float](dst, a, b backend.View) {
 	ad, batch, m, k, abs, ars, acs := batchMats[T](a)
 	bd, _, _, n, bbs, brs, bcs := batchMats[T](b)
 	cd, _, _, _, cbs, crs, ccs := batchMats[T](dst)
-	work := m * n * k
 	p := NumThreads()
-	one := func(i int, split bool) {
+	one := func(i, threads int) {
 		A := mat[T]{ad, a.Offset + i*abs, m, k, ars, acs}
 		B := mat[T]{bd, b.Offset + i*bbs, k, n, brs, bcs}
 		C := mat[T]{cd, dst.Offset + i*cbs, m, n, crs, ccs}
-		if !split {
-			gemm(C, A, B)
-			return
-		}
-		gemmParallel(C, A, B, p)
+		gemm(C, A, B, threads)
 	}
-	switch {
-	case p > 1 && batch >= p && work >= 4096:
+	if p > 1 && batch >= p && m*n*k >= 4096 {
+		// many small products: one goroutine per batch slice
 		parallelFor(batch, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				one(i, false)
-			}
-		})
-	default:
-		split := p > 1 && work >= 1<<16
-		for i := 0; i < batch; i++ {
-			one(i, split)
-		}
-	}
-}
-
-// gemmParallel splits C into p blocks along its longer side.
-func gemmParallel[T float](C, A, B mat[T], p int) {
-	if C.rows >= C.cols {
-		parts := min(p, (C.rows+gemmMR-1)/gemmMR)
-		parallelFor(parts, 1, func(lo, hi int) {
-			for part := lo; part < hi; part++ {
-				r0, r1 := rowSplit(C.rows, part, parts)
-				c, a := C, A
-				c.off += r0 * C.rs
-				c.rows = r1 - r0
-				a.off += r0 * A.rs
-				a.rows = r1 - r0
-				gemm(c, a, B)
+				one(i, 1)
 			}
 		})
 		return
 	}
-	parts := min(p, (C.cols+gemmNR-1)/gemmNR)
-	parallelFor(parts, 1, func(lo, hi int) {
-		for part := lo; part < hi; part++ {
-			c0, c1 := rowSplit(C.cols, part, parts)
-			c, b := C, B
-			c.off += c0 * C.cs
-			c.cols = c1 - c0
-			b.off += c0 * B.cs
-			b.cols = c1 - c0
-			gemm(c, A, b)
-		}
-	})
+	threads := 1
+	if m*n*k >= 1<<16 {
+		threads = p
+	}
+	for i := 0; i < batch; i++ {
+		one(i, threads)
+	}
 }
 
-// rowSplit divides n into parts at multiples of 4 where it can.
-func rowSplit(n, part, parts int) (int, int) {
-	q := (n + 3) / 4
-	lo, hi := q*part/parts*4, q*(part+1)/parts*4
-	return min(lo, n), min(hi, n)
-}
-
-// gemm sets C = A·B on one goroutine.
-func gemm[T float](C, A, B mat[T]) {
+// gemm sets C = A·B using up to threads goroutines. Every goroutine reads
+// one shared packed block of B; they split the rows of C when there are
+// enough, and the column panels of a block of rows otherwise.
+func gemm[T float](C, A, B mat[T], threads int) {
 	m, n, k := C.rows, C.cols, A.cols
 	if m == 0 || n == 0 {
 		return
@@ -133,36 +101,76 @@ func gemm[T float](C, A, B mat[T]) {
 		return
 	}
 	kc0 := min(k, gemmKC)
-	bp := make([]T, kc0*roundUp(min(n, gemmNC), gemmNR))
-	ap := make([]T, roundUp(min(m, gemmMC), gemmMR)*kc0)
-	var tile [gemmMR * gemmNR]T
+	bp := getScratch[T](kc0 * roundUp(min(n, gemmNC), gemmNR))
+	defer putScratch(bp)
+	splitRows := threads > 1 && m >= threads*gemmMR*8
+	if threads > 1 && !splitRows && (n+gemmNR-1)/gemmNR < 2*threads {
+		threads = 1 // too small to split either way
+	}
 	for jc := 0; jc < n; jc += gemmNC {
 		nc := min(gemmNC, n-jc)
 		for pc := 0; pc < k; pc += gemmKC {
 			kc := min(gemmKC, k-pc)
 			packB(bp, B, pc, kc, jc, nc)
+			if splitRows {
+				parallelFor(threads, 1, func(lo, hi int) {
+					ap := getScratch[T](roundUp(gemmMC, gemmMR) * kc0)
+					defer putScratch(ap)
+					for part := lo; part < hi; part++ {
+						r0, r1 := rowSplit(m, part, threads)
+						for ic := r0; ic < r1; ic += gemmMC {
+							mc := min(gemmMC, r1-ic)
+							packA(ap, A, ic, mc, pc, kc)
+							macroKernel(C, ap, bp, ic, mc, jc, 0, nc, pc, kc)
+						}
+					}
+				})
+				continue
+			}
+			ap := getScratch[T](roundUp(min(m, gemmMC), gemmMR) * kc0)
 			for ic := 0; ic < m; ic += gemmMC {
 				mc := min(gemmMC, m-ic)
 				packA(ap, A, ic, mc, pc, kc)
-				for jr := 0; jr < nc; jr += gemmNR {
-					nr := min(gemmNR, nc-jr)
-					bpanel := bp[jr*kc : jr*kc+gemmNR*kc]
-					for ir := 0; ir < mc; ir += gemmMR {
-						mr := min(gemmMR, mc-ir)
-						apanel := ap[ir*kc : ir*kc+gemmMR*kc]
-						micro4x4(&tile, apanel, bpanel, kc)
-						// store: overwrite on the first K block, add after
-						co := C.off + (ic+ir)*C.rs + (jc+jr)*C.cs
-						for i := 0; i < mr; i++ {
-							for j := 0; j < nr; j++ {
-								p := co + i*C.rs + j*C.cs
-								if pc == 0 {
-									C.data[p] = tile[i*gemmNR+j]
-								} else {
-									C.data[p] += tile[i*gemmNR+j]
-								}
-							}
-						}
+				panels := (nc + gemmNR - 1) / gemmNR
+				parallelFor(threads, 1, func(lo, hi int) {
+					for part := lo; part < hi; part++ {
+						p0, p1 := panels*part/threads, panels*(part+1)/threads
+						macroKernel(C, ap, bp, ic, mc, jc, p0*gemmNR, min(p1*gemmNR, nc), pc, kc)
+					}
+				})
+			}
+			putScratch(ap)
+		}
+	}
+}
+
+// rowSplit divides n rows into parts at multiples of gemmMR where it can.
+func rowSplit(n, part, parts int) (int, int) {
+	q := (n + gemmMR - 1) / gemmMR
+	lo, hi := q*part/parts*gemmMR, q*(part+1)/parts*gemmMR
+	return min(lo, n), min(hi, n)
+}
+
+// macroKernel multiplies the packed rows ic…ic+mc of A by the packed
+// columns jr0…jr1 (relative to jc) of B's block into C: it overwrites C
+// on the first K block (pc = 0) and accumulates after.
+func macroKernel[T float](C mat[T], ap, bp []T, ic, mc, jc, jr0, jr1, pc, kc int) {
+	var tile [gemmMR * gemmNR]T
+	for jr := jr0; jr < jr1; jr += gemmNR {
+		nr := min(gemmNR, jr1-jr)
+		bpanel := bp[jr*kc : jr*kc+gemmNR*kc]
+		for ir := 0; ir < mc; ir += gemmMR {
+			mr := min(gemmMR, mc-ir)
+			apanel := ap[ir*kc : ir*kc+gemmMR*kc]
+			micro4x2(&tile, apanel, bpanel, kc)
+			co := C.off + (ic+ir)*C.rs + (jc+jr)*C.cs
+			for i := 0; i < mr; i++ {
+				for j := 0; j < nr; j++ {
+					p := co + i*C.rs + j*C.cs
+					if pc == 0 {
+						C.data[p] = tile[i*gemmNR+j]
+					} else {
+						C.data[p] += tile[i*gemmNR+j]
 					}
 				}
 			}
@@ -183,7 +191,7 @@ func packB[T float](bp []T, B mat[T], pc, kc, jc, nc int) {
 			for p := 0; p < kc; p++ {
 				src := B.data[base+p*B.rs : base+p*B.rs+gemmNR]
 				d := dst[p*gemmNR : p*gemmNR+gemmNR]
-				d[0], d[1], d[2], d[3] = src[0], src[1], src[2], src[3]
+				d[0], d[1] = src[0], src[1]
 			}
 			continue
 		}
@@ -228,36 +236,52 @@ func packA[T float](ap []T, A mat[T], ic, mc, pc, kc int) {
 	}
 }
 
-// micro4x4 computes the 4×4 tile Σ_p a[p]⊗b[p] with sixteen register
-// accumulators.
-func micro4x4[T float](tile *[gemmMR * gemmNR]T, a, b []T, kc int) {
-	var c00, c01, c02, c03, c10, c11, c12, c13 T
-	var c20, c21, c22, c23, c30, c31, c32, c33 T
-	a = a[:kc*4]
-	b = b[:kc*4]
-	for p := 0; p < len(a); p += 4 {
-		av := a[p : p+4 : p+4]
-		bv := b[p : p+4 : p+4]
+// micro4x2 computes the 4×2 tile Σ_p a[p]⊗b[p] with eight register
+// accumulators; a holds 4 values per p, b holds 2.
+func micro4x2[T float](tile *[gemmMR * gemmNR]T, a, b []T, kc int) {
+	var c00, c01, c10, c11, c20, c21, c30, c31 T
+	a = a[:kc*gemmMR]
+	b = b[:kc*gemmNR]
+	for p := 0; p < kc; p++ {
+		av := a[gemmMR*p : gemmMR*p+gemmMR : gemmMR*p+gemmMR]
+		bv := b[gemmNR*p : gemmNR*p+gemmNR : gemmNR*p+gemmNR]
 		a0, a1, a2, a3 := av[0], av[1], av[2], av[3]
-		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
+		b0, b1 := bv[0], bv[1]
 		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		c03 += a0 * b3
 		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		c13 += a1 * b3
 		c20 += a2 * b0
-		c21 += a2 * b1
-		c22 += a2 * b2
-		c23 += a2 * b3
 		c30 += a3 * b0
+		c01 += a0 * b1
+		c11 += a1 * b1
+		c21 += a2 * b1
 		c31 += a3 * b1
-		c32 += a3 * b2
-		c33 += a3 * b3
 	}
-	*tile = [16]T{c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33}
+	*tile = [gemmMR * gemmNR]T{c00, c01, c10, c11, c20, c21, c30, c31}
+}
+
+// Packing scratch is reused across calls: a 1024³ product would
+// otherwise allocate over a megabyte of it per call.
+var scratch32, scratch64 sync.Pool
+
+func getScratch[T float](n int) []T {
+	var z T
+	p := &scratch64
+	if _, ok := any(z).(float32); ok {
+		p = &scratch32
+	}
+	if v, _ := p.Get().(*[]T); v != nil && cap(*v) >= n {
+		return (*v)[:n]
+	}
+	return make([]T, n)
+}
+
+func putScratch[T float](s []T) {
+	var z T
+	p := &scratch64
+	if _, ok := any(z).(float32); ok {
+		p = &scratch32
+	}
+	p.Put(&s)
 }
 
 func matmulNaive[T integer](dst, a, b backend.View) {
