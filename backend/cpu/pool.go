@@ -19,9 +19,11 @@ const minPooledWords = 512 // 4 KiB
 
 var pool struct {
 	sync.Mutex
-	free  map[int][][]uint64
-	bytes int64
-	limit int64
+	free         map[int][][]uint64
+	bytes        int64
+	limit        int64
+	hits, misses uint64
+	released     uint64
 }
 
 func init() {
@@ -64,9 +66,11 @@ func poolTake(words int) ([]uint64, int) {
 		l[len(l)-1] = nil
 		pool.free[class] = l[:len(l)-1]
 		pool.bytes -= int64(len(w)) * 8
+		pool.hits++
 		pool.Unlock()
 		return w[:words], class
 	}
+	pool.misses++
 	pool.Unlock()
 	return make([]uint64, words, capacity), class
 }
@@ -78,6 +82,7 @@ func poolPut(w []uint64, class int) {
 	w = w[:cap(w)]
 	pool.Lock()
 	defer pool.Unlock()
+	pool.released++
 	if pool.bytes+int64(len(w))*8 > pool.limit {
 		return // over the limit: let the GC have it
 	}
@@ -109,4 +114,19 @@ func PooledBytes() int64 {
 	pool.Lock()
 	defer pool.Unlock()
 	return pool.bytes
+}
+
+// PoolStats counts what the pool did since the process started: buffers
+// of pooled size served from it (Hits) or freshly allocated (Misses),
+// buffers handed back (Released), and the bytes it holds now.
+type PoolStats struct {
+	Hits, Misses, Released uint64
+	PooledBytes            int64
+}
+
+// Stats returns the pool's counters.
+func Stats() PoolStats {
+	pool.Lock()
+	defer pool.Unlock()
+	return PoolStats{Hits: pool.hits, Misses: pool.misses, Released: pool.released, PooledBytes: pool.bytes}
 }
