@@ -7,10 +7,6 @@ import (
 	"github.com/tapir-ml/tapir/backend"
 )
 
-const (
-	binaryOpAdd = backend.Add
-)
-
 type saveWhat uint8
 
 const (

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+
+	"github.com/tapir-ml/tapir/backend"
 )
 
 // BackwardOptions tune RunBackward; the zero value is torch's default.
@@ -203,7 +205,7 @@ func (e *engine) add(ed edge, g *Tensor) {
 		buf[ed.idx] = g
 		e.placed[g.st]++
 	case e.owned(old) && old.IsContiguous() && old.DType() == g.DType():
-		old.be().Binary(binaryOpAdd, old.view(), old.view(), g.broadcastView(old.shape))
+		old.be().Binary(backend.Add, old.view(), old.view(), g.broadcastView(old.shape))
 		runtime.KeepAlive(g)
 	default:
 		sum := old.Add(g)
@@ -375,7 +377,7 @@ func (e *engine) accumulate(n *Node, g *Tensor) {
 	case e.opt.CreateGraph || old.RequiresGrad():
 		leaf.grad.Store(old.Add(g))
 	default:
-		old.be().Binary(binaryOpAdd, old.view(), old.view(), g.broadcastView(old.shape))
+		old.be().Binary(backend.Add, old.view(), old.view(), g.broadcastView(old.shape))
 		old.st.version.Add(1)
 		runtime.KeepAlive(g)
 	}

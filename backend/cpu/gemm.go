@@ -92,6 +92,10 @@ func gemm[T float](C, A, B mat[T], threads int) {
 	if m == 0 || n == 0 {
 		return
 	}
+	if m*n*k <= smallGemm {
+		gemmSmall(C, A, B)
+		return
+	}
 	if k == 0 {
 		for i := 0; i < m; i++ {
 			for j := 0; j < n; j++ {
@@ -140,6 +144,26 @@ func gemm[T float](C, A, B mat[T], threads int) {
 				})
 			}
 			putScratch(ap)
+		}
+	}
+}
+
+// smallGemm is the size (m·n·k) up to which packing costs more than it
+// saves and gemmSmall's direct loops win.
+const smallGemm = 4096
+
+// gemmSmall is C = A·B by direct dot products, for tiny operands.
+func gemmSmall[T float](C, A, B mat[T]) {
+	for i := 0; i < C.rows; i++ {
+		for j := 0; j < C.cols; j++ {
+			var s T
+			a, b := A.off+i*A.rs, B.off+j*B.cs
+			for p := 0; p < A.cols; p++ {
+				s += A.data[a] * B.data[b]
+				a += A.cs
+				b += B.rs
+			}
+			C.data[C.off+i*C.rs+j*C.cs] = s
 		}
 	}
 }
