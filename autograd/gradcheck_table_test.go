@@ -154,6 +154,11 @@ func gradCheckCases() []gcCase {
 		{name: "scatter_add", in: []*tensor.Tensor{rnd(3, 4), rnd(3, 2)}, f: b(func(x, y *tensor.Tensor) *tensor.Tensor {
 			return x.ScatterAdd(1, idx([]int64{0, 3, 3, 3, 2, 1}, 3, 2), y)
 		})},
+		// src larger than index: PyTorch 1.13 cannot differentiate this;
+		// finite differences can
+		{name: "scatter_add/bigsrc", in: []*tensor.Tensor{rnd(4, 3), rnd(3, 4)}, f: b(func(x, y *tensor.Tensor) *tensor.Tensor {
+			return x.ScatterAdd(0, idx([]int64{3, 0, 1, 1, 1, 2}, 2, 3), y)
+		})},
 		{name: "in_place/add", in: []*tensor.Tensor{rnd(3, 4), rnd(4)}, f: b(func(x, y *tensor.Tensor) *tensor.Tensor {
 			return x.MulScalar(1).AddIn(y).MulIn(x)
 		})},
