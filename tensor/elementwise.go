@@ -187,16 +187,23 @@ func (t *Tensor) ClampMax(max float64) *Tensor { return t.Clamp(math.Inf(-1), ma
 // type when the scalars are whole numbers (and the op is not floatOnly),
 // else it is promoted to Float32, as torch does for a Python float.
 func (t *Tensor) scalarOp(name string, bop backend.UnaryOp, id opID, a, b float64, save saveWhat, floatOnly bool) *Tensor {
-	if !t.DType().IsFloat() {
-		whole := a == math.Trunc(a) && (b == math.Trunc(b) || math.IsInf(b, 0)) && !math.IsInf(a, 0)
-		if floatOnly || !whole {
-			return t.To(Float32).scalarOp(name, bop, id, a, b, save, floatOnly)
-		}
-		if bop == backend.Clamp {
-			a, b = math.Max(a, -9.2e18), math.Min(b, 9.2e18)
-		}
+	if !t.DType().IsFloat() && (floatOnly || !intScalars(bop, a, b)) {
+		return t.To(Float32).scalarOp(name, bop, id, a, b, save, floatOnly)
 	}
 	return t.unary(name, bop, id, backend.Scalars{A: a, B: b}, scalarAttr{a, b}, save)
+}
+
+// intScalars reports whether an integer tensor keeps its type under op
+// with scalars a, b: they must be whole numbers. Clamp's bounds may also
+// be infinite (a one-sided clamp); the kernel saturates them to the type.
+func intScalars(op backend.UnaryOp, a, b float64) bool {
+	whole := func(v float64) bool {
+		if math.IsInf(v, 0) {
+			return op == backend.Clamp
+		}
+		return v == math.Trunc(v) // false for NaN
+	}
+	return !op.FloatOnly() && whole(a) && whole(b)
 }
 
 // AddScalar returns t + v.

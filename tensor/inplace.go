@@ -1,7 +1,6 @@
 package tensor
 
 import (
-	"math"
 	"runtime"
 
 	"github.com/tapir-ml/tapir/backend"
@@ -93,7 +92,7 @@ func (t *Tensor) directUnary(bop backend.UnaryOp, a, b float64) bool {
 	if dt.IsHalf() || dt == Bool {
 		return false
 	}
-	if !dt.IsFloat() && (bop.FloatOnly() || a != math.Trunc(a) || (b != math.Trunc(b) && !math.IsInf(b, 0))) {
+	if !dt.IsFloat() && !intScalars(bop, a, b) {
 		return false
 	}
 	t.be().Unary(bop, t.view(), t.view(), backend.Scalars{A: a, B: b})

@@ -186,3 +186,34 @@ func TestStaleViewIsRefused(t *testing.T) {
 		t.Fatalf("gradient through a cached view of an updated leaf: %v", got)
 	}
 }
+
+// One-sided clamps keep an integer tensor's dtype, as torch.clamp does
+// (values from PyTorch 1.13: clamp(max=4) of [1, 5, 9] is [1, 4, 4]).
+func TestIntegerClampKeepsDType(t *testing.T) {
+	x := tensor.FromSlice([]int64{1, 5, 9})
+	cases := []struct {
+		name string
+		got  *tensor.Tensor
+		want []int64
+	}{
+		{"max", x.ClampMax(4), []int64{1, 4, 4}},
+		{"min", x.ClampMin(4), []int64{4, 5, 9}},
+		{"both", x.Clamp(2, 6), []int64{2, 5, 6}},
+		{"in place", x.Clone().ClampIn(math.Inf(-1), 4), []int64{1, 4, 4}},
+	}
+	for _, c := range cases {
+		if c.got.DType() != tensor.Int64 {
+			t.Errorf("%s: dtype %v, want int64", c.name, c.got.DType())
+			continue
+		}
+		for i, v := range c.got.Int64s() {
+			if v != c.want[i] {
+				t.Errorf("%s: %v, want %v", c.name, c.got.Int64s(), c.want)
+				break
+			}
+		}
+	}
+	if x.AddScalar(0.5).DType() != tensor.Float32 {
+		t.Error("int + 0.5 must promote to float32")
+	}
+}
