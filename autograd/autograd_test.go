@@ -180,6 +180,18 @@ func TestInPlaceVersionCheck(t *testing.T) {
 	}
 	h.Sum().Backward()
 	near(t, vals(a.Grad()), []float64{4, 8}, 0, "d(2a²)/da")
+
+	// in-place into a tensor that needs no grad, by one that does: the
+	// old values are what w's gradient needs (PyTorch: buf.mul_(w) gives
+	// w.grad = old buf = [4, 5, 6], buf = [4, 10, 18])
+	w := tensor.FromSlice([]float64{1, 2, 3}).SetRequiresGrad(true)
+	buf := tensor.FromSlice([]float64{4, 5, 6})
+	buf.MulIn(w).Sum().Backward()
+	near(t, vals(w.Grad()), []float64{4, 5, 6}, 0, "gradient through buf.MulIn(w)")
+	near(t, vals(buf), []float64{4, 10, 18}, 0, "buf after MulIn")
+	if buf.GradFn() == nil || buf.GradFn().Op() != "Mul" {
+		t.Fatal("buf did not take MulIn's grad_fn")
+	}
 }
 
 func TestCheckpointMatchesPlainBackward(t *testing.T) {

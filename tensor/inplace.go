@@ -35,8 +35,10 @@ func (t *Tensor) inplace(name string, others []*Tensor, savesSelf bool, compute 
 		}
 	}
 	self := t
-	if rec && savesSelf && t.RequiresGrad() {
-		self = t.Clone() // the op saves its input: keep the old values intact
+	if rec && savesSelf {
+		// the op saves its input for the other operands' gradients
+		// (buf.MulIn(w) needs the old buf for w's): keep the old values
+		self = t.Clone()
 	}
 	r := compute(self)
 	if !sameShape(r.shape, t.shape) {
