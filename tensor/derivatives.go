@@ -537,24 +537,18 @@ func sumToShape(g *Tensor, shape []int) *Tensor {
 	return g.Reshape(shape...)
 }
 
-// padTo embeds g at the start of a zero tensor of a larger shape.
+// padTo embeds g at the start of a zero tensor of a larger shape, one
+// dim at a time.
 func padTo(g *Tensor, shape []int) *Tensor {
-	if sameShape(g.shape, shape) {
-		return g
-	}
-	out := zerosOf(g.DType(), g.Device(), shape)
-	// narrow dims one at a time: embed g into out[:g0, :g1, …]
-	return embed(out, g)
-}
-
-func embed(base, src *Tensor) *Tensor {
-	for d := 0; d < base.Dim(); d++ {
-		if base.shape[d] != src.shape[d] {
-			inner := embed(base.Narrow(d, 0, src.shape[d]).Contiguous(), src)
-			return SliceScatter(base, inner, d, 0, src.shape[d], 1)
+	for d := range shape {
+		if g.shape[d] == shape[d] {
+			continue
 		}
+		sh := g.Shape()
+		sh[d] = shape[d]
+		g = SliceScatter(zerosOf(g.DType(), g.Device(), sh), g, d, 0, g.shape[d], 1)
 	}
-	return src
+	return g
 }
 
 func sameShape(a, b []int) bool {

@@ -205,8 +205,7 @@ func (e *engine) add(ed edge, g *Tensor) {
 		buf[ed.idx] = g
 		e.placed[g.st]++
 	case e.owned(old) && old.IsContiguous() && old.DType() == g.DType():
-		old.be().Binary(backend.Add, old.view(), old.view(), g.broadcastView(old.shape))
-		runtime.KeepAlive(g)
+		addInto(old, g)
 	default:
 		sum := old.Add(g)
 		e.drop(old)
@@ -377,10 +376,17 @@ func (e *engine) accumulate(n *Node, g *Tensor) {
 	case e.opt.CreateGraph || old.RequiresGrad():
 		leaf.grad.Store(old.Add(g))
 	default:
-		old.be().Binary(backend.Add, old.view(), old.view(), g.broadcastView(old.shape))
-		old.st.version.Add(1)
-		runtime.KeepAlive(g)
+		addInto(old, g)
 	}
+}
+
+// addInto adds g into dst's own storage (same dtype and shape), straight
+// through the kernel: the engine knows dst is not saved by any graph, so
+// it skips AddIn's grad-mode and promotion checks on this per-step path.
+func addInto(dst, g *Tensor) {
+	dst.be().Binary(backend.Add, dst.view(), dst.view(), g.view())
+	dst.st.version.Add(1)
+	runtime.KeepAlive(g)
 }
 
 func formatStack(pc []uintptr) string {

@@ -64,10 +64,9 @@ func pyTuple(sh []int) string {
 func addSuffixes(s string, suffixes []string, indent int) string {
 	var b strings.Builder
 	b.WriteString(s)
+	// Python's len(s) - s.rfind('\n') + 1, which counts two more than the
+	// last line's length; LastIndex gives -1 like rfind
 	lastLine := len(s) - strings.LastIndex(s, "\n") + 1
-	if !strings.Contains(s, "\n") {
-		lastLine = len(s) + 2 // Python: len(s) - (-1) + 1
-	}
 	for _, suf := range suffixes {
 		if lastLine+len(suf)+2 > printLineWidth {
 			b.WriteString(",\n" + strings.Repeat(" ", indent) + suf)

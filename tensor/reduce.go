@@ -163,9 +163,6 @@ func (t *Tensor) VarOpt(dims []int, correction int, keepDim bool) *Tensor {
 	} else {
 		s = dev.Sum(ds...)
 	}
-	if len(ds) == 0 && t.Dim() == 0 {
-		s = dev
-	}
 	return s.DivScalar(float64(n - correction))
 }
 

@@ -31,11 +31,11 @@ func (*CPU) MatMul(dst, a, b backend.View) {
 	case backend.Float64:
 		matmulFloat[float64](dst, a, b)
 	case backend.Int64:
-		matmulNaive[int64](dst, a, b)
+		matmulInt[int64](dst, a, b)
 	case backend.Int32:
-		matmulNaive[int32](dst, a, b)
+		matmulInt[int32](dst, a, b)
 	case backend.Uint8:
-		matmulNaive[uint8](dst, a, b)
+		matmulInt[uint8](dst, a, b)
 	default:
 		panic(badDType("matmul", a.DType()))
 	}
@@ -152,8 +152,9 @@ func gemm[T float](C, A, B mat[T], threads int) {
 // saves and gemmSmall's direct loops win.
 const smallGemm = 4096
 
-// gemmSmall is C = A·B by direct dot products, for tiny operands.
-func gemmSmall[T float](C, A, B mat[T]) {
+// gemmSmall is C = A·B by direct dot products, for tiny float operands
+// and for integers.
+func gemmSmall[T number](C, A, B mat[T]) {
 	for i := 0; i < C.rows; i++ {
 		for j := 0; j < C.cols; j++ {
 			var s T
@@ -308,19 +309,15 @@ func putScratch[T float](s []T) {
 	p.Put(&s)
 }
 
-func matmulNaive[T integer](dst, a, b backend.View) {
+// matmulInt is the integer product: direct dot products per batch
+// (integer products are rare; they get no blocked kernel).
+func matmulInt[T integer](dst, a, b backend.View) {
 	ad, batch, m, k, abs, ars, acs := batchMats[T](a)
 	bd, _, _, n, bbs, brs, bcs := batchMats[T](b)
 	cd, _, _, _, cbs, crs, ccs := batchMats[T](dst)
-	for bi := 0; bi < batch; bi++ {
-		for i := 0; i < m; i++ {
-			for j := 0; j < n; j++ {
-				var s T
-				for p := 0; p < k; p++ {
-					s += ad[a.Offset+bi*abs+i*ars+p*acs] * bd[b.Offset+bi*bbs+p*brs+j*bcs]
-				}
-				cd[dst.Offset+bi*cbs+i*crs+j*ccs] = s
-			}
-		}
+	for i := 0; i < batch; i++ {
+		gemmSmall(mat[T]{cd, dst.Offset + i*cbs, m, n, crs, ccs},
+			mat[T]{ad, a.Offset + i*abs, m, k, ars, acs},
+			mat[T]{bd, b.Offset + i*bbs, k, n, brs, bcs})
 	}
 }
