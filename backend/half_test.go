@@ -3,99 +3,24 @@ package backend
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
 	"testing"
+
+	"github.com/tapir-ml/tapir/backend/internal/halfref"
 )
 
-// The oracles here decode 16-bit formats from their definitions and round
-// by searching the sorted list of representable values for the nearest
-// (ties to the even bit pattern): nothing is shared with half.go.
-
-// halfValue decodes IEEE binary16 bits: 1 sign, 5 exponent (bias 15) and
-// 10 fraction bits.
-func halfValue(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	e, m := int(h>>10&0x1f), float64(h&0x3ff)
-	switch e {
-	case 0:
-		return sign * m * math.Exp2(-24)
-	case 0x1f:
-		if m != 0 {
-			return math.NaN()
-		}
-		return math.Inf(int(sign))
-	}
-	return sign * (1 + m/1024) * math.Exp2(float64(e-15))
-}
-
-// bf16Value decodes bfloat16 bits: 1 sign, 8 exponent (bias 127) and 7
-// fraction bits.
-func bf16Value(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	e, m := int(h>>7&0xff), float64(h&0x7f)
-	switch e {
-	case 0:
-		return sign * m * math.Exp2(-133)
-	case 0xff:
-		if m != 0 {
-			return math.NaN()
-		}
-		return math.Inf(int(sign))
-	}
-	return sign * (1 + m/128) * math.Exp2(float64(e-127))
-}
-
-// format is a 16-bit float format for the oracle: value decodes bits, inf
-// is the +Inf pattern (the finite non-negative patterns 0..inf-1 are in
-// increasing order of value), beyond is the value the pattern inf would
-// have if the exponent went on (rounding there overflows to Inf).
-type format struct {
-	name   string
-	value  func(uint16) float64
-	inf    uint16
-	beyond float64
-}
+// The oracle (package halfref) decodes 16-bit formats from their
+// definitions and rounds by searching the representable values for the
+// nearest: nothing is shared with half.go.
 
 var (
-	binary16 = format{"float16", halfValue, 0x7c00, 65536}
-	bfloat16 = format{"bfloat16", bf16Value, 0x7f80, 0x1p128}
+	binary16 = halfref.Float16
+	bfloat16 = halfref.BFloat16
 )
-
-// nearest rounds x to the format by neighbour search, ties to even.
-func (f format) nearest(x float64) uint16 {
-	var sign uint16
-	if math.Signbit(x) {
-		sign, x = 0x8000, -x
-	}
-	if x >= f.beyond {
-		return sign | f.inf
-	}
-	val := func(b int) float64 {
-		if b == int(f.inf) {
-			return f.beyond
-		}
-		return f.value(uint16(b))
-	}
-	b := sort.Search(int(f.inf)+1, func(i int) bool { return val(i) > x }) - 1
-	lo, hi := x-val(b), val(b+1)-x
-	if hi < lo || (hi == lo && b&1 == 1) {
-		b++
-	}
-	return sign | uint16(b)
-}
-
-func (f format) isNaN(h uint16) bool { return math.IsNaN(f.value(h)) }
 
 func TestFloat16Decode(t *testing.T) {
 	for i := 0; i < 1<<16; i++ {
 		h := uint16(i)
-		got, want := float64(Float16ToFloat32(h)), halfValue(h)
+		got, want := float64(Float16ToFloat32(h)), binary16.Value(h)
 		if math.IsNaN(want) != math.IsNaN(got) || !math.IsNaN(want) && (got != want || math.Signbit(got) != math.Signbit(want)) {
 			t.Fatalf("Float16ToFloat32(%#04x) = %v, want %v", h, got, want)
 		}
@@ -105,7 +30,7 @@ func TestFloat16Decode(t *testing.T) {
 func TestBFloat16Decode(t *testing.T) {
 	for i := 0; i < 1<<16; i++ {
 		h := uint16(i)
-		got, want := float64(BFloat16ToFloat32(h)), bf16Value(h)
+		got, want := float64(BFloat16ToFloat32(h)), bfloat16.Value(h)
 		if math.IsNaN(want) != math.IsNaN(got) || !math.IsNaN(want) && (got != want || math.Signbit(got) != math.Signbit(want)) {
 			t.Fatalf("BFloat16ToFloat32(%#04x) = %v, want %v", h, got, want)
 		}
@@ -115,7 +40,7 @@ func TestBFloat16Decode(t *testing.T) {
 // Every 16-bit pattern survives widening and narrowing; NaNs stay NaN.
 func TestHalfRoundTrip(t *testing.T) {
 	for _, c := range []struct {
-		f    format
+		f    halfref.Format
 		to   func(uint16) float32
 		from func(float32) uint16
 	}{
@@ -125,32 +50,32 @@ func TestHalfRoundTrip(t *testing.T) {
 		for i := 0; i < 1<<16; i++ {
 			h := uint16(i)
 			back := c.from(c.to(h))
-			if c.f.isNaN(h) {
-				if !c.f.isNaN(back) {
-					t.Fatalf("%s: NaN %#04x came back as %#04x, not a NaN", c.f.name, h, back)
+			if c.f.IsNaN(h) {
+				if !c.f.IsNaN(back) {
+					t.Fatalf("%s: NaN %#04x came back as %#04x, not a NaN", c.f.Name, h, back)
 				}
 				continue
 			}
 			if back != h {
-				t.Fatalf("%s: %#04x came back as %#04x", c.f.name, h, back)
+				t.Fatalf("%s: %#04x came back as %#04x", c.f.Name, h, back)
 			}
 		}
 	}
 }
 
 // checkRounding compares a conversion with the oracle on one float32.
-func checkRounding(t *testing.T, f format, conv func(float32) uint16, x float32) bool {
+func checkRounding(t *testing.T, f halfref.Format, conv func(float32) uint16, x float32) bool {
 	t.Helper()
 	got := conv(x)
 	if math.IsNaN(float64(x)) {
-		if !f.isNaN(got) {
-			t.Errorf("%s(NaN %#08x) = %#04x, not a NaN", f.name, math.Float32bits(x), got)
+		if !f.IsNaN(got) {
+			t.Errorf("%s(NaN %#08x) = %#04x, not a NaN", f.Name, math.Float32bits(x), got)
 			return false
 		}
 		return true
 	}
-	if want := f.nearest(float64(x)); got != want {
-		t.Errorf("%s(%v = %#08x) = %#04x (%v), want %#04x (%v)", f.name, x, math.Float32bits(x), got, f.value(got), want, f.value(want))
+	if want := f.Nearest(float64(x)); got != want {
+		t.Errorf("%s(%v = %#08x) = %#04x (%v), want %#04x (%v)", f.Name, x, math.Float32bits(x), got, f.Value(got), want, f.Value(want))
 		return false
 	}
 	return true
@@ -159,16 +84,16 @@ func checkRounding(t *testing.T, f format, conv func(float32) uint16, x float32)
 // float32s to try: random bit patterns over the whole range, random values
 // inside the format's range, and for every pair of adjacent finite values
 // the midpoint (a tie) and its float32 neighbours on either side.
-func roundingInputs(f format, rng *rand.Rand) []float32 {
+func roundingInputs(f halfref.Format, rng *rand.Rand) []float32 {
 	var xs []float32
 	for i := 0; i < 100000; i++ {
 		xs = append(xs, math.Float32frombits(rng.Uint32()))
 	}
-	maxExp := math.Log2(f.beyond)
+	maxExp := math.Log2(f.Beyond)
 	for i := 0; i < 100000; i++ {
 		// log-uniform from below the smallest subnormal to past overflow
 		e := -160 + (maxExp+162)*rng.Float64()
-		if f.inf == binary16.inf {
+		if f.Inf == binary16.Inf {
 			e = -27 + (maxExp+29)*rng.Float64()
 		}
 		x := float32(math.Exp2(e))
@@ -177,11 +102,11 @@ func roundingInputs(f format, rng *rand.Rand) []float32 {
 		}
 		xs = append(xs, x)
 	}
-	for b := 0; b < int(f.inf); b++ {
-		lo := f.value(uint16(b))
-		hi := f.beyond
-		if b+1 < int(f.inf) {
-			hi = f.value(uint16(b + 1))
+	for b := 0; b < int(f.Inf); b++ {
+		lo := f.Value(uint16(b))
+		hi := f.Beyond
+		if b+1 < int(f.Inf) {
+			hi = f.Value(uint16(b + 1))
 		}
 		mid := float32((lo + hi) / 2) // exact: one bit more than the format
 		if float64(mid) != (lo+hi)/2 {

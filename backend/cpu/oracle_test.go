@@ -13,10 +13,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"testing"
 
 	"github.com/tapir-ml/tapir/backend"
+	"github.com/tapir-ml/tapir/backend/internal/halfref"
 )
 
 var be = Get()
@@ -274,9 +274,9 @@ func decode(dt backend.DType, v uint64) float64 {
 	case f64:
 		return math.Float64frombits(v)
 	case f16:
-		return halfValue(uint16(v))
+		return halfref.Float16.Value(uint16(v))
 	case bf:
-		return bf16Value(uint16(v))
+		return halfref.BFloat16.Value(uint16(v))
 	case i64:
 		return float64(int64(v))
 	case i32:
@@ -297,9 +297,9 @@ func encode(dt backend.DType, x float64) uint64 {
 	case f64:
 		return math.Float64bits(x)
 	case f16:
-		return uint64(nearestHalf(x))
+		return uint64(halfref.Float16.Nearest(x))
 	case bf:
-		return uint64(nearestBF16(x))
+		return uint64(halfref.BFloat16.Nearest(x))
 	case i64, i32, u8t:
 		return wrapInt(dt, truncInt(x))
 	case bl:
@@ -334,85 +334,6 @@ func wrapInt(dt backend.DType, v int64) uint64 {
 
 // wrapped is v wrapped to dt's width, as a float64 value.
 func wrapped(dt backend.DType, v int64) float64 { return decode(dt, wrapInt(dt, v)) }
-
-// halfValue decodes IEEE binary16 bits by the format's definition.
-func halfValue(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	e, m := int(h>>10&0x1f), float64(h&0x3ff)
-	switch e {
-	case 0:
-		return sign * math.Ldexp(m, -24)
-	case 0x1f:
-		if m != 0 {
-			return math.NaN()
-		}
-		return math.Inf(int(sign))
-	}
-	return sign * math.Ldexp(1024+m, e-25)
-}
-
-// bf16Value decodes bfloat16 bits (1 sign, 8 exponent, 7 mantissa bits).
-func bf16Value(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	e, m := int(h>>7&0xff), float64(h&0x7f)
-	switch e {
-	case 0:
-		return sign * math.Ldexp(m, -133)
-	case 0xff:
-		if m != 0 {
-			return math.NaN()
-		}
-		return math.Inf(int(sign))
-	}
-	return sign * math.Ldexp(128+m, e-134)
-}
-
-// nearestBits rounds |x| to the nearest of the finite non-negative values
-// value(0..inf-1), whose bit patterns are ordered like their values, ties
-// to the even pattern; beyond the largest finite value the next "value"
-// is the power of two the exponent would reach, so rounding there gives
-// inf (the Inf pattern).
-func nearestBits(x float64, inf uint16, value func(uint16) float64, beyond float64) uint16 {
-	if math.IsNaN(x) {
-		return inf | 1 // a NaN
-	}
-	var sign uint16
-	if math.Signbit(x) {
-		sign = 0x8000
-		x = -x
-	}
-	val := func(b uint16) float64 {
-		if b == inf {
-			return beyond
-		}
-		return value(b)
-	}
-	if x >= beyond {
-		return sign | inf
-	}
-	// largest b with val(b) <= x
-	b := uint16(sort.Search(int(inf)+1, func(i int) bool { return val(uint16(i)) > x }) - 1)
-	if val(b) == x {
-		return sign | b
-	}
-	lo, hi := x-val(b), val(b+1)-x
-	if hi < lo || (hi == lo && b&1 == 1) {
-		b++
-	}
-	return sign | b
-}
-
-// nearestHalf is binary16 round-to-nearest-even of x, by neighbour search.
-func nearestHalf(x float64) uint16 { return nearestBits(x, 0x7c00, halfValue, 65536) }
-
-// nearestBF16 is bfloat16 round-to-nearest-even of x, by neighbour search.
-func nearestBF16(x float64) uint16 { return nearestBits(x, 0x7f80, bf16Value, 0x1p128) }
 
 // rtolOf is the relative tolerance of one correctly rounded result.
 func rtolOf(dt backend.DType) float64 {
