@@ -1278,17 +1278,7 @@ func TestIndexAdd(t *testing.T) {
 						want[linear(is.shape, j)] += src.at(idx)
 						mag[linear(is.shape, j)] += math.Abs(src.at(idx))
 					})
-					forEachIndex(is.shape, func(idx []int) {
-						k := linear(is.shape, idx)
-						w := want[k]
-						if !dt.IsFloat() {
-							w = wrapped(dt, int64(w))
-						}
-						if got := dst.at(idx); !near(got, w, rtolOf(dt), accumTol(dt)*mag[k]) {
-							t.Errorf("%s: at %v: got %v, want %v", name, idx, got, w)
-						}
-					})
-					checkUntouched(t, name, dst, dst0)
+					checkAccumulated(t, name, dt, dst, dst0, is.shape, want, mag)
 				}
 			}
 		}
@@ -1408,17 +1398,7 @@ func TestScatterAdd(t *testing.T) {
 					want[linear(s.dst, j)] += src.at(idx)
 					mag[linear(s.dst, j)] += math.Abs(src.at(idx))
 				})
-				forEachIndex(s.dst, func(idx []int) {
-					k := linear(s.dst, idx)
-					w := want[k]
-					if !dt.IsFloat() {
-						w = wrapped(dt, int64(w))
-					}
-					if got := dst.at(idx); !near(got, w, rtolOf(dt), accumTol(dt)*mag[k]) {
-						t.Errorf("%s: at %v: got %v, want %v", name, idx, got, w)
-					}
-				})
-				checkUntouched(t, name, dst, dst0)
+				checkAccumulated(t, name, dt, dst, dst0, s.dst, want, mag)
 			}
 		}
 	}
@@ -1449,4 +1429,23 @@ func TestIndexOutOfRange(t *testing.T) {
 			t.Errorf("ScatterAdd with index %d: err = %v, want ErrIndex", bad, err)
 		}
 	}
+}
+
+// checkAccumulated compares an IndexAdd/ScatterAdd destination with the
+// reference sums want (mag: the sum of the magnitudes added at each
+// place, which bounds float rounding; integers wrap to the dtype) and
+// checks nothing outside dst's layout was written.
+func checkAccumulated(t *testing.T, name string, dt backend.DType, dst operand, before []uint64, shape []int, want, mag []float64) {
+	t.Helper()
+	forEachIndex(shape, func(idx []int) {
+		k := linear(shape, idx)
+		w := want[k]
+		if !dt.IsFloat() {
+			w = wrapped(dt, int64(w))
+		}
+		if got := dst.at(idx); !near(got, w, rtolOf(dt), accumTol(dt)*mag[k]) {
+			t.Errorf("%s: at %v: got %v, want %v", name, idx, got, w)
+		}
+	})
+	checkUntouched(t, name, dst, before)
 }
