@@ -17,22 +17,18 @@ var (
 	bfloat16 = halfref.BFloat16
 )
 
-func TestFloat16Decode(t *testing.T) {
-	for i := 0; i < 1<<16; i++ {
-		h := uint16(i)
-		got, want := float64(Float16ToFloat32(h)), binary16.Value(h)
-		if math.IsNaN(want) != math.IsNaN(got) || !math.IsNaN(want) && (got != want || math.Signbit(got) != math.Signbit(want)) {
-			t.Fatalf("Float16ToFloat32(%#04x) = %v, want %v", h, got, want)
-		}
-	}
-}
-
-func TestBFloat16Decode(t *testing.T) {
-	for i := 0; i < 1<<16; i++ {
-		h := uint16(i)
-		got, want := float64(BFloat16ToFloat32(h)), bfloat16.Value(h)
-		if math.IsNaN(want) != math.IsNaN(got) || !math.IsNaN(want) && (got != want || math.Signbit(got) != math.Signbit(want)) {
-			t.Fatalf("BFloat16ToFloat32(%#04x) = %v, want %v", h, got, want)
+// Every bit pattern widens to the value the format defines.
+func TestHalfDecode(t *testing.T) {
+	for _, c := range []struct {
+		f  halfref.Format
+		to func(uint16) float32
+	}{{binary16, Float16ToFloat32}, {bfloat16, BFloat16ToFloat32}} {
+		for i := 0; i < 1<<16; i++ {
+			h := uint16(i)
+			got, want := float64(c.to(h)), c.f.Value(h)
+			if math.IsNaN(want) != math.IsNaN(got) || !math.IsNaN(want) && (got != want || math.Signbit(got) != math.Signbit(want)) {
+				t.Fatalf("%s: decoding %#04x gave %v, want %v", c.f.Name, h, got, want)
+			}
 		}
 	}
 }
