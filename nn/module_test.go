@@ -81,7 +81,7 @@ type net struct {
 }
 
 type embedded struct {
-	*affine        // lends weight and bias to the embedding struct
+	*affine // lends weight and bias to the embedding struct
 	Extra   *norm
 }
 
