@@ -87,9 +87,14 @@ func RegisterForwardPreHook(l Layer, h ForwardPreHook) (remove func()) {
 
 // Call runs l.Forward(x) with l's hooks, the way calling a torch module
 // does. With no hook registered anywhere it costs one atomic load.
-func Call(l Layer, x *tensor.Tensor) *tensor.Tensor {
+func Call(l Layer, x *tensor.Tensor) *tensor.Tensor { return CallFunc(l, x, l.Forward) }
+
+// CallFunc runs fwd(x) as l's forward pass, with l's hooks around it: for
+// layers whose full pass takes more than the one tensor of Forward (an
+// encoder layer with masks, say).
+func CallFunc(l Layer, x *tensor.Tensor, fwd func(*tensor.Tensor) *tensor.Tensor) *tensor.Tensor {
 	if hookCount.Load() == 0 {
-		return l.Forward(x)
+		return fwd(x)
 	}
 	hookMu.RLock()
 	hs := append([]hookEntry(nil), hooks[hookKey(l)]...)
@@ -101,7 +106,7 @@ func Call(l Layer, x *tensor.Tensor) *tensor.Tensor {
 			}
 		}
 	}
-	y := l.Forward(x)
+	y := fwd(x)
 	for _, h := range hs {
 		if h.post != nil {
 			if r := h.post(l, x, y); r != nil {

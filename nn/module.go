@@ -66,6 +66,8 @@ var (
 	parameterType = reflect.TypeFor[*Parameter]()
 	bufferType    = reflect.TypeFor[*Buffer]()
 	listerType    = reflect.TypeFor[MemberLister]()
+	trainerType   = reflect.TypeFor[Trainer]()
+	layerType     = reflect.TypeFor[Layer]()
 	tensorType    = reflect.TypeFor[*tensor.Tensor]()
 )
 
@@ -129,8 +131,13 @@ func mayHold(t reflect.Type, seen map[reflect.Type]bool) bool {
 	case reflect.Pointer, reflect.Slice, reflect.Array:
 		return mayHold(t.Elem(), seen)
 	case reflect.Struct:
-		if reflect.PointerTo(t).Implements(listerType) || t.Implements(listerType) {
-			return true
+		// Modules without tensors of their own still count when they
+		// have a mode or a forward pass (Dropout, ReLU): Train and Eval
+		// and hooks must reach them.
+		for _, i := range []reflect.Type{listerType, trainerType, layerType} {
+			if reflect.PointerTo(t).Implements(i) || t.Implements(i) {
+				return true
+			}
 		}
 		for i := range t.NumField() {
 			sf := t.Field(i)
@@ -224,8 +231,13 @@ func (w *walker) value(v reflect.Value, name string, top bool) {
 // structValue visits a struct, given either as the struct or as a pointer
 // to it.
 func (w *walker) structValue(v reflect.Value, name string, top bool) {
-	if top && w.v.module != nil && v.CanInterface() {
-		w.v.module(name, v.Interface())
+	if top && w.v.module != nil {
+		if v.Kind() == reflect.Struct && v.CanAddr() {
+			v = v.Addr() // report the module itself, not a copy
+		}
+		if v.CanInterface() {
+			w.v.module(name, v.Interface())
+		}
 	}
 	if l, ok := lister(v); ok {
 		for _, m := range l.Members() {

@@ -81,7 +81,7 @@ type net struct {
 }
 
 type embedded struct {
-	*affine // lends weight and bias to the embedding struct
+	*affine // unexported embedded type: invisible to discovery
 	Extra   *norm
 }
 
@@ -217,7 +217,19 @@ func TestLoadStateDictCopiesAndConverts(t *testing.T) {
 	}
 }
 
+// A module with a mode but no tensors (a dropout, say).
+type modeOnly struct{ nn.Mode }
+
 func TestTrainEvalAndFreeze(t *testing.T) {
+	type withDrop struct {
+		Drop *modeOnly
+		Act  modeOnly
+	}
+	w := &withDrop{Drop: &modeOnly{}}
+	nn.Eval(w)
+	if w.Drop.Training() || w.Act.Training() {
+		t.Error("Eval did not reach modules without tensors")
+	}
 	n := newNet()
 	nn.Eval(n)
 	for _, b := range n.Layer1 {
