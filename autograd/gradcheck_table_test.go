@@ -159,6 +159,29 @@ func gradCheckCases() []gcCase {
 		{name: "scatter_add/bigsrc", in: []*tensor.Tensor{rnd(4, 3), rnd(3, 4)}, f: b(func(x, y *tensor.Tensor) *tensor.Tensor {
 			return x.ScatterAdd(0, idx([]int64{3, 0, 1, 1, 1, 2}, 2, 3), y)
 		})},
+		{name: "unfold", in: []*tensor.Tensor{rnd(2, 2, 5, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			return tensor.Unfold(x, []int{3, 2}, []int{1, 2}, []int{1, 0}, []int{2, 1}).Square()
+		})},
+		{name: "unfold/1d_strided", in: []*tensor.Tensor{rnd(7, 3, 1)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			return tensor.Unfold(x.Permute(2, 1, 0), []int{3}, nil, []int{1}, []int{2})
+		})},
+		{name: "fold", in: []*tensor.Tensor{rnd(1, 12, 9)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			return tensor.Fold(x, []int{4, 5}, []int{2, 3}, nil, []int{1}, []int{2, 2})
+		})},
+		{name: "fold/of_unfold", in: []*tensor.Tensor{rnd(1, 2, 4, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			// Fold∘Unfold multiplies each element by the number of blocks
+			// that cover it; squared so the second derivative is not zero
+			y := tensor.Fold(tensor.Unfold(x, []int{2}, nil, nil, nil), []int{4, 4}, []int{2}, nil, nil, nil)
+			return y.Mul(y)
+		})},
+		{name: "max_pool", in: []*tensor.Tensor{rnd(2, 2, 5, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			v, _ := tensor.MaxPool(x, []int{3, 2}, []int{2, 1}, []int{1, 1}, nil, true)
+			return v.Mul(v)
+		})},
+		{name: "max_pool/1d_dilated", in: []*tensor.Tensor{rnd(1, 9, 2)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			v, _ := tensor.MaxPool(x.Transpose(1, 2), []int{2}, []int{1}, nil, []int{3}, false)
+			return v
+		})},
 		{name: "in_place/add", in: []*tensor.Tensor{rnd(3, 4), rnd(4)}, f: b(func(x, y *tensor.Tensor) *tensor.Tensor {
 			return x.MulScalar(1).AddIn(y).MulIn(x)
 		})},

@@ -107,6 +107,28 @@ type Backend interface {
 	// index, in place; src is at least as large as index in every dim.
 	ScatterAdd(dst View, dim int, index, src View) error
 
+	// Unfold (im2col) copies the sliding windows of src, [N, C, S…] with
+	// len(w.Kernel) spatial dims S (any strides), into dst, a contiguous
+	// [N, C·K, L] with K = w.KernelSize() and L = ∏ w.OutSize(d, S[d]):
+	// dst[n, c·K + k, l] is the element of src under tap k (row-major
+	// over the kernel) of window position l (row-major over the output
+	// grid), or 0 where that tap lies in the padding. Float types only.
+	Unfold(dst, src View, w Window)
+	// Fold (col2im) is Unfold's adjoint: it sets dst, a contiguous
+	// [N, C, S…], to the sum of the elements of src, [N, C·K, L] (any
+	// strides), over the places Unfold would have copied them from;
+	// elements whose tap lies in the padding are dropped. Float types only.
+	Fold(dst, src View, w Window)
+	// MaxPool sets values[n, c, o…] to the largest element of src,
+	// [N, C, S…] (any strides), among the taps of window position o that
+	// lie inside src (taps in the padding are skipped; the first maximum
+	// wins a tie; a NaN wins over numbers), and indices[n, c, o…] to that
+	// element's row-major position within the spatial dims S. values
+	// (src's DType) and indices (Int64) are contiguous [N, C, O…]; the
+	// caller chooses O so that every window holds a tap inside src.
+	// Float types only.
+	MaxPool(values, indices, src View, w Window)
+
 	// Random fills dst (contiguous, Float32, Float64 or Int64) with draws
 	// described by spec.
 	Random(dst View, spec RandomSpec)

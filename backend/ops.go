@@ -155,3 +155,27 @@ type RandomSpec struct {
 
 // Blocks is the number of Philox blocks a draw of n elements consumes.
 func Blocks(n int) uint64 { return uint64((n + 1) / 2) }
+
+// Window describes the sliding windows of a convolution or a pooling over
+// the trailing spatial dims of an [N, C, spatial…] operand. Each slice has
+// one entry per spatial dim. Along a dim of input size n, window position
+// o covers the input positions o·Stride − Padding + j·Dilation for j in
+// [0, Kernel); positions outside [0, n) lie in the padding.
+type Window struct {
+	Kernel, Stride, Padding, Dilation []int
+}
+
+// OutSize is the number of window positions along spatial dim d of an
+// input of size n whose taps all lie in the padded input:
+// ⌊(n + 2·Padding − Dilation·(Kernel−1) − 1) / Stride⌋ + 1, or 0 when
+// the padded input is smaller than one window.
+func (w Window) OutSize(d, n int) int {
+	span := n + 2*w.Padding[d] - w.Dilation[d]*(w.Kernel[d]-1) - 1
+	if span < 0 {
+		return 0
+	}
+	return span/w.Stride[d] + 1
+}
+
+// KernelSize is the number of taps of one window, ∏ Kernel.
+func (w Window) KernelSize() int { return Numel(w.Kernel) }

@@ -82,6 +82,10 @@ const (
 	opGather
 	opScatterAdd
 
+	opUnfold
+	opFold
+	opMaxPool
+
 	numOps
 )
 
@@ -423,6 +427,18 @@ func init() {
 			}
 			return out
 		}},
+
+		// Unfold and Fold are linear and each other's adjoint
+		opUnfold: {"Unfold", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			a := c.n.attrs.(windowAttr)
+			return foldW(g, a.Size, a.Window)
+		})},
+		opFold: {"Fold", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return unfoldW(g, c.n.attrs.(windowAttr).Window)
+		})},
+		opMaxPool: {"MaxPool", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return maxPoolGrad(g, c.saved(0), c.inShape(0))
+		})},
 	}
 }
 
@@ -432,6 +448,7 @@ var torchNames = map[opID]string{
 	opAddScalar: "AddBackward0", opMulScalar: "MulBackward0", opDivScalar: "DivBackward0",
 	opPowScalar: "PowBackward0", opRSubScalar: "RsubBackward1", opClamp: "ClampBackward1",
 	opTo: "ToCopyBackward0", opReshape: "ViewBackward0", opMatMul: "MmBackward0",
+	opUnfold: "Im2ColBackward0", opFold: "Col2ImBackward0", opMaxPool: "MaxPool2DWithIndicesBackward0",
 }
 
 // tieMask is 1 where a wins, ½ where a and b tie, 0 elsewhere: how torch

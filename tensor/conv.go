@@ -1,0 +1,261 @@
+package tensor
+
+import (
+	"runtime"
+
+	"github.com/tapir-ml/tapir/backend"
+)
+
+// The sliding-window primitives that convolution and pooling are built
+// from. Unfold (im2col) and Fold (col2im) are linear and each other's
+// adjoint, so each one's gradient is the other and gradients of any order
+// follow; a convolution is an Unfold followed by a matrix product
+// (package nn/functional). MaxPool records the positions of its maxima and
+// routes gradients back with ScatterAdd.
+//
+// Window arguments follow torch.nn.functional: one entry per spatial dim,
+// or a single entry for every spatial dim; nil means the default (stride
+// 1, padding 0, dilation 1; MaxPool's stride defaults to its kernel).
+
+// windowAttr is the attrs of Unfold, Fold and MaxPool: the window, and
+// the spatial sizes of the input (Unfold, MaxPool) or of the output
+// (Fold).
+type windowAttr struct {
+	Window backend.Window
+	Size   []int
+}
+
+// windowArg expands a window argument to n entries: nil gives def, one
+// value applies to every dim. Each entry must be at least lo.
+func windowArg(op, name string, v []int, n, def, lo int) []int {
+	out := make([]int, n)
+	switch len(v) {
+	case 0:
+		for i := range out {
+			out[i] = def
+		}
+	case 1:
+		for i := range out {
+			out[i] = v[0]
+		}
+	case n:
+		copy(out, v)
+	default:
+		fail(op, ErrShape, "%s %v has %d entries for %d spatial dims", name, v, len(v), n)
+	}
+	for _, x := range out {
+		if x < lo {
+			fail(op, ErrShape, "%s %v must be at least %d", name, v, lo)
+		}
+	}
+	return out
+}
+
+// spatialDims checks that x is [N, C, S…] with one or two spatial dims
+// and returns their number.
+func spatialDims(op string, x *Tensor, what string) int {
+	if x.Dim() != 3 && x.Dim() != 4 {
+		fail(op, ErrShape, "expected a 3-d [N, C, W] or 4-d [N, C, H, W] %s, got shape %v", what, x.shape)
+	}
+	return x.Dim() - 2
+}
+
+func windowFloat(op string, x *Tensor) {
+	if !x.DType().IsFloat() {
+		fail(op, ErrDType, "%v input is not supported; convert it to a floating type", x.DType())
+	}
+}
+
+// Unfold extracts the sliding local blocks of x, as
+// torch.nn.functional.unfold (im2col): x is [N, C, H, W] (or [N, C, W]
+// with a one-dim kernel), and the result is [N, C·∏kernel, L] where
+// column l holds block l (row-major over the grid of block positions)
+// and row c·∏kernel + k holds channel c under kernel tap k; taps in the
+// zero padding read 0. Each block position o along a dim covers input
+// positions o·stride − padding + j·dilation for j in [0, kernel).
+// Gradients flow back through Fold.
+func Unfold(x *Tensor, kernel, dilation, padding, stride []int) *Tensor {
+	const op = "unfold"
+	n := spatialDims(op, x, "input")
+	windowFloat(op, x)
+	w := backend.Window{
+		Kernel:   windowArg(op, "kernel", kernel, n, 0, 1),
+		Dilation: windowArg(op, "dilation", dilation, n, 1, 1),
+		Padding:  windowArg(op, "padding", padding, n, 0, 0),
+		Stride:   windowArg(op, "stride", stride, n, 1, 1),
+	}
+	for d := 0; d < n; d++ {
+		if w.OutSize(d, x.shape[2+d]) < 1 {
+			fail(op, ErrShape, "input of shape %v with padding %v is smaller than the kernel %v with dilation %v", x.shape, w.Padding, w.Kernel, w.Dilation)
+		}
+	}
+	if dt := x.DType(); dt.IsHalf() {
+		return unfoldW(x.To(Float32), w).To(dt)
+	}
+	return unfoldW(x, w)
+}
+
+// unfoldW is Unfold with a checked window.
+func unfoldW(x *Tensor, w backend.Window) *Tensor {
+	sp := x.shape[2:]
+	l := 1
+	for d, s := range sp {
+		l *= w.OutSize(d, s)
+	}
+	out := empty("unfold", x.Device(), x.DType(), []int{x.shape[0], x.shape[1] * w.KernelSize(), l})
+	x.be().Unfold(out.view(), x.view(), w)
+	runtime.KeepAlive(x)
+	if needsGrad(x) {
+		record(opUnfold, windowAttr{w, append([]int(nil), sp...)}, []*Tensor{x}, []*Tensor{out})
+	}
+	return out
+}
+
+// Fold sums sliding local blocks back into a tensor, as
+// torch.nn.functional.fold (col2im), the adjoint of Unfold: x is
+// [N, C·∏kernel, L], with L the number of block positions that Unfold
+// finds in an input of spatial size outputSize (one or two dims), and the
+// result is [N, C, outputSize…], each element the sum of the block
+// entries that Unfold would have copied from it. Entries that fall in the
+// padding are dropped. Gradients flow back through Unfold.
+func Fold(x *Tensor, outputSize, kernel, dilation, padding, stride []int) *Tensor {
+	const op = "fold"
+	if x.Dim() != 3 {
+		fail(op, ErrShape, "expected a 3-d [N, C·∏kernel, L] input, got shape %v", x.shape)
+	}
+	n := len(outputSize)
+	if n != 1 && n != 2 {
+		fail(op, ErrShape, "output size %v must have 1 or 2 spatial dims", outputSize)
+	}
+	windowFloat(op, x)
+	w := backend.Window{
+		Kernel:   windowArg(op, "kernel", kernel, n, 0, 1),
+		Dilation: windowArg(op, "dilation", dilation, n, 1, 1),
+		Padding:  windowArg(op, "padding", padding, n, 0, 0),
+		Stride:   windowArg(op, "stride", stride, n, 1, 1),
+	}
+	size := windowArg(op, "output size", outputSize, n, 0, 0)
+	k := w.KernelSize()
+	if x.shape[1]%k != 0 {
+		fail(op, ErrShape, "input of shape %v: dim 1 (%d) is not a multiple of the kernel size %v (%d taps)", x.shape, x.shape[1], w.Kernel, k)
+	}
+	l := 1
+	for d, s := range size {
+		l *= w.OutSize(d, s)
+	}
+	if l < 1 || x.shape[2] != l {
+		fail(op, ErrShape, "input of shape %v: output size %v with kernel %v, dilation %v, padding %v and stride %v has %d block positions, not %d", x.shape, size, w.Kernel, w.Dilation, w.Padding, w.Stride, l, x.shape[2])
+	}
+	if dt := x.DType(); dt.IsHalf() {
+		return foldW(x.To(Float32), size, w).To(dt)
+	}
+	return foldW(x, size, w)
+}
+
+// foldW is Fold with a checked window.
+func foldW(x *Tensor, size []int, w backend.Window) *Tensor {
+	shape := append([]int{x.shape[0], x.shape[1] / w.KernelSize()}, size...)
+	out := empty("fold", x.Device(), x.DType(), shape)
+	x.be().Fold(out.view(), x.view(), w)
+	runtime.KeepAlive(x)
+	if needsGrad(x) {
+		record(opFold, windowAttr{w, append([]int(nil), size...)}, []*Tensor{x}, []*Tensor{out})
+	}
+	return out
+}
+
+// poolOutSize is torch's pooling output size: with ceilMode a last,
+// partial window is kept when it starts inside the input or its left
+// padding.
+func poolOutSize(n, k, s, p, d int, ceilMode bool) int {
+	num := n + 2*p - d*(k-1) - 1
+	if ceilMode {
+		num += s - 1
+	}
+	o := num / s
+	if num < 0 && num%s != 0 {
+		o-- // round toward −∞
+	}
+	o++
+	if ceilMode && (o-1)*s >= n+p {
+		o--
+	}
+	return o
+}
+
+// MaxPool is max pooling over the last one or two dims of x, [N, C, W]
+// or [N, C, H, W], as torch.nn.functional.max_pool1d/2d with
+// return_indices: values holds the largest element of each window (taps
+// in the padding are skipped, as if it held −∞; NaN propagates), indices
+// (Int64) its row-major position within the spatial dims of x. stride nil
+// means the kernel; padding may be at most half the kernel; with ceilMode
+// a last, partial window is kept where it starts inside the input.
+// Gradients flow to the maxima.
+func MaxPool(x *Tensor, kernel, stride, padding, dilation []int, ceilMode bool) (values, indices *Tensor) {
+	const op = "max_pool"
+	n := spatialDims(op, x, "input")
+	windowFloat(op, x)
+	k := windowArg(op, "kernel", kernel, n, 0, 1)
+	if len(stride) == 0 {
+		stride = k
+	}
+	w := backend.Window{
+		Kernel:   k,
+		Stride:   windowArg(op, "stride", stride, n, 0, 1),
+		Padding:  windowArg(op, "padding", padding, n, 0, 0),
+		Dilation: windowArg(op, "dilation", dilation, n, 1, 1),
+	}
+	for d := 0; d < n; d++ {
+		if x.shape[2+d] == 0 || x.shape[1] == 0 {
+			fail(op, ErrShape, "input of shape %v has an empty channel or spatial dim", x.shape)
+		}
+		if 2*w.Padding[d] > w.Kernel[d] {
+			fail(op, ErrShape, "padding %v must be at most half the kernel %v", w.Padding, w.Kernel)
+		}
+	}
+	osz := make([]int, n)
+	for d := range osz {
+		osz[d] = poolOutSize(x.shape[2+d], w.Kernel[d], w.Stride[d], w.Padding[d], w.Dilation[d], ceilMode)
+		if osz[d] < 1 {
+			fail(op, ErrShape, "input of shape %v is too small for the kernel %v with padding %v and dilation %v (output size %v)", x.shape, w.Kernel, w.Padding, w.Dilation, osz)
+		}
+		// every window needs a tap inside the input
+		for o := 0; o < osz[d]; o++ {
+			start, in := o*w.Stride[d]-w.Padding[d], false
+			for j := 0; j < w.Kernel[d] && !in; j++ {
+				p := start + j*w.Dilation[d]
+				in = p >= 0 && p < x.shape[2+d]
+			}
+			if !in {
+				fail(op, ErrShape, "input of shape %v: window %d along spatial dim %d covers only padding (kernel %v, stride %v, padding %v, dilation %v)", x.shape, o, d, w.Kernel, w.Stride, w.Padding, w.Dilation)
+			}
+		}
+	}
+	if dt := x.DType(); dt.IsHalf() {
+		v, i := maxPoolW(x.To(Float32), osz, w)
+		return v.To(dt), i
+	}
+	return maxPoolW(x, osz, w)
+}
+
+func maxPoolW(x *Tensor, osz []int, w backend.Window) (values, indices *Tensor) {
+	shape := append([]int{x.shape[0], x.shape[1]}, osz...)
+	values = empty("max_pool", x.Device(), x.DType(), shape)
+	indices = empty("max_pool", x.Device(), Int64, shape)
+	x.be().MaxPool(values.view(), indices.view(), x.view(), w)
+	runtime.KeepAlive(x)
+	if needsGrad(x) {
+		record(opMaxPool, windowAttr{w, append([]int(nil), x.shape[2:]...)}, []*Tensor{x}, []*Tensor{values}, indices)
+	}
+	return values, indices
+}
+
+// maxPoolGrad routes g to the positions idx names within each [N, C]
+// plane of a tensor shaped like in.
+func maxPoolGrad(g, idx *Tensor, in []int) *Tensor {
+	n, c := in[0], in[1]
+	plane := backend.Numel(in[2:])
+	m := idx.Numel() / max(n*c, 1)
+	z := zerosOf(g.DType(), g.Device(), []int{n, c, plane})
+	return z.ScatterAdd(2, idx.Reshape(n, c, m), g.Reshape(n, c, m)).Reshape(in...)
+}
