@@ -75,7 +75,7 @@ def case(name, module, inputs, forward=None, config=None, seed=0, train=True):
                 gd["input.%d" % i] = enc(gr)
     return {
         "name": name,
-        "dtype": str(next(iter(module.state_dict().values())).dtype).replace("torch.", "") if module.state_dict() else "float32",
+        "dtype": case_dtype(module, ins),
         "config": config or {},
         "train": train,
         "state": state,
@@ -86,6 +86,15 @@ def case(name, module, inputs, forward=None, config=None, seed=0, train=True):
         "grads": gd,
         "buffers_after": after,
     }
+
+
+def case_dtype(module, ins):
+    """The dtype that sets the tolerance: the first floating-point parameter
+    or buffer, else the first floating-point input."""
+    for v in list(module.state_dict().values()) + [x for x in ins if isinstance(x, torch.Tensor)]:
+        if v.dtype.is_floating_point:
+            return str(v.dtype).replace("torch.", "")
+    return "float32"
 
 
 def flatten(out):
