@@ -3,6 +3,7 @@ package optim_test
 import (
 	"errors"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/tapir-ml/tapir/nn"
 	"github.com/tapir-ml/tapir/optim"
 	"github.com/tapir-ml/tapir/tensor"
+	"github.com/tapir-ml/tapir/tensor/safetensors"
 )
 
 func cloneStateDict(sd map[string]*tensor.Tensor) map[string]*tensor.Tensor {
@@ -22,7 +24,7 @@ func cloneStateDict(sd map[string]*tensor.Tensor) map[string]*tensor.Tensor {
 
 // TestStateDictRoundTrip checks, for every float64 configuration of the
 // fixture, that 10 steps, a state dict, a fresh optimizer on copies of the
-// parameters that loads it, and 10 more steps give bit for bit the
+// parameters that loads it from a safetensors file, and 10 more steps give bit for bit the
 // parameters of 20 uninterrupted steps.
 func TestStateDictRoundTrip(t *testing.T) {
 	fx := loadOptimFixture(t)
@@ -43,7 +45,15 @@ func TestStateDictRoundTrip(t *testing.T) {
 			for range 10 {
 				first.step(o1)
 			}
-			sd := cloneStateDict(o1.StateDict())
+			// through a safetensors file, as a checkpoint would go
+			path := filepath.Join(t.TempDir(), "optim.safetensors")
+			if err := safetensors.Save(path, o1.StateDict(), nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			sd, _, err := safetensors.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
 
 			second := newProblem(fx, tensor.Float64)
 			for j, p := range first.params {
