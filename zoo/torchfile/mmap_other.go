@@ -1,0 +1,16 @@
+//go:build !unix
+
+package torchfile
+
+import (
+	"errors"
+	"os"
+)
+
+// mmapFile is not available here: files are read with ReadAt.
+func mmapFile(*os.File, int64) ([]byte, error) { return nil, errors.New("torchfile: no mmap") }
+
+func munmap([]byte) error { return nil }
+
+// syncDir does nothing where directories cannot be synced.
+func syncDir(string) error { return nil }
