@@ -62,6 +62,25 @@ func BenchmarkMatMul1024(b *testing.B) {
 	b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
+// BenchmarkSgemm256 … BenchmarkSgemm2048 are n×n by n×n float32 MatMuls
+// (the SGEMM rows, against torch.mm); each reports GFLOP/s, counting 2n³
+// floating-point operations per product.
+func BenchmarkSgemm256(b *testing.B)  { benchSgemm(b, 256) }
+func BenchmarkSgemm512(b *testing.B)  { benchSgemm(b, 512) }
+func BenchmarkSgemm1024(b *testing.B) { benchSgemm(b, 1024) }
+func BenchmarkSgemm2048(b *testing.B) { benchSgemm(b, 2048) }
+
+func benchSgemm(b *testing.B, n int) {
+	x, y := tensor.Randn(n, n), tensor.Randn(n, n)
+	sink = x.MatMul(y) // warm the pools and the code paths
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		sink = x.MatMul(y)
+	}
+	b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
 // mlp is the 784-512-512-10 perceptron, as raw tensors.
 type mlp struct {
 	w1, b1, w2, b2, w3, b3 *tensor.Tensor

@@ -22,7 +22,15 @@ GO_NAMES = {
     "MatMulTiny": "matmul_tiny",
     "MatMul1024": "matmul1024",
     "MLPStep": "mlp_step",
+    "Sgemm256": "sgemm256",
+    "Sgemm512": "sgemm512",
+    "Sgemm1024": "sgemm1024",
+    "Sgemm2048": "sgemm2048",
 }
+
+# Reference rows: a PyTorch-side workload compared with another workload's
+# Go figure (oneDNN's sgemm against Tapir's SGEMM of the same size).
+GO_SIDE = {f"sgemm{n}_onednn": f"sgemm{n}" for n in (256, 512, 1024, 2048)}
 
 # Workload -> (unit shown, function from ns/op to that unit).
 UNITS = {
@@ -32,6 +40,9 @@ UNITS = {
     "matmul1024": ("GFLOP/s", lambda ns: 2 * 1024 ** 3 / ns),
     "mlp_step": ("ms/step", lambda ns: ns / 1e6),
 }
+for _n in (256, 512, 1024, 2048):
+    UNITS[f"sgemm{_n}"] = ("GFLOP/s", lambda ns, n=_n: 2 * n ** 3 / ns)
+    UNITS[f"sgemm{_n}_onednn"] = UNITS[f"sgemm{_n}"]
 ORDER = list(UNITS)
 
 
@@ -106,21 +117,22 @@ def main():
         rounds = runs[n]
         print(f"\n== {n} thread{'s' if n > 1 else ''}, {len(rounds)} round{'s' if len(rounds) > 1 else ''} "
               f"(medians over rounds; ratio = Tapir time / PyTorch time, >1 means Tapir is slower)")
-        hdr = f"{'workload':<14} {'unit':<8} {'Tapir':>9} {'PyTorch':>9} {'ratio':>7}  {'ratio range':<13} {'Tapir B/op':>10} {'allocs/op':>9}"
+        hdr = f"{'workload':<17} {'unit':<8} {'Tapir':>9} {'PyTorch':>9} {'ratio':>7}  {'ratio range':<13} {'Tapir B/op':>10} {'allocs/op':>9}"
         print(hdr)
         print("-" * len(hdr))
         names = [w for w in ORDER if any(w in rd.get("go", {}) or w in rd.get("torch", {}) for rd in rounds.values())]
         names += sorted({w for rd in rounds.values() for s in rd.values() for w in s} - set(names))
         for w in names:
             unit, conv = UNITS.get(w, ("ns/op", lambda ns: ns))
-            go_ns = [rd.get("go", {}).get(w, {}).get("ns") for rd in rounds.values()]
+            gw = GO_SIDE.get(w, w)
+            go_ns = [rd.get("go", {}).get(gw, {}).get("ns") for rd in rounds.values()]
             pt_ns = [rd.get("torch", {}).get(w, {}).get("ns") for rd in rounds.values()]
             ratios = [g / p for g, p in zip(go_ns, pt_ns) if g and p]
             g, p = med(go_ns), med(pt_ns)
             rr = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
-            b = med([rd.get("go", {}).get(w, {}).get("B") for rd in rounds.values()])
-            a = med([rd.get("go", {}).get(w, {}).get("allocs") for rd in rounds.values()])
-            print(f"{w:<14} {unit:<8} {fmt(conv(g) if g else None):>9} {fmt(conv(p) if p else None):>9} "
+            b = med([rd.get("go", {}).get(gw, {}).get("B") for rd in rounds.values()])
+            a = med([rd.get("go", {}).get(gw, {}).get("allocs") for rd in rounds.values()])
+            print(f"{w:<17} {unit:<8} {fmt(conv(g) if g else None):>9} {fmt(conv(p) if p else None):>9} "
                   f"{fmt(med(ratios)):>7}  {rr:<13} {fmt_int(b):>10} {fmt_int(a):>9}")
 
 

@@ -14,7 +14,8 @@ ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-"1 2"}
 BENCHTIME=${BENCHTIME:-2s}   # go test -benchtime for each benchmark
 GOCOUNT=${GOCOUNT:-1}        # go test -count; above 1, report.py takes the median
-BENCH=${BENCH:-.}            # go test -bench regex (the torch side runs all workloads)
+BENCH=${BENCH:-.}            # go test -bench regex (the torch side runs all workloads…)
+TORCH_ONLY=${TORCH_ONLY:-}   # …unless this regex (torch_bench.py --only) narrows them
 PYTHON=${PYTHON:-/usr/bin/python3}
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
@@ -53,7 +54,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			{ cat "$OUTDIR/go-t$n-r$r.txt"; exit 1; }
 		printf ', pytorch'
 		OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n MKL_NUM_THREADS=$n \
-			"$PYTHON" "$here/torch_bench.py" --threads "$n" >"$OUTDIR/torch-t$n-r$r.txt" 2>&1 ||
+			"$PYTHON" "$here/torch_bench.py" --threads "$n" --only "$TORCH_ONLY" >"$OUTDIR/torch-t$n-r$r.txt" 2>&1 ||
 			{ cat "$OUTDIR/torch-t$n-r$r.txt"; exit 1; }
 		echo
 	done

@@ -136,6 +136,47 @@ def matmul1024():
     return measure(lambda: a.matmul(b), 1, 30, 5)
 
 
+def sgemm(n):
+    """torch.mm of two n×n float32 matrices (the SGEMM rows)."""
+    def run():
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        inner = max(1, int(5e8 // (2 * n ** 3)))  # at least ~a few ms per sample
+        return measure(lambda: torch.mm(a, b), inner, 15, 3)
+    return run
+
+
+def onednn_sgemm(n):
+    """oneDNN's dnnl_sgemm (libdnnl.so.2, the JIT AVX-512 GEMM PyTorch uses
+    inside convolutions) on two n×n row-major matrices, through ctypes:
+    a reference beside torch.mm. Its OpenMP threads follow OMP_NUM_THREADS."""
+    def run():
+        lib = ctypes.CDLL("libdnnl.so.2")
+        f = lib.dnnl_sgemm
+        f.restype = ctypes.c_int
+        i64, fl, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
+        f.argtypes = [ctypes.c_char, ctypes.c_char, i64, i64, i64, fl, ptr, i64, ptr, i64, fl, ptr, i64]
+        a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+
+        def call():
+            st = f(b"N", b"N", n, n, n, 1.0, a.data_ptr(), n, b.data_ptr(), n, 0.0, c.data_ptr(), n)
+            if st != 0:
+                raise RuntimeError(f"dnnl_sgemm returned status {st}")
+        call()
+        if not torch.allclose(c, a @ b, rtol=1e-3, atol=1e-3):
+            raise RuntimeError("dnnl_sgemm disagrees with torch.mm")
+        inner = max(1, int(5e8 // (2 * n ** 3)))
+        return measure(call, inner, 15, 3)
+    return run
+
+
+def have_onednn():
+    try:
+        ctypes.CDLL("libdnnl.so.2").dnnl_sgemm
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
 def mlp_step():
     torch.manual_seed(1)
 
@@ -171,6 +212,11 @@ WORKLOADS = [
     ("matmul1024", matmul1024, lambda ns: (2 * N ** 3 / ns, "GFLOP/s")),
     ("mlp_step", mlp_step, lambda ns: (ns / 1e6, "ms/step")),
 ]
+SGEMM_SIZES = (256, 512, 1024, 2048)
+WORKLOADS += [(f"sgemm{n}", sgemm(n), lambda ns, n=n: (2 * n ** 3 / ns, "GFLOP/s")) for n in SGEMM_SIZES]
+if have_onednn():  # Debian's libdnnl2; rows absent without it
+    WORKLOADS += [(f"sgemm{n}_onednn", onednn_sgemm(n), lambda ns, n=n: (2 * n ** 3 / ns, "GFLOP/s"))
+                  for n in SGEMM_SIZES]
 
 
 def main():

@@ -1,0 +1,529 @@
+// Command gemm generates the amd64 GEMM micro-kernels and packing routines
+// of github.com/tapir-ml/tapir/backend/cpu: backend/cpu/gemm_amd64.s, its
+// Go declarations backend/cpu/gemm_stub_amd64.go, and (-table) the Go
+// arrays of each kernel's edge variants (_rH: the first H rows of the
+// tile) and narrow variants (_cN: the first vector of N columns),
+// backend/cpu/gemm_table_amd64.go.
+// Run it through go generate in backend/cpu (see gemm_amd64.go there), or
+// by hand from _gen:
+//
+//	go run ./gemm -table ../backend/cpu/gemm_table_amd64.go -out ../backend/cpu/gemm_amd64.s -stubs ../backend/cpu/gemm_stub_amd64.go -pkg cpu
+//
+// .ci/check-generated checks that the committed files are what this
+// writes.
+//
+// Every kernel computes one register tile of C = A·B from packed panels:
+//
+//	for i < MR, j < NR:  c[i·ldc + j] (= or +=) Σ_{p<k} a[p·MR + i] · b[p·NR + j]
+//
+// a is a panel of MR rows of A stored k-major (MR values per k), b a panel
+// of NR columns of B stored k-major (NR values per k). NR is a whole number
+// of vectors: each k step loads NR/lanes vectors of b and, for each of the
+// MR rows, broadcasts one value of a and multiplies it into NR/lanes
+// accumulators, so the whole MR×NR tile stays in registers and the rows of
+// C are written with full-width vector stores. backend/cpu/gemm_packed.go
+// holds the pure-Go twin of this loop (microRef) and the blocking around it.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"log"
+	"os"
+	"strings"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// elem is the element type of a kernel.
+type elem struct {
+	goType string
+	size   int // bytes
+	fma    func(ops ...Op)
+	fmaB   func(ops ...Op) // fma with an embedded broadcast (AVX-512)
+	bcast  func(ops ...Op)
+	movu   func(ops ...Op)
+	add    func(ops ...Op)
+}
+
+var (
+	f32 = elem{"float32", 4, VFMADD231PS, VFMADD231PS_BCST, VBROADCASTSS, VMOVUPS, VADDPS}
+	f64 = elem{"float64", 8, VFMADD231PD, VFMADD231PD_BCST, VBROADCASTSD, VMOVUPD, VADDPD}
+)
+
+// isa is a vector instruction set: its vector width and registers.
+type isa struct {
+	name  string
+	bytes int // vector width
+	regs  []VecPhysical
+	zero  func(v VecPhysical)
+}
+
+var (
+	avx2 = isa{"AVX2", 32, []VecPhysical{
+		Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15,
+	}, func(v VecPhysical) { VXORPS(v, v, v) }}
+	avx512 = isa{"AVX512", 64, []VecPhysical{
+		Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+		Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31,
+	}, func(v VecPhysical) { VPXORD(v, v, v) }}
+)
+
+// kernel is one micro-kernel: an mr×(nv vectors) tile.
+type kernel struct {
+	e      elem
+	is     isa
+	mr, nv int
+	unroll int  // k steps per loop iteration
+	bcstM  bool // AVX-512: broadcast a from memory inside each FMA
+	prefC  bool // prefetch the C tile before the k loop
+	prefB  int  // prefetch b this many k steps ahead (0: none)
+	rows   int  // rows of the tile computed, for the edge of C (0: mr)
+	vecs   int  // vectors of columns computed, for narrow C (0: nv)
+}
+
+// narrow returns k computing only the first vector of columns of its
+// tile (and rows rows), still reading panels of nr columns: the kernel
+// for a last panel of columns at most one vector wide, at half the cost.
+func (k kernel) narrow(rows int) kernel {
+	k.rows, k.vecs = rows, 1
+	return k
+}
+
+// edge returns k computing only the first rows rows of its tile, still
+// reading a panel of mr rows: the kernel for the last, partial panel of
+// rows of C.
+func (k kernel) edge(rows int) kernel {
+	k.rows = rows
+	return k
+}
+
+func (k kernel) nr() int { return k.nv * k.is.bytes / k.e.size }
+
+func (k kernel) name() string {
+	t := "s"
+	if k.e.size == 8 {
+		t = "d"
+	}
+	s := fmt.Sprintf("%sgemm%s_%dx%d", t, k.is.name, k.mr, k.nr())
+	if k.vecs > 0 {
+		s += fmt.Sprintf("_c%d", k.vecs*k.is.bytes/k.e.size)
+	}
+	if k.rows > 0 && k.rows < k.mr {
+		s += fmt.Sprintf("_r%d", k.rows)
+	}
+	return s
+}
+
+func (k kernel) generate() {
+	mr, nv, nr, sz := k.mr, k.nv, k.nr(), k.e.size
+	rows := mr // rows computed; a panel still holds mr per k
+	if k.rows > 0 {
+		rows = k.rows
+	}
+	if k.vecs > 0 { // vectors computed; a panel still holds nr per k
+		nv = k.vecs
+	}
+	regs := k.is.regs
+	acc := func(i, v int) VecPhysical { return regs[i*nv+v] }
+	bv := func(v int) VecPhysical { return regs[rows*nv+v] }
+	tmp := regs[rows*nv+nv]
+	if need := rows*nv + nv + 1; need > len(regs) {
+		panic(fmt.Sprintf("%s needs %d vector registers", k.name(), need))
+	}
+
+	TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a, b, c *%s, ldc int, accum bool)", k.e.goType))
+	Pragma("noescape")
+	switch {
+	case nv < k.nv:
+		Doc(fmt.Sprintf("%s is %s for the first %d columns and %d rows of the tile only.", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name(), nv*k.is.bytes/sz, rows))
+	case rows == mr:
+		Doc(fmt.Sprintf("%s sets (accum false) or adds to (accum true) the %d×%d tile of C at c, row stride ldc", k.name(), mr, nr),
+			fmt.Sprintf("elements, to Σ_{p<k} a[p·%d+i]·b[p·%d+j], using %s.", mr, nr, k.is.name))
+	default:
+		Doc(fmt.Sprintf("%s is %s for the first %d rows of the tile only.", k.name(), k.edge(0).name(), rows))
+	}
+	n := Load(Param("k"), RCX)
+	pa := Load(Param("a"), RSI)
+	pb := Load(Param("b"), RDX)
+
+	pc := Load(Param("c"), RDI)
+	ldc := Load(Param("ldc"), R8)
+	SHLQ(U8(k.e.shift()), ldc)
+	if k.prefC {
+		Comment("prefetch the C tile")
+		MOVQ(pc, RBX)
+		for i := 0; i < rows; i++ {
+			PREFETCHT0(Mem{Base: RBX})
+			PREFETCHT0(Mem{Base: RBX, Disp: nv*k.is.bytes - 1})
+			ADDQ(ldc, RBX)
+		}
+	}
+
+	Comment("zero the accumulators")
+	for i := 0; i < rows; i++ {
+		for v := 0; v < nv; v++ {
+			k.is.zero(acc(i, v))
+		}
+	}
+
+	step := func(p int) {
+		if k.prefB > 0 {
+			for off := 0; off < nv*k.is.bytes; off += 64 {
+				PREFETCHT0(Mem{Base: pb, Disp: (p+k.prefB)*nr*sz + off})
+			}
+		}
+		for v := 0; v < nv; v++ {
+			k.e.movu(Mem{Base: pb, Disp: (p*nr)*sz + v*k.is.bytes}, bv(v))
+		}
+		for i := 0; i < rows; i++ {
+			src := Mem{Base: pa, Disp: (p*mr + i) * sz}
+			if k.bcstM {
+				for v := 0; v < nv; v++ {
+					k.e.fmaB(src, bv(v), acc(i, v))
+				}
+				continue
+			}
+			k.e.bcast(src, tmp)
+			for v := 0; v < nv; v++ {
+				k.e.fma(tmp, bv(v), acc(i, v))
+			}
+		}
+	}
+
+	Comment(fmt.Sprintf("k loop, %d steps per iteration", k.unroll))
+	Label("loop")
+	CMPQ(n, Imm(uint64(k.unroll)))
+	JL(LabelRef("tail"))
+	for p := 0; p < k.unroll; p++ {
+		step(p)
+	}
+	ADDQ(U32(k.unroll*mr*sz), pa)
+	ADDQ(U32(k.unroll*nr*sz), pb)
+	SUBQ(Imm(uint64(k.unroll)), n)
+	JMP(LabelRef("loop"))
+
+	Label("tail")
+	TESTQ(n, n)
+	JE(LabelRef("store"))
+	step(0)
+	ADDQ(U32(mr*sz), pa)
+	ADDQ(U32(nr*sz), pb)
+	DECQ(n)
+	JMP(LabelRef("tail"))
+
+	Label("store")
+	accum := Load(Param("accum"), R9B)
+	TESTB(accum, accum)
+	JNE(LabelRef("add"))
+	for i := 0; i < rows; i++ {
+		for v := 0; v < nv; v++ {
+			k.e.movu(acc(i, v), Mem{Base: pc, Disp: v * k.is.bytes})
+		}
+		if i < rows-1 {
+			ADDQ(ldc, pc)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label("add")
+	for i := 0; i < rows; i++ {
+		for v := 0; v < nv; v++ {
+			k.e.add(Mem{Base: pc, Disp: v * k.is.bytes}, acc(i, v), acc(i, v))
+			k.e.movu(acc(i, v), Mem{Base: pc, Disp: v * k.is.bytes})
+		}
+		if i < rows-1 {
+			ADDQ(ldc, pc)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// peak generates fmaPeak<ISA>(n int): n iterations of chains independent
+// FMAs on registers only (no memory operands), to measure the core's FMA
+// throughput. Each iteration is chains·lanes·2 float32 operations.
+func peak(is isa, chains int) {
+	name := "fmaPeak" + is.name
+	TEXT(name, NOSPLIT, "func(n int)")
+	Doc(fmt.Sprintf("%s runs n iterations of %d independent register-only %d-byte float32 FMAs,", name, chains, is.bytes),
+		"to measure the peak FMA throughput of one core.")
+	n := Load(Param("n"), RCX)
+	x, y := is.regs[chains], is.regs[chains+1]
+	for i := 0; i < chains+2; i++ {
+		is.zero(is.regs[i])
+	}
+	Label("loop")
+	TESTQ(n, n)
+	JE(LabelRef("done"))
+	for i := 0; i < chains; i++ {
+		VFMADD231PS(x, y, is.regs[i])
+	}
+	DECQ(n)
+	JMP(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// packT generates packT<w><R>(dst, src *T, ld, k int): the transposing
+// pack, dst[p·R + i] = src[i·ld + p] for i < R, p < k. It copies R rows
+// of a row-major block into k-major order: A's panels when A is
+// row-major, B's when B is column-major. Each iteration takes L = 16/size
+// values of k (one XMM register) from every row: L rows at a time are
+// loaded and transposed in registers (4×4 for float32, 2×2 for float64)
+// and stored as L contiguous runs; rows past the last whole group of L,
+// and the last k mod L values, move one element at a time.
+func packT(e elem, rows int) {
+	name := fmt.Sprintf("packT%s%d", e.short(), rows)
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src *%s, ld, k int)", e.goType))
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[p·%d+i] = src[i·ld+p] for i < %d, p < k.", name, rows, rows))
+	lanes := 16 / e.size
+	ld := Load(Param("ld"), R8)
+	SHLQ(U8(e.shift()), ld)
+	l3, lg := R9, R10 // 3·ld, lanes·ld
+	LEAQ(Mem{Base: ld, Index: ld, Scale: 2}, l3)
+	MOVQ(ld, lg)
+	SHLQ(U8(map[int]int{2: 1, 4: 2}[lanes]), lg)
+	src := Load(Param("src"), RSI)
+	dst := Load(Param("dst"), RDI)
+	n := Load(Param("k"), RCX)
+	t := R11
+	row := func(r int) Mem {
+		return []Mem{{Base: t}, {Base: t, Index: ld, Scale: 1}, {Base: t, Index: ld, Scale: 2}, {Base: t, Index: l3, Scale: 1}}[r]
+	}
+	mov, val := MOVL, Register(EAX)
+	if e.size == 8 {
+		mov, val = MOVQ, RAX
+	}
+	whole := rows / lanes * lanes
+
+	Comment(fmt.Sprintf("%d values of k per iteration", lanes))
+	Label("loop")
+	CMPQ(n, U8(lanes))
+	JL(LabelRef("tail"))
+	MOVQ(src, t)
+	for g := 0; g < rows; g += lanes {
+		if g > 0 {
+			ADDQ(lg, t)
+		}
+		if g >= whole { // the last rows, one element at a time
+			for r := 0; g+r < rows; r++ {
+				for j := 0; j < lanes; j++ {
+					m := row(r)
+					m.Disp = j * e.size
+					mov(m, val)
+					mov(val, Mem{Base: dst, Disp: (j*rows + g + r) * e.size})
+				}
+			}
+			continue
+		}
+		x := []VecPhysical{X0, X1, X2, X3}
+		for r := 0; r < lanes; r++ {
+			VMOVUPS(row(r), x[r])
+		}
+		var out []VecPhysical
+		if lanes == 4 {
+			// t0 = r0k0 r1k0 r0k1 r1k1, t1 = r2k0 r3k0 r2k1 r3k1,
+			// t2 = r0k2 r1k2 r0k3 r1k3, t3 = r2k2 r3k2 r2k3 r3k3
+			VUNPCKLPS(X1, X0, X4)
+			VUNPCKLPS(X3, X2, X5)
+			VUNPCKHPS(X1, X0, X6)
+			VUNPCKHPS(X3, X2, X7)
+			VMOVLHPS(X5, X4, X0) // k0: t0.lo t1.lo
+			VMOVHLPS(X4, X5, X1) // k1: t0.hi t1.hi
+			VMOVLHPS(X7, X6, X2) // k2
+			VMOVHLPS(X6, X7, X3) // k3
+			out = x
+		} else {
+			VUNPCKLPD(X1, X0, X4) // k0: r0k0 r1k0
+			VUNPCKHPD(X1, X0, X5) // k1: r0k1 r1k1
+			out = []VecPhysical{X4, X5}
+		}
+		for j := 0; j < lanes; j++ {
+			VMOVUPS(out[j], Mem{Base: dst, Disp: (j*rows + g) * e.size})
+		}
+	}
+	ADDQ(U8(lanes*e.size), src)
+	ADDQ(U32(lanes*rows*e.size), dst)
+	SUBQ(U8(lanes), n)
+	JMP(LabelRef("loop"))
+
+	Comment("the last k mod lanes values, one at a time")
+	Label("tail")
+	TESTQ(n, n)
+	JE(LabelRef("done"))
+	MOVQ(src, t)
+	for g := 0; g < rows; g += lanes {
+		if g > 0 {
+			ADDQ(lg, t)
+		}
+		for r := 0; r < lanes && g+r < rows; r++ {
+			mov(row(r), val)
+			mov(val, Mem{Base: dst, Disp: (g + r) * e.size})
+		}
+	}
+	ADDQ(U8(e.size), src)
+	ADDQ(U32(rows*e.size), dst)
+	DECQ(n)
+	JMP(LabelRef("tail"))
+	Label("done")
+	RET()
+}
+
+// packN generates packN<w><W>(dst, src *T, ld, k int): the plain pack,
+// dst[p·W + j] = src[p·ld + j] for j < W, p < k, copying W contiguous
+// elements per k with AVX moves: B's panels when B is row-major, A's
+// when A is column-major.
+func packN(e elem, width int) {
+	name := fmt.Sprintf("packN%s%d", e.short(), width)
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src *%s, ld, k int)", e.goType))
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[p·%d+j] = src[p·ld+j] for j < %d, p < k.", name, width, width))
+	ld := Load(Param("ld"), R8)
+	SHLQ(U8(e.shift()), ld)
+	src := Load(Param("src"), RSI)
+	dst := Load(Param("dst"), RDI)
+	cnt := Load(Param("k"), RCX)
+	TESTQ(cnt, cnt)
+	JE(LabelRef("done"))
+	Label("loop")
+	bytes := width * e.size
+	for off, r := 0, 0; off < bytes; r++ {
+		switch {
+		case bytes-off >= 32:
+			VMOVUPS(Mem{Base: src, Disp: off}, Y(r))
+			VMOVUPS(Y(r), Mem{Base: dst, Disp: off})
+			off += 32
+		case bytes-off >= 16:
+			VMOVUPS(Mem{Base: src, Disp: off}, X(r))
+			VMOVUPS(X(r), Mem{Base: dst, Disp: off})
+			off += 16
+		case bytes-off >= 8:
+			MOVQ(Mem{Base: src, Disp: off}, RAX)
+			MOVQ(RAX, Mem{Base: dst, Disp: off})
+			off += 8
+		default:
+			MOVL(Mem{Base: src, Disp: off}, EAX)
+			MOVL(EAX, Mem{Base: dst, Disp: off})
+			off += 4
+		}
+	}
+	ADDQ(ld, src)
+	ADDQ(U32(bytes), dst)
+	DECQ(cnt)
+	JNE(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// Y and X name the r-th (mod 16) AVX register.
+func Y(r int) VecPhysical {
+	return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[r%16]
+}
+
+func X(r int) VecPhysical {
+	return []VecPhysical{X0, X1, X2, X3, X4, X5, X6, X7, X8, X9, X10, X11, X12, X13, X14, X15}[r%16]
+}
+
+func (e elem) short() string {
+	if e.size == 8 {
+		return "D"
+	}
+	return "S"
+}
+
+func (e elem) shift() int {
+	if e.size == 8 {
+		return 3
+	}
+	return 2
+}
+
+// kernels lists the generated micro-kernels. The tile shapes and
+// prefetch distances were chosen by measurement on an AMD EPYC (Zen 4)
+// with BenchmarkSgemm and BenchmarkGemmKernel in backend/cpu: in cache
+// every AVX-512 shape tried (12×32, 14×32, 8×48, 6×64, with the a values
+// broadcast from memory inside the FMA or into a register first) ran at
+// the core's FMA peak, and at 1024³ they were within the machine's noise
+// of each other; 12×32 with memory broadcasts (24 accumulators, 2 vectors
+// of b, no broadcast register) wastes least on the edges of small and
+// odd sizes. AVX2 has 16 vector registers: 6×16 uses 12 accumulators,
+// 2 vectors of b and a broadcast register.
+var kernels = []kernel{
+	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, bcstM: true, prefC: true, prefB: 8},
+	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
+	{e: f64, is: avx512, mr: 12, nv: 2, unroll: 4, bcstM: true, prefC: true, prefB: 8},
+	{e: f64, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
+}
+
+var table = flag.String("table", "", "write the Go table of edge kernels to this file")
+
+// writeTable writes, for each kernel, the Go arrays of its edge kernels:
+// <name>Edges[h] computes the first h rows of the tile, <name>Narrow[h]
+// the first h rows and one vector of columns (index 0 unused).
+func writeTable(path string) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "// Code generated by command: go run main.go %s. DO NOT EDIT.\n\n", strings.Join(os.Args[1:], " "))
+	b.WriteString("//go:build amd64 && !purego\n\npackage cpu\n")
+	for _, k := range kernels {
+		fmt.Fprintf(&b, "\n// %sEdges[h] is %s for the first h rows of its tile only.\n", k.name(), k.name())
+		fmt.Fprintf(&b, "var %sEdges = [%d]func(k int, a, b, c *%s, ldc int, accum bool){nil", k.name(), k.mr, k.e.goType)
+		for r := 1; r < k.mr; r++ {
+			fmt.Fprintf(&b, ", %s", k.edge(r).name())
+		}
+		b.WriteString("}\n")
+		fmt.Fprintf(&b, "\n// %sNarrow[h] is %s for the first h rows and %d columns of its tile only.\n", k.name(), k.name(), k.is.bytes/k.e.size)
+		fmt.Fprintf(&b, "var %sNarrow = [%d]func(k int, a, b, c *%s, ldc int, accum bool){nil", k.name(), k.mr+1, k.e.goType)
+		for r := 1; r <= k.mr; r++ {
+			fmt.Fprintf(&b, ", %s", k.narrow(r).name())
+		}
+		b.WriteString("}\n")
+	}
+	src, err := format.Source(b.Bytes())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func main() {
+	flag.Parse()
+	if *table != "" {
+		writeTable(*table)
+	}
+	ConstraintExpr("amd64,!purego")
+	for _, k := range kernels {
+		k.generate()
+	}
+	for _, k := range kernels {
+		for r := 1; r < k.mr; r++ {
+			k.edge(r).generate()
+		}
+		for r := 1; r <= k.mr; r++ {
+			k.narrow(r).generate()
+		}
+	}
+	seen := map[string]bool{}
+	for _, k := range kernels {
+		for _, w := range []int{k.mr, k.nr()} {
+			if key := fmt.Sprint(k.e.size, w); !seen[key] {
+				seen[key] = true
+				packT(k.e, w)
+				packN(k.e, w)
+			}
+		}
+	}
+	peak(avx512, 24)
+	peak(avx2, 12)
+	Generate()
+}
