@@ -22,6 +22,8 @@ GO_NAMES = {
     "MatMulTiny": "matmul_tiny",
     "MatMul1024": "matmul1024",
     "MLPStep": "mlp_step",
+    "MLPModuleStep": "mlp_module_step",
+    "LeNetStep": "lenet_step",
     "Sgemm256": "sgemm256",
     "Sgemm512": "sgemm512",
     "Sgemm1024": "sgemm1024",
@@ -39,6 +41,8 @@ UNITS = {
     "matmul_tiny": ("ns/op", lambda ns: ns),
     "matmul1024": ("GFLOP/s", lambda ns: 2 * 1024 ** 3 / ns),
     "mlp_step": ("ms/step", lambda ns: ns / 1e6),
+    "mlp_module_step": ("ms/step", lambda ns: ns / 1e6),
+    "lenet_step": ("ms/step", lambda ns: ns / 1e6),
 }
 for _n in (256, 512, 1024, 2048):
     UNITS[f"sgemm{_n}"] = ("GFLOP/s", lambda ns, n=_n: 2 * n ** 3 / ns)

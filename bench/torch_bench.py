@@ -205,12 +205,46 @@ def mlp_step():
     return measure(step, 1, 40, 5)
 
 
+def sgd_step_workload(model, x, y):
+    """One training step as bench/nn_bench_test.go's trainStep: zero_grad,
+    cross entropy, backward, SGD (lr 0.01, momentum 0.9)."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad(set_to_none=True)  # Tapir's ZeroGrad drops gradients too
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return measure(step, 1, 30, 3)
+
+
+def mlp_module_step():
+    torch.manual_seed(1)
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    return sgd_step_workload(model, torch.randn(128, 784), torch.randint(0, 10, (128,)))
+
+
+def lenet_step():
+    torch.manual_seed(1)
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
+    return sgd_step_workload(model, torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,)))
+
+
 WORKLOADS = [
     ("add_tiny", add_tiny, None),
     ("add_tiny_grad", add_tiny_grad, None),
     ("matmul_tiny", matmul_tiny, None),
     ("matmul1024", matmul1024, lambda ns: (2 * N ** 3 / ns, "GFLOP/s")),
     ("mlp_step", mlp_step, lambda ns: (ns / 1e6, "ms/step")),
+    ("mlp_module_step", mlp_module_step, lambda ns: (ns / 1e6, "ms/step")),
+    ("lenet_step", lenet_step, lambda ns: (ns / 1e6, "ms/step")),
 ]
 SGEMM_SIZES = (256, 512, 1024, 2048)
 WORKLOADS += [(f"sgemm{n}", sgemm(n), lambda ns, n=n: (2 * n ** 3 / ns, "GFLOP/s")) for n in SGEMM_SIZES]
