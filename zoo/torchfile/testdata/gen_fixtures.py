@@ -30,7 +30,7 @@ format (torch >= 1.6, the default) and NAME_legacy.pt in the legacy format
              with 175k parameters, random init (torch.manual_seed(0)) and
              random BatchNorm statistics; also as resnet18w8.safetensors,
              written by the small encoder below (Debian has no
-             python3-safetensors).
+             python3-safetensors), and as resnet18w8.onnx (see --onnx).
 
 and, in the zip format only:
 
@@ -52,6 +52,19 @@ patterns (floats read as unsigned integers of their width, integers and
 bools as their values); for resnet18w8, the SHA-256 of each tensor's
 little-endian bytes instead. Everything in it is read back with torch.load.
 
+The ONNX fixture alone (the legacy .pt files are not reproducible: their
+storage keys are object ids, so a full run rewrites them with new bytes):
+
+    /usr/bin/python3 zoo/torchfile/testdata/gen_fixtures.py --onnx
+
+writes only resnet18w8.onnx: the model exported by torch.onnx.export in
+eval mode with TrainingMode.PRESERVE and do_constant_folding=False, which
+keeps the BatchNormalization nodes unfused (no Conv+BN folding) and names
+every initializer by its state-dict key. Its initializers are resnet18w8's
+state dict without the num_batches_tracked buffers, which ONNX has no use
+for; running_mean and running_var are there. The export is checked with
+onnx.load: each of those keys is an initializer with torch's bytes.
+
 Check mode verifies a file that the Go writer made:
 
     /usr/bin/python3 zoo/torchfile/testdata/gen_fixtures.py --check FILE [--against REF]
@@ -67,8 +80,9 @@ The real ResNet-18 (45 MB a file, not committed):
 
     /usr/bin/python3 zoo/torchfile/testdata/gen_fixtures.py --resnet18 DIR
 
-writes DIR/resnet18.pt, resnet18_legacy.pt, resnet18.safetensors and
-resnet18.json (SHA-256 per tensor) for torch.manual_seed(0);
+writes DIR/resnet18.pt, resnet18_legacy.pt, resnet18.safetensors,
+resnet18.onnx (exported as above) and resnet18.json (SHA-256 per tensor)
+for torch.manual_seed(0);
 torchvision.models.resnet18(); run the Go test with TAPIR_ZOO_FIXTURES=DIR.
 """
 import argparse
@@ -342,6 +356,49 @@ def save_safetensors(path, sd):
             f.write(b)
 
 
+def save_onnx(path, model, sd, size):
+    """Exports model (whose state dict is sd) to ONNX with its BatchNorm
+    unfused and every initializer named by its state-dict key, then checks
+    with onnx.load that the initializers are sd bit for bit, less the
+    num_batches_tracked buffers."""
+    import io
+    import onnx
+    from onnx import numpy_helper
+    model.load_state_dict(sd)
+    model.eval()
+    # The submodules are in eval mode, so BatchNormalization is the
+    # inference op reading running_mean/var as initializers; PRESERVE and
+    # no constant folding keep it a node of its own (TrainingMode.EVAL
+    # folds it into the Conv and names the merged weights onnx::Conv_N).
+    # The root module alone says training: torch 1.13's exporter then
+    # merges only initializers that are the same tensor, where for a model
+    # in eval mode it merges equal values under one name (resnet18's
+    # default init has its BatchNorms' weights all 1, biases and means all
+    # 0, variances all 1). TrainingMode.TRAINING would keep the names too,
+    # but tracing a training forward updates the running statistics.
+    model.training = True
+    f = io.BytesIO()
+    torch.onnx.export(model, torch.zeros(1, 3, size, size), f, opset_version=13,
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    b = f.getvalue()
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load_from_string(b).graph.initializer}
+    want = collections.OrderedDict((k, t) for k, t in sd.items() if not k.endswith(".num_batches_tracked"))
+    assert list(inits) == list(want), "initializers %s…, want %s…" % (list(inits)[:3], list(want)[:3])
+    for k, t in want.items():
+        a = inits[k]
+        assert DTYPE_NAMES[t.dtype] == str(a.dtype) and list(a.shape) == list(t.shape), k
+        assert a.tobytes() == raw_bytes(t), k + " differs from torch's tensor"
+    assert any(n.op_type == "BatchNormalization" for n in onnx.load_from_string(b).graph.node)
+    with open(path, "wb") as out:
+        out.write(b)
+
+
+def save_resnet18w8_onnx():
+    save_onnx(os.path.join(HERE, "resnet18w8.onnx"), NarrowResNet(), make_resnet18w8(), 64)
+
+
 def save_both(name, obj, **kw):
     torch.save(obj, os.path.join(HERE, name + ".pt"), **kw)
     torch.save(obj, os.path.join(HERE, name + "_legacy.pt"), _use_new_zipfile_serialization=False, **kw)
@@ -414,6 +471,7 @@ def generate():
     rn = make_resnet18w8()
     save_both("resnet18w8", rn)
     save_safetensors(os.path.join(HERE, "resnet18w8.safetensors"), rn)
+    save_resnet18w8_onnx()
     for f in ("resnet18w8.pt", "resnet18w8_legacy.pt"):
         record(f, load(os.path.join(HERE, f)), with_values=False)
 
@@ -429,6 +487,7 @@ def gen_resnet18(d):
     torch.save(sd, os.path.join(d, "resnet18.pt"))
     torch.save(sd, os.path.join(d, "resnet18_legacy.pt"), _use_new_zipfile_serialization=False)
     save_safetensors(os.path.join(d, "resnet18.safetensors"), sd)
+    save_onnx(os.path.join(d, "resnet18.onnx"), torchvision.models.resnet18(), sd, 224)
     with open(os.path.join(d, "resnet18.json"), "w") as f:
         json.dump(describe(torch.load(os.path.join(d, "resnet18.pt")), with_values=False), f, indent=1)
     print("wrote resnet18 fixtures to", d)
@@ -509,8 +568,11 @@ def main():
     ap.add_argument("--check", metavar="FILE")
     ap.add_argument("--against", metavar="REF")
     ap.add_argument("--resnet18", metavar="DIR")
+    ap.add_argument("--onnx", action="store_true", help="write only resnet18w8.onnx")
     a = ap.parse_args()
-    if a.check:
+    if a.onnx:
+        save_resnet18w8_onnx()
+    elif a.check:
         check(a.check, a.against)
     elif a.resnet18:
         gen_resnet18(a.resnet18)
