@@ -67,6 +67,14 @@ const pooledBytes = 4096
 
 var storageSerial atomic.Uint64
 
+// newStorage allocates a buffer from dev's backend. A buffer worth pooling
+// goes back to the backend exactly once: when the backward engine frees a
+// gradient it consumed, or else from a cleanup once the storage is
+// unreachable. The cleanup's argument keeps the buffer alive through the
+// GC cycle that found the storage dead, so such buffers return a cycle
+// late and count as live heap meanwhile; the CPU backend's pool paces GC
+// cycles by what it hands out so that this cannot make the heap grow
+// without bound (see package backend/cpu).
 func newStorage(op string, dev Device, dt DType, n int) *storage {
 	be, err := backend.Open(dev)
 	if err != nil {

@@ -12,4 +12,38 @@
 // strided path otherwise that walks the coalesced dims and runs the
 // innermost one as a plain loop, so a transposed or broadcast operand costs
 // a little, not a cliff.
+//
+// # Memory
+//
+// Buffers of more than 4 KiB come from a pool of size classes (powers of
+// two in quarter steps) and go back to it on [CPU.Release]: package tensor
+// releases a buffer when backward has consumed it, and otherwise from a
+// GC cleanup once its tensor is unreachable. A cleanup keeps its buffer
+// alive through the GC cycle that found the tensor dead, so what a loop
+// leaves to the GC counts as live heap for one cycle and comes back only
+// after it; left to the GC's own pacing, which sets the next goal at
+// twice what it marked, the heap of a training loop doubled from cycle to
+// cycle. The pool therefore paces collections itself:
+//
+//   - It keeps a debt: the bytes handed out since the last GC cycle and
+//     not released since. When a request finds its size class empty and
+//     the debt has reached a limit, a GC cycle runs before the heap grows
+//     (other goroutines that need memory meanwhile wait for it), and the
+//     request is served from what the cycle brought back. The limit is a
+//     quarter of the live heap and at least 64 MiB, both scaled by
+//     GOGC/100; with GOGC=off the pool never starts a collection. A loop
+//     that releases what it allocates runs up no debt. [PoolStats]
+//     counts the collections.
+//   - At each GC cycle, buffers that stayed unused in the pool through the
+//     last two cycles are dropped, largest first, as long as the pool
+//     holds more than a quarter of the live heap or 64 MiB, so shapes
+//     that stopped coming (an evaluation pass, another sequence length)
+//     do not stay pinned.
+//
+// A training loop then runs in about its live tensors plus two debt
+// limits (char-lstm: 236 MB resident instead of 6.8 GB after 100 steps,
+// with no GOMEMLIMIT), at the price of a GC cycle every 64 MiB or more
+// allocated; the buffers hold no pointers, so such a cycle costs a
+// millisecond or two for a training graph. [SetPoolLimit] (default 1 GiB)
+// caps the pool's bytes.
 package cpu

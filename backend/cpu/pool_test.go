@@ -3,6 +3,8 @@ package cpu
 import (
 	"errors"
 	"math"
+	"runtime"
+	"runtime/debug"
 	"testing"
 	"unsafe"
 
@@ -15,6 +17,9 @@ func isolatePool(t *testing.T) {
 	t.Helper()
 	old := SetPoolLimit(1 << 30)
 	EmptyCache()
+	pool.Lock()
+	pool.debt = 0
+	pool.Unlock()
 	t.Cleanup(func() {
 		SetPoolLimit(old)
 		EmptyCache()
@@ -192,4 +197,239 @@ func TestAllocErrors(t *testing.T) {
 	if _, err := be.Alloc(backend.Float64, math.MaxInt/4); !errors.Is(err, backend.ErrOutOfMemory) {
 		t.Errorf("Alloc of MaxInt/4 float64s: err = %v, want ErrOutOfMemory", err)
 	}
+}
+
+func debt() int64 {
+	pool.Lock()
+	defer pool.Unlock()
+	return pool.debt
+}
+
+func epoch() uint64 {
+	pool.Lock()
+	defer pool.Unlock()
+	return pool.epoch
+}
+
+// The debt counts buffers handed out in this GC cycle and not handed back:
+// an explicit release pays it off; a release of a buffer handed out before
+// the last cycle (what a GC cleanup brings back) does not, nor does it
+// disturb the count.
+func TestPoolDebt(t *testing.T) {
+	isolatePool(t)
+	_, capacity := classOf(10000)
+	size := int64(capacity * 8)
+	for try := 0; ; try++ { // a GC between the steps restarts the count
+		e := epoch()
+		d0 := debt()
+		a, _ := be.Alloc(backend.Float64, 10000)
+		d1 := debt()
+		be.Release(a)
+		d2 := debt()
+		if epoch() != e {
+			if try < 5 {
+				continue
+			}
+			t.Fatal("a GC cycle came between every try")
+		}
+		if d1-d0 != size || d2 != d0 {
+			t.Fatalf("debt %d → %d after Alloc → %d after Release; want +%d then back", d0, d1, d2, size)
+		}
+		break
+	}
+	b, _ := be.Alloc(backend.Float64, 10000)
+	runtime.GC()
+	gcCycle() // the sentinel may have seen it first: then this is a no-op
+	if d := debt(); d != 0 {
+		t.Fatalf("debt after a GC cycle = %d, want 0", d)
+	}
+	e := epoch()
+	be.Release(b) // handed out in the cycle before
+	c, _ := be.Alloc(backend.Float64, 10000)
+	if d := debt(); d != size && epoch() == e {
+		t.Errorf("debt = %d after an old buffer came back and a new one went out, want %d", d, size)
+	}
+	be.Release(c)
+	// a loop that frees what it allocates runs up no debt, and so no
+	// collections, however much it allocates
+	before := Stats()
+	for range 300 { // 300 MiB
+		s, _ := be.Alloc(backend.Float32, 1<<18)
+		be.Release(s)
+	}
+	if d, after := debt(), Stats(); d > 4<<20 || after.Collections != before.Collections {
+		t.Errorf("after 300 MiB allocated and released: debt %d, %d collections", d, after.Collections-before.Collections)
+	}
+}
+
+// A request that finds its class empty once the debt has reached the limit
+// runs a GC cycle first, which starts a new count; below the limit, or
+// with a buffer to hand, it does not.
+func TestPoolCollectsAtDebtLimit(t *testing.T) {
+	isolatePool(t)
+	setDebt := func(d int64) {
+		pool.Lock()
+		pool.debt = d
+		pool.Unlock()
+	}
+	_, capacity := classOf(20000)
+	size := int64(capacity * 8)
+	for try := 0; ; try++ {
+		before := Stats().Collections
+		setDebt(gcDebtLimit() - size - 1)
+		s, _ := be.Alloc(backend.Float64, 20000) // a miss below the limit
+		if got := Stats().Collections; got != before {
+			if try < 5 {
+				continue // unless a GC reset the debt, this is a bug
+			}
+			t.Fatalf("a miss below the debt limit ran %d collections", got-before)
+		}
+		be.Release(s)
+		setDebt(gcDebtLimit() - size)
+		r, _ := be.Alloc(backend.Float64, 20000) // a hit at the limit
+		if got := Stats().Collections; got != before {
+			t.Fatalf("a pool hit ran %d collections", got-before)
+		}
+		be.Release(r)
+		EmptyCache()
+		setDebt(gcDebtLimit() - size)
+		e := epoch()
+		s, _ = be.Alloc(backend.Float64, 20000) // a miss at the limit
+		if got := Stats().Collections; got != before+1 {
+			t.Fatalf("a miss at the debt limit ran %d collections, want 1", got-before)
+		}
+		if epoch() == e {
+			t.Error("the collection did not start a new cycle's count")
+		}
+		if d := debt(); d != size {
+			t.Errorf("debt after the collection = %d, want the one buffer's %d", d, size)
+		}
+		be.Release(s)
+		break
+	}
+}
+
+// The limit scales with the live heap and with GOGC, and is off with GOGC
+// off.
+func TestGCDebtLimit(t *testing.T) {
+	for _, c := range []struct{ live, gogc, want int64 }{
+		{0, 100, minGCDebt},
+		{100 << 20, 100, minGCDebt},
+		{1 << 30, 100, 256 << 20},
+		{1 << 30, 200, 512 << 20},
+		{0, 50, minGCDebt / 2},
+		{1 << 30, -1, math.MaxInt64},
+	} {
+		if got := debtLimit(c.live, c.gogc); math.Abs(float64(got)/float64(c.want)-1) > 1e-6 {
+			t.Errorf("live %d, GOGC %d: limit %d, want %d", c.live, c.gogc, got, c.want)
+		}
+	}
+	// GOGC is read at each cycle
+	old := debug.SetGCPercent(-1)
+	defer func() {
+		debug.SetGCPercent(old)
+		runtime.GC()
+		gcCycle()
+	}()
+	runtime.GC()
+	gcCycle()
+	if got := gcPercent.Load(); got != -1 {
+		t.Errorf("with GOGC off, gcPercent = %d after a cycle, want -1", got)
+	}
+	debug.SetGCPercent(150)
+	runtime.GC()
+	gcCycle()
+	if got := gcPercent.Load(); got != 150 {
+		t.Errorf("with GOGC 150, gcPercent = %d after a cycle, want 150", got)
+	}
+}
+
+// Buffers that stay unused in the pool through two whole cycles are
+// dropped, largest classes first, down to what the pool may keep; buffers
+// in use each cycle are not.
+func TestPoolEvict(t *testing.T) {
+	isolatePool(t)
+	old := debug.SetGCPercent(-1) // no GC cycles but the test's own…
+	defer debug.SetGCPercent(old)
+	runtime.GC()
+	gcCycle() // …and none left for the sentinel to take note of
+	evict := func(keep int64) {
+		pool.Lock()
+		pool.evict(keep)
+		pool.Unlock()
+	}
+	alloc := func(n, words int) []backend.Storage {
+		var s []backend.Storage
+		for range n {
+			b, _ := be.Alloc(backend.Float64, words)
+			s = append(s, b)
+		}
+		return s
+	}
+	release := func(s []backend.Storage) {
+		for _, b := range s {
+			be.Release(b)
+		}
+	}
+	const busy, idle, big = 1000, 3000, 100000 // words, in three classes
+	_, capBusy := classOf(busy)
+	_, capIdle := classOf(idle)
+	_, capBig := classOf(big)
+	release(alloc(4, busy))
+	release(alloc(3, idle))
+	release(alloc(2, big))
+	all := int64(4*capBusy+3*capIdle+2*capBig) * 8
+	if got := PooledBytes(); got != all {
+		t.Fatalf("PooledBytes = %d, want %d", got, all)
+	}
+	// cycle 0, when the buffers came, is not a whole cycle
+	for cycle := 0; cycle <= 3; cycle++ {
+		if cycle > 0 {
+			release(alloc(4, busy)) // the busy class is used every cycle
+		}
+		evict(0)
+		want := all
+		if cycle >= 2 { // two whole cycles unused: gone
+			want = int64(4*capBusy) * 8
+		}
+		if got := PooledBytes(); got != want {
+			t.Fatalf("after cycle %d: PooledBytes = %d, want %d", cycle, got, want)
+		}
+	}
+	if got := Stats().Evicted; got < 5 {
+		t.Errorf("Evicted = %d, want at least 5", got)
+	}
+	// with room to keep some, the largest idle classes go first
+	EmptyCache()
+	release(alloc(3, idle))
+	release(alloc(2, big))
+	keep := int64(3*capIdle+capBig) * 8
+	evict(keep)
+	evict(keep)
+	evict(keep)
+	if got := PooledBytes(); got != keep {
+		t.Fatalf("with %d bytes to keep: PooledBytes = %d", keep, got)
+	}
+	if l := pool.free[mustClass(big)]; l == nil || len(l.bufs) != 1 {
+		t.Error("eviction did not start with the largest class")
+	}
+	// a buffer used partway through a cycle counts as used in it
+	EmptyCache()
+	release(alloc(2, idle))
+	evict(0) // end of cycle 0
+	release(alloc(1, idle))
+	evict(0) // end of cycle 1: one was used
+	evict(0) // end of cycle 2: the other has been idle through 1 and 2
+	if got, want := PooledBytes(), int64(capIdle*8); got != want {
+		t.Errorf("PooledBytes = %d, want %d: the buffer used in the last cycle but one stays", got, want)
+	}
+	evict(0)
+	if got := PooledBytes(); got != 0 {
+		t.Errorf("PooledBytes = %d, want 0", got)
+	}
+}
+
+func mustClass(words int) int {
+	c, _ := classOf(words)
+	return c
 }
