@@ -28,12 +28,10 @@ import (
 	"log"
 	"math"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/tapir-ml/tapir/autograd"
-	"github.com/tapir-ml/tapir/backend/cpu"
 	"github.com/tapir-ml/tapir/data"
 	"github.com/tapir-ml/tapir/nn"
 	F "github.com/tapir-ml/tapir/nn/functional"
@@ -64,7 +62,6 @@ type config struct {
 	Prime       string  // text the sample starts from
 	Save        string  // if set, save the trained weights here (safetensors)
 	Load        string  // if set, start from these weights (saved by -save with the same text and sizes)
-	MemMB       int     // memory to stay near, MiB (0: no limit); see limitMemory
 	Out         io.Writer
 }
 
@@ -100,7 +97,6 @@ func main() {
 	flag.StringVar(&c.Prime, "prime", "Light ", "text the sample starts from")
 	flag.StringVar(&c.Save, "save", "", "save the trained model to this safetensors file")
 	flag.StringVar(&c.Load, "load", "", "start from a model saved with -save (same text and sizes); with -steps 0, only evaluate and sample")
-	flag.IntVar(&c.MemMB, "mem-mb", 1024, "keep the process near this many MiB (0: the library's and Go's defaults; see README)")
 	flag.Parse()
 	c.Out = os.Stdout
 	if _, err := run(c); err != nil {
@@ -177,8 +173,6 @@ func run(c config) (*result, error) {
 	res := &result{VocabSize: corpus.Vocab.Len(), TrainChars: split, ValChars: len(corpus.IDs) - split}
 	fmt.Fprintf(c.Out, "text: %s, %d characters, %d distinct; %d for training, %d held out\n",
 		source, len(corpus.IDs), res.VocabSize, res.TrainChars, res.ValChars)
-
-	defer limitMemory(c.MemMB)()
 
 	g := tensor.NewGenerator(c.Seed)
 	model := newCharLM(res.VocabSize, c, g)
@@ -329,27 +323,4 @@ func sample(m *charLM, v *data.Vocab, prime string, n int, temperature float64, 
 		}
 	})
 	return prime + v.Decode(out), nil
-}
-
-// limitMemory caps what the process keeps, as a workaround for how the
-// library's CPU memory grows by default: the backend's pool of freed
-// buffers may keep up to 1 GiB, and a buffer the GC finds unreachable is
-// handed back by a cleanup only after one more GC cycle, so the Go heap's
-// growth target keeps rising. With mb > 0 it caps the pool at 64 MiB and,
-// unless GOMEMLIMIT is set, puts a soft limit of mb MiB on the Go heap, so
-// the GC runs before the process grows past it. It returns a function
-// that restores the previous settings.
-func limitMemory(mb int) (restore func()) {
-	if mb <= 0 {
-		return func() {}
-	}
-	pool := cpu.SetPoolLimit(64 << 20)
-	heap := debug.SetMemoryLimit(-1)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(mb) << 20)
-	}
-	return func() {
-		cpu.SetPoolLimit(pool)
-		debug.SetMemoryLimit(heap)
-	}
 }

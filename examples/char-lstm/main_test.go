@@ -26,7 +26,7 @@ func TestShortRun(t *testing.T) {
 		Steps: 40, Batch: 16, SeqLen: 32, Embed: 16, Hidden: 64, Layers: 1,
 		LR: 5e-3, Clip: 1, Seed: 7, LogEvery: 10, EvalWindows: 32,
 		SampleLen: 40, Temperature: 0.8, Prime: "The ",
-		MemMB: 512, Out: testWriter{t},
+		Out: testWriter{t},
 	}
 	res, err := run(c)
 	if err != nil {
@@ -55,7 +55,7 @@ func TestSaveLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "model.safetensors")
 	c := config{
 		Steps: 3, Batch: 4, SeqLen: 16, Embed: 8, Hidden: 16, LR: 1e-2, Clip: 1, Seed: 1,
-		EvalWindows: 8, SampleLen: 10, Temperature: 1, Prime: "a", Save: path, MemMB: 512,
+		EvalWindows: 8, SampleLen: 10, Temperature: 1, Prime: "a", Save: path,
 	}
 	trained, err := run(c)
 	if err != nil {

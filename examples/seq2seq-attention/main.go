@@ -23,13 +23,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tapir-ml/tapir/autograd"
-	"github.com/tapir-ml/tapir/backend/cpu"
 	"github.com/tapir-ml/tapir/nn"
 	F "github.com/tapir-ml/tapir/nn/functional"
 	"github.com/tapir-ml/tapir/optim"
@@ -58,7 +56,6 @@ type config struct {
 	TestSize       int     // held-out strings for the exact-match accuracy
 	Seed           uint64
 	LogEvery       int
-	MemMB          int // memory to stay near, MiB (0: no limit); see limitMemory
 	Out            io.Writer
 }
 
@@ -86,7 +83,6 @@ func main() {
 	flag.IntVar(&c.TestSize, "test", 1000, "held-out strings to measure accuracy on")
 	flag.Uint64Var(&c.Seed, "seed", 1, "random seed")
 	flag.IntVar(&c.LogEvery, "log-every", 100, "print the loss every this many steps")
-	flag.IntVar(&c.MemMB, "mem-mb", 1024, "keep the process near this many MiB (0: the library's and Go's defaults; see README)")
 	flag.Parse()
 	c.Out = os.Stdout
 	if _, err := run(c); err != nil {
@@ -345,8 +341,6 @@ func run(c config) (*result, error) {
 		}
 	}
 
-	defer limitMemory(c.MemMB)()
-
 	g := tensor.NewGenerator(c.Seed)
 	model := newSeq2Seq(c, g)
 	params := nn.Parameters(model)
@@ -468,27 +462,4 @@ func spaced(s string) string {
 		b.WriteByte(' ')
 	}
 	return b.String()
-}
-
-// limitMemory caps what the process keeps, as a workaround for how the
-// library's CPU memory grows by default: the backend's pool of freed
-// buffers may keep up to 1 GiB, and a buffer the GC finds unreachable is
-// handed back by a cleanup only after one more GC cycle, so the Go heap's
-// growth target keeps rising. With mb > 0 it caps the pool at 64 MiB and,
-// unless GOMEMLIMIT is set, puts a soft limit of mb MiB on the Go heap, so
-// the GC runs before the process grows past it. It returns a function
-// that restores the previous settings.
-func limitMemory(mb int) (restore func()) {
-	if mb <= 0 {
-		return func() {}
-	}
-	pool := cpu.SetPoolLimit(64 << 20)
-	heap := debug.SetMemoryLimit(-1)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(mb) << 20)
-	}
-	return func() {
-		cpu.SetPoolLimit(pool)
-		debug.SetMemoryLimit(heap)
-	}
 }

@@ -21,7 +21,7 @@ func TestShortRun(t *testing.T) {
 	c := config{
 		Task: "reverse", MinLen: 3, MaxLen: 10, Steps: 60, Batch: 32,
 		Embed: 16, Hidden: 32, LR: 1e-2, Clip: 1, TestSize: 100, Seed: 3, LogEvery: 20,
-		MemMB: 512, Out: testWriter{t},
+		Out: testWriter{t},
 	}
 	res, err := run(c)
 	if err != nil {

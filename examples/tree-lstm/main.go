@@ -34,12 +34,10 @@ import (
 	"log"
 	"math/rand/v2"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"time"
 
 	"github.com/tapir-ml/tapir/autograd"
-	"github.com/tapir-ml/tapir/backend/cpu"
 	"github.com/tapir-ml/tapir/data"
 	"github.com/tapir-ml/tapir/nn"
 	F "github.com/tapir-ml/tapir/nn/functional"
@@ -218,7 +216,6 @@ type config struct {
 	LR             float64
 	Clip           float64
 	TestSize       int // held-out expressions
-	MemMB          int // memory to stay near, MiB (0: no limit); see limitMemory
 	Seed           uint64
 	LogEvery       int
 	Out            io.Writer
@@ -247,7 +244,6 @@ func main() {
 	flag.Float64Var(&c.LR, "lr", 1e-2, "Adam learning rate")
 	flag.Float64Var(&c.Clip, "clip", 1, "clip the gradient norm to this")
 	flag.IntVar(&c.TestSize, "test", 1000, "held-out expressions")
-	flag.IntVar(&c.MemMB, "mem-mb", 1024, "keep the process near this many MiB (0: the library's and Go's defaults; see README)")
 	flag.Uint64Var(&c.Seed, "seed", 1, "random seed")
 	flag.IntVar(&c.LogEvery, "log-every", 100, "print the loss every this many steps")
 	flag.Parse()
@@ -300,8 +296,6 @@ func run(c config) (*result, error) {
 		}
 		return nil, errors.New("tree-lstm: the held-out set holds (nearly) every expression: use a smaller -test or more operators")
 	}
-
-	defer limitMemory(c.MemMB)()
 
 	g := tensor.NewGenerator(c.Seed)
 	model := newTreeLSTM(c.Embed, c.Hidden, g)
@@ -428,27 +422,4 @@ func run(c config) (*result, error) {
 		fmt.Fprintln(c.Out, "  "+e)
 	}
 	return res, nil
-}
-
-// limitMemory caps what the process keeps, as a workaround for how the
-// library's CPU memory grows by default: the backend's pool of freed
-// buffers may keep up to 1 GiB, and a buffer the GC finds unreachable is
-// handed back by a cleanup only after one more GC cycle, so the Go heap's
-// growth target keeps rising. With mb > 0 it caps the pool at 64 MiB and,
-// unless GOMEMLIMIT is set, puts a soft limit of mb MiB on the Go heap, so
-// the GC runs before the process grows past it. It returns a function
-// that restores the previous settings.
-func limitMemory(mb int) (restore func()) {
-	if mb <= 0 {
-		return func() {}
-	}
-	pool := cpu.SetPoolLimit(64 << 20)
-	heap := debug.SetMemoryLimit(-1)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(mb) << 20)
-	}
-	return func() {
-		cpu.SetPoolLimit(pool)
-		debug.SetMemoryLimit(heap)
-	}
 }

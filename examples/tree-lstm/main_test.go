@@ -21,7 +21,7 @@ func mean(xs []float64) float64 {
 func TestShortRun(t *testing.T) {
 	c := config{
 		MinOps: 1, MaxOps: 2, Steps: 60, Batch: 16, Embed: 16, Hidden: 32,
-		LR: 1e-2, Clip: 1, TestSize: 100, Seed: 5, LogEvery: 20, MemMB: 512, Out: testWriter{t},
+		LR: 1e-2, Clip: 1, TestSize: 100, Seed: 5, LogEvery: 20, Out: testWriter{t},
 	}
 	res, err := run(c)
 	if err != nil {
