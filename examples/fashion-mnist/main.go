@@ -32,7 +32,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"time"
 
 	"github.com/tapir-ml/tapir/autograd"
@@ -66,7 +65,8 @@ type config struct {
 	checkpoint, plot, tb          string
 	resume, useSubset, augment    bool
 	evalBatch                     int
-	evalLimit                     int // evaluate on the first evalLimit test images only (0: all); for tests
+	evalLimit                     int            // evaluate on the first evalLimit test images only (0: all); for tests
+	afterStep                     func(step int) // called after each optimizer step; for tests
 }
 
 func main() {
@@ -85,20 +85,15 @@ func main() {
 	flag.BoolVar(&c.resume, "resume", false, "continue from the -checkpoint file")
 	flag.StringVar(&c.plot, "plot", filepath.Join(out, "curves.png"), "PNG plot of the loss and accuracy curves (empty: none)")
 	flag.StringVar(&c.tb, "tb", "", "directory for TensorBoard event files (empty: none); view with tensorboard --logdir DIR")
-	memLimit := flag.Int64("memlimit", 3<<30, "soft limit on the Go heap in bytes, as GOMEMLIMIT (which overrides it when set); 0: none")
 	flag.Parse()
 	c.evalBatch = 500
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && *memLimit > 0 {
-		// Tensors that autograd does not free hand their buffers back
-		// to the CPU pool from GC cleanups, one GC cycle after they
-		// became unreachable; until then they count as live, and the
-		// heap goal (twice the live heap) can keep rising. A soft limit
-		// makes the GC run before that happens.
-		debug.SetMemoryLimit(*memLimit)
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C ends the program at once
+	}()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if _, err := run(ctx, c, os.Stdout, os.Stderr, logger); err != nil {
 		logger.Error("fashion-mnist", "err", err)
@@ -341,6 +336,21 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer, logger *slog.L
 	const window = 20
 	var recent train.Mean
 
+	// save writes a checkpoint atomically: the model, the optimizer and
+	// scheduler, the position (epoch to start from, optimizer steps done)
+	// and the curves so far.
+	save := func(epoch, step int, testAcc float64) error {
+		if err := os.MkdirAll(filepath.Dir(c.checkpoint), 0o755); err != nil {
+			return err
+		}
+		extra := map[string]float64{}
+		if !math.IsNaN(testAcc) {
+			extra["test_acc"] = testAcc
+		}
+		return train.SaveCheckpoint(c.checkpoint, train.Checkpoint{Model: model, Optimizer: opt, Scheduler: sched,
+			Epoch: epoch, Step: step, History: &hist, Extra: extra})
+	}
+
 	res := &result{onSubset: onSubset}
 	startStep := step
 	nb := loader.Len()
@@ -359,6 +369,15 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer, logger *slog.L
 		start := time.Now()
 		for b, err := range loader.All(ctx) {
 			if err != nil {
+				if ctx.Err() != nil && c.checkpoint != "" && step > startStep {
+					// Interrupted (Ctrl-C): keep what was trained. The
+					// checkpoint records the step, so -resume skips the
+					// batches of this epoch already seen.
+					if err := save(epoch, step, math.NaN()); err != nil {
+						return nil, err
+					}
+					logger.Info("interrupted: checkpoint saved; continue with -resume", "checkpoint", c.checkpoint, "step", step)
+				}
 				return nil, err
 			}
 			if skip > 0 {
@@ -371,6 +390,9 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer, logger *slog.L
 			loss.Backward()
 			opt.Step()
 			step++
+			if c.afterStep != nil {
+				c.afterStep(step)
+			}
 
 			n, l := b.Target.Numel(), loss.Item()
 			m.Add("loss", l, n)
@@ -418,12 +440,7 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer, logger *slog.L
 			if done {
 				ckEpoch++
 			}
-			if err := os.MkdirAll(filepath.Dir(c.checkpoint), 0o755); err != nil {
-				return nil, err
-			}
-			err := train.SaveCheckpoint(c.checkpoint, train.Checkpoint{Model: model, Optimizer: opt, Scheduler: sched,
-				Epoch: ckEpoch, Step: step, History: &hist, Extra: map[string]float64{"test_acc": testAcc}})
-			if err != nil {
+			if err := save(ckEpoch, step, testAcc); err != nil {
 				return nil, err
 			}
 		}

@@ -98,6 +98,45 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// TestInterruptSavesCheckpoint cancels a run after its fifth step, as
+// Ctrl-C does: the run ends with the context's error but leaves a
+// checkpoint, and resuming from it gives the uninterrupted run's remaining
+// losses bit for bit.
+func TestInterruptSavesCheckpoint(t *testing.T) {
+	c := shortConfig(t, 12)
+	c.plot, c.tb, c.evalLimit = "", "", 50
+	want, err := run(context.Background(), c, io.Discard, io.Discard, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(c.checkpoint); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.afterStep = func(step int) {
+		if step == 5 {
+			cancel()
+		}
+	}
+	if _, err := run(ctx, c, io.Discard, io.Discard, quiet()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: err %v, want context.Canceled", err)
+	}
+	c.afterStep, c.resume = nil, true
+	rest, err := run(context.Background(), c, io.Discard, io.Discard, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The loader may hand over one more batch before it sees the
+	// cancellation, so the checkpoint holds 5 or 6 steps.
+	if n := len(rest.losses); n != 7 && n != 6 {
+		t.Fatalf("resumed run trained %d steps, want 7 (or 6)", n)
+	}
+	if tail := want.losses[12-len(rest.losses):]; !slices.Equal(rest.losses, tail) {
+		t.Errorf("resumed losses differ:\n got %v\nwant %v", rest.losses, tail)
+	}
+}
+
 // TestFallbackToSubset: with no full dataset and no network, the program
 // trains on the embedded subset and says so plainly, with how to get the
 // full data.
