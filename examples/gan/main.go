@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"github.com/tapir-ml/tapir/autograd"
-	"github.com/tapir-ml/tapir/backend/cpu"
 	"github.com/tapir-ml/tapir/data"
 	"github.com/tapir-ml/tapir/nn"
 	F "github.com/tapir-ml/tapir/nn/functional"
@@ -278,14 +277,6 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	// Workaround: the CPU backend's buffer pool (1 GiB by default) gets
-	// its buffers back only when a cleanup runs after the GC has found a
-	// tensor unreachable. The pooled gigabyte counts as live heap, which
-	// doubles the GC's target, and with the many large im2col buffers of
-	// the convolutions the process grew past 17 GB in a long run on a busy
-	// machine. Without the pool the GC alone recycles them: the live heap
-	// stays in the hundreds of megabytes and the process under 1.5 GB.
-	cpu.SetPoolLimit(0)
 
 	gen := tensor.NewGenerator(cfg.Seed)
 	imgs, desc, err := loadImages(ctx, cfg, gen)
