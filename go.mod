@@ -3,6 +3,7 @@ module github.com/tapir-ml/tapir
 go 1.24
 
 require (
+	github.com/ebitengine/purego v0.9.1
 	github.com/klauspost/cpuid/v2 v2.3.0
 	github.com/nlpodyssey/gopickle v0.3.0
 	gonum.org/v1/plot v0.15.2
