@@ -25,6 +25,26 @@ func (*CPU) Binary(op backend.BinaryOp, dst, a, b backend.View) {
 }
 
 func binaryT[T number](op backend.BinaryOp, dst, a, b backend.View) {
+	if !vecOff {
+		// contiguous runs go to the kernels of vec.go
+		if op.IsComparison() {
+			if compareVec[T](op, dst, a, b) {
+				return
+			}
+		} else {
+			var z T
+			switch any(z).(type) {
+			case float32:
+				if binaryVec[float32](op, dst, a, b) {
+					return
+				}
+			case float64:
+				if binaryVec[float64](op, dst, a, b) {
+					return
+				}
+			}
+		}
+	}
 	x, y := slice[T](a.Storage), slice[T](b.Storage)
 	it := newIter(dst.Shape, dst.Layout, a.Layout, b.Layout)
 	_, st := it.inner()
@@ -168,10 +188,24 @@ func (*CPU) Where(dst, cond, a, b backend.View) {
 
 func whereT[T any](dst, cond, a, b backend.View) {
 	d, c, x, y := slice[T](dst.Storage), u8(cond.Storage), slice[T](a.Storage), slice[T](b.Storage)
+	if !vecOff && allContiguous(dst, cond, a, b) {
+		n := dst.Numel()
+		d, c, x, y = d[dst.Offset:dst.Offset+n], c[cond.Offset:cond.Offset+n], x[a.Offset:a.Offset+n], y[b.Offset:b.Offset+n]
+		if n < 2*grain || NumThreads() == 1 {
+			whereRun(d, c, x, y)
+			return
+		}
+		parallelFor(n, grain, func(lo, hi int) { whereRun(d[lo:hi], c[lo:hi], x[lo:hi], y[lo:hi]) })
+		return
+	}
 	it := newIter(dst.Shape, dst.Layout, cond.Layout, a.Layout, b.Layout)
 	_, st := it.inner()
 	it.each(grain, func(off *[maxOps]int, n int) {
 		o, k, p, q := off[0], off[1], off[2], off[3]
+		if !vecOff && st[0] == 1 && st[1] == 1 && st[2] == 1 && st[3] == 1 {
+			whereRun(d[o:o+n], c[k:k+n], x[p:p+n], y[q:q+n])
+			return
+		}
 		for i := 0; i < n; i++ {
 			if c[k] != 0 {
 				d[o] = x[p]
@@ -181,4 +215,139 @@ func whereT[T any](dst, cond, a, b backend.View) {
 			o, k, p, q = o+st[0], k+st[1], p+st[2], q+st[3]
 		}
 	})
+}
+
+// whereRun is the contiguous Where: d[i] = c[i] ? x[i] : y[i].
+func whereRun[T any](d []T, c []uint8, x, y []T) {
+	c, x, y = c[:len(d)], x[:len(d)], y[:len(d)]
+	for i := range d {
+		v := y[i]
+		if c[i] != 0 {
+			v = x[i]
+		}
+		d[i] = v
+	}
+}
+
+// compareVec runs comparison op over dst, x and y when every innermost
+// run is contiguous in dst and contiguous or broadcast in x and y, and
+// reports whether it did.
+func compareVec[T number](op backend.BinaryOp, dst, x, y backend.View) bool {
+	d, p, q := u8(dst.Storage), slice[T](x.Storage), slice[T](y.Storage)
+	n := dst.Numel()
+	if allContiguous(dst, x, y) {
+		d, p, q = d[dst.Offset:dst.Offset+n], p[x.Offset:x.Offset+n], q[y.Offset:y.Offset+n]
+		if n < 2*grain || NumThreads() == 1 {
+			cmpVV(op, d, p, q)
+			return true
+		}
+		parallelFor(n, grain, func(lo, hi int) { cmpVV(op, d[lo:hi], p[lo:hi], q[lo:hi]) })
+		return true
+	}
+	it := newIter(dst.Shape, dst.Layout, x.Layout, y.Layout)
+	_, st := it.inner()
+	if len(it.shape) == 0 || st[0] != 1 || st[1] > 1 || st[2] > 1 || st[1] < 0 || st[2] < 0 {
+		return false
+	}
+	it.each(grain, func(off *[maxOps]int, m int) {
+		o, i, j := off[0], off[1], off[2]
+		switch {
+		case st[1] == 1 && st[2] == 1:
+			cmpVV(op, d[o:o+m], p[i:i+m], q[j:j+m])
+		case st[1] == 1:
+			cmpVS(op, d[o:o+m], p[i:i+m], q[j])
+		case st[2] == 1:
+			cmpVS(flipCmp(op), d[o:o+m], q[j:j+m], p[i])
+		default:
+			cmpVS(op, d[o:o+1], p[i:i+1], q[j])
+			fillSlice(d[o+1:o+m], d[o])
+		}
+	})
+	return true
+}
+
+// flipCmp is the comparison with its operands swapped: a < b ⇔ b > a.
+func flipCmp(op backend.BinaryOp) backend.BinaryOp {
+	switch op {
+	case backend.Lt:
+		return backend.Gt
+	case backend.Gt:
+		return backend.Lt
+	case backend.Le:
+		return backend.Ge
+	case backend.Ge:
+		return backend.Le
+	}
+	return op
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// cmpVV sets d[i] = x[i] op y[i].
+func cmpVV[T number](op backend.BinaryOp, d []uint8, x, y []T) {
+	x, y = x[:len(d)], y[:len(d)]
+	{
+		switch op {
+		case backend.Eq:
+			for i := range d {
+				d[i] = b2u(x[i] == y[i])
+			}
+		case backend.Ne:
+			for i := range d {
+				d[i] = b2u(x[i] != y[i])
+			}
+		case backend.Lt:
+			for i := range d {
+				d[i] = b2u(x[i] < y[i])
+			}
+		case backend.Le:
+			for i := range d {
+				d[i] = b2u(x[i] <= y[i])
+			}
+		case backend.Gt:
+			for i := range d {
+				d[i] = b2u(x[i] > y[i])
+			}
+		case backend.Ge:
+			for i := range d {
+				d[i] = b2u(x[i] >= y[i])
+			}
+		}
+	}
+}
+
+// cmpVS sets d[i] = x[i] op v.
+func cmpVS[T number](op backend.BinaryOp, d []uint8, x []T, v T) {
+	x = x[:len(d)]
+	switch op {
+	case backend.Eq:
+		for i := range d {
+			d[i] = b2u(x[i] == v)
+		}
+	case backend.Ne:
+		for i := range d {
+			d[i] = b2u(x[i] != v)
+		}
+	case backend.Lt:
+		for i := range d {
+			d[i] = b2u(x[i] < v)
+		}
+	case backend.Le:
+		for i := range d {
+			d[i] = b2u(x[i] <= v)
+		}
+	case backend.Gt:
+		for i := range d {
+			d[i] = b2u(x[i] > v)
+		}
+	case backend.Ge:
+		for i := range d {
+			d[i] = b2u(x[i] >= v)
+		}
+	}
 }

@@ -69,6 +69,9 @@ func (*CPU) Unfold(dst, src backend.View, w backend.Window) {
 
 func unfoldT[T float](dst, src backend.View, w backend.Window) {
 	g := geomOf("unfold", w)
+	if unfoldFast[T](dst, src, g) {
+		return
+	}
 	sh, st := spatial4("unfold", src.Layout)
 	n, c, h, wd := sh[0], sh[1], sh[2], sh[3]
 	oh, ow := (h+2*g.py-g.dy*(g.kh-1)-1)/g.sy+1, (wd+2*g.px-g.dx*(g.kw-1)-1)/g.sx+1
@@ -130,6 +133,9 @@ func (*CPU) Fold(dst, src backend.View, w backend.Window) {
 
 func foldT[T float](dst, src backend.View, w backend.Window) {
 	g := geomOf("fold", w)
+	if foldFast[T](dst, src, g) {
+		return
+	}
 	sh, _ := spatial4("fold", dst.Layout)
 	n, c, h, wd := sh[0], sh[1], sh[2], sh[3]
 	oh, ow := (h+2*g.py-g.dy*(g.kh-1)-1)/g.sy+1, (wd+2*g.px-g.dx*(g.kw-1)-1)/g.sx+1
@@ -200,6 +206,9 @@ func (*CPU) MaxPool(values, indices, src backend.View, w backend.Window) {
 
 func maxPoolT[T float](values, indices, src backend.View, w backend.Window) {
 	g := geomOf("max_pool", w)
+	if maxPoolFast[T](values, indices, src, g) {
+		return
+	}
 	sh, st := spatial4("max_pool", src.Layout)
 	osh, _ := spatial4("max_pool", values.Layout)
 	n, c, h, wd := sh[0], sh[1], sh[2], sh[3]

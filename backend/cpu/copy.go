@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"unsafe"
+
 	"github.com/tapir-ml/tapir/backend"
 )
 
@@ -34,8 +36,17 @@ func (*CPU) Fill(dst backend.View, v float64) {
 
 func fillT[T any](d []T, dst backend.View, v T) {
 	if dst.IsContiguous() {
-		parallelFor(dst.Numel(), grain, func(lo, hi int) {
+		n := dst.Numel()
+		if !vecOff && (n < 2*grain || NumThreads() == 1) {
+			fillSlice(d[dst.Offset:dst.Offset+n], v)
+			return
+		}
+		parallelFor(n, grain, func(lo, hi int) {
 			s := d[dst.Offset+lo : dst.Offset+hi]
+			if !vecOff {
+				fillSlice(s, v)
+				return
+			}
 			for i := range s {
 				s[i] = v
 			}
@@ -45,6 +56,10 @@ func fillT[T any](d []T, dst backend.View, v T) {
 	it := newIter(dst.Shape, dst.Layout)
 	_, st := it.inner()
 	it.each(grain, func(off *[maxOps]int, n int) {
+		if !vecOff && st[0] == 1 {
+			fillSlice(d[off[0]:off[0]+n], v)
+			return
+		}
 		for i, o := 0, off[0]; i < n; i, o = i+1, o+st[0] {
 			d[o] = v
 		}
@@ -65,6 +80,9 @@ func (*CPU) Copy(dst, src backend.View) {
 		case 8:
 			copySame(slice[uint64](dst.Storage), slice[uint64](src.Storage), dst, src)
 		}
+		return
+	}
+	if !vecOff && convertVec(dst, src) {
 		return
 	}
 	switch ddt {
@@ -173,5 +191,111 @@ func convertTo[D any](d []D, dst, src backend.View, fromFloat func(float64) D, f
 		run(func(p int) float64 { return float64(s[p]) }, func(p int) int64 { return int64(s[p]) })
 	default:
 		panic(badDType("copy", src.DType()))
+	}
+}
+
+// convertVec copies src into dst for the common conversions (Bool and
+// Uint8 to floats, float32 ↔ float64, Int64 ↔ floats, floats to Bool)
+// when every innermost run is contiguous in dst and contiguous or
+// broadcast in src, with one loop per pair and no call per element, and
+// reports whether it did. Results are those of convertTo.
+func convertVec(dst, src backend.View) bool {
+	var f func(d, s unsafe.Pointer, n int)
+	sdt, ddt := src.DType(), dst.DType()
+	switch ddt {
+	case backend.Float32:
+		switch sdt {
+		case backend.Bool, backend.Uint8:
+			f = convLoop[float32, uint8]
+		case backend.Float64:
+			f = convLoop[float32, float64]
+		case backend.Int64:
+			f = convLoop[float32, int64]
+		}
+	case backend.Float64:
+		switch sdt {
+		case backend.Bool, backend.Uint8:
+			f = convLoop[float64, uint8]
+		case backend.Float32:
+			f = convLoop[float64, float32]
+		case backend.Int64:
+			f = convLoop[float64, int64]
+		}
+	case backend.Int64:
+		switch sdt {
+		case backend.Float32:
+			f = convToInt64[float32]
+		case backend.Float64:
+			f = convToInt64[float64]
+		}
+	case backend.Bool:
+		switch sdt {
+		case backend.Float32:
+			f = convToBool[float32]
+		case backend.Float64:
+			f = convToBool[float64]
+		}
+	}
+	if f == nil {
+		return false
+	}
+	db, sb := dst.Storage.(*Buffer), src.Storage.(*Buffer)
+	dsz, ssz := ddt.Size(), sdt.Size()
+	ptr := func(b *Buffer, i, size int) unsafe.Pointer {
+		return unsafe.Add(unsafe.Pointer(unsafe.SliceData(b.words)), i*size)
+	}
+	n := dst.Numel()
+	if n == 0 {
+		return true
+	}
+	if dst.IsContiguous() && src.IsContiguous() {
+		if n < 2*grain || NumThreads() == 1 {
+			f(ptr(db, dst.Offset, dsz), ptr(sb, src.Offset, ssz), n)
+			return true
+		}
+		parallelFor(n, grain, func(lo, hi int) {
+			f(ptr(db, dst.Offset+lo, dsz), ptr(sb, src.Offset+lo, ssz), hi-lo)
+		})
+		return true
+	}
+	it := newIter(dst.Shape, dst.Layout, src.Layout)
+	_, st := it.inner()
+	if len(it.shape) == 0 || st[0] != 1 || (st[1] != 1 && st[1] != 0) {
+		return false
+	}
+	it.each(grain, func(off *[maxOps]int, m int) {
+		if st[1] == 1 {
+			f(ptr(db, off[0], dsz), ptr(sb, off[1], ssz), m)
+			return
+		}
+		f(ptr(db, off[0], dsz), ptr(sb, off[1], ssz), 1)
+		d := db.Bytes()[off[0]*dsz : (off[0]+m)*dsz]
+		for k := dsz; k < len(d); k *= 2 {
+			copy(d[k:], d[:k])
+		}
+	})
+	return true
+}
+
+// convLoop converts n elements of S at s to D at d: exact for the pairs
+// convertVec uses it for, or the same rounding as convertTo's.
+func convLoop[D float, S number](d, s unsafe.Pointer, n int) {
+	dd, ss := unsafe.Slice((*D)(d), n), unsafe.Slice((*S)(s), n)
+	for i, v := range ss {
+		dd[i] = D(v)
+	}
+}
+
+func convToInt64[S float](d, s unsafe.Pointer, n int) {
+	dd, ss := unsafe.Slice((*int64)(d), n), unsafe.Slice((*S)(s), n)
+	for i, v := range ss {
+		dd[i] = floatToInt[int64](float64(v))
+	}
+}
+
+func convToBool[S float](d, s unsafe.Pointer, n int) {
+	dd, ss := unsafe.Slice((*uint8)(d), n), unsafe.Slice((*S)(s), n)
+	for i, v := range ss {
+		dd[i] = b2u(v != 0)
 	}
 }

@@ -171,6 +171,9 @@ func (c *CPU) ScatterAdd(dst backend.View, dim int, index, src backend.View) err
 }
 
 func scatterAddT[T number](dst backend.View, dim int, index, src backend.View) error {
+	if ok, err := scatterAddFast[T](dst, dim, index, src); ok {
+		return err
+	}
 	d, s, ix := slice[T](dst.Storage), slice[T](src.Storage), slice[int64](index.Storage)
 	n, dstride := dst.Shape[dim], dst.Strides[dim]
 	dl := backend.Layout{Shape: index.Shape, Strides: append([]int(nil), dst.Strides...), Offset: dst.Offset}

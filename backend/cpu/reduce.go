@@ -95,6 +95,7 @@ func reduceT[T number, A accum](op backend.ReduceOp, dst, src backend.View) {
 	total := src.Numel()
 	p := NumThreads()
 	switch {
+	case reduceFast[T, A](op, acc, dst.Shape, src):
 	case total < grain || p == 1:
 		reduceSerial(op, acc, accL, s, src.Layout)
 	case splitKept >= 0 && src.Shape[splitKept] >= 2:
@@ -289,6 +290,20 @@ func argT[T number](op backend.ArgOp, values, indices, src backend.View, dim int
 	if n == 0 {
 		panic("cpu: argreduce over an empty dim")
 	}
+	if fastKernels {
+		isMax := op == backend.ArgMax
+		it.each(max(1, grain/max(n, 1)), func(off *[maxOps]int, m int) {
+			oi, ov, os := off[0], off[1], off[2]
+			for k := 0; k < m; k, oi, ov, os = k+1, oi+st[0], ov+st[1], os+st[2] {
+				best, at := argRow(isMax, s, os, n, stride)
+				idx[oi] = int64(at)
+				if val != nil {
+					val[ov] = best
+				}
+			}
+		})
+		return
+	}
 	it.each(max(1, grain/max(n, 1)), func(off *[maxOps]int, m int) {
 		oi, ov, os := off[0], off[1], off[2]
 		for k := 0; k < m; k, oi, ov, os = k+1, oi+st[0], ov+st[1], os+st[2] {
@@ -301,55 +316,6 @@ func argT[T number](op backend.ArgOp, values, indices, src backend.View, dim int
 			idx[oi] = int64(at)
 			if val != nil {
 				val[ov] = best
-			}
-		}
-	})
-}
-
-// Softmax implements backend.Backend.
-func (*CPU) Softmax(dst, src backend.View, dim int, log bool) {
-	switch src.DType() {
-	case backend.Float32:
-		softmaxT[float32](dst, src, dim, log)
-	case backend.Float64:
-		softmaxT[float64](dst, src, dim, log)
-	default:
-		panic(badDType("softmax", src.DType()))
-	}
-}
-
-func softmaxT[T float](dst, src backend.View, dim int, log bool) {
-	d, s := slice[T](dst.Storage), slice[T](src.Storage)
-	n := src.Shape[dim]
-	ds, ss := dst.Strides[dim], src.Strides[dim]
-	it := lanes(dim, dst.Layout, src.Layout)
-	_, st := it.inner()
-	it.each(max(1, grain/8/max(n, 1)), func(off *[maxOps]int, m int) {
-		od, os := off[0], off[1]
-		for k := 0; k < m; k, od, os = k+1, od+st[0], os+st[1] {
-			mx := math.Inf(-1)
-			for j, q := 0, os; j < n; j, q = j+1, q+ss {
-				if x := float64(s[q]); x > mx || x != x {
-					mx = x
-				}
-			}
-			if math.IsInf(mx, -1) {
-				mx = 0 // all -Inf: exp gives 0s and the result NaN, as torch
-			}
-			sum := 0.0
-			for j, q := 0, os; j < n; j, q = j+1, q+ss {
-				sum += math.Exp(float64(s[q]) - mx)
-			}
-			if log {
-				lse := mx + math.Log(sum)
-				for j, q, o := 0, os, od; j < n; j, q, o = j+1, q+ss, o+ds {
-					d[o] = T(float64(s[q]) - lse)
-				}
-			} else {
-				inv := 1 / sum
-				for j, q, o := 0, os, od; j < n; j, q, o = j+1, q+ss, o+ds {
-					d[o] = T(math.Exp(float64(s[q])-mx) * inv)
-				}
 			}
 		}
 	})

@@ -36,6 +36,12 @@ func unaryRun[T any](dst, src backend.View, fn func(d []T, o, ds int, s []T, q, 
 }
 
 func unaryFloat[T float](op backend.UnaryOp, dst, src backend.View, p backend.Scalars) {
+	if !vecOff {
+		// contiguous runs go to the kernels of vec.go
+		if k, a, b, ok := vecUnaryOf(op, p); ok && unaryVec(k, dst, src, T(a), T(b)) {
+			return
+		}
+	}
 	a, b := T(p.A), T(p.B)
 	switch op {
 	case backend.Neg:

@@ -1,0 +1,548 @@
+// Command elementwise generates the amd64 float32 elementwise kernels of
+// github.com/tapir-ml/tapir/backend/cpu: backend/cpu/vecmath_amd64.s, its
+// Go declarations backend/cpu/vecmath_stub_amd64.go and (-table) the Go
+// tables that name each kernel by op, backend/cpu/vecmath_table_amd64.go.
+// Run it through go generate in backend/cpu (see vec_amd64.go there), or
+// by hand from _gen:
+//
+//	go run ./elementwise -table ../backend/cpu/vecmath_table_amd64.go -out ../backend/cpu/vecmath_amd64.s -stubs ../backend/cpu/vecmath_stub_amd64.go -pkg cpu
+//
+// .ci/check-generated checks that the committed files are what this
+// writes.
+//
+// Every kernel is a map over n contiguous float32 values,
+//
+//	for i < n:  dst[i] = f(x[i])          func(dst, x *float32, n int, a, b float32)
+//	for i < n:  dst[i] = f(x[i], y[i])    func(dst, x, y *float32, n int)
+//
+// generated once per instruction set (AVX-512F, and AVX2 with FMA3) from
+// one description of f written with the small vector language below. The
+// loop takes u vectors per iteration, then single vectors, then the last
+// n mod lanes elements with masked loads and stores (AVX-512 opmask
+// registers, AVX2 VMASKMOVPS), so nothing outside dst[:n] is written and
+// nothing outside x[:n] is read. Constants are 64-byte rows of one value
+// in read-only memory, used directly as memory operands.
+//
+// The algorithms (range reductions and polynomial coefficients) are those
+// of the pure-Go twins in backend/cpu/vecmath.go, whose comments give the
+// derivation and the measured errors; the two must be changed together.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"log"
+	"math"
+	"os"
+	"strings"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// ---------------------------------------------------------------- the vector language
+
+// isa is the instruction set a kernel is generated for.
+type isa struct {
+	name   string
+	lanes  int // float32 values per vector
+	avx512 bool
+}
+
+var (
+	avx512 = isa{"AVX512", 16, true}
+	avx2   = isa{"AVX2", 8, false}
+	cur    isa
+)
+
+// V is a vector value: a virtual register.
+type V = reg.VecVirtual
+
+// Mask is the result of a comparison: an opmask register on AVX-512, a
+// vector of all-ones or all-zeros lanes on AVX2.
+type Mask struct {
+	k reg.OpmaskVirtual
+	v V
+}
+
+func vreg() V {
+	if cur.avx512 {
+		return ZMM()
+	}
+	return YMM()
+}
+
+var consts = map[uint32]Mem{}
+
+// c is the float32 constant v as a memory operand (64 bytes of it).
+func c(v float64) Mem { return ci(math.Float32bits(float32(v))) }
+
+// ci is the 32-bit pattern v, repeated, as a memory operand.
+func ci(v uint32) Mem {
+	if m, ok := consts[v]; ok {
+		return m
+	}
+	m := GLOBL(fmt.Sprintf("vconst%08x", v), RODATA|NOPTR)
+	for off := 0; off < 64; off += 4 {
+		DATA(off, U32(v))
+	}
+	consts[v] = m
+	return m
+}
+
+// load copies an operand (a constant or a vector) into a new vector.
+func load(a Op) V {
+	r := vreg()
+	VMOVUPS(a, r)
+	return r
+}
+
+// The three-operand arithmetic: the result is a new vector; b may be a
+// memory operand.
+func add(a V, b Op) V { r := vreg(); VADDPS(b, a, r); return r }
+func sub(a V, b Op) V { r := vreg(); VSUBPS(b, a, r); return r }
+func mul(a V, b Op) V { r := vreg(); VMULPS(b, a, r); return r }
+func div(a V, b Op) V { r := vreg(); VDIVPS(b, a, r); return r }
+func sqrt(a V) V      { r := vreg(); VSQRTPS(a, r); return r }
+
+// maxps is x86's max: a > b ? a : b, so b when either is NaN.
+func maxps(a V, b Op) V { r := vreg(); VMAXPS(b, a, r); return r }
+
+// minps is a < b ? a : b, so b when either is NaN.
+func minps(a V, b Op) V { r := vreg(); VMINPS(b, a, r); return r }
+
+// fma is a·b + c with one rounding.
+func fma(a V, b V, c Op) V {
+	r := vreg()
+	VMOVAPS(a, r)
+	VFMADD213PS(c, b, r)
+	return r
+}
+
+// fnma is c − a·b with one rounding.
+func fnma(a V, b V, c Op) V {
+	r := vreg()
+	VMOVAPS(a, r)
+	VFNMADD213PS(c, b, r)
+	return r
+}
+
+// horner evaluates Σ cs[k]·xᵏ with FMAs, highest power first.
+func horner(x V, cs ...float64) V {
+	p := load(c(cs[len(cs)-1]))
+	for k := len(cs) - 2; k >= 0; k-- {
+		VFMADD213PS(c(cs[k]), x, p)
+	}
+	return p
+}
+
+// Bitwise and 32-bit integer operations (AVX-512F has only the integer
+// forms of the logic operations).
+func and(a V, b Op) V {
+	r := vreg()
+	if cur.avx512 {
+		VPANDD(b, a, r)
+	} else {
+		VANDPS(b, a, r)
+	}
+	return r
+}
+func or(a V, b Op) V {
+	r := vreg()
+	if cur.avx512 {
+		VPORD(b, a, r)
+	} else {
+		VORPS(b, a, r)
+	}
+	return r
+}
+func xor(a V, b Op) V {
+	r := vreg()
+	if cur.avx512 {
+		VPXORD(b, a, r)
+	} else {
+		VXORPS(b, a, r)
+	}
+	return r
+}
+func addi(a V, b Op) V         { r := vreg(); VPADDD(b, a, r); return r }
+func subi(a V, b Op) V         { r := vreg(); VPSUBD(b, a, r); return r }
+func shli(a V, s uint8) V      { r := vreg(); VPSLLD(U8(s), a, r); return r }
+func srai(a V, s uint8) V      { r := vreg(); VPSRAD(U8(s), a, r); return r }
+func cvtif(a V) V              { r := vreg(); VCVTDQ2PS(a, r); return r }
+func abs(a V) V                { return and(a, ci(0x7fffffff)) }
+func signOf(a V) V             { return and(a, ci(0x80000000)) }
+func neg(a V) V                { return xor(a, ci(0x80000000)) }
+func splat(m Mem) V            { r := vreg(); VBROADCASTSS(m, r); return r }
+func zero() V                  { r := vreg(); VXORPS(r, r, r); return r }
+func rcpExact(a V) V           { return div(load(c(1)), a) }
+func square(a V) V             { return mul(a, a) }
+func half(a V) V               { return mul(a, c(0.5)) }
+func scaleBy(a V, s float64) V { return mul(a, c(s)) }
+
+// The comparison predicates (VEX/EVEX imm8).
+const (
+	cmpEQ    = 0x00 // EQ_OQ
+	cmpLT    = 0x11 // LT_OQ
+	cmpLE    = 0x12 // LE_OQ
+	cmpUNORD = 0x03
+	cmpGT    = 0x1e // GT_OQ
+	cmpGE    = 0x1d // GE_OQ
+)
+
+// cmp is the lanes where a pred b holds.
+func cmp(pred uint8, a V, b Op) Mask {
+	if cur.avx512 {
+		k := K()
+		VCMPPS(U8(pred), b, a, k)
+		return Mask{k: k}
+	}
+	r := vreg()
+	VCMPPS(U8(pred), b, a, r)
+	return Mask{v: r}
+}
+
+// sel is m ? t : f, lane by lane; t may be a memory operand.
+func sel(m Mask, t Op, f V) V {
+	r := vreg()
+	if cur.avx512 {
+		VBLENDMPS(t, f, m.k, r)
+	} else {
+		VBLENDVPS(m.v, t, f, r)
+	}
+	return r
+}
+
+// isNaN is the lanes of a that are NaN.
+func isNaN(a V) Mask { return cmp(cmpUNORD, a, a) }
+
+// ---------------------------------------------------------------- the functions
+
+// expf is e^x as the twin exp32 computes it (see vecmath.go).
+func expf(x V) V {
+	x = maxps(load(c(-104)), x) // -104 > x ? -104 : x, NaN stays
+	x = minps(load(c(89)), x)
+	t := fma(x, load(c(math.Log2E)), c(0x1.8p23)) // round(x·log2 e) + 1.5·2²³
+	n := sub(t, c(0x1.8p23))
+	r := fnma(n, load(c(0.693359375)), x)
+	r = fnma(n, load(c(-2.12194440e-4)), r)
+	p := horner(r, 1, 1, expC[0], expC[1], expC[2], expC[3], expC[4])
+	ni := subi(t, ci(0x4b400000)) // the bits of t less those of 1.5·2²³: n
+	n1 := srai(ni, 1)
+	n2 := subi(ni, n1)
+	s1 := shli(addi(n1, ci(127)), 23)
+	s2 := shli(addi(n2, ci(127)), 23)
+	return mul(mul(p, s1), s2)
+}
+
+var (
+	expC  = []float64{0.4999999403953552, 0.1666652113199234, 0.04166838899254799, 0.008368710055947304, 0.001381461275741458}
+	logC  = []float64{0.3333333134651184, -0.2500081956386566, 0.20001226663589478, -0.16623356938362122, 0.14201758801937103, -0.13160182535648346, 0.12761574983596802, -0.07634492963552475}
+	tanhC = []float64{-0.3333328068256378, 0.13331441581249237, -0.05373971536755562, 0.0206390880048275, -0.005704987328499556}
+	erfC  = []float64{1.1283791065216064, -0.3761252462863922, 0.11282140761613846, -0.026778915897011757, 0.005011971574276686, -0.0006090397946536541}
+	erfcC = []float64{-5.434259492176352e-06, 0.28223392367362976, 0.2806122899055481, 0.25525611639022827, 0.14968787133693695, 0.12420298159122467, -0.0006974959978833795, -0.16555437445640564, 0.0746278390288353}
+)
+
+// logf is ln x as the twin log32 computes it.
+func logf(x V) V {
+	tiny := cmp(cmpLT, x, c(0x1p-126))
+	xs := sel(tiny, mul(x, c(0x1p23)), x)
+	ix := subi(xs, ci(0x3f3504f3))
+	k := cvtif(srai(ix, 23))
+	k = sel(tiny, sub(k, c(23)), k)
+	m := addi(and(ix, ci(0x007fffff)), ci(0x3f3504f3))
+	f := sub(m, c(1))
+	s := mul(f, f)
+	q := horner(f, logC...)
+	y := mul(mul(s, f), q)
+	VFMADD231PS(k, load(c(-2.12194440e-4)), y) // y += k·ln2lo
+	VFNMADD231PS(s, load(c(0.5)), y)           // y −= s/2
+	r := add(f, y)
+	VFMADD231PS(k, load(c(0.693359375)), r) // r += k·ln2hi
+	r = sel(cmp(cmpEQ, x, c(math.Inf(1))), x, r)
+	r = sel(isNaN(x), x, r)
+	r = sel(cmp(cmpLT, x, c(0)), c(math.NaN()), r)
+	return sel(cmp(cmpEQ, x, c(0)), c(math.Inf(-1)), r)
+}
+
+// tanhf is tanh x as the twin tanh32 computes it.
+func tanhf(x V) V {
+	a := abs(x)
+	s := mul(x, x)
+	ys := fma(mul(x, s), horner(s, tanhC...), x)
+	e := expf(add(a, a))
+	yl := sub(load(c(1)), div(load(c(2)), add(e, c(1))))
+	yl = or(yl, signOf(x))
+	return sel(cmp(cmpLT, a, c(0.625)), ys, yl)
+}
+
+// sigmoidParts returns num and den, σ(x) = num/den.
+func sigmoidParts(x V) (num, den V) {
+	e := expf(neg(abs(x)))
+	num = sel(cmp(cmpGE, x, c(0)), c(1), e)
+	return num, add(e, c(1))
+}
+
+func sigmoidf(x V) V { n, d := sigmoidParts(x); return div(n, d) }
+
+func siluf(x V) V { n, d := sigmoidParts(x); return div(mul(x, n), d) }
+
+// erfcParts returns erfc(|x|) for |x| ≥ 0.9 (and |x| ≤ 10), from the
+// exact square of x.
+func erfcParts(x V, scale float64) V {
+	// z² = x²·scale exactly: hi + lo
+	hi := mul(x, x)
+	lo := fma(x, x, neg(hi)) // x·x − hi, exact
+	hi = scaleBy(hi, scale)
+	lo = scaleBy(lo, scale)
+	e := expf(neg(hi))
+	e = fnma(lo, e, e) // e·(1 − lo)
+	z := scaleBy(abs(x), math.Sqrt(scale))
+	t := div(load(c(2)), add(z, c(2)))
+	return mul(e, horner(t, erfcC...))
+}
+
+// erfcFactors returns erfcParts's two factors, e^{−z²} and Q(t).
+func erfcFactors(x V, scale float64) (e, q V) {
+	hi := mul(x, x)
+	lo := fma(x, x, neg(hi))
+	hi = scaleBy(hi, scale)
+	lo = scaleBy(lo, scale)
+	e = expf(neg(hi))
+	e = fnma(lo, e, e)
+	z := scaleBy(abs(x), math.Sqrt(scale))
+	t := div(load(c(2)), add(z, c(2)))
+	return e, horner(t, erfcC...)
+}
+
+// geluf is x·Φ(x) as the twin gelu32 computes it.
+func geluf(x V) V {
+	w := mul(x, c(math.Sqrt2/2))
+	h := half(x)
+	ys := fma(h, mul(w, horner(square(w), erfC...)), h)
+	xc := minps(load(c(20)), abs(x))
+	e, q := erfcFactors(xc, 0.5)
+	yneg := mul(mul(h, q), e) // e last: e·q may be denormal where the result is not
+	ypos := mul(x, sub(load(c(1)), half(mul(e, q))))
+	yl := sel(cmp(cmpLT, x, c(0)), yneg, ypos)
+	return sel(cmp(cmpLT, abs(x), c(0.9*math.Sqrt2)), ys, yl)
+}
+
+// erff is erf x as the twin erf32 computes it.
+func erff(x V) V {
+	ys := mul(x, horner(square(x), erfC...))
+	a := minps(load(c(10)), abs(x))
+	yl := or(sub(load(c(1)), erfcParts(a, 1)), signOf(x))
+	return sel(cmp(cmpLT, abs(x), c(0.9)), ys, yl)
+}
+
+// maximum is a > b || a != a ? a : b (NaN-propagating, as the generic
+// kernel's order decides between ±0).
+func maximum(a, b V) V { return sel(isNaN(a), a, maxps(a, b)) }
+func minimum(a, b V) V { return sel(isNaN(a), a, minps(a, b)) }
+
+// ---------------------------------------------------------------- the kernels
+
+// unary ops take x and the scalars A, B (as vectors).
+type unary struct {
+	name   string
+	doc    string
+	unroll int
+	f      func(x, A, B V) V
+	scal   int // scalars used: 0, 1 or 2
+}
+
+var unaries = []unary{
+	{"Adds", "x + a", 4, func(x, A, B V) V { return add(x, A) }, 1},
+	{"Rsubs", "a − x", 4, func(x, A, B V) V { return sub(A, x) }, 1},
+	{"Muls", "x·a", 4, func(x, A, B V) V { return mul(x, A) }, 1},
+	{"Divs", "x / a", 4, func(x, A, B V) V { return div(x, A) }, 1},
+	{"Rdivs", "a / x", 4, func(x, A, B V) V { return div(A, x) }, 1},
+	{"Maxs", "maximum(x, a)", 4, func(x, A, B V) V { return maximum(x, A) }, 1},
+	{"Maxsr", "maximum(a, x)", 4, func(x, A, B V) V { return maximum(A, x) }, 1},
+	{"Mins", "minimum(x, a)", 4, func(x, A, B V) V { return minimum(x, A) }, 1},
+	{"Minsr", "minimum(a, x)", 4, func(x, A, B V) V { return minimum(A, x) }, 1},
+	{"Neg", "−x", 4, func(x, A, B V) V { return neg(x) }, 0},
+	{"Abs", "|x|", 4, func(x, A, B V) V { return abs(x) }, 0},
+	{"Square", "x²", 4, func(x, A, B V) V { return mul(x, x) }, 0},
+	{"Relu", "x < 0 ? 0 : x", 4, func(x, A, B V) V { return maxps(zero(), x) }, 0},
+	{"Sqrt", "√x", 2, func(x, A, B V) V { return sqrt(x) }, 0},
+	{"Rsqrt", "1/√x", 2, func(x, A, B V) V { return rcpExact(sqrt(x)) }, 0},
+	{"Recip", "1/x", 2, func(x, A, B V) V { return rcpExact(x) }, 0},
+	{"Clamp", "min(max(x, a), b), NaN kept", 4, func(x, A, B V) V { return minps(B, maxps(A, x)) }, 2},
+	{"Leaky", "x > 0 ? x : a·x", 4, func(x, A, B V) V { return sel(cmp(cmpGT, x, c(0)), x, mul(x, A)) }, 1},
+	{"Exp", "e^x", 2, func(x, A, B V) V { return expf(x) }, 0},
+	{"Log", "ln x", 1, func(x, A, B V) V { return logf(x) }, 0},
+	{"Tanh", "tanh x", 1, func(x, A, B V) V { return tanhf(x) }, 0},
+	{"Sigmoid", "1/(1+e^−x)", 1, func(x, A, B V) V { return sigmoidf(x) }, 0},
+	{"Silu", "x·σ(x)", 1, func(x, A, B V) V { return siluf(x) }, 0},
+	{"Gelu", "x·Φ(x)", 1, func(x, A, B V) V { return geluf(x) }, 0},
+	{"Erf", "erf x", 1, func(x, A, B V) V { return erff(x) }, 0},
+}
+
+type binary struct {
+	name string
+	doc  string
+	f    func(x, y V) V
+}
+
+var binaries = []binary{
+	{"Add", "x + y", func(x, y V) V { return add(x, y) }},
+	{"Sub", "x − y", func(x, y V) V { return sub(x, y) }},
+	{"Mul", "x·y", func(x, y V) V { return mul(x, y) }},
+	{"Div", "x / y", func(x, y V) V { return div(x, y) }},
+	{"Max", "maximum(x, y)", func(x, y V) V { return maximum(x, y) }},
+	{"Min", "minimum(x, y)", func(x, y V) V { return minimum(x, y) }},
+}
+
+// loop generates the map over n elements: body loads its operands at the
+// given byte offset (masked when m is set) and returns the result.
+func loop(unroll int, ptrs []reg.Register, n reg.Register, body func(load func(p reg.Register, off int) V) V, dst reg.Register) {
+	w := cur.lanes
+	vb := w * 4
+	plain := func(p reg.Register, off int) V { r := vreg(); VMOVUPS(Mem{Base: p, Disp: off}, r); return r }
+	advance := func(k int) {
+		for _, p := range append([]reg.Register{dst}, ptrs...) {
+			ADDQ(U32(k*vb), p)
+		}
+		SUBQ(U32(k*w), n)
+	}
+	if unroll > 1 {
+		Label("loop")
+		CMPQ(n, U32(unroll*w))
+		JB(LabelRef("single"))
+		for u := 0; u < unroll; u++ {
+			VMOVUPS(body(func(p reg.Register, off int) V { return plain(p, off+u*vb) }), Mem{Base: dst, Disp: u * vb})
+		}
+		advance(unroll)
+		JMP(LabelRef("loop"))
+	}
+	Label("single")
+	CMPQ(n, U32(w))
+	JB(LabelRef("tail"))
+	VMOVUPS(body(plain), Mem{Base: dst})
+	advance(1)
+	JMP(LabelRef("single"))
+
+	Label("tail")
+	TESTQ(n, n)
+	JE(LabelRef("done"))
+	if cur.avx512 {
+		// k = (1 << n) − 1: the first n lanes
+		k := K()
+		MOVL(U32(1), reg.EAX)
+		SHLL(reg.CL, reg.EAX) // n is in CX
+		DECL(reg.EAX)
+		KMOVW(reg.EAX, k)
+		r := body(func(p reg.Register, off int) V { r := vreg(); VMOVUPS_Z(Mem{Base: p, Disp: off}, k, r); return r })
+		VMOVUPS(r, k, Mem{Base: dst})
+	} else {
+		// the mask is 8 lanes of tailMask from lane 8−n: n all-ones lanes
+		m := YMM()
+		NEGQ(n)
+		LEAQ(tailMask, reg.RAX)
+		VMOVUPS(Mem{Base: reg.RAX, Index: n, Scale: 4, Disp: 32}, m)
+		r := body(func(p reg.Register, off int) V { r := YMM(); VMASKMOVPS(Mem{Base: p, Disp: off}, m, r); return r })
+		VMASKMOVPS(r, m, Mem{Base: dst})
+	}
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+var tailMask Mem
+
+func genUnary(u unary) string {
+	name := "v" + u.name + cur.name
+	TEXT(name, NOSPLIT, "func(dst, x *float32, n int, a, b float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[i] = %s for i < n, using %s.", name, u.doc, cur.name))
+	dst := Load(Param("dst"), reg.RDI)
+	x := Load(Param("x"), reg.RSI)
+	n := Load(Param("n"), reg.RCX)
+	var A, B V
+	if u.scal >= 1 {
+		A = splat(NewParamAddr("a", 24))
+	}
+	if u.scal >= 2 {
+		B = splat(NewParamAddr("b", 28))
+	}
+	loop(u.unroll, []reg.Register{x}, n, func(ld func(p reg.Register, off int) V) V {
+		return u.f(ld(x, 0), A, B)
+	}, dst)
+	return name
+}
+
+func genBinary(bi binary) string {
+	name := "v" + bi.name + cur.name
+	TEXT(name, NOSPLIT, "func(dst, x, y *float32, n int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[i] = %s for i < n, using %s.", name, bi.doc, cur.name))
+	dst := Load(Param("dst"), reg.RDI)
+	x := Load(Param("x"), reg.RSI)
+	y := Load(Param("y"), reg.RDX)
+	n := Load(Param("n"), reg.RCX)
+	loop(4, []reg.Register{x, y}, n, func(ld func(p reg.Register, off int) V) V {
+		return bi.f(ld(x, 0), ld(y, 0))
+	}, dst)
+	return name
+}
+
+var table = flag.String("table", "", "write the Go tables of kernels to this file")
+
+func main() {
+	flag.Parse()
+	ConstraintExpr("amd64,!purego")
+	tailMask = GLOBL("vtailmask", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		v := uint32(0)
+		if i < 8 {
+			v = 0xffffffff
+		}
+		DATA(4*i, U32(v))
+	}
+	names := map[string][]string{}
+	for _, is := range []isa{avx512, avx2} {
+		cur = is
+		for _, u := range unaries {
+			names[is.name+"u"] = append(names[is.name+"u"], genUnary(u))
+		}
+		for _, b := range binaries {
+			names[is.name+"b"] = append(names[is.name+"b"], genBinary(b))
+		}
+	}
+	if *table != "" {
+		writeTable(*table, names)
+	}
+	Generate()
+}
+
+// writeTable writes vecAsm<ISA>, the kernels of each instruction set
+// indexed by the op constants of backend/cpu/vec.go (vu<Name>, vb<Name>).
+func writeTable(path string, names map[string][]string) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "// Code generated by command: go run main.go %s. DO NOT EDIT.\n\n", strings.Join(os.Args[1:], " "))
+	b.WriteString("//go:build amd64 && !purego\n\npackage cpu\n")
+	for _, is := range []isa{avx512, avx2} {
+		fmt.Fprintf(&b, "\n// vecAsm%s lists the %s kernels by op.\n", is.name, is.name)
+		fmt.Fprintf(&b, "var vecAsm%s = vecAsm{\n\tun: [numVecUn]func(dst, x *float32, n int, a, b float32){\n", is.name)
+		for i, u := range unaries {
+			fmt.Fprintf(&b, "\t\tvu%s: %s,\n", u.name, names[is.name+"u"][i])
+		}
+		b.WriteString("\t},\n\tbin: [numVecBin]func(dst, x, y *float32, n int){\n")
+		for i, bi := range binaries {
+			fmt.Fprintf(&b, "\t\tvb%s: %s,\n", bi.name, names[is.name+"b"][i])
+		}
+		b.WriteString("\t},\n}\n")
+	}
+	src, err := format.Source(b.Bytes())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}

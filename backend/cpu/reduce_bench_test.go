@@ -1,0 +1,145 @@
+package cpu
+
+// Benchmarks of the fast paths of Reduce, ArgReduce, MaxPool, ScatterAdd
+// (max-pool backward), Unfold and Fold at training sizes, each run with
+// the fast paths off ("generic") and on ("fast"). The matching PyTorch
+// timings come from torch ops on the same shapes (see the report of the
+// change that added them).
+
+import (
+	"testing"
+
+	"github.com/tapir-ml/tapir/backend"
+)
+
+func benchView(b *testing.B, dt backend.DType, shape ...int) backend.View {
+	n := numel(shape)
+	s, err := be.Alloc(dt, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := backend.View{Storage: s, Layout: backend.Contiguous(shape)}
+	spec := backend.RandomSpec{Dist: backend.Normal, A: 0, B: 1, Seed: 1}
+	if dt == i64 {
+		spec = backend.RandomSpec{Dist: backend.Integer, A: 0, B: 1}
+	}
+	be.Random(v, spec)
+	return v
+}
+
+func benchBoth(b *testing.B, bytes int64, fn func()) {
+	for _, mode := range []string{"generic", "fast"} {
+		b.Run(mode, func(b *testing.B) {
+			old := fastKernels
+			fastKernels = mode == "fast"
+			defer func() { fastKernels = old }()
+			b.SetBytes(bytes)
+			t0 := processCPU()
+			for b.Loop() {
+				fn()
+			}
+			// on a shared machine CPU time is steadier than wall time
+			b.ReportMetric((processCPU()-t0)*1e6/float64(b.N), "cpu-us/op")
+		})
+	}
+}
+
+func BenchmarkReduceFast(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		src, dst []int
+		op       backend.ReduceOp
+	}{
+		{"bn_sum_128x32x28x28", []int{128, 32, 28, 28}, []int{1, 32, 1, 1}, backend.ReduceSum},
+		{"last_sum_4096x512", []int{4096, 512}, []int{4096, 1}, backend.ReduceSum},
+		{"last_max_4096x512", []int{4096, 512}, []int{4096, 1}, backend.ReduceMax},
+		{"batch_sum_128x512", []int{128, 512}, []int{1, 512}, backend.ReduceSum},
+		{"full_sum_128x32x28x28", []int{128, 32, 28, 28}, []int{1, 1, 1, 1}, backend.ReduceSum},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			src := benchView(b, f32, c.src...)
+			dst := benchView(b, f32, c.dst...)
+			benchBoth(b, int64(4*numel(c.src)), func() { be.Reduce(c.op, dst, src) })
+		})
+	}
+}
+
+func BenchmarkArgReduceFast(b *testing.B) {
+	for _, sh := range [][]int{{4096, 10}, {4096, 512}} {
+		b.Run(shapeName(sh), func(b *testing.B) {
+			src := benchView(b, f32, sh...)
+			vals := benchView(b, f32, sh[0], 1)
+			idx := benchView(b, i64, sh[0], 1)
+			benchBoth(b, int64(4*numel(sh)), func() { be.ArgReduce(backend.ArgMax, vals, idx, src, 1) })
+		})
+	}
+}
+
+func win2(k, s, p int) backend.Window {
+	return backend.Window{Kernel: []int{k, k}, Stride: []int{s, s}, Padding: []int{p, p}, Dilation: []int{1, 1}}
+}
+
+func BenchmarkMaxPoolFast(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		in   []int
+		w    backend.Window
+	}{
+		{"2x2s2_128x32x28x28", []int{128, 32, 28, 28}, win2(2, 2, 0)},
+		{"3x3s2p1_32x64x56x56", []int{32, 64, 56, 56}, win2(3, 2, 1)},
+		{"3x3s1p1_32x64x56x56", []int{32, 64, 56, 56}, win2(3, 1, 1)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			src := benchView(b, f32, c.in...)
+			o := []int{c.in[0], c.in[1], c.w.OutSize(0, c.in[2]), c.w.OutSize(1, c.in[3])}
+			vals, idx := benchView(b, f32, o...), benchView(b, i64, o...)
+			benchBoth(b, int64(4*numel(c.in)), func() { be.MaxPool(vals, idx, src, c.w) })
+		})
+	}
+}
+
+// BenchmarkMaxPoolBackwardFast is the max-pool gradient as the tensor
+// package takes it: zeros of the input's shape, then a ScatterAdd of the
+// output gradient into the argmax positions of each plane.
+func BenchmarkMaxPoolBackwardFast(b *testing.B) {
+	in := []int{128, 32, 28, 28}
+	w := win2(2, 2, 0)
+	src := benchView(b, f32, in...)
+	o := []int{128, 32, 14, 14}
+	vals, idx := benchView(b, f32, o...), benchView(b, i64, o...)
+	be.MaxPool(vals, idx, src, w)
+	g := benchView(b, f32, 128, 32, 196)
+	idx.Layout = backend.Contiguous([]int{128, 32, 196})
+	dst := benchView(b, f32, 128, 32, 784)
+	benchBoth(b, int64(4*numel(in)), func() {
+		be.Fill(dst, 0)
+		if err := be.ScatterAdd(dst, 2, idx, g); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+func BenchmarkUnfoldFoldFast(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		in   []int
+		w    backend.Window
+	}{
+		{"3x3p1_32x64x56x56", []int{32, 64, 56, 56}, win2(3, 1, 1)},
+		{"1x1_32x64x56x56", []int{32, 64, 56, 56}, win2(1, 1, 0)},
+		{"lenet2_3x3_128x32x13x13", []int{128, 32, 13, 13}, win2(3, 1, 0)},
+	} {
+		oh, ow := c.w.OutSize(0, c.in[2]), c.w.OutSize(1, c.in[3])
+		cs := []int{c.in[0], c.in[1] * c.w.KernelSize(), oh * ow}
+		x := benchView(b, f32, c.in...)
+		cols := benchView(b, f32, cs...)
+		b.Run("unfold_"+c.name, func(b *testing.B) {
+			benchBoth(b, int64(4*numel(cs)), func() { be.Unfold(cols, x, c.w) })
+		})
+		b.Run("fold_"+c.name, func(b *testing.B) {
+			benchBoth(b, int64(4*numel(cs)), func() { be.Fold(x, cols, c.w) })
+		})
+		be.Release(x.Storage)
+		be.Release(cols.Storage)
+	}
+}
