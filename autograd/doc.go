@@ -19,5 +19,10 @@
 // calling goroutine's identity: only ops run by that goroutine, while f
 // runs, skip recording. Goroutines that f starts do not inherit the scope
 // (as threads started inside torch.no_grad do not); call NoGrad in them
-// too. Outside any scope the check costs one atomic load.
+// too. While no goroutine is inside a scope the check costs one atomic
+// load; otherwise an op on tensors that require grad looks up its
+// goroutine in a sharded table (tens of nanoseconds on amd64 and arm64,
+// where the goroutine is identified by the runtime's descriptor pointer;
+// about a microsecond in purego builds and on other architectures, which
+// parse the goroutine id from runtime.Stack).
 package autograd

@@ -142,6 +142,28 @@ func gradCheckCases() []gcCase {
 			c := x.Chunk(2, 0)
 			return c[0].Sum().Mul(c[1].Sum())
 		})},
+		{name: "split/all_used_strided", in: []*tensor.Tensor{rnd(3, 7)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			// pieces of 3, 3, 1 along dim 0 of the transpose; each used
+			// nonlinearly so the second derivative flows through every piece
+			p := T(x).Split(3, 0)
+			return p[0].Square().Sum().Add(p[1].Mul(p[1].Sin()).Sum()).Add(p[2].Exp().Sum())
+		})},
+		{name: "split/unused", in: []*tensor.Tensor{rnd(8, 3)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			p := x.Split(2, 0) // pieces 1 and 3 get no gradient
+			return p[0].Mul(p[2]).Square()
+		})},
+		{name: "split_sizes/empty_piece", in: []*tensor.Tensor{rnd(2, 6)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			p := x.SplitSizes([]int{2, 0, 3, 1}, 1)
+			return tensor.Cat([]*tensor.Tensor{p[3], p[0].Square(), p[1], p[2].Tanh()}, 1)
+		})},
+		{name: "split/1d", in: []*tensor.Tensor{rnd(5)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			p := x.Chunk(3, 0) // sizes 2, 2, 1
+			return p[2].Mul(p[0].Sum()).Add(p[1].Square().Sum())
+		})},
+		{name: "unbind", in: []*tensor.Tensor{rnd(3, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
+			r := x.Unbind(1)
+			return r[0].Mul(r[3]).Add(r[1].Square())
+		})},
 		{name: "index_select", in: []*tensor.Tensor{rnd(5, 3)}, f: u(func(x *tensor.Tensor) *tensor.Tensor {
 			return x.IndexSelect(0, idx([]int64{4, 0, 4, 2}, 4))
 		})},

@@ -1,6 +1,11 @@
 package tensor
 
-import "math"
+import (
+	"math"
+	"runtime"
+
+	"github.com/tapir-ml/tapir/backend"
+)
 
 // This file is the one place where derivatives live. Each recorded op has
 // an entry in ops with its backward rule. Rules are written with tensor
@@ -77,6 +82,7 @@ const (
 	opSliceScatter
 	opFlip
 	opCat
+	opSplit
 	opIndexSelect
 	opIndexAdd
 	opGather
@@ -107,7 +113,7 @@ func (c *gradCtx) inShape(i int) []int { return c.n.inMeta[i].shape }
 // zerosIn is zeros shaped like input i.
 func (c *gradCtx) zerosIn(i int) *Tensor {
 	m := c.n.inMeta[i]
-	return zerosOf(m.dtype, m.dev, m.shape)
+	return zerosOf(m.dtype, m.dev(), m.shape)
 }
 
 type rule func(c *gradCtx, g []*Tensor) []*Tensor
@@ -154,6 +160,12 @@ type dimAttr struct{ Dim int }
 // sliceAttr is the attrs of Slice and SliceScatter.
 type sliceAttr struct{ Dim, Start, End, Step int }
 
+// splitAttr is the attrs of Split: the dim and the pieces' sizes.
+type splitAttr struct {
+	Dim   int
+	Sizes []int
+}
+
 // catAttr is the attrs of Cat.
 type catAttr struct {
 	Dim   int
@@ -180,11 +192,9 @@ func init() {
 		opSquare: {"Square", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			return g.Mul(c.saved(0)).MulScalar(2)
 		})},
-		opReLU: {"Relu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
-			return g.Mul(c.saved(0).GtScalar(0).To(g.DType()))
-		})},
-		opExp: {"Exp", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0)) })},
-		opLog: {"Log", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Div(c.saved(0)) })},
+		opReLU: {"Relu", unaryRule(reluGrad)},
+		opExp:  {"Exp", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0)) })},
+		opLog:  {"Log", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Div(c.saved(0)) })},
 		opLog1p: {"Log1p", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			return g.Div(c.saved(0).AddScalar(1))
 		})},
@@ -410,6 +420,10 @@ func init() {
 			}
 			return out
 		}},
+		opSplit: {"Split", func(c *gradCtx, g []*Tensor) []*Tensor {
+			// the engine hands zeros to pieces that got no gradient
+			return []*Tensor{Cat(g, c.n.attrs.(splitAttr).Dim)}
+		}},
 		opIndexSelect: {"IndexSelect", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			return c.zerosIn(0).IndexAdd(c.n.attrs.(dimAttr).Dim, c.saved(0), g)
 		})},
@@ -449,6 +463,26 @@ var torchNames = map[opID]string{
 	opPowScalar: "PowBackward0", opRSubScalar: "RsubBackward1", opClamp: "ClampBackward1",
 	opTo: "ToCopyBackward0", opReshape: "ViewBackward0", opMatMul: "MmBackward0",
 	opUnfold: "Im2ColBackward0", opFold: "Col2ImBackward0", opMaxPool: "MaxPool2DWithIndicesBackward0",
+}
+
+// reluGrad is g where ReLU's output y is positive, else 0 (so, as for
+// torch, none at the kink). The mask is made from y in g's type, and
+// unless the backward pass is itself recorded, g is multiplied into that
+// fresh buffer in place: three passes over the data and one new buffer of
+// floats (compare, convert, multiply into it), where the product with a
+// separate mask needs two. (A single Where of the Bool mask does fewer
+// passes but the CPU backend's Where is a branchy per-element loop that
+// is several times slower than these vectorized kernels.) Recorded, the
+// rule is g·mask with a constant mask: its own derivative sends gradient
+// to g only, which is right almost everywhere.
+func reluGrad(c *gradCtx, g *Tensor) *Tensor {
+	m := c.saved(0).GtScalar(0).To(g.DType())
+	if c.create || !sameShape(m.shape, g.shape) || m.Device() != g.Device() {
+		return g.Mul(m)
+	}
+	m.be().Binary(backend.Mul, m.view(), m.view(), g.view())
+	runtime.KeepAlive(g)
+	return m
 }
 
 // tieMask is 1 where a wins, ½ where a and b tie, 0 elsewhere: how torch

@@ -7,9 +7,14 @@
 // offset). Creation functions make Float32 tensors on the CPU unless the
 // data says otherwise ([FromSlice] of []int64 is Int64); [Tensor.To] and
 // [Tensor.ToDevice] convert. Reshape (when the strides allow), Transpose,
-// Permute, T, Expand, Narrow, Slice, Select, Squeeze, Unsqueeze, Chunk and
-// Split return views that share storage with their source, as in PyTorch;
-// Contiguous, Clone and the ops return new, contiguous storage.
+// Permute, T, Expand, Narrow, Slice, Select, Squeeze, Unsqueeze, Chunk,
+// Split, SplitSizes and Unbind return views that share storage with their
+// source, as in PyTorch; Contiguous, Clone and the ops return new,
+// contiguous storage. The pieces of Chunk, Split, SplitSizes and Unbind
+// are recorded as one op whose backward is a single Cat, so taking a
+// tensor apart into many pieces (time steps, heads) and using them all
+// costs time linear in its size; one Narrow per piece would cost a
+// full-size gradient per piece.
 //
 // Elementwise ops broadcast with NumPy's rules and promote dtypes as
 // torch.result_type does (a 0-d tensor does not widen a tensor with dims

@@ -244,8 +244,13 @@ func (t *Tensor) PowScalar(p float64) *Tensor {
 // binary runs a backend binary op with broadcasting and type promotion,
 // and records it (comparisons never record).
 func binary(name string, bop backend.BinaryOp, id opID, a, b *Tensor, save bool) *Tensor {
-	sameDevice(name, a, b)
-	shape := broadcastShapes(name, a.shape, b.shape)
+	if a.Device() != b.Device() {
+		sameDevice(name, a, b)
+	}
+	shape := a.shape // read only: empty copies it
+	if !sameShape(a.shape, b.shape) {
+		shape = broadcastShapes(name, a.shape, b.shape)
+	}
 	dt := resultType(a, b)
 	outDT := dt
 	switch {

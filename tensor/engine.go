@@ -246,9 +246,7 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 			}
 			e.pinned[g.st] = true
 		}
-		n.mu.Lock()
-		r := n.retained[i]
-		n.mu.Unlock()
+		r := n.retainedOut(i)
 		if r != nil {
 			if e.opt.CreateGraph {
 				r.grad.Store(g)
@@ -274,7 +272,7 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 			have = true
 		} else if len(gs) > 1 {
 			m := n.outMeta[i]
-			gs[i] = zerosOf(m.dtype, m.dev, m.shape)
+			gs[i] = zerosOf(m.dtype, m.dev(), m.shape)
 		}
 	}
 	// the rule runs only if some input leads somewhere wanted
@@ -312,6 +310,7 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 	}
 	// free what this node consumed
 	if !e.opt.RetainGraph {
+		clear(n.saved) // the backing array may be inline in n
 		n.saved = nil
 		n.freed.Store(true)
 	}
@@ -346,7 +345,7 @@ func (e *engine) apply(n *Node, gs []*Tensor) []*Tensor {
 		if anomaly.Load() && g.DType().IsFloat() {
 			for _, v := range g.Float64s() {
 				if !isFinite(v) {
-					fail("backward", ErrAnomaly, "%s returned %v in its gradient for input %d; the forward op ran at:\n%s", n.Name(), v, i, formatStack(n.stack))
+					fail("backward", ErrAnomaly, "%s returned %v in its gradient for input %d; the forward op ran at:\n%s", n.Name(), v, i, formatStack(n.forwardStack()))
 				}
 			}
 		}

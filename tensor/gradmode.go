@@ -1,42 +1,47 @@
 package tensor
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
 
 // Grad mode is per goroutine, as torch's is per thread: a no-grad scope
 // entered by one goroutine never changes what another records. Go has no
-// goroutine-local storage, so scopes are kept in a map keyed by goroutine
-// id, and an atomic count lets the common case (no scope anywhere) skip
-// the lookup. Only ops that would record pay for it, and only while some
-// goroutine is inside a scope.
+// goroutine-local storage, so the mode of every goroutine inside a scope
+// is kept in a table keyed by the goroutine's identity (see goroutineKey),
+// and an atomic count of such goroutines lets the common case (no scope
+// anywhere) skip the lookup.
+//
+// The identity is the address of the runtime's goroutine descriptor (read
+// by a few instructions of assembly on amd64 and arm64), or the goroutine
+// id parsed from runtime.Stack elsewhere and in purego builds. Either is
+// unique among live goroutines; the address is reused once a goroutine
+// exits, which is safe here because an entry lives exactly as long as the
+// WithGradEnabled call that made it: the call removes (or restores) it in
+// a deferred function, and a goroutine cannot exit with a call still on
+// its stack without running that function (return, panic and
+// runtime.Goexit all unwind through it). So no entry outlives its
+// goroutine, a new goroutine never finds a stale one, and the table holds
+// entries only for goroutines inside a scope right now.
 
-var (
-	modeScopes atomic.Int32 // goroutines with a non-empty stack
-	modeMu     sync.Mutex
-	modeStacks = map[uint64][]bool{}
-)
+// modeScopes counts the goroutines that have an entry in the table.
+var modeScopes atomic.Int32
 
-// goid returns the calling goroutine's id, read from the header line of
-// its stack trace ("goroutine 123 [running]:").
-func goid() uint64 {
-	var buf [64]byte
-	n := runtime.Stack(buf[:], false)
-	b := buf[:n]
-	const prefix = "goroutine "
-	if len(b) < len(prefix) {
-		return 0
-	}
-	var id uint64
-	for _, c := range b[len(prefix):] {
-		if c < '0' || c > '9' {
-			break
-		}
-		id = id*10 + uint64(c-'0')
-	}
-	return id
+// modeShards spread the table over independent locks, so goroutines that
+// look up their mode at the same time rarely contend.
+const modeShardBits = 6
+
+type modeShard struct {
+	mu sync.Mutex
+	m  map[uintptr]bool // goroutine → grad enabled
+	_  [40]byte         // keep shards on separate cache lines
+}
+
+var modeShards [1 << modeShardBits]modeShard
+
+func shardOf(id uintptr) *modeShard {
+	h := uint64(id) * 0x9e3779b97f4a7c15 // Fibonacci hashing: high bits mix all of id
+	return &modeShards[h>>(64-modeShardBits)]
 }
 
 // GradEnabled reports whether ops on the calling goroutine record for
@@ -45,14 +50,16 @@ func GradEnabled() bool {
 	if modeScopes.Load() == 0 {
 		return true
 	}
-	id := goid()
-	modeMu.Lock()
-	st := modeStacks[id]
-	modeMu.Unlock()
-	if len(st) == 0 {
-		return true
-	}
-	return st[len(st)-1]
+	return gradEnabledSlow()
+}
+
+func gradEnabledSlow() bool {
+	id := goroutineKey()
+	sh := shardOf(id)
+	sh.mu.Lock()
+	on, ok := sh.m[id]
+	sh.mu.Unlock()
+	return !ok || on
 }
 
 // WithGradEnabled runs f with recording switched on or off for the calling
@@ -61,27 +68,41 @@ func GradEnabled() bool {
 // started under torch.no_grad do not). autograd.NoGrad is the usual
 // spelling.
 func WithGradEnabled(on bool, f func()) {
-	id := goid()
-	modeMu.Lock()
-	st := modeStacks[id]
-	if len(st) == 0 {
+	id := goroutineKey()
+	sh := shardOf(id)
+	sh.mu.Lock()
+	prev, had := sh.m[id]
+	if !had {
+		if sh.m == nil {
+			sh.m = map[uintptr]bool{}
+		}
 		modeScopes.Add(1)
 	}
-	modeStacks[id] = append(st, on)
-	modeMu.Unlock()
+	sh.m[id] = on
+	sh.mu.Unlock()
 	defer func() {
-		modeMu.Lock()
-		st := modeStacks[id]
-		st = st[:len(st)-1]
-		if len(st) == 0 {
-			delete(modeStacks, id)
-			modeScopes.Add(-1)
+		sh.mu.Lock()
+		if had {
+			sh.m[id] = prev
 		} else {
-			modeStacks[id] = st
+			delete(sh.m, id)
+			modeScopes.Add(-1)
 		}
-		modeMu.Unlock()
+		sh.mu.Unlock()
 	}()
 	f()
+}
+
+// gradModeEntries is the number of goroutines the table holds (tests).
+func gradModeEntries() int {
+	n := 0
+	for i := range modeShards {
+		sh := &modeShards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 var anomaly atomic.Bool

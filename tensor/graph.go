@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tapir-ml/tapir/backend"
 )
 
 // Node is one recorded op in the autograd graph: what ran (Op, Attrs),
@@ -15,19 +17,57 @@ import (
 // by an accumulator Node whose Op is "AccumulateGrad".
 type Node struct {
 	op      opID
+	freed   atomic.Bool // saved tensors released by a backward pass
 	attrs   any
 	next    []edge
 	inMeta  []meta
 	outMeta []meta
 	saved   []savedTensor
 	seq     uint64
-	freed   atomic.Bool // saved tensors released by a backward pass
-	stack   []uintptr   // where the forward op ran (anomaly mode)
 	custom  *customOp
 	leaf    *Tensor // AccumulateGrad only
 
-	mu       sync.Mutex
+	mu   sync.Mutex
+	more *nodeMore // rarely needed; guarded by mu once the node is published
+
+	// inline backing for the slices above, so recording an op of up to
+	// two inputs, one output, two saved tensors and rank-4 shapes is one
+	// allocation (the Node stays within 512 bytes, the largest objects
+	// malloc places without a separate type header; see size_internal_test.go)
+	inl struct {
+		next  [2]edge
+		in    [2]meta
+		out   [1]meta
+		saved [2]savedTensor
+		dims  [3 * inlineDims]int // meta shapes
+		used  int                 // of dims
+	}
+}
+
+// nodeMore holds what few nodes need.
+type nodeMore struct {
+	stack    []uintptr       // where the forward op ran (anomaly mode)
 	retained map[int]*Tensor // outputs that asked RetainGrad
+}
+
+// forwardStack is where n's forward op ran, if anomaly mode recorded it.
+func (n *Node) forwardStack() []uintptr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.more == nil {
+		return nil
+	}
+	return n.more.stack
+}
+
+// retainedOut is output i if it asked RetainGrad, else nil.
+func (n *Node) retainedOut(i int) *Tensor {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.more == nil {
+		return nil
+	}
+	return n.more.retained[i]
 }
 
 // edge says where a gradient goes: output idx of node (nil: nowhere).
@@ -38,12 +78,33 @@ type edge struct {
 
 // meta is what backward needs to know of a tensor without keeping it.
 type meta struct {
-	shape []int
-	dtype DType
-	dev   Device
+	shape   []int
+	devIdx  int32 // the device, packed: Device is 16 bytes
+	devType backend.DeviceType
+	dtype   DType
 }
 
-func metaOf(t *Tensor) meta { return meta{shape: t.shape, dtype: t.DType(), dev: t.Device()} }
+// dev is the tensor's device.
+func (m *meta) dev() Device { return Device{Type: m.devType, Index: int(m.devIdx)} }
+
+// metaOf describes t, with a copy of its shape that n owns (t's own may
+// live inside t, and the node must not keep t alive).
+func (n *Node) metaOf(t *Tensor) meta {
+	r := len(t.shape)
+	var sh []int
+	if u := n.inl.used; u+r <= len(n.inl.dims) {
+		sh = n.inl.dims[u : u+r : u+r]
+		n.inl.used += r
+	} else {
+		sh = make([]int, r)
+	}
+	copy(sh, t.shape)
+	d := t.Device()
+	if int(int32(d.Index)) != d.Index {
+		panic("tensor: device index out of range")
+	}
+	return meta{shape: sh, dtype: t.DType(), devType: d.Type, devIdx: int32(d.Index)}
+}
 
 // Edge is a Node's input as seen from outside: the Node that receives the
 // gradient (nil for an input that does not require grad) and which of its
@@ -171,10 +232,13 @@ func (t *Tensor) RetainGrad() {
 	t.retain.Store(true)
 	n := t.gradFn
 	n.mu.Lock()
-	if n.retained == nil {
-		n.retained = map[int]*Tensor{}
+	if n.more == nil {
+		n.more = &nodeMore{}
 	}
-	n.retained[t.outIdx] = t
+	if n.more.retained == nil {
+		n.more.retained = map[int]*Tensor{}
+	}
+	n.more.retained[t.outIdx] = t
 	n.mu.Unlock()
 }
 
@@ -193,7 +257,10 @@ func (t *Tensor) accumulator() *Node {
 	if n := t.acc.Load(); n != nil {
 		return n
 	}
-	n := &Node{op: opAccumulate, leaf: t, seq: nodeSeq.Add(1), inMeta: []meta{metaOf(t)}, outMeta: []meta{metaOf(t)}}
+	n := &Node{op: opAccumulate, leaf: t, seq: nodeSeq.Add(1)}
+	m := n.metaOf(t)
+	n.inl.in[0], n.inl.out[0] = m, m
+	n.inMeta, n.outMeta = n.inl.in[:1:1], n.inl.out[:1:1]
 	if t.acc.CompareAndSwap(nil, n) {
 		return n
 	}
@@ -217,31 +284,42 @@ func record(op opID, attrs any, ins, outs []*Tensor, saved ...*Tensor) *Node {
 		checkViewFresh(t)
 	}
 	n := &Node{op: op, attrs: attrs, seq: nodeSeq.Add(1)}
-	n.next = make([]edge, len(ins))
-	n.inMeta = make([]meta, len(ins))
+	if len(ins) <= len(n.inl.next) {
+		n.next, n.inMeta = n.inl.next[:len(ins):len(ins)], n.inl.in[:len(ins):len(ins)]
+	} else {
+		n.next, n.inMeta = make([]edge, len(ins)), make([]meta, len(ins))
+	}
 	for i, t := range ins {
 		if t == nil {
 			continue
 		}
-		n.inMeta[i] = metaOf(t)
+		n.inMeta[i] = n.metaOf(t)
 		n.next[i] = t.gradEdge()
 	}
-	n.outMeta = make([]meta, len(outs))
+	if len(outs) <= len(n.inl.out) {
+		n.outMeta = n.inl.out[:len(outs):len(outs)]
+	} else {
+		n.outMeta = make([]meta, len(outs))
+	}
 	for i, o := range outs {
-		n.outMeta[i] = metaOf(o)
+		n.outMeta[i] = n.metaOf(o)
 		if o.DType().IsFloat() {
 			o.gradFn, o.outIdx = n, i
 		}
 	}
 	if len(saved) > 0 {
-		n.saved = make([]savedTensor, len(saved))
+		if len(saved) <= len(n.inl.saved) {
+			n.saved = n.inl.saved[:len(saved):len(saved)]
+		} else {
+			n.saved = make([]savedTensor, len(saved))
+		}
 		for i, s := range saved {
 			n.saved[i] = save(s, n)
 		}
 	}
 	if anomaly.Load() {
 		pc := make([]uintptr, 32)
-		n.stack = pc[:runtime.Callers(3, pc)]
+		n.more = &nodeMore{stack: pc[:runtime.Callers(3, pc)]}
 	}
 	return n
 }

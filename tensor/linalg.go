@@ -88,7 +88,8 @@ func mm(a, b *Tensor) *Tensor {
 		shape = []int{a.shape[0], a.shape[1], b.shape[2]}
 	}
 	out := empty(op, a.Device(), a.DType(), shape)
-	a.be().MatMul(as3d(out), as3d(a), as3d(b))
+	lay := new([18]int) // the three 3-d layouts the kernel sees, in one allocation
+	a.be().MatMul(as3d(out, lay[0:6]), as3d(a, lay[6:12]), as3d(b, lay[12:18]))
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(b)
 	if needsGrad(a, b) {
@@ -97,9 +98,14 @@ func mm(a, b *Tensor) *Tensor {
 	return out
 }
 
-func as3d(t *Tensor) backend.View {
+// as3d is t seen as a batch of matrices; a 2-d t gets a leading batch
+// dim of size 1, its layout written into buf (6 ints).
+func as3d(t *Tensor, buf []int) backend.View {
 	if t.Dim() == 3 {
 		return t.view()
 	}
-	return t.viewAs([]int{1, t.shape[0], t.shape[1]}, []int{0, t.strides[0], t.strides[1]}, t.offset)
+	sh, st := buf[0:3:3], buf[3:6:6]
+	sh[0], sh[1], sh[2] = 1, t.shape[0], t.shape[1]
+	st[0], st[1], st[2] = 0, t.strides[0], t.strides[1]
+	return t.viewAs(sh, st, t.offset)
 }

@@ -316,19 +316,76 @@ func (t *Tensor) Chunk(n, dim int) []*Tensor {
 }
 
 // Split splits t into pieces of size elements along dim (the last may be
-// smaller).
+// smaller). The pieces are views of t, recorded as one op whose backward
+// is a single Cat of their gradients (zeros for pieces left unused), so
+// using every piece costs time linear in t's size.
 func (t *Tensor) Split(size, dim int) []*Tensor {
 	if size <= 0 {
 		fail("split", ErrShape, "split size must be positive, not %d", size)
 	}
 	d := t.normDim("split", dim)
 	n := t.shape[d]
-	var out []*Tensor
+	sizes := make([]int, 0, max(1, (n+size-1)/size))
 	for s := 0; s < n; s += size {
-		out = append(out, t.Narrow(d, s, min(size, n-s)))
+		sizes = append(sizes, min(size, n-s))
 	}
 	if n == 0 {
-		out = append(out, t.Narrow(d, 0, 0))
+		sizes = append(sizes, 0)
+	}
+	return t.splitSizes("split", sizes, d)
+}
+
+// SplitSizes splits t along dim into consecutive pieces of the given
+// sizes, which must add up to the dim's length (torch.split with a list).
+// Like Split, the pieces are views recorded as one op.
+func (t *Tensor) SplitSizes(sizes []int, dim int) []*Tensor {
+	const op = "split_with_sizes"
+	d := t.normDim(op, dim)
+	total := 0
+	for _, s := range sizes {
+		if s < 0 {
+			fail(op, ErrShape, "negative split size in %v", sizes)
+		}
+		total += s
+	}
+	if total != t.shape[d] || len(sizes) == 0 {
+		fail(op, ErrShape, "split sizes %v do not add up to dim %d of size %d (shape %v)", sizes, d, t.shape[d], t.shape)
+	}
+	return t.splitSizes(op, append([]int(nil), sizes...), d)
+}
+
+// Unbind removes dim, returning every slice along it (torch.unbind): the
+// pieces of Split(1, dim) with dim squeezed out.
+func (t *Tensor) Unbind(dim int) []*Tensor {
+	d := t.normDim("unbind", dim)
+	if t.shape[d] == 0 {
+		return []*Tensor{}
+	}
+	ps := t.Split(1, d)
+	for i, p := range ps {
+		ps[i] = p.Squeeze(d)
+	}
+	return ps
+}
+
+// splitSizes makes the views of a split along dim d into pieces of the
+// given sizes (checked by the caller), and records them as one node.
+func (t *Tensor) splitSizes(op string, sizes []int, d int) []*Tensor {
+	out := make([]*Tensor, len(sizes))
+	sh := append([]int(nil), t.shape...)
+	off := t.offset
+	for i, s := range sizes {
+		sh[d] = s
+		p := fromStorage(t.st, sh, t.strides, off)
+		p.isView = true
+		out[i] = p
+		off += s * t.strides[d]
+	}
+	if needsGrad(t) {
+		for _, p := range out {
+			p.base, p.baseFn = t, t.gradFn
+		}
+		record(opSplit, splitAttr{Dim: d, Sizes: sizes}, []*Tensor{t}, out)
 	}
 	return out
 }

@@ -3,7 +3,7 @@ package tensor
 import (
 	"math"
 	"runtime"
-	"sort"
+	"slices"
 
 	"github.com/tapir-ml/tapir/backend"
 )
@@ -25,17 +25,15 @@ func (t *Tensor) normDims(op string, dims []int) []int {
 		}
 		return out
 	}
-	seen := map[int]bool{}
 	out := make([]int, 0, len(dims))
 	for _, d := range dims {
 		nd := t.normDim(op, d)
-		if seen[nd] {
+		if slices.Contains(out, nd) {
 			fail(op, ErrIndex, "dim %d appears more than once in %v", nd, dims)
 		}
-		seen[nd] = true
 		out = append(out, nd)
 	}
-	sort.Ints(out)
+	slices.Sort(out)
 	return out
 }
 

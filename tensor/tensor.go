@@ -24,18 +24,28 @@ type Tensor struct {
 	shape   []int
 	strides []int
 	offset  int
-	isView  bool    // made by a view op
 	base    *Tensor // for a view of a tensor in a graph: what it viewed…
 	baseFn  *Node   // …and that tensor's grad_fn then
 
 	// autograd
-	requiresGrad bool  // leaf flag; non-leaves require grad through gradFn
 	gradFn       *Node // nil for leaves
 	outIdx       int   // which output of gradFn this is
 	grad         atomic.Pointer[Tensor]
 	acc          atomic.Pointer[Node] // leaf accumulator, made on first use
 	retain       atomic.Bool
+	requiresGrad bool // leaf flag; non-leaves require grad through gradFn
+	isView       bool // made by a view op
+
+	// dims backs shape and strides for tensors of up to inlineDims dims,
+	// so a small tensor is one allocation. Slices into it never leave
+	// the tensor: fromStorage and Node copy shapes they keep (a view or a
+	// graph node holding them would keep this tensor, and so its storage
+	// and graph, alive).
+	dims [2 * inlineDims]int
 }
+
+// inlineDims is the largest rank whose layout a Tensor keeps inline.
+const inlineDims = 4
 
 // storage wraps a backend buffer with what autograd needs to know about it.
 type storage struct {
@@ -43,6 +53,7 @@ type storage struct {
 	buf     backend.Storage
 	version atomic.Uint64 // bumped by every in-place write
 	views   atomic.Int32  // Tensor values over this storage
+	dt      DType         // buf.DType(), without the interface call
 	serial  uint64        // allocation order, for the backward engine
 	h       *bufHandle    // nil when the GC alone reclaims the buffer
 }
@@ -76,15 +87,12 @@ var storageSerial atomic.Uint64
 // cycles by what it hands out so that this cannot make the heap grow
 // without bound (see package backend/cpu).
 func newStorage(op string, dev Device, dt DType, n int) *storage {
-	be, err := backend.Open(dev)
-	if err != nil {
-		fail(op, ErrDevice, "%v", err)
-	}
+	be := openBackend(op, dev)
 	buf, err := be.Alloc(dt, n)
 	if err != nil {
 		fail(op, ErrOutOfMemory, "%v", err)
 	}
-	st := &storage{be: be, buf: buf, serial: storageSerial.Add(1)}
+	st := &storage{be: be, buf: buf, dt: dt, serial: storageSerial.Add(1)}
 	if dev != CPU || n*dt.Size() >= pooledBytes {
 		st.h = &bufHandle{be: be, buf: buf}
 		runtime.AddCleanup(st, func(h *bufHandle) { h.release() }, st.h)
@@ -92,22 +100,95 @@ func newStorage(op string, dev Device, dt DType, n int) *storage {
 	return st
 }
 
-// fromStorage makes a tensor over st with the given layout.
+// backends caches what backend.Open returned for each device (Open's
+// registry lock and lookup would otherwise be paid by every op). Only
+// successful opens are cached; the map is replaced, never changed.
+var (
+	backends   atomic.Pointer[map[Device]backend.Backend]
+	cpuBackend atomic.Pointer[backend.Backend] // the common case, without the map
+)
+
+func openBackend(op string, dev Device) backend.Backend {
+	if dev == CPU {
+		if be := cpuBackend.Load(); be != nil {
+			return *be
+		}
+	}
+	if m := backends.Load(); m != nil {
+		if be, ok := (*m)[dev]; ok {
+			return be
+		}
+	}
+	be, err := backend.Open(dev)
+	if err != nil {
+		fail(op, ErrDevice, "%v", err)
+	}
+	for {
+		old := backends.Load()
+		m := make(map[Device]backend.Backend, 1)
+		if old != nil {
+			for k, v := range *old {
+				m[k] = v
+			}
+		}
+		m[dev] = be
+		if backends.CompareAndSwap(old, &m) {
+			if dev == CPU {
+				cpuBackend.Store(&be)
+			}
+			return be
+		}
+	}
+}
+
+// fromStorage makes a tensor over st with the given layout. shape and
+// strides are copied: callers may reuse them.
 func fromStorage(st *storage, shape, strides []int, offset int) *Tensor {
 	st.views.Add(1)
-	return &Tensor{st: st, shape: shape, strides: strides, offset: offset}
+	t := &Tensor{st: st, offset: offset}
+	n := len(shape)
+	var buf []int
+	if n <= inlineDims {
+		buf = t.dims[: 2*n : 2*n]
+	} else {
+		buf = make([]int, 2*n)
+	}
+	copy(buf, shape)
+	copy(buf[n:], strides)
+	t.shape, t.strides = buf[:n:n], buf[n:]
+	return t
 }
 
 // empty allocates a contiguous tensor; its contents are unspecified.
 func empty(op string, dev Device, dt DType, shape []int) *Tensor {
-	shape = append([]int(nil), shape...)
+	n := 1
 	for _, s := range shape {
 		if s < 0 {
-			fail(op, ErrShape, "negative dimension in shape %v", shape)
+			fail(op, ErrShape, "negative dimension in shape %v", append([]int(nil), shape...))
+		}
+		n *= s
+	}
+	st := newStorage(op, dev, dt, n)
+	st.views.Add(1)
+	t := &Tensor{st: st}
+	r := len(shape)
+	var buf []int
+	if r <= inlineDims {
+		buf = t.dims[: 2*r : 2*r]
+	} else {
+		buf = make([]int, 2*r)
+	}
+	sh, str := buf[:r:r], buf[r:]
+	copy(sh, shape)
+	s := 1 // as backend.ContiguousStrides
+	for i := r - 1; i >= 0; i-- {
+		str[i] = s
+		if sh[i] > 1 {
+			s *= sh[i]
 		}
 	}
-	n := backend.Numel(shape)
-	return fromStorage(newStorage(op, dev, dt, n), shape, backend.ContiguousStrides(shape), 0)
+	t.shape, t.strides = sh, str
+	return t
 }
 
 // emptyLike allocates a contiguous tensor shaped like t.
@@ -145,7 +226,7 @@ func (t *Tensor) Dim() int { return len(t.shape) }
 func (t *Tensor) Numel() int { return backend.Numel(t.shape) }
 
 // DType is the element type.
-func (t *Tensor) DType() DType { return t.st.buf.DType() }
+func (t *Tensor) DType() DType { return t.st.dt }
 
 // Device is where the data lives.
 func (t *Tensor) Device() Device { return t.st.buf.Device() }
