@@ -14,12 +14,17 @@ import (
 // sink keeps results alive so the compiler cannot drop the work.
 var sink *tensor.Tensor
 
+// tiny returns two [16] tensors, 1…16 and 17…32.
 func tiny() (a, b *tensor.Tensor) {
-	return tensor.FromSlice([]float32{1, 2, 3, 4}), tensor.FromSlice([]float32{5, 6, 7, 8})
+	x, y := make([]float32, 16), make([]float32, 16)
+	for i := range x {
+		x[i], y[i] = float32(i+1), float32(i+17)
+	}
+	return tensor.FromSlice(x), tensor.FromSlice(y)
 }
 
 // BenchmarkAddTiny is the fixed cost of one elementwise op: a.Add(b) on
-// two [4] tensors, neither requiring grad, so nothing is recorded.
+// two [16] tensors, neither requiring grad, so nothing is recorded.
 func BenchmarkAddTiny(b *testing.B) {
 	x, y := tiny()
 	b.ReportAllocs()

@@ -17,6 +17,13 @@ GOCOUNT=${GOCOUNT:-1}        # go test -count; above 1, report.py takes the medi
 BENCH=${BENCH:-.}            # go test -bench regex (the torch side runs all workloads…)
 TORCH_ONLY=${TORCH_ONLY:-}   # …unless this regex (torch_bench.py --only) narrows them
 PYTHON=${PYTHON:-/usr/bin/python3}
+# Peak-RSS rows: models to train RSS_STEPS steps of, each in a fresh process
+# per side, round and thread count. Default: both, but only for a full run.
+if [ "$BENCH" = "." ]; then RSS=${RSS-"mlp lenet"}; else RSS=${RSS-}; fi
+RSS_STEPS=${RSS_STEPS:-50}
+# The FMA peak (backend/cpu's BenchmarkFMAPeak) for the SGEMM % of peak
+# table: 1 to measure it once; by default only when the SGEMM rows run.
+case "$BENCH" in .|*[Gg]emm*) PEAK=${PEAK:-1} ;; *) PEAK=${PEAK:-0} ;; esac
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
@@ -27,7 +34,8 @@ cd "$root"
 OUTDIR=${OUTDIR:-$(mktemp -d "${TMPDIR:-/tmp}/tapir-bench.XXXXXX")}
 mkdir -p "$OUTDIR"
 
-echo "tapir bench: rounds=$ROUNDS threads=($THREADS) benchtime=$BENCHTIME count=$GOCOUNT results in $OUTDIR"
+echo "tapir bench: rounds=$ROUNDS threads=($THREADS) benchtime=$BENCHTIME count=$GOCOUNT bench=$BENCH torch_only=$TORCH_ONLY rss=($RSS) results in $OUTDIR"
+echo "load at the start: $(cut -d' ' -f1-3 /proc/loadavg)" >"$OUTDIR/load-start.txt"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # PyTorch must use OpenBLAS; Debian's reference libblas3 is ~25x slower.
@@ -42,9 +50,23 @@ grep -E '^# (torch|blas|openblas)' "$OUTDIR/torch-config.txt" | sed 's/^# /pytor
 
 # One test binary for every round: the same code, and no build in the timings.
 go test -c -o "$OUTDIR/bench.test" ./bench
-# and it must compute the right thing: the quick check that the MLP step trains.
-(cd "$here" && "$OUTDIR/bench.test" -test.run 'TestMLPLossDecreases$') >"$OUTDIR/check.txt" 2>&1 ||
-	{ cat "$OUTDIR/check.txt"; echo "run.sh: the correctness check failed; not benchmarking" >&2; exit 1; }
+# and it must compute the right thing: the package's quick tests check that
+# every benchmarked workload does real work (a second or two).
+(cd "$here" && "$OUTDIR/bench.test") >"$OUTDIR/check.txt" 2>&1 ||
+	{ cat "$OUTDIR/check.txt"; echo "run.sh: the correctness checks failed; not benchmarking" >&2; exit 1; }
+if [ -n "$RSS" ]; then
+	go build -o "$OUTDIR/rss" ./bench/cmd/rss
+fi
+if [ "$PEAK" = 1 ]; then
+	# One core's FMA peak, measured once; a failure only drops the % of peak table.
+	echo "measuring the FMA peak (backend/cpu BenchmarkFMAPeak)"
+	if go test -c -o "$OUTDIR/cpu.test" ./backend/cpu >"$OUTDIR/peak.txt" 2>&1; then
+		(cd "$root/backend/cpu" && "$OUTDIR/cpu.test" -test.run XXX -test.bench 'FMAPeak' -test.cpu 1 \
+			-test.benchtime 1s) >>"$OUTDIR/peak.txt" 2>&1 || echo "run.sh: FMA peak benchmark failed; see $OUTDIR/peak.txt" >&2
+	else
+		echo "run.sh: cannot build backend/cpu's tests for the FMA peak; see $OUTDIR/peak.txt" >&2
+	fi
+fi
 
 for r in $(seq 1 "$ROUNDS"); do
 	for n in $THREADS; do
@@ -56,8 +78,21 @@ for r in $(seq 1 "$ROUNDS"); do
 		OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n MKL_NUM_THREADS=$n \
 			"$PYTHON" "$here/torch_bench.py" --threads "$n" --only "$TORCH_ONLY" >"$OUTDIR/torch-t$n-r$r.txt" 2>&1 ||
 			{ cat "$OUTDIR/torch-t$n-r$r.txt"; exit 1; }
+		if [ -n "$RSS" ]; then
+			: >"$OUTDIR/rss-go-t$n-r$r.txt"
+			: >"$OUTDIR/rss-torch-t$n-r$r.txt"
+		fi
+		for m in $RSS; do
+			printf ', rss %s' "$m"
+			GOMAXPROCS=$n "$OUTDIR/rss" -model "$m" -steps "$RSS_STEPS" >>"$OUTDIR/rss-go-t$n-r$r.txt" 2>&1 ||
+				{ cat "$OUTDIR/rss-go-t$n-r$r.txt"; exit 1; }
+			OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n MKL_NUM_THREADS=$n \
+				"$PYTHON" "$here/torch_bench.py" --threads "$n" --rss "$m" --steps "$RSS_STEPS" \
+				>>"$OUTDIR/rss-torch-t$n-r$r.txt" 2>&1 || { cat "$OUTDIR/rss-torch-t$n-r$r.txt"; exit 1; }
+		done
 		echo
 	done
 done
 
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >"$OUTDIR/load-end.txt"
 "$PYTHON" "$here/report.py" "$OUTDIR"

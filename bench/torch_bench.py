@@ -48,6 +48,10 @@ def check_env(n):
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--threads", type=int, required=True, help="intra-op threads (torch.set_num_threads)")
 ap.add_argument("--only", default="", help="run only the workloads whose name matches this regex")
+ap.add_argument("--rss", metavar="MODEL",
+                help="instead of timing: run --steps training steps of MODEL (mlp or lenet) and print "
+                     "the process's peak RSS (VmHWM) as 'RSS MODEL <MiB> MiB'")
+ap.add_argument("--steps", type=int, default=50, help="training steps for --rss")
 ap.add_argument("--check", action="store_true",
                 help="print the configuration and exit non-zero if PyTorch's BLAS is not OpenBLAS")
 args = ap.parse_args()
@@ -109,7 +113,8 @@ def measure(fn, inner, samples, warmup):
 
 
 def tiny():
-    return torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([5.0, 6.0, 7.0, 8.0])
+    """Two [16] tensors: 1…16 and 17…32 (bench_test.go's tiny)."""
+    return torch.arange(1.0, 17.0), torch.arange(17.0, 33.0)
 
 
 def add_tiny():
@@ -205,36 +210,141 @@ def mlp_step():
     return measure(step, 1, 40, 5)
 
 
-def sgd_step_workload(model, x, y):
-    """One training step as bench/nn_bench_test.go's trainStep: zero_grad,
-    cross entropy, backward, SGD (lr 0.01, momentum 0.9)."""
+def train_step(model):
+    """One training step as bench/models.go's TrainStep: zero_grad, cross
+    entropy, backward, SGD (lr 0.01, momentum 0.9)."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-    def step():
+    def step(x, y):
         opt.zero_grad(set_to_none=True)  # Tapir's ZeroGrad drops gradients too
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss
 
-    return measure(step, 1, 30, 3)
+    return step
+
+
+def workload(name):
+    """bench/models.go's NewWorkload: the model and a fixed batch of 128."""
+    torch.manual_seed(1)
+    nn = torch.nn
+    if name == "mlp":
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+        return model, torch.randn(128, 784), torch.randint(0, 10, (128,))
+    if name == "lenet":
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
+        return model, torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+    raise ValueError(f"no workload {name!r}")
+
+
+def sgd_step_workload(name):
+    model, x, y = workload(name)
+    step = train_step(model)
+    return measure(lambda: step(x, y), 1, 30, 3)
 
 
 def mlp_module_step():
-    torch.manual_seed(1)
-    nn = torch.nn
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
-    return sgd_step_workload(model, torch.randn(128, 784), torch.randint(0, 10, (128,)))
+    return sgd_step_workload("mlp")
 
 
 def lenet_step():
+    return sgd_step_workload("lenet")
+
+
+def layer_step(m, x, fwd=None, samples=10, warmup=2):
+    """bench/layers_bench_test.go's layer.step: one forward and backward
+    pass of a layer in the middle of a network. Parameters and the input x
+    require grad; the output's gradient gy is fixed and random, so no loss
+    is timed; the previous step's gradients are dropped first."""
+    fwd = fwd or m
+    x.requires_grad_(True)
+    gy = torch.randn_like(fwd(x).detach())
+
+    def step():
+        m.zero_grad(set_to_none=True)
+        x.grad = None
+        y = fwd(x)
+        y.backward(gy)
+        return y
+
+    return measure(step, 1, samples, warmup)
+
+
+def conv2d_step():
+    """Conv2d(64, 64, 3, padding=1) with bias on [32, 64, 56, 56]."""
     torch.manual_seed(1)
-    nn = torch.nn
-    model = nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
-    return sgd_step_workload(model, torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,)))
+    return layer_step(torch.nn.Conv2d(64, 64, 3, padding=1), torch.randn(32, 64, 56, 56))
+
+
+def lstm_step():
+    """One-layer LSTM(128, 256), time-major, on [64, 32, 128]."""
+    torch.manual_seed(1)
+    lstm = torch.nn.LSTM(128, 256)
+    return layer_step(lstm, torch.randn(64, 32, 128), fwd=lambda x: lstm(x)[0])
+
+
+def transformer_step():
+    """Post-norm TransformerEncoderLayer(256, 4, 1024, ReLU, dropout 0,
+    batch_first) in training mode on [16, 128, 256]."""
+    torch.manual_seed(1)
+    layer = torch.nn.TransformerEncoderLayer(256, 4, 1024, dropout=0.0, activation="relu", batch_first=True)
+    layer.train()
+    return layer_step(layer, torch.randn(16, 128, 256))
+
+
+BW_ELEMS = 64 << 20  # float32 elements per operand: 256 MiB, as bench/bandwidth_bench_test.go
+
+
+def bandwidth(kind):
+    """Large elementwise ops on [64M] float32 tensors (bandwidth rows).
+    'copy' is dst.copy_(src); the op rows write into a preallocated
+    result (out=), i.e. the kernel alone; the _alloc rows are the op as
+    one writes it (a + b), allocating a fresh 256 MiB result each call.
+    As bench/bandwidth_bench_test.go does, every op sample is paired with
+    a copy_ sample just before it, whose median comes back as the extra
+    'copyref' row: the bandwidth the op is held to, under the same load."""
+    def run():
+        torch.manual_seed(1)
+        a, b = torch.randn(BW_ELEMS), torch.randn(BW_ELEMS)
+        c, d = torch.empty(BW_ELEMS), torch.empty(BW_ELEMS)
+        c.zero_()  # fault the pages in
+        d.zero_()
+        copy = lambda: d.copy_(a)  # noqa: E731
+        fn = {
+            "copy": copy,
+            "add": lambda: torch.add(a, b, out=c),
+            "mul": lambda: torch.mul(a, b, out=c),
+            "exp": lambda: torch.exp(a, out=c),
+            "relu": lambda: torch.clamp_min(a, 0, out=c),  # relu has no out=
+            "add_alloc": lambda: a + b,
+            "mul_alloc": lambda: a * b,
+            "exp_alloc": lambda: a.exp(),
+            "relu_alloc": lambda: a.relu(),
+        }[kind]
+        if kind == "copy":
+            return measure(fn, 1, 7, 2)
+        for _ in range(2):
+            copy()
+            fn()
+        ops, copies = [], []
+        for _ in range(7):
+            t0 = time.perf_counter_ns()
+            copy()
+            t1 = time.perf_counter_ns()
+            fn()
+            t2 = time.perf_counter_ns()
+            copies.append(t1 - t0)
+            ops.append(t2 - t1)
+        return statistics.median(ops), min(ops), max(ops), {"copyref": statistics.median(copies)}
+    return run
+
+
+# bytes read + written per element of each bandwidth row
+BW_STREAMS = {"copy": 2, "add": 3, "mul": 3, "exp": 2, "relu": 2}
 
 
 WORKLOADS = [
@@ -245,7 +355,13 @@ WORKLOADS = [
     ("mlp_step", mlp_step, lambda ns: (ns / 1e6, "ms/step")),
     ("mlp_module_step", mlp_module_step, lambda ns: (ns / 1e6, "ms/step")),
     ("lenet_step", lenet_step, lambda ns: (ns / 1e6, "ms/step")),
+    ("conv2d_step", conv2d_step, lambda ns: (ns / 1e6, "ms/step")),
+    ("lstm_step", lstm_step, lambda ns: (ns / 1e6, "ms/step")),
+    ("transformer_step", transformer_step, lambda ns: (ns / 1e6, "ms/step")),
 ]
+for _k in ("copy", "add", "mul", "exp", "relu", "add_alloc", "mul_alloc", "exp_alloc", "relu_alloc"):
+    WORKLOADS.append((f"bw_{_k}", bandwidth(_k),
+                      lambda ns, k=_k: (BW_STREAMS[k.split("_")[0]] * BW_ELEMS * 4 / ns, "GB/s")))
 SGEMM_SIZES = (256, 512, 1024, 2048)
 WORKLOADS += [(f"sgemm{n}", sgemm(n), lambda ns, n=n: (2 * n ** 3 / ns, "GFLOP/s")) for n in SGEMM_SIZES]
 if have_onednn():  # Debian's libdnnl2; rows absent without it
@@ -253,20 +369,46 @@ if have_onednn():  # Debian's libdnnl2; rows absent without it
                   for n in SGEMM_SIZES]
 
 
+def vm_hwm_mib():
+    """The process's peak resident set size (VmHWM) in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def rss(name, steps):
+    """Peak RSS of `steps` training steps of a workload, in this fresh process."""
+    base = vm_hwm_mib()
+    model, x, y = workload(name)
+    step = train_step(model)
+    for _ in range(steps):
+        loss = step(x, y)
+    print(f"# rss {name}: {steps} steps, last loss {loss.item():.4f}, "
+          f"VmHWM after import torch {base:.1f} MiB")
+    print(f"RSS {name} {vm_hwm_mib():.1f} MiB", flush=True)
+
+
 def main():
+    if args.rss:
+        rss(args.rss, args.steps)
+        return
     bi = print_config()
     if args.check:
         sys.exit(0 if bi["openblas"] or os.environ.get("ALLOW_REFERENCE_BLAS") else 1)
     for name, fn, metric in WORKLOADS:
         if args.only and not re.search(args.only, name):
             continue
-        med, lo, hi = fn()
+        med, lo, hi, *more = fn()
         extra = ""
         if metric:
             v, unit = metric(med)
             extra = f" {v:.4g} {unit}"
         print(f"# {name}: min {lo:.1f} max {hi:.1f} ns/op")
         print(f"BENCH {name} {med:.1f} ns/op{extra}", flush=True)
+        for k, ns in (more[0] if more else {}).items():  # paired reference rows
+            print(f"BENCH {name}_{k} {ns:.1f} ns/op", flush=True)
 
 
 main()
