@@ -104,6 +104,20 @@
 // default, math.Inf(1) for the largest magnitude) and returns the norm
 // they had; [ClipGradValue] clamps each element.
 //
+// # Fused updates
+//
+// With Fused set in a group's config (torch's fused=True), SGD, Adam and
+// AdamW update a parameter in one pass over its elements
+// (tensor.FusedSGD, tensor.FusedAdam, which run the device backend's
+// backend.FusedOptimizer kernels) when the backend has them and the
+// parameter, its gradient and its state are contiguous and of one dtype;
+// any other parameter, and every parameter by default, takes the
+// composed update described below. The two paths round the same
+// operations in the same order, so they give the same bits. A fused step
+// allocates nothing below the CPU backend's parallel threshold; on the
+// CPU it is not yet faster than the composed one, whose ops are
+// vectorized while the fused pass is a scalar loop.
+//
 // # Memory
 //
 // Step allocates no tensor buffers once the state exists: updates run

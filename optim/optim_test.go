@@ -9,12 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tapir-ml/tapir/optim"
 	"github.com/tapir-ml/tapir/tensor"
 )
 
 // TestTrajectories runs every optimizer configuration of optim.json for 20
 // steps and compares the parameters after each step, and the state dict
-// after the last, with PyTorch's.
+// after the last, with PyTorch's. SGD, Adam and AdamW run twice: with the
+// fused one-pass update that Step picks by default ("fused", which must
+// then update every parameter) and with the composed in-place ops
+// (the default, "composed").
 func TestTrajectories(t *testing.T) {
 	fx := loadOptimFixture(t)
 	kinds := map[string]bool{}
@@ -23,23 +27,39 @@ func TestTrajectories(t *testing.T) {
 	for i := range fx.Cases {
 		c := &fx.Cases[i]
 		kinds[c.Optim] = true
-		t.Run(c.Name, func(t *testing.T) {
-			pr := newProblem(fx, fixDTypes[c.DType])
-			o := pr.optimizer(c)
-			tol := tolerance(c.DType)
-			for s, want := range c.Traj {
-				pr.step(o)
-				for j, v := range pr.flat() {
-					if d := math.Abs(v-want[j]) / math.Max(1, math.Abs(want[j])); d > worst[c.DType] {
-						worst[c.DType] = d
+		for _, path := range []string{"fused", "composed"} {
+			hasFused := c.Optim == "sgd" || c.Optim == "adam" || c.Optim == "adamw"
+			if path == "composed" && !hasFused {
+				continue // the only path there is, run above
+			}
+			t.Run(c.Name+"/"+path, func(t *testing.T) {
+				pr := newProblem(fx, fixDTypes[c.DType])
+				o := pr.optimizer(c)
+				optim.SetFused(o, path == "fused")
+				tol := tolerance(c.DType)
+				for s, want := range c.Traj {
+					pr.step(o)
+					for j, v := range pr.flat() {
+						if d := math.Abs(v-want[j]) / math.Max(1, math.Abs(want[j])); d > worst[c.DType] {
+							worst[c.DType] = d
+						}
+					}
+					if !compare(t, "step "+itoa(s+1), pr.flat(), want, tol) {
+						return
 					}
 				}
-				if !compare(t, "step "+itoa(s+1), pr.flat(), want, tol) {
-					return
+				checkStateDict(t, o.StateDict(), c, tol)
+				fused, composed := optim.PathCounts(o)
+				switch {
+				case !hasFused && fused != 0:
+					t.Errorf("%d fused updates by an optimizer without a fused kernel", fused)
+				case hasFused && path == "fused" && (composed != 0 || fused == 0):
+					t.Errorf("%d fused and %d composed updates; every parameter qualifies for the fused one", fused, composed)
+				case path == "composed" && fused != 0:
+					t.Errorf("%d fused updates without Fused set", fused)
 				}
-			}
-			checkStateDict(t, o.StateDict(), c, tol)
-		})
+			})
+		}
 	}
 	if len(kinds) != 6 {
 		t.Errorf("the fixture covers %d optimizers, want 6", len(kinds))

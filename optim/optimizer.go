@@ -119,10 +119,11 @@ type paramState struct {
 	slots [3]*tensor.Tensor
 
 	// alias is the parameter's tensor, detached: the updates write
-	// through it. tmp are the parameter's scratch tensors: views, shaped
-	// like the parameter, into buffers shared by all parameters of one
-	// dtype and device (parameters are updated one at a time). tmpOf is
-	// the tensor both were made for.
+	// through it. tmp are the parameter's scratch tensors for the
+	// composed update, made on its first use: views, shaped like the
+	// parameter, into buffers shared by all parameters of one dtype and
+	// device (parameters are updated one at a time). tmpOf is the tensor
+	// both were made for.
 	alias *tensor.Tensor
 	tmp   [3]*tensor.Tensor
 	tmpOf *tensor.Tensor
@@ -150,6 +151,11 @@ type algorithm struct {
 	// grad its gradient, neither requiring grad; tmp are three scratch
 	// tensors shaped like p.
 	update func(o Options, p, grad *tensor.Tensor, st *paramState, tmp *[3]*tensor.Tensor)
+	// fused, when set, tries the same update as one fused kernel
+	// (tensor.FusedSGD, tensor.FusedAdam) and reports whether it ran; it
+	// makes missing state itself. It is called only when the group's
+	// options ask for it (Fused).
+	fused func(o Options, p, grad *tensor.Tensor, st *paramState) bool
 }
 
 // optimizer holds what every optimizer shares: groups, state and the
@@ -159,6 +165,10 @@ type optimizer struct {
 	groups  []*ParamGroup
 	state   map[*nn.Parameter]*paramState
 	scratch map[scratchKey]*[3]*tensor.Tensor
+
+	// fusedSteps and composedSteps count the parameter updates that took
+	// each path (for tests).
+	fusedSteps, composedSteps int
 }
 
 func newOptimizer(alg *algorithm) *optimizer {
@@ -222,6 +232,14 @@ func (o *optimizer) ZeroGrad() {
 // Step performs one update of every parameter that has a gradient;
 // parameters whose Grad is nil are skipped and get no state, as in torch.
 //
+// SGD, Adam and AdamW update each parameter in one fused pass
+// (tensor.FusedSGD, tensor.FusedAdam) when the group's options set Fused,
+// its device's backend has the fused kernels and the parameter, its
+// gradient and its state are contiguous and of one dtype; otherwise the
+// update is composed from in-place ops, as torch's
+// single-tensor implementation is. Both paths round the same operations
+// in the same order, so they give the same bits.
+//
 // Like torch's step, which runs under torch.no_grad, it records nothing
 // for autograd. It gets there without a no-grad scope: the updates write
 // through a detached alias of each parameter (same storage, same version
@@ -245,7 +263,12 @@ func (o *optimizer) Step() {
 				o.state[p] = st
 			}
 			o.prepare(st, p.Tensor)
-			o.alg.update(g.Options, st.alias, grad, st, &st.tmp)
+			if o.alg.fused != nil && useFused(g.Options) && o.alg.fused(g.Options, st.alias, grad, st) {
+				o.fusedSteps++
+				continue
+			}
+			o.composedSteps++
+			o.alg.update(g.Options, st.alias, grad, st, o.scratchFor(st, p.Tensor))
 		}
 	}
 }
@@ -269,13 +292,24 @@ func (o *optimizer) fit(st *paramState, p *tensor.Tensor) {
 }
 
 // prepare readies a parameter's state for a step: the state tensors in
-// the parameter's dtype and device, and, when the parameter (or its
-// tensor) is new, its detached alias and scratch tensors.
+// the parameter's dtype and device and, when the parameter (or its
+// tensor) is new, its detached alias.
 func (o *optimizer) prepare(st *paramState, p *tensor.Tensor) {
 	if st.tmpOf == p {
 		return
 	}
 	o.fit(st, p)
+	st.alias = p.Detach()
+	st.tmp = [3]*tensor.Tensor{}
+	st.tmpOf = p
+}
+
+// scratchFor returns the parameter's scratch tensors for the composed
+// update, making them on first use.
+func (o *optimizer) scratchFor(st *paramState, p *tensor.Tensor) *[3]*tensor.Tensor {
+	if st.tmp[0] != nil {
+		return &st.tmp
+	}
 	key := scratchKey{p.DType(), p.Device()}
 	n := p.Numel()
 	buf := o.scratch[key]
@@ -299,8 +333,20 @@ func (o *optimizer) prepare(st *paramState, p *tensor.Tensor) {
 	for i := range st.tmp {
 		st.tmp[i] = buf[i].Narrow(0, 0, n).View(shape...)
 	}
-	st.alias = p.Detach()
-	st.tmpOf = p
+	return &st.tmp
+}
+
+// useFused reports whether a group's options ask for the fused update.
+func useFused(opts Options) bool {
+	switch c := opts.(type) {
+	case *SGDConfig:
+		return c.Fused
+	case *AdamConfig:
+		return c.Fused
+	case *AdamWConfig:
+		return c.Fused
+	}
+	return false
 }
 
 // effectiveGrad returns the gradient the update uses: grad itself, or, for

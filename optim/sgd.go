@@ -18,6 +18,13 @@ type SGDConfig struct {
 	WeightDecay float64 // L2 penalty; default 0
 	Nesterov    bool    // Nesterov momentum (needs Momentum > 0 and no Dampening)
 	Maximize    bool    // maximize the objective instead of minimizing
+	// Fused updates each qualifying parameter in one pass over its
+	// elements (tensor.FusedSGD), as torch's SGD(fused=True) asks for;
+	// by default the update is composed from in-place tensor ops. Both
+	// give the same bits. On the CPU the fused pass allocates nothing
+	// but is not yet faster (a scalar loop against vectorized ops). It
+	// is not part of the state dict.
+	Fused bool
 }
 
 func (c *SGDConfig) hyper() []hyperparam {
@@ -59,6 +66,7 @@ var sgdAlgorithm = &algorithm{
 		return nil // torch makes the buffer on the first step with momentum
 	},
 	update: sgdUpdate,
+	fused:  sgdFused,
 }
 
 // NewSGD returns an SGD optimizer of params with one group of options
@@ -105,4 +113,25 @@ func sgdUpdate(opts Options, p, grad *tensor.Tensor, st *paramState, tmp *[3]*te
 		}
 	}
 	p.AddIn(u.CopyIn(d).MulScalarIn(-c.LR))
+}
+
+// sgdFused is sgdUpdate as one tensor.FusedSGD call; on the first step with
+// momentum it makes the buffer, which the kernel fills with the gradient.
+func sgdFused(opts Options, p, grad *tensor.Tensor, st *paramState) bool {
+	c := opts.(*SGDConfig)
+	h := tensor.SGDHyper{LR: c.LR, Momentum: c.Momentum, Dampening: c.Dampening, WeightDecay: c.WeightDecay,
+		Nesterov: c.Nesterov, Maximize: c.Maximize}
+	var buf *tensor.Tensor
+	if c.Momentum != 0 {
+		buf = st.slots[0]
+		if buf == nil {
+			buf = tensor.EmptyLike(p)
+			h.First = true
+		}
+	}
+	if !tensor.FusedSGD(p, grad, buf, h) {
+		return false // a new buffer is dropped: the composed update makes its own
+	}
+	st.slots[0] = buf
+	return true
 }

@@ -148,6 +148,7 @@ var families = []struct {
 	{"Fold", testFold},
 	{"MaxPool", testMaxPool},
 	{"Random", testRandom},
+	{"FusedOptimizer", testFusedOptimizer},
 }
 
 // ctx is one node of the subtest tree: its T, its path below Run's test,
