@@ -171,6 +171,11 @@ func fallbackName(code int) string {
 	return "CUDA_ERROR_UNKNOWN_CODE"
 }
 
+// call calls fn and checks its result. It is marked uintptrescapes, as
+// purego.SyscallN is, so that pointers converted to uintptr in its
+// argument list stay put (on the heap) and alive during the call.
+//
+//go:uintptrescapes
 func (d *Driver) call(name string, fn uintptr, args ...uintptr) error {
 	r, _, _ := purego.SyscallN(fn, args...)
 	return d.check(name, r)

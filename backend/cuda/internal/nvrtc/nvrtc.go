@@ -52,6 +52,13 @@ func Load() (*Compiler, error) {
 	return c, nil
 }
 
+// call calls fn. Like purego.SyscallN it is marked uintptrescapes: a
+// pointer converted to uintptr in its argument list is moved to the heap
+// and kept alive until call returns. Without it, an out-parameter on the
+// goroutine stack (&prog) could move when the stack grows inside the
+// call, and NVRTC would write to the old copy.
+//
+//go:uintptrescapes
 func (c *Compiler) call(fn uintptr, args ...uintptr) uintptr {
 	r, _, _ := purego.SyscallN(fn, args...)
 	return r

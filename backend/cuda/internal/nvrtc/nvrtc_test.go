@@ -229,3 +229,31 @@ func TestDefaultDir(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileAcrossStackGrowth compiles from goroutines whose stacks are
+// nearly full at several depths, so that the stack grows (and moves)
+// inside the NVRTC calls. Out-parameters passed as uintptr must not be
+// left behind on the old stack: before call was marked uintptrescapes,
+// this failed with NVRTC_ERROR_INVALID_PROGRAM.
+func TestCompileAcrossStackGrowth(t *testing.T) {
+	c := loadOrSkip(t)
+	var recurse func(depth int) error
+	recurse = func(depth int) error {
+		var pad [64]byte // consume stack
+		if depth > 0 {
+			err := recurse(depth - 1)
+			pad[depth%64]++
+			_ = pad
+			return err
+		}
+		_, err := c.Compile(axpy, "axpy.cu", Options(80, c.Major))
+		return err
+	}
+	for _, depth := range []int{0, 3, 7, 15, 31, 63, 127} {
+		done := make(chan error)
+		go func() { done <- recurse(depth) }()
+		if err := <-done; err != nil {
+			t.Fatalf("depth %d: %v", depth, err)
+		}
+	}
+}
