@@ -339,6 +339,14 @@ func erff(x V) V {
 	return sel(cmp(cmpLT, abs(x), c(0.9)), ys, yl)
 }
 
+// signf is the twin signOf: 1 where x > 0, −1 where x < 0, and x·0
+// (±0 kept, NaN quieted) elsewhere.
+func signf(x V) V {
+	r := sel(cmp(cmpGT, x, c(0)), c(1), zero())
+	r = sel(cmp(cmpLT, x, c(0)), c(-1), r)
+	return sel(cmp(cmpEQ, r, c(0)), mul(x, c(0)), r)
+}
+
 // maximum is a > b || a != a ? a : b (NaN-propagating, as the generic
 // kernel's order decides between ±0).
 func maximum(a, b V) V { return sel(isNaN(a), a, maxps(a, b)) }
@@ -374,6 +382,7 @@ var unaries = []unary{
 	{"Recip", "1/x", 2, func(x, A, B V) V { return rcpExact(x) }, 0},
 	{"Clamp", "min(max(x, a), b), NaN kept", 4, func(x, A, B V) V { return minps(B, maxps(A, x)) }, 2},
 	{"Leaky", "x > 0 ? x : a·x", 4, func(x, A, B V) V { return sel(cmp(cmpGT, x, c(0)), x, mul(x, A)) }, 1},
+	{"Sign", "sign(x): 1, −1, or x·0 for ±0 and NaN", 4, func(x, A, B V) V { return signf(x) }, 0},
 	{"Exp", "e^x", 2, func(x, A, B V) V { return expf(x) }, 0},
 	{"Log", "ln x", 1, func(x, A, B V) V { return logf(x) }, 0},
 	{"Tanh", "tanh x", 1, func(x, A, B V) V { return tanhf(x) }, 0},
@@ -491,6 +500,251 @@ func genBinary(bi binary) string {
 	return name
 }
 
+// ---------------------------------------------------------------- reductions
+
+// The reduction kernels of backend/cpu/reduce_vec.go, whose pure-Go twins
+// there document them (sumWidenGo, maxF32Go, colSumGo). Each handles the
+// whole vectors of its input; the Go wrapper does the last few elements.
+//
+//	sumWiden: Σ x[i] for i < n, n a multiple of L (float64 lanes per
+//	vector: 8 on AVX-512, 4 on AVX2), in float64: A = sumAccs
+//	accumulators take L consecutive elements each per step of A·L, then
+//	single vectors go to the first; the accumulators combine pairwise
+//	(a[i] += a[i+h] for h = A/2, …, 1), and the lanes of the result by
+//	halving (lane i += lane i+L/2, …).
+//	maxF32, minF32: the largest (smallest) of x[:n], n ≥ 1 a multiple of
+//	the float32 lanes; NaN if any element is NaN.
+//	colSum: acc[j] += Σ_r x[r·stride + j] for j < cols (a multiple of L),
+//	rows in order: each column's sum is the sequential one.
+
+// sumAccs is the accumulators of sumWiden (sumAccs in reduce_vec.go).
+const sumAccs = 8
+
+// cvt loads L float32 values at m as float64 lanes.
+func cvt(m Mem) V {
+	r := vreg()
+	if cur.avx512 {
+		VCVTPS2PD(m, r)
+	} else {
+		VCVTPS2PD(m, r) // m128 → ymm
+	}
+	return r
+}
+
+// hsumPD returns the float64 lanes of v summed by halving, in an XMM's low
+// lane.
+func hsumPD(v V) reg.VecVirtual {
+	y := v
+	if cur.avx512 {
+		y = YMM()
+		VEXTRACTF64X4(U8(1), v, y)
+		VADDPD(y, v.AsY(), y)
+	}
+	x := XMM()
+	VEXTRACTF128(U8(1), y, x)
+	VADDPD(x, y.AsX(), x)
+	h := XMM()
+	VPERMILPD(U8(1), x, h)
+	VADDSD(h, x, x)
+	return x
+}
+
+func genSumWiden() string {
+	name := "sumWiden" + cur.name
+	TEXT(name, NOSPLIT, "func(x *float32, n int) float64")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s returns Σ x[i] for i < n in float64 (n a multiple of %d), using %s.", name, cur.lanes/2, cur.name))
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	l := cur.lanes / 2 // float64 lanes, and float32 values per step
+	acc := make([]V, sumAccs)
+	for u := range acc {
+		acc[u] = zero()
+	}
+	Label("loop")
+	CMPQ(n, U32(sumAccs*l))
+	JB(LabelRef("single"))
+	for u := range acc {
+		VADDPD(cvt(Mem{Base: x, Disp: 4 * l * u}), acc[u], acc[u])
+	}
+	ADDQ(U32(4*sumAccs*l), x)
+	SUBQ(U32(sumAccs*l), n)
+	JMP(LabelRef("loop"))
+	Label("single")
+	CMPQ(n, U32(l))
+	JB(LabelRef("done"))
+	VADDPD(cvt(Mem{Base: x}), acc[0], acc[0])
+	ADDQ(U32(4*l), x)
+	SUBQ(U32(l), n)
+	JMP(LabelRef("single"))
+	Label("done")
+	// pairwise: a[i] += a[i+h] for h = sumAccs/2, …, 1
+	for h := sumAccs / 2; h >= 1; h /= 2 {
+		for i := 0; i < h; i++ {
+			VADDPD(acc[i+h], acc[i], acc[i])
+		}
+	}
+	r := hsumPD(acc[0])
+	VZEROUPPER()
+	Store(r, ReturnIndex(0))
+	RET()
+	return name
+}
+
+func genExtreme(isMax bool) string {
+	op, word := "min", "smallest"
+	if isMax {
+		op, word = "max", "largest"
+	}
+	name := op + "F32" + cur.name
+	TEXT(name, NOSPLIT, "func(x *float32, n int) float32")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s returns the %s of x[:n] (n ≥ 1 a multiple of %d), or NaN if one is NaN, using %s.", name, word, cur.lanes, cur.name))
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	w := cur.lanes
+	ext := func(a Op, b V) {
+		if isMax {
+			VMAXPS(a, b, b)
+		} else {
+			VMINPS(a, b, b)
+		}
+	}
+	first := load(Mem{Base: x})
+	acc := []V{first, load(first), load(first), load(first)}
+	// NaN lanes seen: an opmask on AVX-512, a vector on AVX2
+	var kn reg.OpmaskVirtual
+	var nv V
+	if cur.avx512 {
+		kn = K()
+		KXORW(kn, kn, kn)
+	} else {
+		nv = zero()
+	}
+	step := func(v V, a V) {
+		if cur.avx512 {
+			k := K()
+			VCMPPS(U8(cmpUNORD), v, v, k)
+			KORW(k, kn, kn)
+		} else {
+			t := YMM()
+			VCMPPS(U8(cmpUNORD), v, v, t)
+			VORPS(t, nv, nv)
+		}
+		ext(v, a)
+	}
+	step(first, acc[0])
+	ADDQ(U32(4*w), x)
+	SUBQ(U32(w), n)
+	Label("loop")
+	CMPQ(n, U32(4*w))
+	JB(LabelRef("single"))
+	for u := range acc {
+		step(load(Mem{Base: x, Disp: 4 * w * u}), acc[u])
+	}
+	ADDQ(U32(16*w), x)
+	SUBQ(U32(4*w), n)
+	JMP(LabelRef("loop"))
+	Label("single")
+	CMPQ(n, U32(w))
+	JB(LabelRef("done"))
+	step(load(Mem{Base: x}), acc[0])
+	ADDQ(U32(4*w), x)
+	SUBQ(U32(w), n)
+	JMP(LabelRef("single"))
+	Label("done")
+	if cur.avx512 {
+		KORTESTW(kn, kn)
+	} else {
+		m := GP32()
+		VMOVMSKPS(nv, m)
+		TESTL(m, m)
+	}
+	JNE(LabelRef("nan"))
+	ext(acc[1], acc[0])
+	ext(acc[3], acc[2])
+	ext(acc[2], acc[0])
+	y := acc[0]
+	if cur.avx512 {
+		y = YMM()
+		VEXTRACTF64X4(U8(1), acc[0], y)
+		ext(acc[0].AsY(), y)
+	}
+	r := XMM()
+	VEXTRACTF128(U8(1), y, r)
+	ext(y.AsX(), r)
+	t := XMM()
+	VMOVHLPS(r, r, t)
+	ext(t, r)
+	t2 := XMM()
+	VMOVSHDUP(r, t2)
+	ext(t2, r)
+	VZEROUPPER()
+	Store(r, ReturnIndex(0))
+	RET()
+	Label("nan")
+	q := XMM()
+	VMOVSS(c(math.NaN()), q)
+	VZEROUPPER()
+	Store(q, ReturnIndex(0))
+	RET()
+	return name
+}
+
+func genColSum() string {
+	name := "colSum" + cur.name
+	TEXT(name, NOSPLIT, "func(acc *float64, x *float32, rows, cols, stride int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s adds Σ_r x[r·stride + j] over r < rows, in order, to acc[j] for j < cols (a multiple of %d), using %s.", name, cur.lanes/2, cur.name))
+	a := Load(Param("acc"), GP64())
+	x := Load(Param("x"), GP64())
+	rows := Load(Param("rows"), GP64())
+	cols := Load(Param("cols"), GP64())
+	stride := Load(Param("stride"), GP64())
+	SHLQ(U8(2), stride) // in bytes
+	l := cur.lanes / 2
+	block := func(u int, next string) {
+		acc := make([]V, u)
+		for i := range acc {
+			acc[i] = vreg()
+			VMOVUPD(Mem{Base: a, Disp: 8 * l * i}, acc[i])
+		}
+		p, r := GP64(), GP64()
+		MOVQ(x, p)
+		MOVQ(rows, r)
+		lbl := fmt.Sprintf("rows%d", u)
+		Label(lbl)
+		TESTQ(r, r)
+		JE(LabelRef(lbl + "done"))
+		for i := range acc {
+			VADDPD(cvt(Mem{Base: p, Disp: 4 * l * i}), acc[i], acc[i])
+		}
+		ADDQ(stride, p)
+		DECQ(r)
+		JMP(LabelRef(lbl))
+		Label(lbl + "done")
+		for i := range acc {
+			VMOVUPD(acc[i], Mem{Base: a, Disp: 8 * l * i})
+		}
+		ADDQ(U32(8*l*u), a)
+		ADDQ(U32(4*l*u), x)
+		SUBQ(U32(l*u), cols)
+		JMP(LabelRef(next))
+	}
+	Label("cols4")
+	CMPQ(cols, U32(4*l))
+	JB(LabelRef("cols1"))
+	block(4, "cols4")
+	Label("cols1")
+	CMPQ(cols, U32(l))
+	JB(LabelRef("done"))
+	block(1, "cols1")
+	Label("done")
+	VZEROUPPER()
+	RET()
+	return name
+}
+
 var table = flag.String("table", "", "write the Go tables of kernels to this file")
 
 func main() {
@@ -513,6 +767,7 @@ func main() {
 		for _, b := range binaries {
 			names[is.name+"b"] = append(names[is.name+"b"], genBinary(b))
 		}
+		names[is.name+"r"] = []string{genSumWiden(), genExtreme(true), genExtreme(false), genColSum()}
 	}
 	if *table != "" {
 		writeTable(*table, names)
@@ -537,6 +792,9 @@ func writeTable(path string, names map[string][]string) {
 			fmt.Fprintf(&b, "\t\tvb%s: %s,\n", bi.name, names[is.name+"b"][i])
 		}
 		b.WriteString("\t},\n}\n")
+		r := names[is.name+"r"]
+		fmt.Fprintf(&b, "\n// redAsm%s is the %s reduction kernels.\n", is.name, is.name)
+		fmt.Fprintf(&b, "var redAsm%s = redAsm{lanes: %d, sum: %s, max: %s, min: %s, colSum: %s}\n", is.name, is.lanes/2, r[0], r[1], r[2], r[3])
 	}
 	src, err := format.Source(b.Bytes())
 	if err != nil {

@@ -16,14 +16,8 @@ import (
 )
 
 // knownGaps are the suite's cases this backend does not meet, each with
-// the reason. Unfold, Fold and MaxPool take windows over any number of
-// spatial dims in the backend.Backend contract, but this backend handles
-// 1 or 2 (geomOf panics on 3; package tensor only asks for 1 or 2).
-var knownGaps = []string{
-	"Unfold/float32/3d", "Unfold/float64/3d",
-	"Fold/float32/3d", "Fold/float64/3d",
-	"MaxPool/float32/3d", "MaxPool/float64/3d",
-}
+// the reason. None at present.
+var knownGaps []string
 
 func skipKnownGap(name string) bool {
 	for _, g := range knownGaps {

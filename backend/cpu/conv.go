@@ -9,7 +9,8 @@ import (
 
 // The sliding-window kernels: Unfold (im2col), its adjoint Fold (col2im)
 // and MaxPool. A one-dim window is run as a two-dim one whose first
-// spatial dim has size 1, so each kernel has one loop nest. Work splits
+// spatial dim has size 1, so each kernel has one loop nest; windows over
+// other numbers of spatial dims take the n-dim loops of conv_nd.go. Work splits
 // over the rows of the column matrix (Unfold) or over the N·C planes
 // (Fold, MaxPool), which never write to the same element.
 
@@ -68,6 +69,10 @@ func (*CPU) Unfold(dst, src backend.View, w backend.Window) {
 }
 
 func unfoldT[T float](dst, src backend.View, w backend.Window) {
+	if sd := len(w.Kernel); sd != 1 && sd != 2 {
+		unfoldND[T](dst, src, w)
+		return
+	}
 	g := geomOf("unfold", w)
 	if unfoldFast[T](dst, src, g) {
 		return
@@ -132,6 +137,10 @@ func (*CPU) Fold(dst, src backend.View, w backend.Window) {
 }
 
 func foldT[T float](dst, src backend.View, w backend.Window) {
+	if sd := len(w.Kernel); sd != 1 && sd != 2 {
+		foldND[T](dst, src, w)
+		return
+	}
 	g := geomOf("fold", w)
 	if foldFast[T](dst, src, g) {
 		return
@@ -153,6 +162,10 @@ func foldT[T float](dst, src backend.View, w backend.Window) {
 		xlo[kj], xhi[kj] = validRange(kj, wd, ow, g.sx, g.px, g.dx)
 	}
 	plane := h * wd
+	var add func(dst, x, y []T)
+	if !vecOff && fastKernels {
+		add = vecFor[T]().bin[vbAdd]
+	}
 	parallelFor(n*c, max(1, grain/max(plane*k, 1)), func(p0, p1 int) {
 		for pl := p0; pl < p1; pl++ {
 			b, ch := pl/c, pl%c
@@ -175,6 +188,10 @@ func foldT[T float](dst, src backend.View, w backend.Window) {
 						ob := iy*wd + lo*g.sx + x0
 						if g.sx == 1 && ss[2] == 1 {
 							o, v := out[ob:ob+hi-lo], s[q:q+hi-lo]
+							if add != nil {
+								add(o, o, v) // the same additions, vectorized
+								continue
+							}
 							for i := range o {
 								o[i] += v[i]
 							}
@@ -205,6 +222,10 @@ func (*CPU) MaxPool(values, indices, src backend.View, w backend.Window) {
 }
 
 func maxPoolT[T float](values, indices, src backend.View, w backend.Window) {
+	if sd := len(w.Kernel); sd != 1 && sd != 2 {
+		maxPoolND[T](values, indices, src, w)
+		return
+	}
 	g := geomOf("max_pool", w)
 	if maxPoolFast[T](values, indices, src, g) {
 		return

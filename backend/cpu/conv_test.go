@@ -39,6 +39,9 @@ var winCases = []winCase{
 	{in: []int{3, 2, 11}, k: []int{3}, s: []int{2}, p: []int{1}, d: []int{2}},
 	{in: []int{1, 4, 6}, k: []int{2}, s: []int{1}, p: []int{0}, d: []int{1}},
 	{in: []int{1, 1, 2, 2}, k: []int{3, 3}, s: []int{1, 1}, p: []int{0, 0}, d: []int{1, 1}}, // no window fits
+	// three spatial dims (conv_nd.go)
+	{in: []int{1, 2, 4, 5, 3}, k: []int{2, 3, 2}, s: []int{1, 2, 1}, p: []int{1, 0, 1}, d: []int{1, 1, 2}},
+	{in: []int{2, 1, 3, 3, 4}, k: []int{3, 1, 2}, s: []int{2, 1, 1}, p: []int{1, 0, 0}, d: []int{1, 1, 1}},
 }
 
 // refTap is the input position of tap j of window o along one dim, and

@@ -55,7 +55,7 @@ func fillT[T any](d []T, dst backend.View, v T) {
 	}
 	it := newIter(dst.Shape, dst.Layout)
 	_, st := it.inner()
-	it.each(grain, func(off *[maxOps]int, n int) {
+	it.each(grain, func(off [maxOps]int, n int) {
 		if !vecOff && st[0] == 1 {
 			fillSlice(d[off[0]:off[0]+n], v)
 			return
@@ -136,7 +136,7 @@ func copySame[T any](d, s []T, dst, src backend.View) {
 	}
 	it := newIter(dst.Shape, dst.Layout, src.Layout)
 	_, st := it.inner()
-	it.each(grain, func(off *[maxOps]int, n int) {
+	it.each(grain, func(off [maxOps]int, n int) {
 		if st[0] == 1 && st[1] == 1 {
 			copy(d[off[0]:off[0]+n], s[off[1]:off[1]+n])
 			return
@@ -154,7 +154,7 @@ func convertTo[D any](d []D, dst, src backend.View, fromFloat func(float64) D, f
 	it := newIter(dst.Shape, dst.Layout, src.Layout)
 	_, st := it.inner()
 	run := func(get func(p int) float64, geti func(p int) int64) {
-		it.each(grain, func(off *[maxOps]int, n int) {
+		it.each(grain, func(off [maxOps]int, n int) {
 			o, p := off[0], off[1]
 			if geti != nil && fromInt != nil {
 				for i := 0; i < n; i, o, p = i+1, o+st[0], p+st[1] {
@@ -260,10 +260,10 @@ func convertVec(dst, src backend.View) bool {
 	}
 	it := newIter(dst.Shape, dst.Layout, src.Layout)
 	_, st := it.inner()
-	if len(it.shape) == 0 || st[0] != 1 || (st[1] != 1 && st[1] != 0) {
+	if it.nd == 0 || st[0] != 1 || (st[1] != 1 && st[1] != 0) {
 		return false
 	}
-	it.each(grain, func(off *[maxOps]int, m int) {
+	it.each(grain, func(off [maxOps]int, m int) {
 		if st[1] == 1 {
 			f(ptr(db, off[0], dsz), ptr(sb, off[1], ssz), m)
 			return

@@ -104,6 +104,9 @@ func (*CPU) Alloc(dt backend.DType, n int) (backend.Storage, error) {
 	if n != 0 && bytes/n != dt.Size() {
 		return nil, fmt.Errorf("cpu: alloc %d elements of %v: %w", n, dt, backend.ErrOutOfMemory)
 	}
+	if w := (bytes + 7) / 8; w <= smallWords {
+		return newSmallBuffer(dt, n, w), nil
+	}
 	words, class, err := poolGet((bytes + 7) / 8)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,11 @@
 // innermost one as a plain loop, so a transposed or broadcast operand costs
 // a little, not a cliff.
 //
+// The iteration (iter.go) lives in fixed arrays for up to eight dims
+// after coalescing, so a broadcast or strided elementwise op on one
+// thread allocates nothing; buffers of up to 1 KiB are one allocation,
+// their elements in the same object as their header.
+//
 // # Memory
 //
 // Buffers of more than 4 KiB come from a pool of size classes (powers of

@@ -70,7 +70,7 @@ func indexSelectT[T any](dst, src backend.View, dim int, index backend.View) err
 		dl, sl := selectAt(dst.Layout, dim, k), selectAt(src.Layout, dim, int(i))
 		it := newIter(dl.Shape, dl, sl)
 		_, st := it.inner()
-		it.each(grain, func(off *[maxOps]int, m int) {
+		it.each(grain, func(off [maxOps]int, m int) {
 			for j, o, q := 0, off[0], off[1]; j < m; j, o, q = j+1, o+st[0], q+st[1] {
 				d[o] = s[q]
 			}
@@ -109,7 +109,7 @@ func indexAddT[T number](dst backend.View, dim int, index, src backend.View) err
 		dl, sl := selectAt(dst.Layout, dim, int(i)), selectAt(src.Layout, dim, k)
 		it := newIter(dl.Shape, dl, sl)
 		_, st := it.inner()
-		it.each(grain, func(off *[maxOps]int, m int) {
+		it.each(grain, func(off [maxOps]int, m int) {
 			for j, o, q := 0, off[0], off[1]; j < m; j, o, q = j+1, o+st[0], q+st[1] {
 				d[o] += s[q]
 			}
@@ -138,7 +138,7 @@ func gatherT[T any](dst, src backend.View, dim int, index backend.View) error {
 	it := newIter(index.Shape, dst.Layout, index.Layout, sl)
 	_, st := it.inner()
 	var bad error
-	it.run(0, it.numel, func(off *[maxOps]int, m int) {
+	it.run(0, it.numel, func(off [maxOps]int, m int) {
 		for j, o, p, q := 0, off[0], off[1], off[2]; j < m; j, o, p, q = j+1, o+st[0], p+st[1], q+st[2] {
 			i := ix[p]
 			if i < 0 || i >= int64(n) {
@@ -182,7 +182,7 @@ func scatterAddT[T number](dst backend.View, dim int, index, src backend.View) e
 	it := newIter(index.Shape, dl, index.Layout, sl)
 	_, st := it.inner()
 	var bad error
-	it.run(0, it.numel, func(off *[maxOps]int, m int) {
+	it.run(0, it.numel, func(off [maxOps]int, m int) {
 		for j, o, p, q := 0, off[0], off[1], off[2]; j < m; j, o, p, q = j+1, o+st[0], p+st[1], q+st[2] {
 			i := ix[p]
 			if i < 0 || i >= int64(n) {

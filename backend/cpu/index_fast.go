@@ -28,7 +28,7 @@ func scatterAddFast[T number](dst backend.View, dim int, index, src backend.View
 	it := lanes(dim, dl, index.Layout, sl)
 	_, st := it.inner()
 	var bad atomic.Bool
-	body := func(off *[maxOps]int, k int) {
+	body := func(off [maxOps]int, k int) {
 		o, p, q := off[0], off[1], off[2]
 		for r := 0; r < k; r, o, p, q = r+1, o+st[0], p+st[1], q+st[2] {
 			ir, sr := ix[p:p+m], s[q:q+m]

@@ -154,7 +154,7 @@ func reduceSerial[T number, A accum](op backend.ReduceOp, acc []A, accL backend.
 	as, ss := st[0], st[1]
 	f := combine[A](op)
 	id := identity[A](op)
-	it.run(0, it.numel, func(off *[maxOps]int, n int) {
+	it.run(0, it.numel, func(off [maxOps]int, n int) {
 		o, q := off[0], off[1]
 		if as == 0 {
 			r := id
@@ -188,7 +188,7 @@ func writeAcc[A accum](op backend.ReduceOp, dst backend.View, acc []A, count int
 	it := newIter(dst.Shape, dst.Layout, backend.Contiguous(dst.Shape))
 	_, st := it.inner()
 	conv := func(fn func(o, q, n int)) {
-		it.run(0, it.numel, func(off *[maxOps]int, n int) { fn(off[0], off[1], n) })
+		it.run(0, it.numel, func(off [maxOps]int, n int) { fn(off[0], off[1], n) })
 	}
 	mean := op == backend.ReduceMean
 	switch dst.DType() {
@@ -240,19 +240,6 @@ func writeAcc[A accum](op backend.ReduceOp, dst backend.View, acc []A, count int
 	}
 }
 
-// lanes returns an iteration over every position of src with dim removed
-// (kept with size 1), for kernels that then walk along dim themselves;
-// operands are the given layouts, each narrowed to size 1 at dim.
-func lanes(dim int, ls ...backend.Layout) *iter {
-	cut := make([]backend.Layout, len(ls))
-	for i, l := range ls {
-		sh := append([]int(nil), l.Shape...)
-		sh[dim] = 1
-		cut[i] = backend.Layout{Shape: sh, Strides: l.Strides, Offset: l.Offset}
-	}
-	return newIter(cut[0].Shape, cut...)
-}
-
 // ArgReduce implements backend.Backend.
 func (*CPU) ArgReduce(op backend.ArgOp, values, indices, src backend.View, dim int) {
 	switch src.DType() {
@@ -292,7 +279,7 @@ func argT[T number](op backend.ArgOp, values, indices, src backend.View, dim int
 	}
 	if fastKernels {
 		isMax := op == backend.ArgMax
-		it.each(max(1, grain/max(n, 1)), func(off *[maxOps]int, m int) {
+		it.each(max(1, grain/max(n, 1)), func(off [maxOps]int, m int) {
 			oi, ov, os := off[0], off[1], off[2]
 			for k := 0; k < m; k, oi, ov, os = k+1, oi+st[0], ov+st[1], os+st[2] {
 				best, at := argRow(isMax, s, os, n, stride)
@@ -304,7 +291,7 @@ func argT[T number](op backend.ArgOp, values, indices, src backend.View, dim int
 		})
 		return
 	}
-	it.each(max(1, grain/max(n, 1)), func(off *[maxOps]int, m int) {
+	it.each(max(1, grain/max(n, 1)), func(off [maxOps]int, m int) {
 		oi, ov, os := off[0], off[1], off[2]
 		for k := 0; k < m; k, oi, ov, os = k+1, oi+st[0], ov+st[1], os+st[2] {
 			best, at := s[os], 0
@@ -341,7 +328,7 @@ func cumsumT[T number, A accum](dst, src backend.View, dim int) {
 	ds, ss := dst.Strides[dim], src.Strides[dim]
 	it := lanes(dim, dst.Layout, src.Layout)
 	_, st := it.inner()
-	it.each(max(1, grain/max(n, 1)), func(off *[maxOps]int, m int) {
+	it.each(max(1, grain/max(n, 1)), func(off [maxOps]int, m int) {
 		od, os := off[0], off[1]
 		for k := 0; k < m; k, od, os = k+1, od+st[0], os+st[1] {
 			var acc A

@@ -128,6 +128,8 @@ func BenchmarkUnfoldFoldFast(b *testing.B) {
 		{"3x3p1_32x64x56x56", []int{32, 64, 56, 56}, win2(3, 1, 1)},
 		{"1x1_32x64x56x56", []int{32, 64, 56, 56}, win2(1, 1, 0)},
 		{"lenet2_3x3_128x32x13x13", []int{128, 32, 13, 13}, win2(3, 1, 0)},
+		{"lenet_5x5_128x6x14x14", []int{128, 6, 14, 14}, win2(5, 1, 0)},
+		{"3x3s2p1_32x64x28x28", []int{32, 64, 28, 28}, win2(3, 2, 1)},
 	} {
 		oh, ow := c.w.OutSize(0, c.in[2]), c.w.OutSize(1, c.in[3])
 		cs := []int{c.in[0], c.in[1] * c.w.KernelSize(), oh * ow}

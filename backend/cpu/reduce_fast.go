@@ -21,13 +21,16 @@ var fastKernels = os.Getenv("TAPIR_CPU_GENERIC") == ""
 // one middle block ([R1, K, R2]: batch-norm statistics over N, H, W) and
 // full reductions ([R2]).
 //
-// Sums run along R2 with eight independent accumulators (of the
-// documented type: float64 for float32 src) and along R1 as row adds into
-// the accumulator row, so the float result differs from the generic
-// loop's only by the reordering of float64 additions. Max and min keep
-// one accumulator per output and the generic order (first of equal
-// values wins, NaN sticks), so their results are identical. Prod takes
-// the generic path.
+// Sums run along R2 with independent accumulators (of the documented
+// type: float64 for float32 src) and along R1 as row adds into the
+// accumulator row, so the float result differs from the generic loop's
+// only by the reordering of float64 additions. Max and min keep one
+// accumulator per output and the generic order (first of equal values
+// wins, NaN sticks), so their results are identical. Prod takes the
+// generic path. Float32 src goes to the kernels of reduce_vec.go
+// (assembly on amd64): widening sums along R2, column sums along R1 (in
+// the generic order), and the extremes of runs along R2, where a run
+// whose extreme is NaN or a zero is redone by the generic rule.
 
 // reducePattern sees src (reduced to dst's shape) as [r1, k, r2].
 func reducePattern(dstShape, srcShape []int) (r1, k, r2 int, ok bool) {
@@ -117,6 +120,10 @@ func reduceFast[T number, A accum](op backend.ReduceOp, acc []A, dstShape []int,
 // reduceBlock reduces s, seen as [r1, k, r2], over rows [a0, a1) of R1 and
 // [c0, c1) of R2 into acc[b0:b1], for kept positions [b0, b1).
 func reduceBlock[T number, A accum](op backend.ReduceOp, acc []A, s []T, a0, a1, b0, b1, k, c0, c1, r2 int) {
+	if x, a, ok := asF32F64(s, acc); ok && !vecOff {
+		reduceBlock32(op, a, x, a0, a1, b0, b1, k, c0, c1, r2)
+		return
+	}
 	if r2 == 1 {
 		// [R1, K]: row operations on the accumulator row
 		out := acc[b0:b1]
@@ -146,6 +153,63 @@ func reduceBlock[T number, A accum](op backend.ReduceOp, acc []A, s []T, a0, a1,
 				acc[j] = maxSeg(acc[j], seg)
 			default:
 				acc[j] = minSeg(acc[j], seg)
+			}
+		}
+	}
+}
+
+// reduceBlock32 is reduceBlock for float32 src and float64 accumulators,
+// with the kernels of reduce_vec.go: column sums for [R1, K] sums (the
+// generic order, so the same result), widening sums along R2, and the
+// extremes of runs, whose result is folded in by the generic rule; a run
+// whose extreme is a NaN or a zero is redone by the generic loop, so that
+// the NaN and the sign of a zero are the ones it picks.
+func reduceBlock32(op backend.ReduceOp, acc []float64, s []float32, a0, a1, b0, b1, k, c0, c1, r2 int) {
+	rk := red32
+	sum := op == backend.ReduceSum || op == backend.ReduceMean
+	if r2 == 1 {
+		if a0 >= a1 || b0 >= b1 {
+			return
+		}
+		out := acc[b0:b1]
+		if sum {
+			rk.colSum(out, s[a0*k+b0:], a1-a0, k)
+			return
+		}
+		for r := a0; r < a1; r++ {
+			row := s[r*k+b0 : r*k+b1]
+			if op == backend.ReduceMax {
+				maxRow(out, row)
+			} else {
+				minRow(out, row)
+			}
+		}
+		return
+	}
+	if c0 >= c1 {
+		return
+	}
+	for r := a0; r < a1; r++ {
+		for j := b0; j < b1; j++ {
+			q := (r*k + j) * r2
+			seg := s[q+c0 : q+c1]
+			switch op {
+			case backend.ReduceSum, backend.ReduceMean:
+				acc[j] += rk.sum(seg)
+			case backend.ReduceMax:
+				m := rk.max(seg)
+				if m != m || m == 0 {
+					acc[j] = maxSeg(acc[j], seg)
+				} else if w := float64(m); w > acc[j] {
+					acc[j] = w
+				}
+			default:
+				m := rk.min(seg)
+				if m != m || m == 0 {
+					acc[j] = minSeg(acc[j], seg)
+				} else if w := float64(m); w < acc[j] {
+					acc[j] = w
+				}
 			}
 		}
 	}

@@ -83,14 +83,18 @@ func TestReducePattern(t *testing.T) {
 	}
 }
 
-func TestReduceFastMatchesGeneric(t *testing.T) {
+func TestReduceFastMatchesGeneric(t *testing.T) { reduceFastMatchesGeneric(t, !testing.Short()) }
+
+// reduceFastMatchesGeneric is TestReduceFastMatchesGeneric, with the
+// largest cases when big is set.
+func reduceFastMatchesGeneric(t *testing.T, big bool) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	shapes := [][]int{{}, {1}, {7}, {0}, {3, 0}, {1, 5}, {5, 1}, {3, 17}, {2, 3, 4}, {2, 1, 9, 3}, {3, 4, 5, 6},
+	shapes := [][]int{{}, {1}, {7}, {0}, {3, 0}, {1, 5}, {5, 1}, {3, 17}, {2, 3, 4}, {2, 1, 9, 3}, {3, 4, 5, 6}, {3, 70}, {33, 20}, {2, 3, 40},
 		{70000}, {3, 25000}, {25000, 3}, {2, 5, 7000}, {40000, 2, 1}}
 	ops := []backend.ReduceOp{backend.ReduceSum, backend.ReduceMean, backend.ReduceMax, backend.ReduceMin, backend.ReduceProd}
 	for _, sh := range shapes {
 		for _, dims := range subsets(len(sh)) {
-			if numel(sh) > 1000 && (testing.Short() || len(dims) > 2 && len(dims) < len(sh) && len(sh) > 2) {
+			if numel(sh) > 1000 && (!big || len(dims) > 2 && len(dims) < len(sh) && len(sh) > 2) {
 				continue // keep the big cases few
 			}
 			dsh := reducedShape(sh, dims)
@@ -170,7 +174,7 @@ func TestReduceFastNaNAndZeros(t *testing.T) {
 	// loop, including which zero wins a tie
 	rng := rand.New(rand.NewPCG(3, 4))
 	vals := []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1), 1, -1}
-	for _, sh := range [][]int{{9}, {4, 9}, {9, 4}, {3, 4, 5}, {50000, 2}} {
+	for _, sh := range [][]int{{9}, {4, 9}, {9, 4}, {3, 4, 5}, {3, 40}, {50000, 2}} {
 		for _, dims := range subsets(len(sh)) {
 			for _, op := range []backend.ReduceOp{backend.ReduceMax, backend.ReduceMin, backend.ReduceSum} {
 				for _, dt := range []backend.DType{f32, f64} {

@@ -28,7 +28,7 @@ func softmaxT[T float](dst, src backend.View, dim int, log bool) {
 	it := lanes(dim, dst.Layout, src.Layout)
 	_, st := it.inner()
 	fast := !vecOff && (ds == 1 && ss == 1 || n == 1)
-	it.each(max(1, grain/8/max(n, 1)), func(off *[maxOps]int, m int) {
+	it.each(max(1, grain/8/max(n, 1)), func(off [maxOps]int, m int) {
 		od, os := off[0], off[1]
 		for k := 0; k < m; k, od, os = k+1, od+st[0], os+st[1] {
 			if fast {

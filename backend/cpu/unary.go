@@ -27,13 +27,19 @@ func (*CPU) Unary(op backend.UnaryOp, dst, src backend.View, p backend.Scalars) 
 // unaryRun walks dst and src together, handing each innermost run to fn
 // with its offsets and strides.
 func unaryRun[T any](dst, src backend.View, fn func(d []T, o, ds int, s []T, q, ss, n int)) {
-	d, s := slice[T](dst.Storage), slice[T](src.Storage)
 	it := newIter(dst.Shape, dst.Layout, src.Layout)
 	_, st := it.inner()
-	it.each(grain/8, func(off *[maxOps]int, n int) {
-		fn(d, off[0], st[0], s, off[1], st[1], n)
-	})
+	eachR(&it, grain/8, unRun[T]{fn: fn, d: slice[T](dst.Storage), s: slice[T](src.Storage), ds: st[0], ss: st[1]})
 }
+
+// unRun is unaryRun's loop body.
+type unRun[T any] struct {
+	fn     func(d []T, o, ds int, s []T, q, ss, n int)
+	d, s   []T
+	ds, ss int
+}
+
+func (r unRun[T]) run(off [maxOps]int, n int) { r.fn(r.d, off[0], r.ds, r.s, off[1], r.ss, n) }
 
 func unaryFloat[T float](op backend.UnaryOp, dst, src backend.View, p backend.Scalars) {
 	if !vecOff {
@@ -90,6 +96,13 @@ func unaryFloat[T float](op backend.UnaryOp, dst, src backend.View, p backend.Sc
 				d[o] = s[q] / a
 			}
 		})
+	case backend.Sign:
+		// contiguous runs take vuSign above; this is the strided loop
+		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
+			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
+				d[o] = signOf(s[q])
+			}
+		})
 	case backend.Clamp:
 		unaryRun(dst, src, func(d []T, o, ds int, s []T, q, ss, n int) {
 			for i := 0; i < n; i, o, q = i+1, o+ds, q+ss {
@@ -111,6 +124,17 @@ func unaryFloat[T float](op backend.UnaryOp, dst, src backend.View, p backend.Sc
 			}
 		})
 	}
+}
+
+// signOf is −1, 0 or 1 by the sign of x; ±0 and NaN give themselves
+// (x·0). The comparisons compile to flag moves, and the one branch is
+// taken only for zeros and NaNs.
+func signOf[T float](x T) T {
+	r := T(b2u(x > 0)) - T(b2u(x < 0))
+	if r == 0 {
+		return x * 0
+	}
+	return r
 }
 
 // floatFunc returns op as a float64 function; float32 kernels call it and

@@ -37,6 +37,7 @@ const (
 	vuRecip
 	vuClamp // min(max(x, a), b), NaN kept
 	vuLeaky // x > 0 ? x : a·x
+	vuSign  // 1, −1, or x·0 (±0 and NaN)
 	vuExp
 	vuLog
 	vuTanh
@@ -253,6 +254,7 @@ func goVecCommon[T float](k *vecKernels[T]) {
 			d[i] = v
 		}
 	}
+	k.un[vuSign] = mapGo(signOf[T])
 	k.bin[vbAdd] = func(d, x, y []T) {
 		x, y = x[:len(d)], y[:len(d)]
 		for i := range d {
@@ -352,6 +354,8 @@ func vecUnaryOf(op backend.UnaryOp, p backend.Scalars) (k vecUn, a, b float64, o
 		return vuNeg, 0, 0, true
 	case backend.Abs:
 		return vuAbs, 0, 0, true
+	case backend.Sign:
+		return vuSign, 0, 0, true
 	case backend.Square:
 		return vuSquare, 0, 0, true
 	case backend.ReLU:
@@ -434,23 +438,30 @@ func unaryVec[T float](k vecUn, dst, src backend.View, a, b T) bool {
 	}
 	it := newIter(dst.Shape, dst.Layout, src.Layout)
 	_, st := it.inner()
-	switch {
-	case len(it.shape) == 0 || st[0] != 1:
-		return false
-	case st[1] == 1:
-		it.each(chunk, func(off *[maxOps]int, m int) {
-			f(d[off[0]:off[0]+m], s[off[1]:off[1]+m], a, b)
-		})
-	case st[1] == 0:
-		it.each(chunk, func(off *[maxOps]int, m int) {
-			o := off[0]
-			f(d[o:o+1], s[off[1]:off[1]+1], a, b)
-			fillSlice(d[o+1:o+m], d[o])
-		})
-	default:
+	if it.nd == 0 || st[0] != 1 || (st[1] != 1 && st[1] != 0) {
 		return false
 	}
+	eachR(&it, chunk, unVecRun[T]{f: f, d: d, s: s, a: a, b: b, bcast: st[1] == 0})
 	return true
+}
+
+// unVecRun is unaryVec's loop body: f over a run contiguous in dst and
+// contiguous (or, bcast, broadcast) in src.
+type unVecRun[T float] struct {
+	f     func(dst, x []T, a, b T)
+	d, s  []T
+	a, b  T
+	bcast bool
+}
+
+func (r unVecRun[T]) run(off [maxOps]int, m int) {
+	o, q := off[0], off[1]
+	if !r.bcast {
+		r.f(r.d[o:o+m], r.s[q:q+m], r.a, r.b)
+		return
+	}
+	r.f(r.d[o:o+1], r.s[q:q+1], r.a, r.b)
+	fillSlice(r.d[o+1:o+m], r.d[o])
 }
 
 // binaryVec runs op over dst, x and y when every innermost run is
@@ -495,34 +506,58 @@ func binaryVec[T float](op backend.BinaryOp, dst, x, y backend.View) bool {
 	}
 	it := newIter(dst.Shape, dst.Layout, x.Layout, y.Layout)
 	_, st := it.inner()
-	if len(it.shape) == 0 || st[0] != 1 || st[1] > 1 || st[2] > 1 || st[1] < 0 || st[2] < 0 {
+	if it.nd == 0 || st[0] != 1 || st[1] > 1 || st[2] > 1 || st[1] < 0 || st[2] < 0 {
 		return false
 	}
+	r := binVecRun[T]{fb: fb, fs: fs, fr: fr, d: d, p: p, q: q, neg: neg}
 	switch {
 	case st[1] == 1 && st[2] == 1:
-		it.each(chunk, func(off *[maxOps]int, m int) {
-			fb(d[off[0]:off[0]+m], p[off[1]:off[1]+m], q[off[2]:off[2]+m])
-		})
+		r.mode = bvVV
 	case st[1] == 1: // y broadcast along the run
-		it.each(chunk, func(off *[maxOps]int, m int) {
-			s := q[off[2]]
-			if neg {
-				s = -s
-			}
-			fs(d[off[0]:off[0]+m], p[off[1]:off[1]+m], s, 0)
-		})
+		r.mode = bvVS
 	case st[2] == 1: // x broadcast along the run
-		it.each(chunk, func(off *[maxOps]int, m int) {
-			fr(d[off[0]:off[0]+m], q[off[2]:off[2]+m], p[off[1]], 0)
-		})
+		r.mode = bvSV
 	default: // both broadcast: one value per run
-		it.each(chunk, func(off *[maxOps]int, m int) {
-			o := off[0]
-			fb(d[o:o+1], p[off[1]:off[1]+1], q[off[2]:off[2]+1])
-			fillSlice(d[o+1:o+m], d[o])
-		})
+		r.mode = bvSS
 	}
+	eachR(&it, chunk, r)
 	return true
+}
+
+// The shapes of a run of binaryVec: vector or scalar (broadcast) x and y.
+const (
+	bvVV = iota
+	bvVS
+	bvSV
+	bvSS
+)
+
+// binVecRun is binaryVec's loop body.
+type binVecRun[T float] struct {
+	fb      func(dst, x, y []T)
+	fs, fr  func(dst, x []T, a, b T)
+	d, p, q []T
+	mode    int
+	neg     bool // fs takes −s (x − s = x + (−s))
+}
+
+func (r binVecRun[T]) run(off [maxOps]int, m int) {
+	o, i, j := off[0], off[1], off[2]
+	switch r.mode {
+	case bvVV:
+		r.fb(r.d[o:o+m], r.p[i:i+m], r.q[j:j+m])
+	case bvVS:
+		s := r.q[j]
+		if r.neg {
+			s = -s
+		}
+		r.fs(r.d[o:o+m], r.p[i:i+m], s, 0)
+	case bvSV:
+		r.fr(r.d[o:o+m], r.q[j:j+m], r.p[i], 0)
+	default:
+		r.fb(r.d[o:o+1], r.p[i:i+1], r.q[j:j+1])
+		fillSlice(r.d[o+1:o+m], r.d[o])
+	}
 }
 
 // fillSlice sets every element of s to v: a loop for short slices, then

@@ -167,6 +167,7 @@ var vecUnRefs = [numVecUn]func(x, a, b float32) float32{
 	vuRecip:   func(x, _, _ float32) float32 { return 1 / x },
 	vuClamp:   func(x, a, b float32) float32 { return clampRef(x, a, b) },
 	vuLeaky:   func(x, a, _ float32) float32 { return leaky(x, a) },
+	vuSign:    func(x, _, _ float32) float32 { return signRef(x) },
 	vuExp:     func(x, _, _ float32) float32 { return exp32(x) },
 	vuLog:     func(x, _, _ float32) float32 { return log32(x) },
 	vuTanh:    func(x, _, _ float32) float32 { return tanh32(x) },
@@ -174,6 +175,17 @@ var vecUnRefs = [numVecUn]func(x, a, b float32) float32{
 	vuSilu:    func(x, _, _ float32) float32 { return silu32(x) },
 	vuGelu:    func(x, _, _ float32) float32 { return gelu32(x) },
 	vuErf:     func(x, _, _ float32) float32 { return erf32(x) },
+}
+
+// signRef is sign written with branches: 1, −1, or x·0.
+func signRef(x float32) float32 {
+	switch {
+	case x > 0:
+		return 1
+	case x < 0:
+		return -1
+	}
+	return x * 0
 }
 
 // clampRef is the generic kernel's clamp: NaN bounds are ignored, a NaN

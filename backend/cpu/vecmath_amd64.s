@@ -1126,6 +1126,119 @@ DATA vconst00000000<>+56(SB)/4, $0x00000000
 DATA vconst00000000<>+60(SB)/4, $0x00000000
 GLOBL vconst00000000<>(SB), RODATA|NOPTR, $64
 
+// func vSignAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·vSignAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z2
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z2, K1, Z3
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z3, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z3, K1, Z4
+	VMOVUPS   Z4, (DI)
+	VMOVUPS   64(SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z5
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z5, K1, Z6
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z6, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z6, K1, Z7
+	VMOVUPS   Z7, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z8
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z8, K1, Z9
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z9, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z9, K1, Z10
+	VMOVUPS   Z10, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z11
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z11, K1, Z12
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z12, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z12, K1, Z13
+	VMOVUPS   Z13, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z14
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z14, K1, Z15
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z15, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z15, K1, Z16
+	VMOVUPS   Z16, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	TESTQ     CX, CX
+	JE        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K2
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K2, Z17
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS vconstbf800000<>+0(SB), Z17, K2, Z18
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z18, K2
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z18, K2, Z19
+	VMOVUPS   Z19, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+DATA vconstbf800000<>+0(SB)/4, $0xbf800000
+DATA vconstbf800000<>+4(SB)/4, $0xbf800000
+DATA vconstbf800000<>+8(SB)/4, $0xbf800000
+DATA vconstbf800000<>+12(SB)/4, $0xbf800000
+DATA vconstbf800000<>+16(SB)/4, $0xbf800000
+DATA vconstbf800000<>+20(SB)/4, $0xbf800000
+DATA vconstbf800000<>+24(SB)/4, $0xbf800000
+DATA vconstbf800000<>+28(SB)/4, $0xbf800000
+DATA vconstbf800000<>+32(SB)/4, $0xbf800000
+DATA vconstbf800000<>+36(SB)/4, $0xbf800000
+DATA vconstbf800000<>+40(SB)/4, $0xbf800000
+DATA vconstbf800000<>+44(SB)/4, $0xbf800000
+DATA vconstbf800000<>+48(SB)/4, $0xbf800000
+DATA vconstbf800000<>+52(SB)/4, $0xbf800000
+DATA vconstbf800000<>+56(SB)/4, $0xbf800000
+DATA vconstbf800000<>+60(SB)/4, $0xbf800000
+GLOBL vconstbf800000<>(SB), RODATA|NOPTR, $64
+
 // func vExpAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F
 TEXT ·vExpAVX512(SB), NOSPLIT, $0-32
@@ -3485,6 +3598,290 @@ done:
 	VZEROUPPER
 	RET
 
+// func sumWidenAVX512(x *float32, n int) float64
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·sumWidenAVX512(SB), NOSPLIT, $0-24
+	MOVQ   x+0(FP), AX
+	MOVQ   n+8(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VCVTPS2PD (AX), Z8
+	VADDPD    Z8, Z0, Z0
+	VCVTPS2PD 32(AX), Z8
+	VADDPD    Z8, Z1, Z1
+	VCVTPS2PD 64(AX), Z8
+	VADDPD    Z8, Z2, Z2
+	VCVTPS2PD 96(AX), Z8
+	VADDPD    Z8, Z3, Z3
+	VCVTPS2PD 128(AX), Z8
+	VADDPD    Z8, Z4, Z4
+	VCVTPS2PD 160(AX), Z8
+	VADDPD    Z8, Z5, Z5
+	VCVTPS2PD 192(AX), Z8
+	VADDPD    Z8, Z6, Z6
+	VCVTPS2PD 224(AX), Z8
+	VADDPD    Z8, Z7, Z7
+	ADDQ      $0x00000100, AX
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        done
+	VCVTPS2PD (AX), Z8
+	VADDPD    Z8, Z0, Z0
+	ADDQ      $0x00000020, AX
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+done:
+	VADDPD        Z4, Z0, Z0
+	VADDPD        Z5, Z1, Z1
+	VADDPD        Z6, Z2, Z2
+	VADDPD        Z7, Z3, Z3
+	VADDPD        Z2, Z0, Z0
+	VADDPD        Z3, Z1, Z1
+	VADDPD        Z1, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPD        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPD        X0, X1, X0
+	VPERMILPD     $0x01, X0, X1
+	VADDSD        X1, X0, X0
+	VZEROUPPER
+	MOVSD         X0, ret+16(FP)
+	RET
+
+// func maxF32AVX512(x *float32, n int) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·maxF32AVX512(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), AX
+	MOVQ    n+8(FP), CX
+	VMOVUPS (AX), Z0
+	VMOVUPS Z0, Z1
+	VMOVUPS Z0, Z2
+	VMOVUPS Z0, Z3
+	KXORW   K1, K1, K1
+	VCMPPS  $0x03, Z0, Z0, K2
+	KORW    K2, K1, K1
+	VMAXPS  Z0, Z0, Z0
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000010, CX
+
+loop:
+	CMPQ    CX, $0x00000040
+	JB      single
+	VMOVUPS (AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMAXPS  Z4, Z0, Z0
+	VMOVUPS 64(AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMAXPS  Z4, Z1, Z1
+	VMOVUPS 128(AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMAXPS  Z4, Z2, Z2
+	VMOVUPS 192(AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMAXPS  Z4, Z3, Z3
+	ADDQ    $0x00000100, AX
+	SUBQ    $0x00000040, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000010
+	JB      done
+	VMOVUPS (AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMAXPS  Z4, Z0, Z0
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000010, CX
+	JMP     single
+
+done:
+	KORTESTW      K1, K1
+	JNE           nan
+	VMAXPS        Z1, Z0, Z0
+	VMAXPS        Z3, Z2, Z2
+	VMAXPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y0, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXPS        X1, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+16(FP)
+	RET
+
+nan:
+	VMOVSS vconst7fc00000<>+0(SB), X0
+	VZEROUPPER
+	MOVSS  X0, ret+16(FP)
+	RET
+
+// func minF32AVX512(x *float32, n int) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·minF32AVX512(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), AX
+	MOVQ    n+8(FP), CX
+	VMOVUPS (AX), Z0
+	VMOVUPS Z0, Z1
+	VMOVUPS Z0, Z2
+	VMOVUPS Z0, Z3
+	KXORW   K1, K1, K1
+	VCMPPS  $0x03, Z0, Z0, K2
+	KORW    K2, K1, K1
+	VMINPS  Z0, Z0, Z0
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000010, CX
+
+loop:
+	CMPQ    CX, $0x00000040
+	JB      single
+	VMOVUPS (AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMINPS  Z4, Z0, Z0
+	VMOVUPS 64(AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMINPS  Z4, Z1, Z1
+	VMOVUPS 128(AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMINPS  Z4, Z2, Z2
+	VMOVUPS 192(AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMINPS  Z4, Z3, Z3
+	ADDQ    $0x00000100, AX
+	SUBQ    $0x00000040, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000010
+	JB      done
+	VMOVUPS (AX), Z4
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K1, K1
+	VMINPS  Z4, Z0, Z0
+	ADDQ    $0x00000040, AX
+	SUBQ    $0x00000010, CX
+	JMP     single
+
+done:
+	KORTESTW      K1, K1
+	JNE           nan
+	VMINPS        Z1, Z0, Z0
+	VMINPS        Z3, Z2, Z2
+	VMINPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMINPS        Y0, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VMINPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMINPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMINPS        X1, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+16(FP)
+	RET
+
+nan:
+	VMOVSS vconst7fc00000<>+0(SB), X0
+	VZEROUPPER
+	MOVSS  X0, ret+16(FP)
+	RET
+
+// func colSumAVX512(acc *float64, x *float32, rows int, cols int, stride int)
+// Requires: AVX, AVX512F
+TEXT ·colSumAVX512(SB), NOSPLIT, $0-40
+	MOVQ acc+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ rows+16(FP), DX
+	MOVQ cols+24(FP), BX
+	MOVQ stride+32(FP), SI
+	SHLQ $0x02, SI
+
+cols4:
+	CMPQ    BX, $0x00000020
+	JB      cols1
+	VMOVUPD (AX), Z0
+	VMOVUPD 64(AX), Z1
+	VMOVUPD 128(AX), Z2
+	VMOVUPD 192(AX), Z3
+	MOVQ    CX, DI
+	MOVQ    DX, R8
+
+rows4:
+	TESTQ     R8, R8
+	JE        rows4done
+	VCVTPS2PD (DI), Z4
+	VADDPD    Z4, Z0, Z0
+	VCVTPS2PD 32(DI), Z4
+	VADDPD    Z4, Z1, Z1
+	VCVTPS2PD 64(DI), Z4
+	VADDPD    Z4, Z2, Z2
+	VCVTPS2PD 96(DI), Z4
+	VADDPD    Z4, Z3, Z3
+	ADDQ      SI, DI
+	DECQ      R8
+	JMP       rows4
+
+rows4done:
+	VMOVUPD Z0, (AX)
+	VMOVUPD Z1, 64(AX)
+	VMOVUPD Z2, 128(AX)
+	VMOVUPD Z3, 192(AX)
+	ADDQ    $0x00000100, AX
+	ADDQ    $0x00000080, CX
+	SUBQ    $0x00000020, BX
+	JMP     cols4
+
+cols1:
+	CMPQ    BX, $0x00000008
+	JB      done
+	VMOVUPD (AX), Z0
+	MOVQ    CX, DI
+	MOVQ    DX, R8
+
+rows1:
+	TESTQ     R8, R8
+	JE        rows1done
+	VCVTPS2PD (DI), Z1
+	VADDPD    Z1, Z0, Z0
+	ADDQ      SI, DI
+	DECQ      R8
+	JMP       rows1
+
+rows1done:
+	VMOVUPD Z0, (AX)
+	ADDQ    $0x00000040, AX
+	ADDQ    $0x00000020, CX
+	SUBQ    $0x00000008, BX
+	JMP     cols1
+
+done:
+	VZEROUPPER
+	RET
+
 // func vAddsAVX2(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX
 TEXT ·vAddsAVX2(SB), NOSPLIT, $0-32
@@ -4494,6 +4891,100 @@ tail:
 	VMULPS     Y0, Y2, Y0
 	VBLENDVPS  Y3, Y2, Y0, Y0
 	VMASKMOVPS Y0, Y1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vSignAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX
+TEXT ·vSignAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVUPS   Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVUPS   Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVUPS   Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	TESTQ      CX, CX
+	JE         done
+	NEGQ       CX
+	LEAQ       vtailmask<>+0(SB), AX
+	VMOVUPS    32(AX)(CX*4), Y0
+	VMASKMOVPS (SI), Y0, Y1
+	VCMPPS     $0x1e, vconst00000000<>+0(SB), Y1, Y2
+	VXORPS     Y3, Y3, Y3
+	VBLENDVPS  Y2, vconst3f800000<>+0(SB), Y3, Y2
+	VCMPPS     $0x11, vconst00000000<>+0(SB), Y1, Y3
+	VBLENDVPS  Y3, vconstbf800000<>+0(SB), Y2, Y2
+	VCMPPS     $0x00, vconst00000000<>+0(SB), Y2, Y3
+	VMULPS     vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS  Y3, Y1, Y2, Y1
+	VMASKMOVPS Y1, Y0, (DI)
 
 done:
 	VZEROUPPER
@@ -5850,6 +6341,286 @@ tail:
 	VMINPS     Y2, Y1, Y2
 	VBLENDVPS  Y3, Y1, Y2, Y1
 	VMASKMOVPS Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func sumWidenAVX2(x *float32, n int) float64
+// Requires: AVX, SSE2
+TEXT ·sumWidenAVX2(SB), NOSPLIT, $0-24
+	MOVQ   x+0(FP), AX
+	MOVQ   n+8(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VCVTPS2PD (AX), Y8
+	VADDPD    Y8, Y0, Y0
+	VCVTPS2PD 16(AX), Y8
+	VADDPD    Y8, Y1, Y1
+	VCVTPS2PD 32(AX), Y8
+	VADDPD    Y8, Y2, Y2
+	VCVTPS2PD 48(AX), Y8
+	VADDPD    Y8, Y3, Y3
+	VCVTPS2PD 64(AX), Y8
+	VADDPD    Y8, Y4, Y4
+	VCVTPS2PD 80(AX), Y8
+	VADDPD    Y8, Y5, Y5
+	VCVTPS2PD 96(AX), Y8
+	VADDPD    Y8, Y6, Y6
+	VCVTPS2PD 112(AX), Y8
+	VADDPD    Y8, Y7, Y7
+	ADDQ      $0x00000080, AX
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000004
+	JB        done
+	VCVTPS2PD (AX), Y8
+	VADDPD    Y8, Y0, Y0
+	ADDQ      $0x00000010, AX
+	SUBQ      $0x00000004, CX
+	JMP       single
+
+done:
+	VADDPD       Y4, Y0, Y0
+	VADDPD       Y5, Y1, Y1
+	VADDPD       Y6, Y2, Y2
+	VADDPD       Y7, Y3, Y3
+	VADDPD       Y2, Y0, Y0
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	VZEROUPPER
+	MOVSD        X1, ret+16(FP)
+	RET
+
+// func maxF32AVX2(x *float32, n int) float32
+// Requires: AVX, SSE
+TEXT ·maxF32AVX2(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), AX
+	MOVQ    n+8(FP), CX
+	VMOVUPS (AX), Y0
+	VMOVUPS Y0, Y1
+	VMOVUPS Y0, Y2
+	VMOVUPS Y0, Y3
+	VXORPS  Y4, Y4, Y4
+	VCMPPS  $0x03, Y0, Y0, Y5
+	VORPS   Y5, Y4, Y4
+	VMAXPS  Y0, Y0, Y0
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, CX
+
+loop:
+	CMPQ    CX, $0x00000020
+	JB      single
+	VMOVUPS (AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMAXPS  Y5, Y0, Y0
+	VMOVUPS 32(AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMAXPS  Y5, Y1, Y1
+	VMOVUPS 64(AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMAXPS  Y5, Y2, Y2
+	VMOVUPS 96(AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMAXPS  Y5, Y3, Y3
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000020, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000008
+	JB      done
+	VMOVUPS (AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMAXPS  Y5, Y0, Y0
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, CX
+	JMP     single
+
+done:
+	VMOVMSKPS    Y4, AX
+	TESTL        AX, AX
+	JNE          nan
+	VMAXPS       Y1, Y0, Y0
+	VMAXPS       Y3, Y2, Y2
+	VMAXPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VMAXPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VMAXPS       X0, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+16(FP)
+	RET
+
+nan:
+	VMOVSS vconst7fc00000<>+0(SB), X0
+	VZEROUPPER
+	MOVSS  X0, ret+16(FP)
+	RET
+
+// func minF32AVX2(x *float32, n int) float32
+// Requires: AVX, SSE
+TEXT ·minF32AVX2(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), AX
+	MOVQ    n+8(FP), CX
+	VMOVUPS (AX), Y0
+	VMOVUPS Y0, Y1
+	VMOVUPS Y0, Y2
+	VMOVUPS Y0, Y3
+	VXORPS  Y4, Y4, Y4
+	VCMPPS  $0x03, Y0, Y0, Y5
+	VORPS   Y5, Y4, Y4
+	VMINPS  Y0, Y0, Y0
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, CX
+
+loop:
+	CMPQ    CX, $0x00000020
+	JB      single
+	VMOVUPS (AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMINPS  Y5, Y0, Y0
+	VMOVUPS 32(AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMINPS  Y5, Y1, Y1
+	VMOVUPS 64(AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMINPS  Y5, Y2, Y2
+	VMOVUPS 96(AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMINPS  Y5, Y3, Y3
+	ADDQ    $0x00000080, AX
+	SUBQ    $0x00000020, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000008
+	JB      done
+	VMOVUPS (AX), Y5
+	VCMPPS  $0x03, Y5, Y5, Y6
+	VORPS   Y6, Y4, Y4
+	VMINPS  Y5, Y0, Y0
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000008, CX
+	JMP     single
+
+done:
+	VMOVMSKPS    Y4, AX
+	TESTL        AX, AX
+	JNE          nan
+	VMINPS       Y1, Y0, Y0
+	VMINPS       Y3, Y2, Y2
+	VMINPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMINPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VMINPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VMINPS       X0, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+16(FP)
+	RET
+
+nan:
+	VMOVSS vconst7fc00000<>+0(SB), X0
+	VZEROUPPER
+	MOVSS  X0, ret+16(FP)
+	RET
+
+// func colSumAVX2(acc *float64, x *float32, rows int, cols int, stride int)
+// Requires: AVX
+TEXT ·colSumAVX2(SB), NOSPLIT, $0-40
+	MOVQ acc+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ rows+16(FP), DX
+	MOVQ cols+24(FP), BX
+	MOVQ stride+32(FP), SI
+	SHLQ $0x02, SI
+
+cols4:
+	CMPQ    BX, $0x00000010
+	JB      cols1
+	VMOVUPD (AX), Y0
+	VMOVUPD 32(AX), Y1
+	VMOVUPD 64(AX), Y2
+	VMOVUPD 96(AX), Y3
+	MOVQ    CX, DI
+	MOVQ    DX, R8
+
+rows4:
+	TESTQ     R8, R8
+	JE        rows4done
+	VCVTPS2PD (DI), Y4
+	VADDPD    Y4, Y0, Y0
+	VCVTPS2PD 16(DI), Y4
+	VADDPD    Y4, Y1, Y1
+	VCVTPS2PD 32(DI), Y4
+	VADDPD    Y4, Y2, Y2
+	VCVTPS2PD 48(DI), Y4
+	VADDPD    Y4, Y3, Y3
+	ADDQ      SI, DI
+	DECQ      R8
+	JMP       rows4
+
+rows4done:
+	VMOVUPD Y0, (AX)
+	VMOVUPD Y1, 32(AX)
+	VMOVUPD Y2, 64(AX)
+	VMOVUPD Y3, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000040, CX
+	SUBQ    $0x00000010, BX
+	JMP     cols4
+
+cols1:
+	CMPQ    BX, $0x00000004
+	JB      done
+	VMOVUPD (AX), Y0
+	MOVQ    CX, DI
+	MOVQ    DX, R8
+
+rows1:
+	TESTQ     R8, R8
+	JE        rows1done
+	VCVTPS2PD (DI), Y1
+	VADDPD    Y1, Y0, Y0
+	ADDQ      SI, DI
+	DECQ      R8
+	JMP       rows1
+
+rows1done:
+	VMOVUPD Y0, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000010, CX
+	SUBQ    $0x00000004, BX
+	JMP     cols1
 
 done:
 	VZEROUPPER

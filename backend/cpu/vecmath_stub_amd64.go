@@ -94,6 +94,11 @@ func vClampAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vLeakyAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
+// vSignAVX512 sets dst[i] = sign(x): 1, −1, or x·0 for ±0 and NaN for i < n, using AVX512.
+//
+//go:noescape
+func vSignAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
 // vExpAVX512 sets dst[i] = e^x for i < n, using AVX512.
 //
 //go:noescape
@@ -158,6 +163,26 @@ func vMaxAVX512(dst *float32, x *float32, y *float32, n int)
 //
 //go:noescape
 func vMinAVX512(dst *float32, x *float32, y *float32, n int)
+
+// sumWidenAVX512 returns Σ x[i] for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func sumWidenAVX512(x *float32, n int) float64
+
+// maxF32AVX512 returns the largest of x[:n] (n ≥ 1 a multiple of 16), or NaN if one is NaN, using AVX512.
+//
+//go:noescape
+func maxF32AVX512(x *float32, n int) float32
+
+// minF32AVX512 returns the smallest of x[:n] (n ≥ 1 a multiple of 16), or NaN if one is NaN, using AVX512.
+//
+//go:noescape
+func minF32AVX512(x *float32, n int) float32
+
+// colSumAVX512 adds Σ_r x[r·stride + j] over r < rows, in order, to acc[j] for j < cols (a multiple of 8), using AVX512.
+//
+//go:noescape
+func colSumAVX512(acc *float64, x *float32, rows int, cols int, stride int)
 
 // vAddsAVX2 sets dst[i] = x + a for i < n, using AVX2.
 //
@@ -249,6 +274,11 @@ func vClampAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vLeakyAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
+// vSignAVX2 sets dst[i] = sign(x): 1, −1, or x·0 for ±0 and NaN for i < n, using AVX2.
+//
+//go:noescape
+func vSignAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
 // vExpAVX2 sets dst[i] = e^x for i < n, using AVX2.
 //
 //go:noescape
@@ -313,3 +343,23 @@ func vMaxAVX2(dst *float32, x *float32, y *float32, n int)
 //
 //go:noescape
 func vMinAVX2(dst *float32, x *float32, y *float32, n int)
+
+// sumWidenAVX2 returns Σ x[i] for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func sumWidenAVX2(x *float32, n int) float64
+
+// maxF32AVX2 returns the largest of x[:n] (n ≥ 1 a multiple of 8), or NaN if one is NaN, using AVX2.
+//
+//go:noescape
+func maxF32AVX2(x *float32, n int) float32
+
+// minF32AVX2 returns the smallest of x[:n] (n ≥ 1 a multiple of 8), or NaN if one is NaN, using AVX2.
+//
+//go:noescape
+func minF32AVX2(x *float32, n int) float32
+
+// colSumAVX2 adds Σ_r x[r·stride + j] over r < rows, in order, to acc[j] for j < cols (a multiple of 4), using AVX2.
+//
+//go:noescape
+func colSumAVX2(acc *float64, x *float32, rows int, cols int, stride int)

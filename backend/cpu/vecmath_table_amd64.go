@@ -25,6 +25,7 @@ var vecAsmAVX512 = vecAsm{
 		vuRecip:   vRecipAVX512,
 		vuClamp:   vClampAVX512,
 		vuLeaky:   vLeakyAVX512,
+		vuSign:    vSignAVX512,
 		vuExp:     vExpAVX512,
 		vuLog:     vLogAVX512,
 		vuTanh:    vTanhAVX512,
@@ -42,6 +43,9 @@ var vecAsmAVX512 = vecAsm{
 		vbMin: vMinAVX512,
 	},
 }
+
+// redAsmAVX512 is the AVX512 reduction kernels.
+var redAsmAVX512 = redAsm{lanes: 8, sum: sumWidenAVX512, max: maxF32AVX512, min: minF32AVX512, colSum: colSumAVX512}
 
 // vecAsmAVX2 lists the AVX2 kernels by op.
 var vecAsmAVX2 = vecAsm{
@@ -64,6 +68,7 @@ var vecAsmAVX2 = vecAsm{
 		vuRecip:   vRecipAVX2,
 		vuClamp:   vClampAVX2,
 		vuLeaky:   vLeakyAVX2,
+		vuSign:    vSignAVX2,
 		vuExp:     vExpAVX2,
 		vuLog:     vLogAVX2,
 		vuTanh:    vTanhAVX2,
@@ -81,3 +86,6 @@ var vecAsmAVX2 = vecAsm{
 		vbMin: vMinAVX2,
 	},
 }
+
+// redAsmAVX2 is the AVX2 reduction kernels.
+var redAsmAVX2 = redAsm{lanes: 4, sum: sumWidenAVX2, max: maxF32AVX2, min: minF32AVX2, colSum: colSumAVX2}
