@@ -35,13 +35,15 @@ func identity[A accum](op backend.ReduceOp) A {
 		if _, ok := any(z).(float64); ok {
 			return A(math.Inf(-1))
 		}
-		return A(math.MinInt64)
+		lo := int64(math.MinInt64) // through a variable: the constant conversion to A does not compile on 32-bit targets
+		return A(lo)
 	case backend.ReduceMin:
 		var z A
 		if _, ok := any(z).(float64); ok {
 			return A(math.Inf(1))
 		}
-		return A(math.MaxInt64)
+		hi := int64(math.MaxInt64)
+		return A(hi)
 	}
 	return 0
 }
