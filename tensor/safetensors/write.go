@@ -259,15 +259,37 @@ func Save(path string, tensors map[string]*tensor.Tensor, order []string, metada
 
 // save is Save with a hook that wraps the temporary file's writer, for
 // tests to inject failures.
-func save(path string, tensors map[string]*tensor.Tensor, order []string, metadata map[string]string, wrap func(io.Writer) io.Writer) (err error) {
+func save(path string, tensors map[string]*tensor.Tensor, order []string, metadata map[string]string, wrap func(io.Writer) io.Writer) error {
 	plan, header, err := prepare(tensors, order, metadata)
 	if err != nil {
 		return err
 	}
+	return writeFileAtomic(path, "safetensors: save", wrap, func(w io.Writer) error { return emit(w, plan, header) })
+}
+
+// WriteFileAtomic writes the file at path with write, atomically: write
+// fills a buffered writer on a temporary file in the same directory,
+// which is then synced, closed and renamed over path, and the directory
+// is synced. On an error before the rename the temporary file is removed
+// and an existing file at path is left as it was; readers see the old
+// file or the new one, never a part. (An error syncing the directory
+// after the rename is reported with the new file in place.) A new file
+// gets the permissions os.Create would give it; a replaced one keeps its
+// own. Errors from write are returned as they are; the others start with
+// op (e.g. "torchfile: save").
+//
+// Save uses it, and so do the other file writers of the project
+// (zoo/torchfile, optim/train's plots).
+func WriteFileAtomic(path, op string, write func(w io.Writer) error) error {
+	return writeFileAtomic(path, op, nil, write)
+}
+
+func writeFileAtomic(path, op string, wrap func(io.Writer) io.Writer, write func(w io.Writer) error) (err error) {
+	fail := func(err error) error { return fmt.Errorf("%s: %w", op, err) }
 	dir := filepath.Dir(path)
 	tmp, err := createTemp(dir, filepath.Base(path))
 	if err != nil {
-		return fmt.Errorf("safetensors: save: %w", err)
+		return fail(err)
 	}
 	closed := false
 	defer func() {
@@ -283,29 +305,29 @@ func save(path string, tensors map[string]*tensor.Tensor, order []string, metada
 		w = wrap(w)
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	if err := emit(bw, plan, header); err != nil {
+	if err := write(bw); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("safetensors: save: %w", err)
+		return fail(err)
 	}
 	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
 		if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-			return fmt.Errorf("safetensors: save: %w", err)
+			return fail(err)
 		}
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("safetensors: save: %w", err)
+		return fail(err)
 	}
 	closed = true
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors: save: %w", err)
+		return fail(err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("safetensors: save: %w", err)
+		return fail(err)
 	}
 	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("safetensors: save: %s is written but syncing its directory failed: %w", path, err)
+		return fmt.Errorf("%s: %s is written but syncing its directory failed: %w", op, path, err)
 	}
 	return nil
 }

@@ -11,6 +11,3 @@ import (
 func mmapFile(*os.File, int64) ([]byte, error) { return nil, errors.New("torchfile: no mmap") }
 
 func munmap([]byte) error { return nil }
-
-// syncDir does nothing where directories cannot be synced.
-func syncDir(string) error { return nil }

@@ -1,22 +1,17 @@
 package torchfile
 
 import (
-	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
-	"io/fs"
 	"math"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/tapir-ml/tapir/tensor"
+	"github.com/tapir-ml/tapir/tensor/safetensors"
 )
 
 // writeByteOrder is whether Write adds the byteorder record, as torch 2
@@ -439,62 +434,9 @@ func (z *zipWriter) close() error {
 // rename the temporary file is removed and an existing file at path is
 // left as it was. A new file gets the permissions os.Create would give
 // it; a replaced one keeps its own.
-func Save(path string, tensors map[string]*tensor.Tensor, order []string) (err error) {
+func Save(path string, tensors map[string]*tensor.Tensor, order []string) error {
 	if _, err := checkOrder(tensors, order); err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	tmp, err := createTemp(dir, filepath.Base(path))
-	if err != nil {
-		return fmt.Errorf("torchfile: save: %w", err)
-	}
-	closed := false
-	defer func() {
-		if err != nil {
-			if !closed {
-				tmp.Close()
-			}
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := Write(bw, tensors, order); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("torchfile: save: %w", err)
-	}
-	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
-		if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-			return fmt.Errorf("torchfile: save: %w", err)
-		}
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("torchfile: save: %w", err)
-	}
-	closed = true
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("torchfile: save: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("torchfile: save: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("torchfile: save: %s is written but syncing its directory failed: %w", path, err)
-	}
-	return nil
-}
-
-// createTemp makes a new file in dir with a name derived from base and
-// the permissions os.Create gives (0666 less the umask).
-func createTemp(dir, base string) (*os.File, error) {
-	for range 10000 {
-		name := filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		return f, err
-	}
-	return nil, fmt.Errorf("cannot find a free temporary name in %s", dir)
+	return safetensors.WriteFileAtomic(path, "torchfile: save", func(w io.Writer) error { return Write(w, tensors, order) })
 }
