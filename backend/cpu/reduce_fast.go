@@ -1,17 +1,13 @@
 package cpu
 
-import (
-	"os"
-
-	"github.com/tapir-ml/tapir/backend"
-)
+import "github.com/tapir-ml/tapir/backend"
 
 // fastKernels switches on the specialized paths of Reduce, ArgReduce,
 // MaxPool, Unfold, Fold and ScatterAdd for their common layouts. Tests
-// turn it off to run the generic loops the fast paths must agree with;
-// setting the environment variable TAPIR_CPU_GENERIC (to anything) turns
-// it off for a whole process, to measure what the fast paths buy.
-var fastKernels = os.Getenv("TAPIR_CPU_GENERIC") == ""
+// (and benchmarks, to measure what the fast paths buy) turn it off to run
+// the generic loops the fast paths must agree with; nothing else does, so
+// a program's kernels do not depend on its environment.
+var fastKernels = true
 
 // Fast paths of Reduce for a contiguous src whose reduced dims, once
 // size-1 dims are dropped, form at most a leading and a trailing block
