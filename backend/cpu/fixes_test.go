@@ -3,6 +3,7 @@ package cpu
 import (
 	"errors"
 	"math"
+	"math/bits"
 	"testing"
 
 	"github.com/tapir-ml/tapir/backend"
@@ -43,8 +44,18 @@ func TestClampUint8SaturatesBounds(t *testing.T) {
 }
 
 func TestAllocBeyondAddressSpaceIsAnError(t *testing.T) {
-	_, err := Get().Alloc(backend.Float64, 1<<58)
-	if !errors.Is(err, backend.ErrOutOfMemory) {
-		t.Fatalf("got %v, want ErrOutOfMemory", err)
+	// MaxInt/8+1 float64s overflow the byte count; 2^58 of them (2^61
+	// bytes) fit in an int but in no 64-bit address space, so the pool's
+	// failed allocation must come back as an error too. A 32-bit int
+	// cannot hold the second size, so only the first runs there.
+	sizes := []int{math.MaxInt/8 + 1}
+	if bits.UintSize == 64 {
+		sizes = append(sizes, 1<<(bits.UintSize-6))
+	}
+	for _, n := range sizes {
+		_, err := Get().Alloc(backend.Float64, n)
+		if !errors.Is(err, backend.ErrOutOfMemory) {
+			t.Fatalf("Alloc(Float64, %d): got %v, want ErrOutOfMemory", n, err)
+		}
 	}
 }

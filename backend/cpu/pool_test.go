@@ -60,7 +60,8 @@ func TestClassOf(t *testing.T) {
 	for n := 0; n <= 1<<17; n++ {
 		check(n)
 	}
-	for n := 1 << 17; n < 1<<40; n = n*9/8 + 1 {
+	limit := int(min(1<<40, uint64(math.MaxInt)/16)) // 2^40, or what a 32-bit int holds
+	for n := 1 << 17; n < limit; n = n*9/8 + 1 {
 		check(n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,9 @@ func unixFloat(s float64) time.Time {
 // testdata/gen_tfevents.py encodes by hand in Python (and decodes again,
 // checking every CRC) from the formats' specifications.
 func TestSummaryWriterGolden(t *testing.T) {
+	if bits.UintSize == 32 {
+		t.Skip("the golden file holds a step of 2^40, which a 32-bit int cannot")
+	}
 	var in struct {
 		FileWallTime float64 `json:"file_wall_time"`
 		Scalars      []struct {

@@ -149,7 +149,7 @@ func TestLargeTensors(t *testing.T) {
 		}
 		// a 4-byte offset so that nothing is 8-byte aligned in the file
 		pad := `{"pad":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},`
-		file := rawFile(pad+`"x":{"dtype":"`+c.dtype+`","shape":[`+itoa(c.n)+`],"data_offsets":[4,`+itoa(4+len(data))+`]}}`,
+		file := rawFile(pad+`"x":{"dtype":"`+c.dtype+`","shape":[`+itoa(int64(c.n))+`],"data_offsets":[4,`+itoa(int64(4+len(data)))+`]}}`,
 			append([]byte{1, 2, 3, 4}, data...))
 		path := filepath.Join(dir, c.dtype+".safetensors")
 		if err := os.WriteFile(path, file, 0o600); err != nil {
@@ -180,14 +180,16 @@ func TestDirectAlignment(t *testing.T) {
 	for i := range raw {
 		raw[i] = byte(i*37 + 1)
 	}
+	// align is the Go type's alignment: 4 for the 8-byte types on 386
 	for _, c := range []struct {
-		dtype string
-		size  int
-	}{{"F64", 8}, {"F32", 4}, {"I64", 8}, {"I32", 4}, {"U8", 1}, {"F16", 2}, {"BOOL", 1}} {
+		dtype       string
+		size, align int
+	}{{"F64", 8, int(unsafe.Alignof(float64(0)))}, {"F32", 4, 4}, {"I64", 8, int(unsafe.Alignof(int64(0)))},
+		{"I32", 4, 4}, {"U8", 1, 1}, {"F16", 2, 2}, {"BOOL", 1, 1}} {
 		for off := 0; off < 8; off++ {
 			b := raw[off : off+2*c.size]
 			got, ok := direct(c.dtype, b, nil)
-			wantOK := littleEndian && off%c.size == 0 && c.dtype != "F16" && c.dtype != "BOOL"
+			wantOK := littleEndian && off%c.align == 0 && c.dtype != "F16" && c.dtype != "BOOL"
 			if ok != wantOK {
 				t.Errorf("%s at offset %d: direct ok = %v, want %v", c.dtype, off, ok, wantOK)
 			}

@@ -233,4 +233,4 @@ func fromSide(s sideTensor) *tensor.Tensor {
 	panic("fromSide: dtype " + s.DType)
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }

@@ -3,15 +3,15 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"runtime"
-
 	"strings"
 	"testing"
 )
 
 // f32 is a one-element F32 entry with the given offsets, for building
 // headers.
-func f32(begin, end int) string {
+func f32(begin, end int64) string {
 	return `{"dtype":"F32","shape":[` + itoa((end-begin)/4) + `],"data_offsets":[` + itoa(begin) + `,` + itoa(end) + `]}`
 }
 
@@ -94,7 +94,13 @@ func TestReadRejects(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Read accepted it: names %q", f.Names())
 			}
-			if !strings.HasPrefix(err.Error(), "safetensors: ") || !strings.Contains(err.Error(), c.want) {
+			want := c.want
+			if bits.UintSize == 32 && strings.HasPrefix(want, "too many") {
+				// a dim of 2^32 or more is rejected on its own where an
+				// int has 32 bits, before the product is formed
+				want = "is too large"
+			}
+			if !strings.HasPrefix(err.Error(), "safetensors: ") || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %q, want one starting \"safetensors: \" and containing %q", err, c.want)
 			}
 		})
@@ -139,6 +145,9 @@ func TestReadAccepts(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if bits.UintSize == 32 && strings.Contains(c.name, "huge") {
+				t.Skip("dims of 2^32 do not fit a 32-bit int")
+			}
 			f, err := Read(bytes.NewReader(c.file), int64(len(c.file)))
 			if err != nil {
 				t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"runtime"
 	"unsafe"
 
-	"github.com/ebitengine/purego"
-
 	"github.com/tapir-ml/tapir/backend/cuda/internal/dl"
 )
 
@@ -127,10 +125,10 @@ func (d *Driver) check(call string, r uintptr) error {
 	e := &Error{Call: call, Code: code}
 	if d != nil && d.cuGetErrorName != 0 {
 		var p uintptr
-		if rr, _, _ := purego.SyscallN(d.cuGetErrorName, r, uintptr(unsafe.Pointer(&p))); rr == 0 {
+		if rr := dl.Call(d.cuGetErrorName, r, uintptr(unsafe.Pointer(&p))); rr == 0 {
 			e.Name = dl.GoString(p)
 		}
-		if rr, _, _ := purego.SyscallN(d.cuGetErrorString, r, uintptr(unsafe.Pointer(&p))); rr == 0 {
+		if rr := dl.Call(d.cuGetErrorString, r, uintptr(unsafe.Pointer(&p))); rr == 0 {
 			e.Msg = dl.GoString(p)
 		}
 	}
@@ -172,13 +170,12 @@ func fallbackName(code int) string {
 }
 
 // call calls fn and checks its result. It is marked uintptrescapes, as
-// purego.SyscallN is, so that pointers converted to uintptr in its
-// argument list stay put (on the heap) and alive during the call.
+// dl.Call is, so that pointers converted to uintptr in its argument list
+// stay put (on the heap) and alive during the call.
 //
 //go:uintptrescapes
 func (d *Driver) call(name string, fn uintptr, args ...uintptr) error {
-	r, _, _ := purego.SyscallN(fn, args...)
-	return d.check(name, r)
+	return d.check(name, dl.Call(fn, args...))
 }
 
 // Init calls cuInit(0).
@@ -350,7 +347,7 @@ func (d *Driver) Launch(f Function, grid, block [3]uint32, shared uint32, s Stre
 	if len(params) > 0 {
 		pp = uintptr(unsafe.Pointer(&params[0]))
 	}
-	r, _, _ := purego.SyscallN(d.cuLaunchKernel, uintptr(f),
+	r := dl.Call(d.cuLaunchKernel, uintptr(f),
 		uintptr(grid[0]), uintptr(grid[1]), uintptr(grid[2]),
 		uintptr(block[0]), uintptr(block[1]), uintptr(block[2]),
 		uintptr(shared), uintptr(s), pp, 0)

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/ebitengine/purego"
-
 	"github.com/tapir-ml/tapir/backend/cuda/internal/dl"
 )
 
@@ -66,7 +64,7 @@ func (l *Lib) check(call string, r uintptr) error {
 	}
 	e := &Error{Call: call, Status: st, Name: "CUBLAS_STATUS_" + fmt.Sprint(st)}
 	if l.statusName != 0 {
-		r, _, _ := purego.SyscallN(l.statusName, r)
+		r := dl.Call(l.statusName, r)
 		if s := dl.GoString(r); s != "" {
 			e.Name = s
 		}
@@ -80,19 +78,19 @@ type Handle uintptr
 // Create makes a handle (in the current context).
 func (l *Lib) Create() (Handle, error) {
 	var h uintptr
-	r, _, _ := purego.SyscallN(l.create, uintptr(unsafe.Pointer(&h)))
+	r := dl.Call(l.create, uintptr(unsafe.Pointer(&h)))
 	return Handle(h), l.check("cublasCreate_v2", r)
 }
 
 // Destroy frees a handle.
 func (l *Lib) Destroy(h Handle) error {
-	r, _, _ := purego.SyscallN(l.destroy, uintptr(h))
+	r := dl.Call(l.destroy, uintptr(h))
 	return l.check("cublasDestroy_v2", r)
 }
 
 // SetStream makes h queue its work on stream s.
 func (l *Lib) SetStream(h Handle, s uintptr) error {
-	r, _, _ := purego.SyscallN(l.setStream, uintptr(h), s)
+	r := dl.Call(l.setStream, uintptr(h), s)
 	return l.check("cublasSetStream_v2", r)
 }
 
@@ -108,7 +106,7 @@ type Gemm struct {
 // SGemm runs g on float32 data; DGemm on float64.
 func (l *Lib) SGemm(h Handle, g Gemm) error {
 	alpha, beta := float32(1), float32(0)
-	r, _, _ := purego.SyscallN(l.sgemm, uintptr(h), uintptr(g.TransA), uintptr(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
+	r := dl.Call(l.sgemm, uintptr(h), uintptr(g.TransA), uintptr(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
 		uintptr(unsafe.Pointer(&alpha)), g.A, uintptr(g.LdA), g.B, uintptr(g.LdB), uintptr(unsafe.Pointer(&beta)), g.C, uintptr(g.LdC))
 	return l.check("cublasSgemm_v2", r)
 }
@@ -116,7 +114,7 @@ func (l *Lib) SGemm(h Handle, g Gemm) error {
 // DGemm runs g on float64 data.
 func (l *Lib) DGemm(h Handle, g Gemm) error {
 	alpha, beta := float64(1), float64(0)
-	r, _, _ := purego.SyscallN(l.dgemm, uintptr(h), uintptr(g.TransA), uintptr(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
+	r := dl.Call(l.dgemm, uintptr(h), uintptr(g.TransA), uintptr(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
 		uintptr(unsafe.Pointer(&alpha)), g.A, uintptr(g.LdA), g.B, uintptr(g.LdB), uintptr(unsafe.Pointer(&beta)), g.C, uintptr(g.LdC))
 	return l.check("cublasDgemm_v2", r)
 }
@@ -127,12 +125,12 @@ func (l *Lib) GemmBatched(h Handle, f64 bool, g Gemm, aArr, bArr, cArr uintptr, 
 	var r uintptr
 	if f64 {
 		alpha, beta := float64(1), float64(0)
-		r, _, _ = purego.SyscallN(l.dgemmBatched, uintptr(h), uintptr(g.TransA), uintptr(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
+		r = dl.Call(l.dgemmBatched, uintptr(h), uintptr(g.TransA), uintptr(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
 			uintptr(unsafe.Pointer(&alpha)), aArr, uintptr(g.LdA), bArr, uintptr(g.LdB), uintptr(unsafe.Pointer(&beta)), cArr, uintptr(g.LdC), uintptr(batch))
 		return l.check("cublasDgemmBatched", r)
 	}
 	alpha, beta := float32(1), float32(0)
-	r, _, _ = purego.SyscallN(l.sgemmBatched, uintptr(h), uintptr(g.TransA), uintptr(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
+	r = dl.Call(l.sgemmBatched, uintptr(h), uintptr(g.TransA), uintptr(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
 		uintptr(unsafe.Pointer(&alpha)), aArr, uintptr(g.LdA), bArr, uintptr(g.LdB), uintptr(unsafe.Pointer(&beta)), cArr, uintptr(g.LdC), uintptr(batch))
 	return l.check("cublasSgemmBatched", r)
 }

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/ebitengine/purego"
-
 	"github.com/tapir-ml/tapir/backend/cuda/internal/dl"
 )
 
@@ -52,7 +50,7 @@ func Load() (*Compiler, error) {
 	return c, nil
 }
 
-// call calls fn. Like purego.SyscallN it is marked uintptrescapes: a
+// call calls fn. Like dl.Call it is marked uintptrescapes: a
 // pointer converted to uintptr in its argument list is moved to the heap
 // and kept alive until call returns. Without it, an out-parameter on the
 // goroutine stack (&prog) could move when the stack grows inside the
@@ -60,8 +58,7 @@ func Load() (*Compiler, error) {
 //
 //go:uintptrescapes
 func (c *Compiler) call(fn uintptr, args ...uintptr) uintptr {
-	r, _, _ := purego.SyscallN(fn, args...)
-	return r
+	return dl.Call(fn, args...)
 }
 
 // Error is a failed NVRTC call.
