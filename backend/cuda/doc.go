@@ -17,7 +17,8 @@
 // Each library is searched in this order (package internal/dl):
 //
 //  1. its own variable, naming a file: TAPIR_LIBCUDA, TAPIR_NVRTC,
-//     TAPIR_CUBLAS, TAPIR_CUBLASLT, TAPIR_CUDNN;
+//     TAPIR_CUBLAS, TAPIR_CUBLASLT, TAPIR_CUDNN; when set, nothing else
+//     is tried, so a wrong path is an error rather than another copy;
 //  2. the directories in TAPIR_CUDA_LIB_DIR (colon-separated);
 //  3. the sonames, newest first — libcuda.so.1; libnvrtc.so.13, .12,
 //     .11.2; libcublas.so.13, .12, .11 (and libcublasLt alike) — through

@@ -52,7 +52,7 @@ type Env struct {
 }
 
 // Candidates lists the paths to try for lib, in order (see the package
-// documentation). A bare soname (no directory) is left to the dynamic
+// documentation); when lib's own variable is set, that path alone. A bare soname (no directory) is left to the dynamic
 // loader's own search. Paths inside directories are listed only if the
 // file exists; duplicates are dropped.
 func Candidates(lib Lib, env Env) []string {
@@ -77,7 +77,9 @@ func Candidates(lib Lib, env Env) []string {
 		getenv = func(string) string { return "" }
 	}
 	if p := getenv(lib.Env); lib.Env != "" && p != "" {
-		add(p)
+		// an explicit choice: if it does not open, Open says so
+		// rather than quietly loading some other copy
+		return []string{p}
 	}
 	for _, d := range filepath.SplitList(getenv(LibDirEnv)) {
 		if d != "" {

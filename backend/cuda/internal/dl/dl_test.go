@@ -52,9 +52,16 @@ func TestCandidatesOrder(t *testing.T) {
 		SitePackages: sps,
 		ToolkitDirs:  []string{filepath.Join(root, "cuda/lib64")},
 	}
+	// the library's own variable is the only candidate
 	got := Candidates(NVRTC, env)
+	if want := []string{filepath.Join(root, "override/my-nvrtc.so")}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Candidates with TAPIR_NVRTC set:\n got %q\nwant %q", got, want)
+	}
+	env.Getenv = envOf(map[string]string{
+		"TAPIR_CUDA_LIB_DIR": filepath.Join(root, "missing") + string(os.PathListSeparator) + filepath.Join(root, "libdir"),
+	})
+	got = Candidates(NVRTC, env)
 	want := []string{
-		filepath.Join(root, "override/my-nvrtc.so"),
 		filepath.Join(root, "libdir/libnvrtc.so.12"),
 		filepath.Join(root, "libdir/libnvrtc.so.11.2"),
 		"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so",
@@ -69,8 +76,8 @@ func TestCandidatesOrder(t *testing.T) {
 	// without the environment: sonames, wheels, toolkit
 	env.Getenv = envOf(nil)
 	got = Candidates(NVRTC, env)
-	if !reflect.DeepEqual(got, want[3:]) {
-		t.Fatalf("Candidates without env:\n got %q\nwant %q", got, want[3:])
+	if !reflect.DeepEqual(got, want[2:]) {
+		t.Fatalf("Candidates without env:\n got %q\nwant %q", got, want[2:])
 	}
 
 	// cuBLAS finds its own wheel dir; the driver never looks in wheels
@@ -128,6 +135,22 @@ func TestOpenMissingNamesEverything(t *testing.T) {
 		if !strings.Contains(msg, s) {
 			t.Errorf("error %q does not mention %q", msg, s)
 		}
+	}
+}
+
+// TestOpenOverrideIsFinal: a library named by its own variable that does
+// not open is an error, even where the system has another copy (the
+// real NVRTC, when installed, would otherwise be found by soname).
+func TestOpenOverrideIsFinal(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-libnvrtc.so")
+	env := DefaultEnv()
+	env.Getenv = envOf(map[string]string{NVRTC.Env: missing})
+	h, err := Open(NVRTC, env)
+	if err == nil {
+		t.Fatalf("Open with %s=%s opened %s", NVRTC.Env, missing, h.Path)
+	}
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("error %q: want ErrNotFound naming %s", err, missing)
 	}
 }
 

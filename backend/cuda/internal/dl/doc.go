@@ -8,7 +8,8 @@
 //
 //  1. the path in the library's own environment variable, if set:
 //     TAPIR_LIBCUDA, TAPIR_NVRTC, TAPIR_CUBLAS, TAPIR_CUBLASLT, TAPIR_CUDNN
-//     (a file; used as is);
+//     (a file; used as is, and the only candidate: a library it names
+//     that does not open is an error, not a reason to look elsewhere);
 //  2. each directory of TAPIR_CUDA_LIB_DIR (a list separated by the OS's
 //     path-list separator, ':' on Linux), tried with every soname;
 //  3. the bare sonames (libcuda.so.1; libnvrtc.so.13, .12, .11.2;
