@@ -35,9 +35,13 @@ func NewLeNet() *nn.Sequential {
 }
 
 // NewSGD is the optimizer of the training steps: SGD, lr 0.01, momentum
-// 0.9 (torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)).
+// 0.9 (torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)), with
+// the fused update, which gives the composed update's bits in one pass
+// per parameter. Torch 1.13 has no fused SGD on the CPU, and its
+// foreach=True took as long as its default (0.30 against 0.31 ms a step
+// on these parameters).
 func NewSGD(m nn.Module) optim.Optimizer {
-	return optim.NewSGD(nn.Parameters(m), optim.SGDConfig{LR: 0.01, Momentum: 0.9})
+	return optim.NewSGD(nn.Parameters(m), optim.SGDConfig{LR: 0.01, Momentum: 0.9, Fused: true})
 }
 
 // TrainStep is one training step: drop the gradients, forward, cross

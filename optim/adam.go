@@ -23,10 +23,9 @@ type AdamConfig struct {
 	// Fused updates each qualifying parameter in one pass over its
 	// elements (tensor.FusedAdam), as torch's Adam(fused=True) asks for;
 	// by default the update is composed from in-place tensor ops. Both
-	// give the same bits. On the CPU the fused pass allocates nothing
-	// but is not yet faster (a scalar loop, bound by square roots and
-	// divisions, against vectorized ops). It is not part of the state
-	// dict.
+	// give the same bits. On the CPU the fused pass allocates nothing and,
+	// with the AVX2/AVX-512 kernels, takes about a fifth of the composed
+	// update's time for float32. It is not part of the state dict.
 	Fused bool
 }
 

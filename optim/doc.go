@@ -114,9 +114,11 @@
 // any other parameter, and every parameter by default, takes the
 // composed update described below. The two paths round the same
 // operations in the same order, so they give the same bits. A fused step
-// allocates nothing below the CPU backend's parallel threshold; on the
-// CPU it is not yet faster than the composed one, whose ops are
-// vectorized while the fused pass is a scalar loop.
+// allocates nothing below the CPU backend's parallel threshold. On the
+// CPU, float32 steps run AVX2/AVX-512 kernels (float64 a Go loop): for
+// the 670k parameters of a 784-512-512-10 MLP a fused Adam step took
+// 0.44 ms of CPU time against 2.6 ms composed, and SGD with momentum
+// 0.24 against 0.64 ms.
 //
 // # Memory
 //

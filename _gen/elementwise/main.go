@@ -768,6 +768,7 @@ func main() {
 			names[is.name+"b"] = append(names[is.name+"b"], genBinary(b))
 		}
 		names[is.name+"r"] = []string{genSumWiden(), genExtreme(true), genExtreme(false), genColSum()}
+		optNames[is.name] = optNamesOf(genOptim())
 	}
 	if *table != "" {
 		writeTable(*table, names)
@@ -796,6 +797,7 @@ func writeTable(path string, names map[string][]string) {
 		fmt.Fprintf(&b, "\n// redAsm%s is the %s reduction kernels.\n", is.name, is.name)
 		fmt.Fprintf(&b, "var redAsm%s = redAsm{lanes: %d, sum: %s, max: %s, min: %s, colSum: %s}\n", is.name, is.lanes/2, r[0], r[1], r[2], r[3])
 	}
+	writeOptDispatch(&b, []isa{avx512, avx2})
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatal(err)

@@ -11,7 +11,9 @@ import (
 // the formulas documented there, each operation rounded in the element
 // type. The explicit T(…) conversions around products keep a compiler that
 // fuses multiply-adds (Go may, on arm64 and others) from skipping a
-// rounding that the composed update performs.
+// rounding that the composed update performs. These loops are the
+// reference and the float64 path; float32 steps run the assembly twins of
+// optim_vec.go where the CPU has them (optVecFor).
 
 var _ backend.FusedOptimizer = (*CPU)(nil)
 
@@ -110,6 +112,11 @@ type sgdScalars[T float] struct {
 func sgdRun[T float](p, g, buf []T, h backend.SGDHyper) {
 	s := sgdScalars[T]{negLR: -T(h.LR), mu: T(h.Momentum), damp1: T(1 - h.Dampening), wd: T(h.WeightDecay),
 		momentum: h.Momentum != 0, nesterov: h.Nesterov, max: h.Maximize, first: h.First}
+	if k := optVecFor[T](); k != nil {
+		s32 := any(&s).(*sgdScalars[float32])
+		sgdVec32(k, any(p).([]float32), any(g).([]float32), any(buf).([]float32), s32)
+		return
+	}
 	n := len(p)
 	if n < 2*sgdGrain || NumThreads() == 1 {
 		sgdKernel(p, g, buf, &s)
@@ -210,6 +217,11 @@ func adamRun[T float](p, g, m, v, vmax []T, h backend.AdamHyper) {
 		s.decay = T(1 - h.LR*h.WeightDecay)
 	} else {
 		s.wd = T(h.WeightDecay)
+	}
+	if k := optVecFor[T](); k != nil {
+		s32 := any(&s).(*adamScalars[float32])
+		adamVec32(k, any(p).([]float32), any(g).([]float32), any(m).([]float32), any(v).([]float32), any(vmax).([]float32), s32)
+		return
 	}
 	n := len(p)
 	if n < 2*adamGrain || NumThreads() == 1 {

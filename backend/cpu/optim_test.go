@@ -14,7 +14,8 @@ import (
 // without the fused path): the bits must agree, on the serial and the
 // parallel path.
 
-// optimSizes cross the parallel thresholds (2·adamGrain, 2·sgdGrain).
+// optimSizes cross the parallel thresholds (2·adamGrain, 2·sgdGrain; the
+// assembly's are lowered to these by forOptKernels).
 var optimSizes = []int{0, 1, 3, 17, 100, 2*adamGrain + 13, 2*sgdGrain + 7}
 
 // ovec is a contiguous 1-d operand at an offset into a padded buffer, so
@@ -24,7 +25,10 @@ type ovec struct {
 	v   backend.View
 }
 
-const optPad = 3
+// optPad is the guard band on either side: more than a vector (16
+// float32 lanes), so a vector load or store that overreaches the operand
+// lands in it.
+const optPad = 19
 
 func newOvec(t testing.TB, dt backend.DType, vals []float64) ovec {
 	t.Helper()
@@ -244,12 +248,39 @@ func adamHypers() []backend.AdamHyper {
 	return hs
 }
 
-// forThreads runs f with one goroutine per kernel and with two.
+// forThreads runs f with one goroutine per kernel and with two, for each
+// float32 kernel set (forOptKernels).
 func forThreads(t *testing.T, f func(t *testing.T)) {
-	for _, n := range []int{1, 2} {
-		t.Run(fmt.Sprint("threads", n), func(t *testing.T) {
-			old := SetNumThreads(n)
-			defer SetNumThreads(old)
+	forOptKernels(t, func(t *testing.T) {
+		for _, n := range []int{1, 2} {
+			t.Run(fmt.Sprint("threads", n), func(t *testing.T) {
+				old := SetNumThreads(n)
+				defer SetNumThreads(old)
+				f(t)
+			})
+		}
+	})
+}
+
+// forOptKernels runs f with each assembly kernel set this CPU runs
+// installed and with the pure-Go loops, the assembly's parallel
+// thresholds lowered to the Go loops' so that optimSizes cross them.
+func forOptKernels(t *testing.T, f func(t *testing.T)) {
+	oldSGD, oldAdam := sgdVecGrain, adamVecGrain
+	sgdVecGrain, adamVecGrain = sgdGrain, adamGrain
+	defer func() { sgdVecGrain, adamVecGrain = oldSGD, oldAdam }()
+	ks := append(optCandidates(), nil)
+	if raceEnabled && optVec != nil {
+		ks = []*optVecKernels{optVec, nil} // the assembly's alternatives add nothing the detector sees
+	}
+	for _, k := range ks {
+		name := "go"
+		if k != nil {
+			name = k.name
+		}
+		t.Run(name, func(t *testing.T) {
+			old := setOptimVec(k)
+			defer setOptimVec(old)
 			f(t)
 		})
 	}
@@ -261,8 +292,8 @@ func TestOptimSGDStepMatchesComposed(t *testing.T) {
 		for _, dt := range []backend.DType{backend.Float32, backend.Float64} {
 			for _, n := range optimSizes {
 				for hi, h := range sgdHypers() {
-					if n > 1000 && hi%5 != 0 {
-						continue // the large sizes with a subset
+					if n > 1000 && (hi%5 != 0 || raceEnabled && (NumThreads() == 1 || hi%10 != 0)) {
+						continue // the large sizes with a subset; under race, only parallel runs of fewer
 					}
 					p := newOvec(t, dt, randVals(rng, n, 1))
 					buf := newOvec(t, dt, make([]float64, n))
@@ -292,7 +323,7 @@ func TestOptimAdamStepMatchesComposed(t *testing.T) {
 		for _, dt := range []backend.DType{backend.Float32, backend.Float64} {
 			for _, n := range optimSizes {
 				for hi, h := range adamHypers() {
-					if n > 1000 && hi%5 != 0 {
+					if n > 1000 && (hi%5 != 0 || raceEnabled && (NumThreads() == 1 || hi%10 != 0)) {
 						continue
 					}
 					p := newOvec(t, dt, randVals(rng, n, 1))
@@ -323,6 +354,10 @@ func TestOptimAdamStepMatchesComposed(t *testing.T) {
 // through the fused steps as through the composed ones (AMSGrad's maximum
 // propagates NaN from either side).
 func TestOptimSpecialValues(t *testing.T) {
+	forOptKernels(t, testOptimSpecialValues)
+}
+
+func testOptimSpecialValues(t *testing.T) {
 	inf, nan := math.Inf(1), math.NaN()
 	gv := []float64{nan, inf, -inf, 0, math.Copysign(0, -1), 1e-30, 3, -2}
 	pv := []float64{1, 2, 3, nan, inf, -1, 0, 5}
@@ -352,6 +387,72 @@ func TestOptimSpecialValues(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestOptimVecLengths runs every float32 kernel set at every length from
+// 0 to past the unrolled loops' and the single vectors' strides (64 and
+// 16 elements on AVX-512), so each loop, the masked tail and their
+// hand-overs meet every hyper-parameter variant; the result must be the
+// composed update's, the guard bands (optPad) and the gradient untouched.
+func TestOptimVecLengths(t *testing.T) {
+	const maxN = 100
+	dt := backend.Float32
+	forOptKernels(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(11, 12))
+		step := 1
+		if raceEnabled {
+			step = 7 // the race detector sees nothing of the assembly
+		}
+		for n := 0; n <= maxN; n += step {
+			zero := make([]float64, n)
+			scr := [3]ovec{newOvec(t, dt, zero), newOvec(t, dt, zero), newOvec(t, dt, zero)}
+			for _, h := range sgdHypers() {
+				p, buf := newOvec(t, dt, randVals(rng, n, 1)), newOvec(t, dt, zero)
+				rp, rbuf := p.clone(t), buf.clone(t)
+				for s := range 2 {
+					g := newOvec(t, dt, randVals(rng, n, 1))
+					gb := g.bits()
+					h.First = s == 0
+					Get().SGDStep(p.v, g.v, buf.v, h)
+					sgdComposed(rp.v, g.v, rbuf.v, scr[0].v, scr[1].v, scr[2].v, h)
+					what := fmt.Sprintf("n=%d %+v step %d", n, h, s+1)
+					if !sameOvec(t, what+" p", p, rp) || !sameOvec(t, what+" buf", buf, rbuf) || !unchangedBits(t, what+" grad", g.bits(), gb) {
+						return
+					}
+				}
+			}
+			for _, h := range adamHypers() {
+				p := newOvec(t, dt, randVals(rng, n, 1))
+				m, v, vmax := newOvec(t, dt, zero), newOvec(t, dt, zero), newOvec(t, dt, zero)
+				rp, rm, rv, rvmax := p.clone(t), m.clone(t), v.clone(t), vmax.clone(t)
+				for s := range 2 {
+					g := newOvec(t, dt, randVals(rng, n, 1))
+					gb := g.bits()
+					h.Step = float64(s + 1)
+					Get().AdamStep(p.v, g.v, m.v, v.v, vmax.v, h)
+					adamComposed(rp.v, g.v, rm.v, rv.v, rvmax.v, scr[0].v, scr[1].v, scr[2].v, h)
+					what := fmt.Sprintf("n=%d %+v", n, h)
+					if !sameOvec(t, what+" p", p, rp) || !sameOvec(t, what+" m", m, rm) || !sameOvec(t, what+" v", v, rv) ||
+						!sameOvec(t, what+" vmax", vmax, rvmax) || !unchangedBits(t, what+" grad", g.bits(), gb) {
+						return
+					}
+				}
+			}
+		}
+	})
+}
+
+// unchangedBits reports whether an operand's bits (padding included) are
+// still want.
+func unchangedBits(t *testing.T, what string, got, want []uint64) bool {
+	t.Helper()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%s: element %d (storage) changed", what, i-optPad)
+			return false
+		}
+	}
+	return true
 }
 
 // TestOptimDeclines: non-contiguous operands and dtypes without a fused

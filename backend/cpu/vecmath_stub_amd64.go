@@ -184,6 +184,86 @@ func minF32AVX512(x *float32, n int) float32
 //go:noescape
 func colSumAVX512(acc *float64, x *float32, rows int, cols int, stride int)
 
+// adamAVX512 runs one Adam step without weight decay on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX512.
+//
+//go:noescape
+func adamAVX512(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamAMSAVX512 runs one Adam step without weight decay and AMSGrad on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX512.
+//
+//go:noescape
+func adamAMSAVX512(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamL2AVX512 runs one Adam step with an L2 penalty on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX512.
+//
+//go:noescape
+func adamL2AVX512(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamL2AMSAVX512 runs one Adam step with an L2 penalty and AMSGrad on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX512.
+//
+//go:noescape
+func adamL2AMSAVX512(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamDecoupledAVX512 runs one Adam step with decoupled weight decay on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX512.
+//
+//go:noescape
+func adamDecoupledAVX512(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamDecoupledAMSAVX512 runs one Adam step with decoupled weight decay and AMSGrad on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX512.
+//
+//go:noescape
+func adamDecoupledAMSAVX512(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// sgdPlainAVX512 runs one SGD step without momentum (buf unused) on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdPlainAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdPlainWDAVX512 runs one SGD step without momentum (buf unused) and weight decay on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdPlainWDAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdFirstAVX512 runs one SGD step setting a new momentum buffer on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdFirstAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdFirstWDAVX512 runs one SGD step setting a new momentum buffer and weight decay on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdFirstWDAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdFirstNesterovAVX512 runs one SGD step setting a new momentum buffer, with Nesterov momentum on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdFirstNesterovAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdFirstNesterovWDAVX512 runs one SGD step setting a new momentum buffer, with Nesterov momentum and weight decay on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdFirstNesterovWDAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdMomentumAVX512 runs one SGD step with momentum on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdMomentumAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdMomentumWDAVX512 runs one SGD step with momentum and weight decay on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdMomentumWDAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdNesterovAVX512 runs one SGD step with Nesterov momentum on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdNesterovAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdNesterovWDAVX512 runs one SGD step with Nesterov momentum and weight decay on n float32 elements, with the scalar table k, using AVX512.
+//
+//go:noescape
+func sgdNesterovWDAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
 // vAddsAVX2 sets dst[i] = x + a for i < n, using AVX2.
 //
 //go:noescape
@@ -363,3 +443,83 @@ func minF32AVX2(x *float32, n int) float32
 //
 //go:noescape
 func colSumAVX2(acc *float64, x *float32, rows int, cols int, stride int)
+
+// adamAVX2 runs one Adam step without weight decay on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX2.
+//
+//go:noescape
+func adamAVX2(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamAMSAVX2 runs one Adam step without weight decay and AMSGrad on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX2.
+//
+//go:noescape
+func adamAMSAVX2(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamL2AVX2 runs one Adam step with an L2 penalty on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX2.
+//
+//go:noescape
+func adamL2AVX2(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamL2AMSAVX2 runs one Adam step with an L2 penalty and AMSGrad on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX2.
+//
+//go:noescape
+func adamL2AMSAVX2(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamDecoupledAVX2 runs one Adam step with decoupled weight decay on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX2.
+//
+//go:noescape
+func adamDecoupledAVX2(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// adamDecoupledAMSAVX2 runs one Adam step with decoupled weight decay and AMSGrad on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX2.
+//
+//go:noescape
+func adamDecoupledAMSAVX2(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
+
+// sgdPlainAVX2 runs one SGD step without momentum (buf unused) on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdPlainAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdPlainWDAVX2 runs one SGD step without momentum (buf unused) and weight decay on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdPlainWDAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdFirstAVX2 runs one SGD step setting a new momentum buffer on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdFirstAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdFirstWDAVX2 runs one SGD step setting a new momentum buffer and weight decay on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdFirstWDAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdFirstNesterovAVX2 runs one SGD step setting a new momentum buffer, with Nesterov momentum on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdFirstNesterovAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdFirstNesterovWDAVX2 runs one SGD step setting a new momentum buffer, with Nesterov momentum and weight decay on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdFirstNesterovWDAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdMomentumAVX2 runs one SGD step with momentum on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdMomentumAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdMomentumWDAVX2 runs one SGD step with momentum and weight decay on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdMomentumWDAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdNesterovAVX2 runs one SGD step with Nesterov momentum on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdNesterovAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// sgdNesterovWDAVX2 runs one SGD step with Nesterov momentum and weight decay on n float32 elements, with the scalar table k, using AVX2.
+//
+//go:noescape
+func sgdNesterovWDAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)

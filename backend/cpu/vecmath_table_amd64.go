@@ -89,3 +89,97 @@ var vecAsmAVX2 = vecAsm{
 
 // redAsmAVX2 is the AVX2 reduction kernels.
 var redAsmAVX2 = redAsm{lanes: 4, sum: sumWidenAVX2, max: maxF32AVX2, min: minF32AVX2, colSum: colSumAVX2}
+
+// The instruction sets of adamAsm and sgdAsm (optVecKernels.isa).
+const (
+	optAVX512 = iota
+	optAVX2
+)
+
+// adamAsm runs the Adam kernel of instruction set isa for variant 2·decay + ams (weight decay mode adamNoDecay, adamL2 or adamDecoupled; AMSGrad 0 or 1).
+func adamAsm(isa, variant int, p, grad, m, v, vmax *float32, n int, k *float32) {
+	switch isa {
+	case optAVX512:
+		switch variant {
+		case 0:
+			adamAVX512(p, grad, m, v, vmax, n, k)
+		case 1:
+			adamAMSAVX512(p, grad, m, v, vmax, n, k)
+		case 2:
+			adamL2AVX512(p, grad, m, v, vmax, n, k)
+		case 3:
+			adamL2AMSAVX512(p, grad, m, v, vmax, n, k)
+		case 4:
+			adamDecoupledAVX512(p, grad, m, v, vmax, n, k)
+		case 5:
+			adamDecoupledAMSAVX512(p, grad, m, v, vmax, n, k)
+		}
+	case optAVX2:
+		switch variant {
+		case 0:
+			adamAVX2(p, grad, m, v, vmax, n, k)
+		case 1:
+			adamAMSAVX2(p, grad, m, v, vmax, n, k)
+		case 2:
+			adamL2AVX2(p, grad, m, v, vmax, n, k)
+		case 3:
+			adamL2AMSAVX2(p, grad, m, v, vmax, n, k)
+		case 4:
+			adamDecoupledAVX2(p, grad, m, v, vmax, n, k)
+		case 5:
+			adamDecoupledAMSAVX2(p, grad, m, v, vmax, n, k)
+		}
+	}
+}
+
+// sgdAsm runs the SGD kernel of instruction set isa for variant 2·mode + wd (momentum mode sgdPlain … sgdNesterov; weight decay 0 or 1).
+func sgdAsm(isa, variant int, p, grad, buf *float32, n int, k *float32) {
+	switch isa {
+	case optAVX512:
+		switch variant {
+		case 0:
+			sgdPlainAVX512(p, grad, buf, n, k)
+		case 1:
+			sgdPlainWDAVX512(p, grad, buf, n, k)
+		case 2:
+			sgdFirstAVX512(p, grad, buf, n, k)
+		case 3:
+			sgdFirstWDAVX512(p, grad, buf, n, k)
+		case 4:
+			sgdFirstNesterovAVX512(p, grad, buf, n, k)
+		case 5:
+			sgdFirstNesterovWDAVX512(p, grad, buf, n, k)
+		case 6:
+			sgdMomentumAVX512(p, grad, buf, n, k)
+		case 7:
+			sgdMomentumWDAVX512(p, grad, buf, n, k)
+		case 8:
+			sgdNesterovAVX512(p, grad, buf, n, k)
+		case 9:
+			sgdNesterovWDAVX512(p, grad, buf, n, k)
+		}
+	case optAVX2:
+		switch variant {
+		case 0:
+			sgdPlainAVX2(p, grad, buf, n, k)
+		case 1:
+			sgdPlainWDAVX2(p, grad, buf, n, k)
+		case 2:
+			sgdFirstAVX2(p, grad, buf, n, k)
+		case 3:
+			sgdFirstWDAVX2(p, grad, buf, n, k)
+		case 4:
+			sgdFirstNesterovAVX2(p, grad, buf, n, k)
+		case 5:
+			sgdFirstNesterovWDAVX2(p, grad, buf, n, k)
+		case 6:
+			sgdMomentumAVX2(p, grad, buf, n, k)
+		case 7:
+			sgdMomentumWDAVX2(p, grad, buf, n, k)
+		case 8:
+			sgdNesterovAVX2(p, grad, buf, n, k)
+		case 9:
+			sgdNesterovWDAVX2(p, grad, buf, n, k)
+		}
+	}
+}
