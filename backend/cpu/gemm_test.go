@@ -429,7 +429,7 @@ func gemmShapes(mr, nr, kc int) [][3]int {
 
 // testGemmAgainstGo holds gemm on kernel kn to gemm on the pure-Go path,
 // bit for bit, over gemmShapes in every combination of layouts of A, B
-// and C, at 1, 2 and 3 threads; C lies in a buffer of NaN sentinels, so
+// and C, at 1 to 4 threads; C lies in a buffer of NaN sentinels, so
 // writes outside it (guard bands, row padding, the gaps of a strided C)
 // show up as differences.
 func testGemmAgainstGo[T float](t *testing.T, kn *microKernel[T]) {
@@ -438,7 +438,7 @@ func testGemmAgainstGo[T float](t *testing.T, kn *microKernel[T]) {
 	i := 0
 	for _, sh := range gemmShapes(kn.mr, kn.nr, kn.kc) {
 		m, n, k := sh[0], sh[1], sh[2]
-		for _, threads := range []int{1, 2, 3} {
+		for _, threads := range []int{1, 2, 3, 4} {
 			i++
 			la, lb, lc := layouts[i%5], layouts[(i/5)%5], layouts[(i/25)%4]
 			A, abuf := guardedMat[T](m, k, la)

@@ -10,7 +10,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tapir-ml/tapir/backend"
 )
@@ -420,4 +424,100 @@ func TestParallelIndex(t *testing.T) {
 		return dst
 	})
 	sameBits(t, "index_add", outs)
+}
+
+// TestParallelForCovers checks that parallelFor hands every index of
+// [0, n) to exactly one call, in chunks of at least minChunk (but the
+// only one), for thread counts up to past GOMAXPROCS.
+func TestParallelForCovers(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 8} {
+		withThreads(t, threads)
+		for _, n := range []int{0, 1, 2, 3, 7, 8, 100, 1001} {
+			for _, minChunk := range []int{0, 1, 3, 50} {
+				hits := make([]atomic.Int32, n)
+				var calls atomic.Int32
+				parallelFor(n, minChunk, func(lo, hi int) {
+					calls.Add(1)
+					if hi-lo < max(minChunk, 1) && !(lo == 0 && hi == n) {
+						t.Errorf("threads %d n %d minChunk %d: chunk [%d, %d) is short", threads, n, minChunk, lo, hi)
+					}
+					for i := lo; i < hi; i++ {
+						hits[i].Add(1)
+					}
+				})
+				for i := range hits {
+					if h := hits[i].Load(); h != 1 {
+						t.Fatalf("threads %d n %d minChunk %d: index %d run %d times", threads, n, minChunk, i, h)
+					}
+				}
+				if c := int(calls.Load()); c > threads {
+					t.Errorf("threads %d n %d minChunk %d: %d chunks", threads, n, minChunk, c)
+				}
+			}
+		}
+	}
+}
+
+// TestRunTeam runs teams of 1 to 5 parts from four goroutines at once,
+// some of them nesting a team inside a part, back to back (so parts go to
+// spinning helpers, to fresh ones when those are busy, and to helpers
+// handed a part just as they give up): every part must run exactly once
+// before runTeam returns. Then the helpers must all exit within a few
+// times helperSpin, leaving no goroutine behind.
+func TestRunTeam(t *testing.T) {
+	idle := func() int {
+		helperMu.Lock()
+		defer helperMu.Unlock()
+		return len(idleHelpers)
+	}
+	settle := func(what string, done func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for !done() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d goroutines, %d helpers listed idle", what, runtime.NumGoroutine(), idle())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	settle("helpers of earlier tests", func() bool { return idle() == 0 })
+	time.Sleep(10 * time.Millisecond) // for them to return
+	before := runtime.NumGoroutine()
+	rounds := 300
+	if testing.Short() {
+		rounds = 50
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				p := 1 + (r+g)%5
+				hits := make([]atomic.Int32, p)
+				var nested atomic.Int32
+				runTeam(p, func(i int) {
+					hits[i].Add(1)
+					if i == p-1 && r%7 == 0 {
+						runTeam(2, func(int) { nested.Add(1) })
+					}
+					if r%50 == 0 {
+						time.Sleep(2 * helperSpin) // some helpers give up meanwhile
+					}
+				})
+				for i := range hits {
+					if h := hits[i].Load(); h != 1 {
+						t.Errorf("team of %d: part %d ran %d times", p, i, h)
+						return
+					}
+				}
+				if r%7 == 0 && nested.Load() != 2 {
+					t.Errorf("nested team of 2 ran %d parts", nested.Load())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	settle("helpers after the teams", func() bool { return idle() == 0 && runtime.NumGoroutine() <= before })
 }
