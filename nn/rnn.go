@@ -615,6 +615,16 @@ func (p *rnnPrepared) step(gx, h, c *tensor.Tensor) (*tensor.Tensor, *tensor.Ten
 // laid out as x, and the final states in batch order.
 func (p *rnnPrepared) sequence(x *tensor.Tensor, bs []int, h0, c0 *tensor.Tensor, reverse bool) (out, hN, cN *tensor.Tensor) {
 	steps := len(bs)
+	if p.kind == rnnLSTM && p.whr == nil && rnnFull(bs) {
+		// The whole recurrence as one op: a fused cell kernel per step,
+		// and W_hh's gradient as one product over all steps.
+		out, cN = tensor.FusedLSTM(p.project(x), h0, c0, p.whh.T(), reverse)
+		last := steps - 1
+		if reverse {
+			last = 0
+		}
+		return out, out.Narrow(0, last*bs[0], bs[0]), cN
+	}
 	gx := rnnSplit(p.project(x), 0, bs...)
 	outs := make([]*tensor.Tensor, steps)
 	if !reverse {
@@ -659,6 +669,17 @@ func (p *rnnPrepared) sequence(x *tensor.Tensor, bs []int, h0, c0 *tensor.Tensor
 		return outs[0], hN, cN
 	}
 	return tensor.Cat(outs, 0), hN, cN
+}
+
+// rnnFull reports whether every step has the whole batch (a padded
+// batch, or a packed one whose sequences all have one length).
+func rnnFull(bs []int) bool {
+	for _, b := range bs {
+		if b != bs[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // rnnSplit splits x along dim into consecutive parts of the given sizes:

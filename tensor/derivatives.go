@@ -357,12 +357,18 @@ func init() {
 			// y·(g − Σ g·y)
 			y := c.saved(0)
 			d := c.n.attrs.(dimAttr).Dim
+			if r := softmaxBackwardFused(c, y, g, d, false); r != nil {
+				return r
+			}
 			return y.Mul(g.Sub(g.Mul(y).SumKeepDim(d)))
 		})},
 		opLogSoftmax: {"LogSoftmax", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			// g − softmax·Σ g
 			y := c.saved(0)
 			d := c.n.attrs.(dimAttr).Dim
+			if r := softmaxBackwardFused(c, y, g, d, true); r != nil {
+				return r
+			}
 			return g.Sub(y.Exp().Mul(g.SumKeepDim(d)))
 		})},
 		opCumSum: {"Cumsum", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {

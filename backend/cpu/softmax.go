@@ -107,3 +107,80 @@ func softmaxRow[T float](d, s []T, log bool) {
 	}
 	k.un[vuMuls](d, d, T(1/sum), 0)
 }
+
+// SoftmaxBackward writes the gradient of Softmax (or, with log, of
+// log-softmax) along the last dim: with y the forward's output and g the
+// gradient of y, dst = y⊙(g − Σ g⊙y) for softmax and dst = g − exp(y)·Σ g
+// for log-softmax, the sums over each row. The three operands are
+// contiguous and share a shape; dst overlaps neither input. It does in one
+// pass per row what the composed rule does in four tensor ops (the
+// tensor package finds it with a type assertion and keeps the composed
+// rule for the other cases and as the test oracle).
+func (*CPU) SoftmaxBackward(dst, y, g backend.View, log bool) {
+	switch y.DType() {
+	case backend.Float32:
+		softmaxBackwardT[float32](dst, y, g, log)
+	case backend.Float64:
+		softmaxBackwardT[float64](dst, y, g, log)
+	default:
+		panic(badDType("softmax backward", y.DType()))
+	}
+}
+
+func softmaxBackwardT[T float](dst, y, g backend.View, log bool) {
+	total := y.Numel()
+	if total == 0 {
+		return
+	}
+	n := y.Shape[len(y.Shape)-1]
+	rows := total / n
+	d, sy, sg := slice[T](dst.Storage)[dst.Offset:], slice[T](y.Storage)[y.Offset:], slice[T](g.Storage)[g.Offset:]
+	k := vecFor[T]()
+	parallelFor(rows, max(1, grain/4/n), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			dr, yr, gr := d[r*n:(r+1)*n:(r+1)*n], sy[r*n:(r+1)*n:(r+1)*n], sg[r*n:(r+1)*n:(r+1)*n]
+			if log {
+				s := sumRow(gr)
+				k.un[vuExp](dr, yr, 0, 0)
+				k.un[vuMuls](dr, dr, T(s), 0)
+				k.bin[vbSub](dr, gr, dr)
+				continue
+			}
+			k.un[vuAdds](dr, gr, T(-dotRow(gr, yr)), 0)
+			k.bin[vbMul](dr, dr, yr)
+		}
+	})
+}
+
+// dotRow is Σ x⊙y in float64, in four running sums.
+func dotRow[T float](x, y []T) float64 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i]) * float64(y[i])
+		s1 += float64(x[i+1]) * float64(y[i+1])
+		s2 += float64(x[i+2]) * float64(y[i+2])
+		s3 += float64(x[i+3]) * float64(y[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i]) * float64(y[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sumRow is Σ x in float64, in four running sums.
+func sumRow[T float](x []T) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+		s2 += float64(x[i+2])
+		s3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
