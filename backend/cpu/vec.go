@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/tapir-ml/tapir/backend"
 )
@@ -68,28 +69,83 @@ type vecKernels[T float] struct {
 	bin  [numVecBin]func(dst, x, y []T)
 }
 
-// vecAsm is a table of assembly kernels (vecmath_table_amd64.go).
+// vecAsm is a table of assembly kernels (vecmath_table_amd64.go): the
+// plain ones and their streaming variants (unNT, binNT), which take a
+// whole number of 64-byte lines at a 64-byte aligned dst and write it
+// with non-temporal stores.
 type vecAsm struct {
-	un  [numVecUn]func(dst, x *float32, n int, a, b float32)
-	bin [numVecBin]func(dst, x, y *float32, n int)
+	un, unNT   [numVecUn]func(dst, x *float32, n int, a, b float32)
+	bin, binNT [numVecBin]func(dst, x, y *float32, n int)
+}
+
+// ntMinElems is the output length from which a kernel call streams its
+// result past the caches: 16 MiB of float32, half the L3 of the machine
+// this was measured on. A result that large would push its own inputs
+// (and itself) out of the cache anyway, and ordinary stores first read
+// every line they write, so they move 4 bytes for every 3 a binary op
+// needs (3 for every 2 of a unary one); non-temporal stores do not.
+// Below it, results stay in the cache for the op that reads them next.
+// Tests lower it to run the streaming kernels on short slices.
+var ntMinElems = 1 << 22
+
+// ntSplit cuts n elements at dst into a head that runs up to the first
+// 64-byte boundary, a body of whole 64-byte lines, and the rest.
+func ntSplit(dst *float32, n int) (head, body int) {
+	head = int((64 - uintptr(unsafe.Pointer(dst))%64) % 64 / 4)
+	if head >= n {
+		return n, 0
+	}
+	return head, (n - head) &^ 15
 }
 
 // wrap makes slice kernels of an assembly table.
 func (t *vecAsm) wrap(name string) *vecKernels[float32] {
 	k := &vecKernels[float32]{name: name}
 	for i, f := range t.un {
+		fnt := t.unNT[i]
 		k.un[i] = func(dst, x []float32, a, b float32) {
-			if len(dst) > 0 {
-				_ = x[len(dst)-1]
-				f(&dst[0], &x[0], len(dst), a, b)
+			n := len(dst)
+			if n == 0 {
+				return
+			}
+			_ = x[n-1]
+			if n < ntMinElems || fnt == nil {
+				f(&dst[0], &x[0], n, a, b)
+				return
+			}
+			h, m := ntSplit(&dst[0], n)
+			if h > 0 {
+				f(&dst[0], &x[0], h, a, b)
+			}
+			if m > 0 {
+				fnt(&dst[h], &x[h], m, a, b)
+			}
+			if r := h + m; r < n {
+				f(&dst[r], &x[r], n-r, a, b)
 			}
 		}
 	}
 	for i, f := range t.bin {
+		fnt := t.binNT[i]
 		k.bin[i] = func(dst, x, y []float32) {
-			if len(dst) > 0 {
-				_, _ = x[len(dst)-1], y[len(dst)-1]
-				f(&dst[0], &x[0], &y[0], len(dst))
+			n := len(dst)
+			if n == 0 {
+				return
+			}
+			_, _ = x[n-1], y[n-1]
+			if n < ntMinElems || fnt == nil {
+				f(&dst[0], &x[0], &y[0], n)
+				return
+			}
+			h, m := ntSplit(&dst[0], n)
+			if h > 0 {
+				f(&dst[0], &x[0], &y[0], h)
+			}
+			if m > 0 {
+				fnt(&dst[h], &x[h], &y[h], m)
+			}
+			if r := h + m; r < n {
+				f(&dst[r], &x[r], &y[r], n-r)
 			}
 		}
 	}

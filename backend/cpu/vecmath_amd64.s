@@ -3598,6 +3598,1815 @@ done:
 	VZEROUPPER
 	RET
 
+// func vAddsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vAddsNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z1
+	VADDPS   Z0, Z1, Z1
+	VMOVNTPS Z1, (DI)
+	VMOVUPS  64(SI), Z1
+	VADDPS   Z0, Z1, Z1
+	VMOVNTPS Z1, 64(DI)
+	VMOVUPS  128(SI), Z1
+	VADDPS   Z0, Z1, Z1
+	VMOVNTPS Z1, 128(DI)
+	VMOVUPS  192(SI), Z1
+	VADDPS   Z0, Z1, Z1
+	VMOVNTPS Z1, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z1
+	VADDPS   Z0, Z1, Z1
+	VMOVNTPS Z1, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vRsubsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vRsubsNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z1
+	VSUBPS   Z1, Z0, Z1
+	VMOVNTPS Z1, (DI)
+	VMOVUPS  64(SI), Z1
+	VSUBPS   Z1, Z0, Z1
+	VMOVNTPS Z1, 64(DI)
+	VMOVUPS  128(SI), Z1
+	VSUBPS   Z1, Z0, Z1
+	VMOVNTPS Z1, 128(DI)
+	VMOVUPS  192(SI), Z1
+	VSUBPS   Z1, Z0, Z1
+	VMOVNTPS Z1, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z1
+	VSUBPS   Z1, Z0, Z1
+	VMOVNTPS Z1, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMulsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMulsNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z1
+	VMULPS   Z0, Z1, Z1
+	VMOVNTPS Z1, (DI)
+	VMOVUPS  64(SI), Z1
+	VMULPS   Z0, Z1, Z1
+	VMOVNTPS Z1, 64(DI)
+	VMOVUPS  128(SI), Z1
+	VMULPS   Z0, Z1, Z1
+	VMOVNTPS Z1, 128(DI)
+	VMOVUPS  192(SI), Z1
+	VMULPS   Z0, Z1, Z1
+	VMOVNTPS Z1, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z1
+	VMULPS   Z0, Z1, Z1
+	VMOVNTPS Z1, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vDivsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vDivsNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z1
+	VDIVPS   Z0, Z1, Z1
+	VMOVNTPS Z1, (DI)
+	VMOVUPS  64(SI), Z1
+	VDIVPS   Z0, Z1, Z1
+	VMOVNTPS Z1, 64(DI)
+	VMOVUPS  128(SI), Z1
+	VDIVPS   Z0, Z1, Z1
+	VMOVNTPS Z1, 128(DI)
+	VMOVUPS  192(SI), Z1
+	VDIVPS   Z0, Z1, Z1
+	VMOVNTPS Z1, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z1
+	VDIVPS   Z0, Z1, Z1
+	VMOVNTPS Z1, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vRdivsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vRdivsNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z1
+	VDIVPS   Z1, Z0, Z1
+	VMOVNTPS Z1, (DI)
+	VMOVUPS  64(SI), Z1
+	VDIVPS   Z1, Z0, Z1
+	VMOVNTPS Z1, 64(DI)
+	VMOVUPS  128(SI), Z1
+	VDIVPS   Z1, Z0, Z1
+	VMOVNTPS Z1, 128(DI)
+	VMOVUPS  192(SI), Z1
+	VDIVPS   Z1, Z0, Z1
+	VMOVNTPS Z1, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z1
+	VDIVPS   Z1, Z0, Z1
+	VMOVNTPS Z1, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMaxsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMaxsNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMAXPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z3
+	VMOVNTPS  Z3, (DI)
+	VMOVUPS   64(SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMAXPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z4
+	VMOVNTPS  Z4, 64(DI)
+	VMOVUPS   128(SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMAXPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z5
+	VMOVNTPS  Z5, 128(DI)
+	VMOVUPS   192(SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMAXPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z6
+	VMOVNTPS  Z6, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMAXPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z7
+	VMOVNTPS  Z7, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMaxsrNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMaxsrNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z2
+	VMOVNTPS  Z2, (DI)
+	VMOVUPS   64(SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z3
+	VMOVNTPS  Z3, 64(DI)
+	VMOVUPS   128(SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z4
+	VMOVNTPS  Z4, 128(DI)
+	VMOVUPS   192(SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z5
+	VMOVNTPS  Z5, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMinsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMinsNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMINPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z3
+	VMOVNTPS  Z3, (DI)
+	VMOVUPS   64(SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMINPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z4
+	VMOVNTPS  Z4, 64(DI)
+	VMOVUPS   128(SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMINPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z5
+	VMOVNTPS  Z5, 128(DI)
+	VMOVUPS   192(SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMINPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z6
+	VMOVNTPS  Z6, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMINPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z7
+	VMOVNTPS  Z7, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMinsrNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMinsrNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z2
+	VMOVNTPS  Z2, (DI)
+	VMOVUPS   64(SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z3
+	VMOVNTPS  Z3, 64(DI)
+	VMOVUPS   128(SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z4
+	VMOVNTPS  Z4, 128(DI)
+	VMOVUPS   192(SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z5
+	VMOVNTPS  Z5, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vNegNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vNegNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VPXORD   vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VPXORD   vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VPXORD   vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VPXORD   vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VPXORD   vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vAbsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vAbsNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSquareNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vSquareNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMULPS   Z0, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMULPS   Z0, Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VMULPS   Z0, Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VMULPS   Z0, Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMULPS   Z0, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vReluNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vReluNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VXORPS   Z1, Z1, Z1
+	VMAXPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VXORPS   Z1, Z1, Z1
+	VMAXPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VXORPS   Z1, Z1, Z1
+	VMAXPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VXORPS   Z1, Z1, Z1
+	VMAXPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VXORPS   Z1, Z1, Z1
+	VMAXPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSqrtNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vSqrtNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Z0
+	VSQRTPS  Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VSQRTPS  Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VSQRTPS  Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vRsqrtNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vRsqrtNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Z0
+	VSQRTPS  Z0, Z0
+	VMOVUPS  vconst3f800000<>+0(SB), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VSQRTPS  Z0, Z0
+	VMOVUPS  vconst3f800000<>+0(SB), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 64(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VSQRTPS  Z0, Z0
+	VMOVUPS  vconst3f800000<>+0(SB), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vRecipNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vRecipNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMOVUPS  vconst3f800000<>+0(SB), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMOVUPS  vconst3f800000<>+0(SB), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 64(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMOVUPS  vconst3f800000<>+0(SB), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vClampNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vClampNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+	VBROADCASTSS b+28(FP), Z1
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z2
+	VMAXPS   Z2, Z0, Z2
+	VMINPS   Z2, Z1, Z2
+	VMOVNTPS Z2, (DI)
+	VMOVUPS  64(SI), Z2
+	VMAXPS   Z2, Z0, Z2
+	VMINPS   Z2, Z1, Z2
+	VMOVNTPS Z2, 64(DI)
+	VMOVUPS  128(SI), Z2
+	VMAXPS   Z2, Z0, Z2
+	VMINPS   Z2, Z1, Z2
+	VMOVNTPS Z2, 128(DI)
+	VMOVUPS  192(SI), Z2
+	VMAXPS   Z2, Z0, Z2
+	VMINPS   Z2, Z1, Z2
+	VMOVNTPS Z2, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z2
+	VMAXPS   Z2, Z0, Z2
+	VMINPS   Z2, Z1, Z2
+	VMOVNTPS Z2, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vLeakyNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vLeakyNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z3
+	VMOVNTPS  Z3, (DI)
+	VMOVUPS   64(SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z4
+	VMOVNTPS  Z4, 64(DI)
+	VMOVUPS   128(SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z5
+	VMOVNTPS  Z5, 128(DI)
+	VMOVUPS   192(SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z6
+	VMOVNTPS  Z6, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS    Z0, Z1, Z2
+	VBLENDMPS Z1, Z2, K1, Z7
+	VMOVNTPS  Z7, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSignNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vSignNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z2
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z2, K1, Z3
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z3, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z3, K1, Z4
+	VMOVNTPS  Z4, (DI)
+	VMOVUPS   64(SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z5
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z5, K1, Z6
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z6, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z6, K1, Z7
+	VMOVNTPS  Z7, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z8
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z8, K1, Z9
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z9, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z9, K1, Z10
+	VMOVNTPS  Z10, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z11
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z11, K1, Z12
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z12, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z12, K1, Z13
+	VMOVNTPS  Z13, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z14
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS vconstbf800000<>+0(SB), Z14, K1, Z15
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Z15, K1
+	VMULPS    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS Z0, Z15, K1, Z16
+	VMOVNTPS  Z16, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vExpNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vExpNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ         CX, $0x00000020
+	JB           single
+	VMOVUPS      (SI), Z0
+	VMOVUPS      vconstc2d00000<>+0(SB), Z1
+	VMAXPS       Z0, Z1, Z0
+	VMOVUPS      vconst42b20000<>+0(SB), Z1
+	VMINPS       Z0, Z1, Z0
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
+	VMOVAPS      Z0, Z2
+	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
+	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
+	VMOVUPS      vconst3f318000<>+0(SB), Z3
+	VMOVAPS      Z1, Z4
+	VFNMADD213PS Z0, Z3, Z4
+	VMOVUPS      vconstb95e8083<>+0(SB), Z0
+	VMOVAPS      Z1, Z1
+	VFNMADD213PS Z4, Z0, Z1
+	VMOVUPS      vconst3ab51226<>+0(SB), Z0
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
+	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VMOVUPS      vconstc2d00000<>+0(SB), Z1
+	VMAXPS       Z0, Z1, Z0
+	VMOVUPS      vconst42b20000<>+0(SB), Z1
+	VMINPS       Z0, Z1, Z0
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
+	VMOVAPS      Z0, Z2
+	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
+	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
+	VMOVUPS      vconst3f318000<>+0(SB), Z3
+	VMOVAPS      Z1, Z4
+	VFNMADD213PS Z0, Z3, Z4
+	VMOVUPS      vconstb95e8083<>+0(SB), Z0
+	VMOVAPS      Z1, Z1
+	VFNMADD213PS Z4, Z0, Z1
+	VMOVUPS      vconst3ab51226<>+0(SB), Z0
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
+	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, 64(DI)
+	ADDQ         $0x00000080, DI
+	ADDQ         $0x00000080, SI
+	SUBQ         $0x00000020, CX
+	JMP          loop
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VMOVUPS      vconstc2d00000<>+0(SB), Z1
+	VMAXPS       Z0, Z1, Z0
+	VMOVUPS      vconst42b20000<>+0(SB), Z1
+	VMINPS       Z0, Z1, Z0
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
+	VMOVAPS      Z0, Z2
+	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
+	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
+	VMOVUPS      vconst3f318000<>+0(SB), Z3
+	VMOVAPS      Z1, Z4
+	VFNMADD213PS Z0, Z3, Z4
+	VMOVUPS      vconstb95e8083<>+0(SB), Z0
+	VMOVAPS      Z1, Z1
+	VFNMADD213PS Z4, Z0, Z1
+	VMOVUPS      vconst3ab51226<>+0(SB), Z0
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
+	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
+	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
+	VPSRAD       $0x01, Z1, Z2
+	VPSUBD       Z2, Z1, Z1
+	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
+	VPSLLD       $0x17, Z2, Z2
+	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
+	VPSLLD       $0x17, Z1, Z1
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vLogNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vLogNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VCMPPS       $0x11, vconst00800000<>+0(SB), Z0, K1
+	VMULPS       vconst4b000000<>+0(SB), Z0, Z1
+	VBLENDMPS    Z1, Z0, K1, Z2
+	VPSUBD       vconst3f3504f3<>+0(SB), Z2, Z1
+	VPSRAD       $0x17, Z1, Z8
+	VCVTDQ2PS    Z8, Z8
+	VSUBPS       vconst41b80000<>+0(SB), Z8, Z9
+	VBLENDMPS    Z9, Z8, K1, Z3
+	VPANDD       vconst007fffff<>+0(SB), Z1, Z1
+	VPADDD       vconst3f3504f3<>+0(SB), Z1, Z1
+	VSUBPS       vconst3f800000<>+0(SB), Z1, Z1
+	VMULPS       Z1, Z1, Z8
+	VMOVUPS      vconstbd9c5abb<>+0(SB), Z9
+	VFMADD213PS  vconst3e02adb4<>+0(SB), Z1, Z9
+	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z1, Z9
+	VFMADD213PS  vconst3e116d0f<>+0(SB), Z1, Z9
+	VFMADD213PS  vconstbe2a3922<>+0(SB), Z1, Z9
+	VFMADD213PS  vconst3e4cd004<>+0(SB), Z1, Z9
+	VFMADD213PS  vconstbe800113<>+0(SB), Z1, Z9
+	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z1, Z9
+	VMULPS       Z1, Z8, Z10
+	VMULPS       Z9, Z10, Z9
+	VMOVUPS      vconstb95e8083<>+0(SB), Z10
+	VFMADD231PS  Z3, Z10, Z9
+	VMOVUPS      vconst3f000000<>+0(SB), Z10
+	VFNMADD231PS Z8, Z10, Z9
+	VADDPS       Z9, Z1, Z1
+	VMOVUPS      vconst3f318000<>+0(SB), Z8
+	VFMADD231PS  Z3, Z8, Z1
+	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VBLENDMPS    Z0, Z1, K1, Z4
+	VCMPPS       $0x03, Z0, Z0, K1
+	VBLENDMPS    Z0, Z4, K1, Z5
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS    vconst7fc00000<>+0(SB), Z5, K1, Z6
+	VCMPPS       $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS    vconstff800000<>+0(SB), Z6, K1, Z7
+	VMOVNTPS     Z7, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vTanhNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vTanhNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
+	VMULPS       Z0, Z0, Z2
+	VMULPS       Z2, Z0, Z3
+	VMOVUPS      vconstbbbaf0e7<>+0(SB), Z4
+	VFMADD213PS  vconst3ca9134e<>+0(SB), Z2, Z4
+	VFMADD213PS  vconstbd5c1e2d<>+0(SB), Z2, Z4
+	VFMADD213PS  vconst3e088393<>+0(SB), Z2, Z4
+	VFMADD213PS  vconstbeaaaa99<>+0(SB), Z2, Z4
+	VMOVAPS      Z3, Z2
+	VFMADD213PS  Z0, Z4, Z2
+	VADDPS       Z1, Z1, Z3
+	VMOVUPS      vconstc2d00000<>+0(SB), Z4
+	VMAXPS       Z3, Z4, Z3
+	VMOVUPS      vconst42b20000<>+0(SB), Z4
+	VMINPS       Z3, Z4, Z3
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z4
+	VMOVAPS      Z3, Z6
+	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z6
+	VSUBPS       vconst4b400000<>+0(SB), Z6, Z4
+	VMOVUPS      vconst3f318000<>+0(SB), Z7
+	VMOVAPS      Z4, Z8
+	VFNMADD213PS Z3, Z7, Z8
+	VMOVUPS      vconstb95e8083<>+0(SB), Z3
+	VMOVAPS      Z4, Z4
+	VFNMADD213PS Z8, Z3, Z4
+	VMOVUPS      vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z3
+	VPSUBD       vconst4b400000<>+0(SB), Z6, Z4
+	VPSRAD       $0x01, Z4, Z6
+	VPSUBD       Z6, Z4, Z4
+	VPADDD       vconst0000007f<>+0(SB), Z6, Z6
+	VPSLLD       $0x17, Z6, Z6
+	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
+	VPSLLD       $0x17, Z4, Z4
+	VMULPS       Z6, Z3, Z3
+	VMULPS       Z4, Z3, Z3
+	VMOVUPS      vconst3f800000<>+0(SB), Z4
+	VMOVUPS      vconst40000000<>+0(SB), Z6
+	VADDPS       vconst3f800000<>+0(SB), Z3, Z3
+	VDIVPS       Z3, Z6, Z3
+	VSUBPS       Z3, Z4, Z3
+	VPANDD       vconst80000000<>+0(SB), Z0, Z0
+	VPORD        Z0, Z3, Z0
+	VCMPPS       $0x11, vconst3f200000<>+0(SB), Z1, K1
+	VBLENDMPS    Z2, Z0, K1, Z5
+	VMOVNTPS     Z5, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSigmoidNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vSigmoidNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD       vconst80000000<>+0(SB), Z1, Z1
+	VMOVUPS      vconstc2d00000<>+0(SB), Z3
+	VMAXPS       Z1, Z3, Z1
+	VMOVUPS      vconst42b20000<>+0(SB), Z3
+	VMINPS       Z1, Z3, Z1
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS      Z1, Z4
+	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z4
+	VSUBPS       vconst4b400000<>+0(SB), Z4, Z3
+	VMOVUPS      vconst3f318000<>+0(SB), Z5
+	VMOVAPS      Z3, Z6
+	VFNMADD213PS Z1, Z5, Z6
+	VMOVUPS      vconstb95e8083<>+0(SB), Z1
+	VMOVAPS      Z3, Z3
+	VFNMADD213PS Z6, Z1, Z3
+	VMOVUPS      vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
+	VPSUBD       vconst4b400000<>+0(SB), Z4, Z3
+	VPSRAD       $0x01, Z3, Z4
+	VPSUBD       Z4, Z3, Z3
+	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
+	VPSLLD       $0x17, Z4, Z4
+	VPADDD       vconst0000007f<>+0(SB), Z3, Z3
+	VPSLLD       $0x17, Z3, Z3
+	VMULPS       Z4, Z1, Z1
+	VMULPS       Z3, Z1, Z1
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
+	VADDPS       vconst3f800000<>+0(SB), Z1, Z0
+	VDIVPS       Z0, Z2, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSiluNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vSiluNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD       vconst80000000<>+0(SB), Z1, Z1
+	VMOVUPS      vconstc2d00000<>+0(SB), Z3
+	VMAXPS       Z1, Z3, Z1
+	VMOVUPS      vconst42b20000<>+0(SB), Z3
+	VMINPS       Z1, Z3, Z1
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS      Z1, Z4
+	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z4
+	VSUBPS       vconst4b400000<>+0(SB), Z4, Z3
+	VMOVUPS      vconst3f318000<>+0(SB), Z5
+	VMOVAPS      Z3, Z6
+	VFNMADD213PS Z1, Z5, Z6
+	VMOVUPS      vconstb95e8083<>+0(SB), Z1
+	VMOVAPS      Z3, Z3
+	VFNMADD213PS Z6, Z1, Z3
+	VMOVUPS      vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
+	VPSUBD       vconst4b400000<>+0(SB), Z4, Z3
+	VPSRAD       $0x01, Z3, Z4
+	VPSUBD       Z4, Z3, Z3
+	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
+	VPSLLD       $0x17, Z4, Z4
+	VPADDD       vconst0000007f<>+0(SB), Z3, Z3
+	VPSLLD       $0x17, Z3, Z3
+	VMULPS       Z4, Z1, Z1
+	VMULPS       Z3, Z1, Z1
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
+	VADDPS       vconst3f800000<>+0(SB), Z1, Z1
+	VMULPS       Z2, Z0, Z0
+	VDIVPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vGeluNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vGeluNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS       vconst3f000000<>+0(SB), Z0, Z2
+	VMULPS       Z1, Z1, Z3
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Z4
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Z3, Z4
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z3, Z4
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Z3, Z4
+	VFMADD213PS  vconstbec0937d<>+0(SB), Z3, Z4
+	VFMADD213PS  vconst3f906eba<>+0(SB), Z3, Z4
+	VMULPS       Z4, Z1, Z1
+	VMOVAPS      Z2, Z3
+	VFMADD213PS  Z2, Z1, Z3
+	VMOVUPS      vconst41a00000<>+0(SB), Z1
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z4
+	VMINPS       Z4, Z1, Z1
+	VMULPS       Z1, Z1, Z4
+	VPXORD       vconst80000000<>+0(SB), Z4, Z7
+	VMOVAPS      Z1, Z8
+	VFMADD213PS  Z7, Z1, Z8
+	VMULPS       vconst3f000000<>+0(SB), Z4, Z4
+	VMULPS       vconst3f000000<>+0(SB), Z8, Z7
+	VPXORD       vconst80000000<>+0(SB), Z4, Z4
+	VMOVUPS      vconstc2d00000<>+0(SB), Z8
+	VMAXPS       Z4, Z8, Z4
+	VMOVUPS      vconst42b20000<>+0(SB), Z8
+	VMINPS       Z4, Z8, Z4
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z8
+	VMOVAPS      Z4, Z9
+	VFMADD213PS  vconst4b400000<>+0(SB), Z8, Z9
+	VSUBPS       vconst4b400000<>+0(SB), Z9, Z8
+	VMOVUPS      vconst3f318000<>+0(SB), Z10
+	VMOVAPS      Z8, Z11
+	VFNMADD213PS Z4, Z10, Z11
+	VMOVUPS      vconstb95e8083<>+0(SB), Z4
+	VMOVAPS      Z8, Z8
+	VFNMADD213PS Z11, Z4, Z8
+	VMOVUPS      vconst3ab51226<>+0(SB), Z4
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z4
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z4
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z4
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z4
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z4
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z4
+	VPSUBD       vconst4b400000<>+0(SB), Z9, Z8
+	VPSRAD       $0x01, Z8, Z9
+	VPSUBD       Z9, Z8, Z8
+	VPADDD       vconst0000007f<>+0(SB), Z9, Z9
+	VPSLLD       $0x17, Z9, Z9
+	VPADDD       vconst0000007f<>+0(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VMULPS       Z9, Z4, Z4
+	VMULPS       Z8, Z4, Z4
+	VMOVAPS      Z7, Z7
+	VFNMADD213PS Z4, Z4, Z7
+	VPANDD       vconst7fffffff<>+0(SB), Z1, Z1
+	VMULPS       vconst3f3504f3<>+0(SB), Z1, Z1
+	VMOVUPS      vconst40000000<>+0(SB), Z4
+	VADDPS       vconst40000000<>+0(SB), Z1, Z1
+	VDIVPS       Z1, Z4, Z1
+	VMOVUPS      vconst3d98d67b<>+0(SB), Z4
+	VFMADD213PS  vconstbe298716<>+0(SB), Z1, Z4
+	VFMADD213PS  vconstba36d82a<>+0(SB), Z1, Z4
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z1, Z4
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Z1, Z4
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z1, Z4
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z1, Z4
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Z1, Z4
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Z1, Z4
+	VMULPS       Z4, Z2, Z1
+	VMULPS       Z7, Z1, Z1
+	VMOVUPS      vconst3f800000<>+0(SB), Z2
+	VMULPS       Z4, Z7, Z4
+	VMULPS       vconst3f000000<>+0(SB), Z4, Z4
+	VSUBPS       Z4, Z2, Z2
+	VMULPS       Z2, Z0, Z2
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS    Z1, Z2, K1, Z5
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z0, K1
+	VBLENDMPS    Z3, Z5, K1, Z6
+	VMOVNTPS     Z6, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vErfNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vErfNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VMULPS       Z0, Z0, Z1
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Z2
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Z1, Z2
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z1, Z2
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Z1, Z2
+	VFMADD213PS  vconstbec0937d<>+0(SB), Z1, Z2
+	VFMADD213PS  vconst3f906eba<>+0(SB), Z1, Z2
+	VMULPS       Z2, Z0, Z1
+	VMOVUPS      vconst41200000<>+0(SB), Z2
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z4
+	VMINPS       Z4, Z2, Z2
+	VMOVUPS      vconst3f800000<>+0(SB), Z4
+	VMULPS       Z2, Z2, Z5
+	VPXORD       vconst80000000<>+0(SB), Z5, Z6
+	VMOVAPS      Z2, Z7
+	VFMADD213PS  Z6, Z2, Z7
+	VMULPS       vconst3f800000<>+0(SB), Z5, Z5
+	VMULPS       vconst3f800000<>+0(SB), Z7, Z6
+	VPXORD       vconst80000000<>+0(SB), Z5, Z5
+	VMOVUPS      vconstc2d00000<>+0(SB), Z7
+	VMAXPS       Z5, Z7, Z5
+	VMOVUPS      vconst42b20000<>+0(SB), Z7
+	VMINPS       Z5, Z7, Z5
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z7
+	VMOVAPS      Z5, Z8
+	VFMADD213PS  vconst4b400000<>+0(SB), Z7, Z8
+	VSUBPS       vconst4b400000<>+0(SB), Z8, Z7
+	VMOVUPS      vconst3f318000<>+0(SB), Z9
+	VMOVAPS      Z7, Z10
+	VFNMADD213PS Z5, Z9, Z10
+	VMOVUPS      vconstb95e8083<>+0(SB), Z5
+	VMOVAPS      Z7, Z7
+	VFNMADD213PS Z10, Z5, Z7
+	VMOVUPS      vconst3ab51226<>+0(SB), Z5
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z7, Z5
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z7, Z5
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z7, Z5
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z7, Z5
+	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z5
+	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z5
+	VPSUBD       vconst4b400000<>+0(SB), Z8, Z7
+	VPSRAD       $0x01, Z7, Z8
+	VPSUBD       Z8, Z7, Z7
+	VPADDD       vconst0000007f<>+0(SB), Z8, Z8
+	VPSLLD       $0x17, Z8, Z8
+	VPADDD       vconst0000007f<>+0(SB), Z7, Z7
+	VPSLLD       $0x17, Z7, Z7
+	VMULPS       Z8, Z5, Z5
+	VMULPS       Z7, Z5, Z5
+	VMOVAPS      Z6, Z6
+	VFNMADD213PS Z5, Z5, Z6
+	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS       vconst3f800000<>+0(SB), Z2, Z2
+	VMOVUPS      vconst40000000<>+0(SB), Z5
+	VADDPS       vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS       Z2, Z5, Z2
+	VMOVUPS      vconst3d98d67b<>+0(SB), Z5
+	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z5
+	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z5
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z5
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z5
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z5
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z5
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z5
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z5
+	VMULPS       Z5, Z6, Z2
+	VSUBPS       Z2, Z4, Z2
+	VPANDD       vconst80000000<>+0(SB), Z0, Z4
+	VPORD        Z4, Z2, Z2
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS       $0x11, vconst3f666666<>+0(SB), Z0, K1
+	VBLENDMPS    Z1, Z2, K1, Z3
+	VMOVNTPS     Z3, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vAddNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vAddNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VADDPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMOVUPS  64(DX), Z1
+	VADDPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VMOVUPS  128(DX), Z1
+	VADDPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VMOVUPS  192(DX), Z1
+	VADDPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VADDPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSubNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vSubNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VSUBPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMOVUPS  64(DX), Z1
+	VSUBPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VMOVUPS  128(DX), Z1
+	VSUBPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VMOVUPS  192(DX), Z1
+	VSUBPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VSUBPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMulNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMulNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMOVUPS  64(DX), Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VMOVUPS  128(DX), Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VMOVUPS  192(DX), Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vDivNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vDivNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VDIVPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMOVUPS  64(DX), Z1
+	VDIVPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VMOVUPS  128(DX), Z1
+	VDIVPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VMOVUPS  192(DX), Z1
+	VDIVPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VDIVPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMaxNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMaxNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z2
+	VMOVNTPS  Z2, (DI)
+	VMOVUPS   64(SI), Z0
+	VMOVUPS   64(DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z3
+	VMOVNTPS  Z3, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VMOVUPS   128(DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z4
+	VMOVNTPS  Z4, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VMOVUPS   192(DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z5
+	VMOVNTPS  Z5, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMAXPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMinNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMinNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z2
+	VMOVNTPS  Z2, (DI)
+	VMOVUPS   64(SI), Z0
+	VMOVUPS   64(DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z3
+	VMOVNTPS  Z3, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VMOVUPS   128(DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z4
+	VMOVNTPS  Z4, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VMOVUPS   192(DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z5
+	VMOVNTPS  Z5, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VCMPPS    $0x03, Z0, Z0, K1
+	VMINPS    Z1, Z0, Z1
+	VBLENDMPS Z0, Z1, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func sumWidenAVX512(x *float32, n int) float64
 // Requires: AVX, AVX512DQ, AVX512F, SSE2
 TEXT ·sumWidenAVX512(SB), NOSPLIT, $0-24
@@ -8275,6 +10084,1815 @@ tail:
 	VMASKMOVPS Y1, Y0, (DI)
 
 done:
+	VZEROUPPER
+	RET
+
+// func vAddsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vAddsNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y1
+	VADDPS   Y0, Y1, Y1
+	VMOVNTPS Y1, (DI)
+	VMOVUPS  32(SI), Y1
+	VADDPS   Y0, Y1, Y1
+	VMOVNTPS Y1, 32(DI)
+	VMOVUPS  64(SI), Y1
+	VADDPS   Y0, Y1, Y1
+	VMOVNTPS Y1, 64(DI)
+	VMOVUPS  96(SI), Y1
+	VADDPS   Y0, Y1, Y1
+	VMOVNTPS Y1, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y1
+	VADDPS   Y0, Y1, Y1
+	VMOVNTPS Y1, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vRsubsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vRsubsNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y1
+	VSUBPS   Y1, Y0, Y1
+	VMOVNTPS Y1, (DI)
+	VMOVUPS  32(SI), Y1
+	VSUBPS   Y1, Y0, Y1
+	VMOVNTPS Y1, 32(DI)
+	VMOVUPS  64(SI), Y1
+	VSUBPS   Y1, Y0, Y1
+	VMOVNTPS Y1, 64(DI)
+	VMOVUPS  96(SI), Y1
+	VSUBPS   Y1, Y0, Y1
+	VMOVNTPS Y1, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y1
+	VSUBPS   Y1, Y0, Y1
+	VMOVNTPS Y1, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMulsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vMulsNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y1
+	VMULPS   Y0, Y1, Y1
+	VMOVNTPS Y1, (DI)
+	VMOVUPS  32(SI), Y1
+	VMULPS   Y0, Y1, Y1
+	VMOVNTPS Y1, 32(DI)
+	VMOVUPS  64(SI), Y1
+	VMULPS   Y0, Y1, Y1
+	VMOVNTPS Y1, 64(DI)
+	VMOVUPS  96(SI), Y1
+	VMULPS   Y0, Y1, Y1
+	VMOVNTPS Y1, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y1
+	VMULPS   Y0, Y1, Y1
+	VMOVNTPS Y1, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vDivsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vDivsNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y1
+	VDIVPS   Y0, Y1, Y1
+	VMOVNTPS Y1, (DI)
+	VMOVUPS  32(SI), Y1
+	VDIVPS   Y0, Y1, Y1
+	VMOVNTPS Y1, 32(DI)
+	VMOVUPS  64(SI), Y1
+	VDIVPS   Y0, Y1, Y1
+	VMOVNTPS Y1, 64(DI)
+	VMOVUPS  96(SI), Y1
+	VDIVPS   Y0, Y1, Y1
+	VMOVNTPS Y1, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y1
+	VDIVPS   Y0, Y1, Y1
+	VMOVNTPS Y1, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vRdivsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vRdivsNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y1
+	VDIVPS   Y1, Y0, Y1
+	VMOVNTPS Y1, (DI)
+	VMOVUPS  32(SI), Y1
+	VDIVPS   Y1, Y0, Y1
+	VMOVNTPS Y1, 32(DI)
+	VMOVUPS  64(SI), Y1
+	VDIVPS   Y1, Y0, Y1
+	VMOVNTPS Y1, 64(DI)
+	VMOVUPS  96(SI), Y1
+	VDIVPS   Y1, Y0, Y1
+	VMOVNTPS Y1, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y1
+	VDIVPS   Y1, Y0, Y1
+	VMOVNTPS Y1, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMaxsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vMaxsNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, (DI)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, 32(DI)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, 64(DI)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMaxsrNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vMaxsrNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, (DI)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, 32(DI)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, 64(DI)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMinsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vMinsNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, (DI)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, 32(DI)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, 64(DI)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMinsrNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vMinsrNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, (DI)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, 32(DI)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, 64(DI)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVNTPS  Y1, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vNegNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vNegNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VXORPS   vconst80000000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VXORPS   vconst80000000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VXORPS   vconst80000000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VXORPS   vconst80000000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VXORPS   vconst80000000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vAbsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vAbsNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VANDPS   vconst7fffffff<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VANDPS   vconst7fffffff<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VANDPS   vconst7fffffff<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VANDPS   vconst7fffffff<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VANDPS   vconst7fffffff<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSquareNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vSquareNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMULPS   Y0, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMULPS   Y0, Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VMULPS   Y0, Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VMULPS   Y0, Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMULPS   Y0, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vReluNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vReluNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VXORPS   Y1, Y1, Y1
+	VMAXPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VXORPS   Y1, Y1, Y1
+	VMAXPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VXORPS   Y1, Y1, Y1
+	VMAXPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VXORPS   Y1, Y1, Y1
+	VMAXPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VXORPS   Y1, Y1, Y1
+	VMAXPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSqrtNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vSqrtNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000010
+	JB       single
+	VMOVUPS  (SI), Y0
+	VSQRTPS  Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VSQRTPS  Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VSQRTPS  Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vRsqrtNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vRsqrtNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000010
+	JB       single
+	VMOVUPS  (SI), Y0
+	VSQRTPS  Y0, Y0
+	VMOVUPS  vconst3f800000<>+0(SB), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VSQRTPS  Y0, Y0
+	VMOVUPS  vconst3f800000<>+0(SB), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 32(DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VSQRTPS  Y0, Y0
+	VMOVUPS  vconst3f800000<>+0(SB), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vRecipNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vRecipNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000010
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMOVUPS  vconst3f800000<>+0(SB), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMOVUPS  vconst3f800000<>+0(SB), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 32(DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMOVUPS  vconst3f800000<>+0(SB), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vClampNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vClampNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS b+28(FP), Y1
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y2
+	VMAXPS   Y2, Y0, Y2
+	VMINPS   Y2, Y1, Y2
+	VMOVNTPS Y2, (DI)
+	VMOVUPS  32(SI), Y2
+	VMAXPS   Y2, Y0, Y2
+	VMINPS   Y2, Y1, Y2
+	VMOVNTPS Y2, 32(DI)
+	VMOVUPS  64(SI), Y2
+	VMAXPS   Y2, Y0, Y2
+	VMINPS   Y2, Y1, Y2
+	VMOVNTPS Y2, 64(DI)
+	VMOVUPS  96(SI), Y2
+	VMAXPS   Y2, Y0, Y2
+	VMINPS   Y2, Y1, Y2
+	VMOVNTPS Y2, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y2
+	VMAXPS   Y2, Y0, Y2
+	VMINPS   Y2, Y1, Y2
+	VMOVNTPS Y2, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vLeakyNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vLeakyNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, (DI)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, 32(DI)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, 64(DI)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    Y0, Y1, Y3
+	VBLENDVPS Y2, Y1, Y3, Y1
+	VMOVNTPS  Y1, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSignNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vSignNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y0, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y2, Y1
+	VCMPPS    $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS Y2, vconstbf800000<>+0(SB), Y1, Y1
+	VCMPPS    $0x00, vconst00000000<>+0(SB), Y1, Y2
+	VMULPS    vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vExpNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vExpNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ         CX, $0x00000010
+	JB           single
+	VMOVUPS      (SI), Y0
+	VMOVUPS      vconstc2d00000<>+0(SB), Y1
+	VMAXPS       Y0, Y1, Y0
+	VMOVUPS      vconst42b20000<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y0
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y1
+	VMOVAPS      Y0, Y2
+	VFMADD213PS  vconst4b400000<>+0(SB), Y1, Y2
+	VSUBPS       vconst4b400000<>+0(SB), Y2, Y1
+	VMOVUPS      vconst3f318000<>+0(SB), Y3
+	VMOVAPS      Y1, Y4
+	VFNMADD213PS Y0, Y3, Y4
+	VMOVUPS      vconstb95e8083<>+0(SB), Y0
+	VMOVAPS      Y1, Y1
+	VFNMADD213PS Y4, Y0, Y1
+	VMOVUPS      vconst3ab51226<>+0(SB), Y0
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3f800000<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3f800000<>+0(SB), Y1, Y0
+	VPSUBD       vconst4b400000<>+0(SB), Y2, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       vconst0000007f<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       vconst0000007f<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VMOVNTPS     Y0, (DI)
+	VMOVUPS      32(SI), Y0
+	VMOVUPS      vconstc2d00000<>+0(SB), Y1
+	VMAXPS       Y0, Y1, Y0
+	VMOVUPS      vconst42b20000<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y0
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y1
+	VMOVAPS      Y0, Y2
+	VFMADD213PS  vconst4b400000<>+0(SB), Y1, Y2
+	VSUBPS       vconst4b400000<>+0(SB), Y2, Y1
+	VMOVUPS      vconst3f318000<>+0(SB), Y3
+	VMOVAPS      Y1, Y4
+	VFNMADD213PS Y0, Y3, Y4
+	VMOVUPS      vconstb95e8083<>+0(SB), Y0
+	VMOVAPS      Y1, Y1
+	VFNMADD213PS Y4, Y0, Y1
+	VMOVUPS      vconst3ab51226<>+0(SB), Y0
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3f800000<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3f800000<>+0(SB), Y1, Y0
+	VPSUBD       vconst4b400000<>+0(SB), Y2, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       vconst0000007f<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       vconst0000007f<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VMOVNTPS     Y0, 32(DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          loop
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VMOVUPS      vconstc2d00000<>+0(SB), Y1
+	VMAXPS       Y0, Y1, Y0
+	VMOVUPS      vconst42b20000<>+0(SB), Y1
+	VMINPS       Y0, Y1, Y0
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y1
+	VMOVAPS      Y0, Y2
+	VFMADD213PS  vconst4b400000<>+0(SB), Y1, Y2
+	VSUBPS       vconst4b400000<>+0(SB), Y2, Y1
+	VMOVUPS      vconst3f318000<>+0(SB), Y3
+	VMOVAPS      Y1, Y4
+	VFNMADD213PS Y0, Y3, Y4
+	VMOVUPS      vconstb95e8083<>+0(SB), Y0
+	VMOVAPS      Y1, Y1
+	VFNMADD213PS Y4, Y0, Y1
+	VMOVUPS      vconst3ab51226<>+0(SB), Y0
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3f800000<>+0(SB), Y1, Y0
+	VFMADD213PS  vconst3f800000<>+0(SB), Y1, Y0
+	VPSUBD       vconst4b400000<>+0(SB), Y2, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       vconst0000007f<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VPADDD       vconst0000007f<>+0(SB), Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y1, Y0, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vLogNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vLogNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VCMPPS       $0x11, vconst00800000<>+0(SB), Y0, Y1
+	VMULPS       vconst4b000000<>+0(SB), Y0, Y2
+	VBLENDVPS    Y1, Y2, Y0, Y2
+	VPSUBD       vconst3f3504f3<>+0(SB), Y2, Y2
+	VPSRAD       $0x17, Y2, Y3
+	VCVTDQ2PS    Y3, Y3
+	VSUBPS       vconst41b80000<>+0(SB), Y3, Y4
+	VBLENDVPS    Y1, Y4, Y3, Y1
+	VANDPS       vconst007fffff<>+0(SB), Y2, Y2
+	VPADDD       vconst3f3504f3<>+0(SB), Y2, Y2
+	VSUBPS       vconst3f800000<>+0(SB), Y2, Y2
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      vconstbd9c5abb<>+0(SB), Y4
+	VFMADD213PS  vconst3e02adb4<>+0(SB), Y2, Y4
+	VFMADD213PS  vconstbe06c2a1<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst3e116d0f<>+0(SB), Y2, Y4
+	VFMADD213PS  vconstbe2a3922<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst3e4cd004<>+0(SB), Y2, Y4
+	VFMADD213PS  vconstbe800113<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Y2, Y4
+	VMULPS       Y2, Y3, Y5
+	VMULPS       Y4, Y5, Y4
+	VMOVUPS      vconstb95e8083<>+0(SB), Y5
+	VFMADD231PS  Y1, Y5, Y4
+	VMOVUPS      vconst3f000000<>+0(SB), Y5
+	VFNMADD231PS Y3, Y5, Y4
+	VADDPS       Y4, Y2, Y2
+	VMOVUPS      vconst3f318000<>+0(SB), Y3
+	VFMADD231PS  Y1, Y3, Y2
+	VCMPPS       $0x00, vconst7f800000<>+0(SB), Y0, Y1
+	VBLENDVPS    Y1, Y0, Y2, Y1
+	VCMPPS       $0x03, Y0, Y0, Y2
+	VBLENDVPS    Y2, Y0, Y1, Y1
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS    Y2, vconst7fc00000<>+0(SB), Y1, Y1
+	VCMPPS       $0x00, vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, vconstff800000<>+0(SB), Y1, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vTanhNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vTanhNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y1
+	VMULPS       Y0, Y0, Y2
+	VMULPS       Y2, Y0, Y3
+	VMOVUPS      vconstbbbaf0e7<>+0(SB), Y4
+	VFMADD213PS  vconst3ca9134e<>+0(SB), Y2, Y4
+	VFMADD213PS  vconstbd5c1e2d<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst3e088393<>+0(SB), Y2, Y4
+	VFMADD213PS  vconstbeaaaa99<>+0(SB), Y2, Y4
+	VMOVAPS      Y3, Y2
+	VFMADD213PS  Y0, Y4, Y2
+	VADDPS       Y1, Y1, Y3
+	VMOVUPS      vconstc2d00000<>+0(SB), Y4
+	VMAXPS       Y3, Y4, Y3
+	VMOVUPS      vconst42b20000<>+0(SB), Y4
+	VMINPS       Y3, Y4, Y3
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y4
+	VMOVAPS      Y3, Y5
+	VFMADD213PS  vconst4b400000<>+0(SB), Y4, Y5
+	VSUBPS       vconst4b400000<>+0(SB), Y5, Y4
+	VMOVUPS      vconst3f318000<>+0(SB), Y6
+	VMOVAPS      Y4, Y7
+	VFNMADD213PS Y3, Y6, Y7
+	VMOVUPS      vconstb95e8083<>+0(SB), Y3
+	VMOVAPS      Y4, Y4
+	VFNMADD213PS Y7, Y3, Y4
+	VMOVUPS      vconst3ab51226<>+0(SB), Y3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y4, Y3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y4, Y3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y4, Y3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y4, Y3
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y3
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y3
+	VPSUBD       vconst4b400000<>+0(SB), Y5, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y5, Y3, Y3
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      vconst3f800000<>+0(SB), Y4
+	VMOVUPS      vconst40000000<>+0(SB), Y5
+	VADDPS       vconst3f800000<>+0(SB), Y3, Y3
+	VDIVPS       Y3, Y5, Y3
+	VSUBPS       Y3, Y4, Y3
+	VANDPS       vconst80000000<>+0(SB), Y0, Y0
+	VORPS        Y0, Y3, Y0
+	VCMPPS       $0x11, vconst3f200000<>+0(SB), Y1, Y1
+	VBLENDVPS    Y1, Y2, Y0, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSigmoidNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vSigmoidNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y1
+	VXORPS       vconst80000000<>+0(SB), Y1, Y1
+	VMOVUPS      vconstc2d00000<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMOVUPS      vconst42b20000<>+0(SB), Y2
+	VMINPS       Y1, Y2, Y1
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y2
+	VMOVAPS      Y1, Y3
+	VFMADD213PS  vconst4b400000<>+0(SB), Y2, Y3
+	VSUBPS       vconst4b400000<>+0(SB), Y3, Y2
+	VMOVUPS      vconst3f318000<>+0(SB), Y4
+	VMOVAPS      Y2, Y5
+	VFNMADD213PS Y1, Y4, Y5
+	VMOVUPS      vconstb95e8083<>+0(SB), Y1
+	VMOVAPS      Y2, Y2
+	VFNMADD213PS Y5, Y1, Y2
+	VMOVUPS      vconst3ab51226<>+0(SB), Y1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y1
+	VPSUBD       vconst4b400000<>+0(SB), Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst0000007f<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       vconst0000007f<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, vconst3f800000<>+0(SB), Y1, Y0
+	VADDPS       vconst3f800000<>+0(SB), Y1, Y1
+	VDIVPS       Y1, Y0, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSiluNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vSiluNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y1
+	VXORPS       vconst80000000<>+0(SB), Y1, Y1
+	VMOVUPS      vconstc2d00000<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMOVUPS      vconst42b20000<>+0(SB), Y2
+	VMINPS       Y1, Y2, Y1
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y2
+	VMOVAPS      Y1, Y3
+	VFMADD213PS  vconst4b400000<>+0(SB), Y2, Y3
+	VSUBPS       vconst4b400000<>+0(SB), Y3, Y2
+	VMOVUPS      vconst3f318000<>+0(SB), Y4
+	VMOVAPS      Y2, Y5
+	VFNMADD213PS Y1, Y4, Y5
+	VMOVUPS      vconstb95e8083<>+0(SB), Y1
+	VMOVAPS      Y2, Y2
+	VFNMADD213PS Y5, Y1, Y2
+	VMOVUPS      vconst3ab51226<>+0(SB), Y1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y1
+	VPSUBD       vconst4b400000<>+0(SB), Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst0000007f<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       vconst0000007f<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y0, Y2
+	VBLENDVPS    Y2, vconst3f800000<>+0(SB), Y1, Y2
+	VADDPS       vconst3f800000<>+0(SB), Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VDIVPS       Y1, Y0, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vGeluNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vGeluNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VMULPS       vconst3f3504f3<>+0(SB), Y0, Y1
+	VMULPS       vconst3f000000<>+0(SB), Y0, Y2
+	VMULPS       Y1, Y1, Y3
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Y4
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Y3, Y4
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Y3, Y4
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Y3, Y4
+	VFMADD213PS  vconstbec0937d<>+0(SB), Y3, Y4
+	VFMADD213PS  vconst3f906eba<>+0(SB), Y3, Y4
+	VMULPS       Y4, Y1, Y1
+	VMOVAPS      Y2, Y3
+	VFMADD213PS  Y2, Y1, Y3
+	VMOVUPS      vconst41a00000<>+0(SB), Y1
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y4
+	VMINPS       Y4, Y1, Y1
+	VMULPS       Y1, Y1, Y4
+	VXORPS       vconst80000000<>+0(SB), Y4, Y5
+	VMOVAPS      Y1, Y6
+	VFMADD213PS  Y5, Y1, Y6
+	VMULPS       vconst3f000000<>+0(SB), Y4, Y4
+	VMULPS       vconst3f000000<>+0(SB), Y6, Y5
+	VXORPS       vconst80000000<>+0(SB), Y4, Y4
+	VMOVUPS      vconstc2d00000<>+0(SB), Y6
+	VMAXPS       Y4, Y6, Y4
+	VMOVUPS      vconst42b20000<>+0(SB), Y6
+	VMINPS       Y4, Y6, Y4
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y6
+	VMOVAPS      Y4, Y7
+	VFMADD213PS  vconst4b400000<>+0(SB), Y6, Y7
+	VSUBPS       vconst4b400000<>+0(SB), Y7, Y6
+	VMOVUPS      vconst3f318000<>+0(SB), Y8
+	VMOVAPS      Y6, Y9
+	VFNMADD213PS Y4, Y8, Y9
+	VMOVUPS      vconstb95e8083<>+0(SB), Y4
+	VMOVAPS      Y6, Y6
+	VFNMADD213PS Y9, Y4, Y6
+	VMOVUPS      vconst3ab51226<>+0(SB), Y4
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3f800000<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3f800000<>+0(SB), Y6, Y4
+	VPSUBD       vconst4b400000<>+0(SB), Y7, Y6
+	VPSRAD       $0x01, Y6, Y7
+	VPSUBD       Y7, Y6, Y6
+	VPADDD       vconst0000007f<>+0(SB), Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       vconst0000007f<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y7, Y4, Y4
+	VMULPS       Y6, Y4, Y4
+	VMOVAPS      Y5, Y5
+	VFNMADD213PS Y4, Y4, Y5
+	VANDPS       vconst7fffffff<>+0(SB), Y1, Y1
+	VMULPS       vconst3f3504f3<>+0(SB), Y1, Y1
+	VMOVUPS      vconst40000000<>+0(SB), Y4
+	VADDPS       vconst40000000<>+0(SB), Y1, Y1
+	VDIVPS       Y1, Y4, Y1
+	VMOVUPS      vconst3d98d67b<>+0(SB), Y4
+	VFMADD213PS  vconstbe298716<>+0(SB), Y1, Y4
+	VFMADD213PS  vconstba36d82a<>+0(SB), Y1, Y4
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Y1, Y4
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Y1, Y4
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Y1, Y4
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Y1, Y4
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Y1, Y4
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Y1, Y4
+	VMULPS       Y4, Y2, Y1
+	VMULPS       Y5, Y1, Y1
+	VMOVUPS      vconst3f800000<>+0(SB), Y2
+	VMULPS       Y4, Y5, Y4
+	VMULPS       vconst3f000000<>+0(SB), Y4, Y4
+	VSUBPS       Y4, Y2, Y2
+	VMULPS       Y2, Y0, Y2
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Y0, Y4
+	VBLENDVPS    Y4, Y1, Y2, Y1
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, Y3, Y1, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vErfNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vErfNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VMULPS       Y0, Y0, Y1
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Y2
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Y1, Y2
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Y1, Y2
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Y1, Y2
+	VFMADD213PS  vconstbec0937d<>+0(SB), Y1, Y2
+	VFMADD213PS  vconst3f906eba<>+0(SB), Y1, Y2
+	VMULPS       Y2, Y0, Y1
+	VMOVUPS      vconst41200000<>+0(SB), Y2
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y3
+	VMINPS       Y3, Y2, Y2
+	VMOVUPS      vconst3f800000<>+0(SB), Y3
+	VMULPS       Y2, Y2, Y4
+	VXORPS       vconst80000000<>+0(SB), Y4, Y5
+	VMOVAPS      Y2, Y6
+	VFMADD213PS  Y5, Y2, Y6
+	VMULPS       vconst3f800000<>+0(SB), Y4, Y4
+	VMULPS       vconst3f800000<>+0(SB), Y6, Y5
+	VXORPS       vconst80000000<>+0(SB), Y4, Y4
+	VMOVUPS      vconstc2d00000<>+0(SB), Y6
+	VMAXPS       Y4, Y6, Y4
+	VMOVUPS      vconst42b20000<>+0(SB), Y6
+	VMINPS       Y4, Y6, Y4
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y6
+	VMOVAPS      Y4, Y7
+	VFMADD213PS  vconst4b400000<>+0(SB), Y6, Y7
+	VSUBPS       vconst4b400000<>+0(SB), Y7, Y6
+	VMOVUPS      vconst3f318000<>+0(SB), Y8
+	VMOVAPS      Y6, Y9
+	VFNMADD213PS Y4, Y8, Y9
+	VMOVUPS      vconstb95e8083<>+0(SB), Y4
+	VMOVAPS      Y6, Y6
+	VFNMADD213PS Y9, Y4, Y6
+	VMOVUPS      vconst3ab51226<>+0(SB), Y4
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3f800000<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3f800000<>+0(SB), Y6, Y4
+	VPSUBD       vconst4b400000<>+0(SB), Y7, Y6
+	VPSRAD       $0x01, Y6, Y7
+	VPSUBD       Y7, Y6, Y6
+	VPADDD       vconst0000007f<>+0(SB), Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       vconst0000007f<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y7, Y4, Y4
+	VMULPS       Y6, Y4, Y4
+	VMOVAPS      Y5, Y5
+	VFNMADD213PS Y4, Y4, Y5
+	VANDPS       vconst7fffffff<>+0(SB), Y2, Y2
+	VMULPS       vconst3f800000<>+0(SB), Y2, Y2
+	VMOVUPS      vconst40000000<>+0(SB), Y4
+	VADDPS       vconst40000000<>+0(SB), Y2, Y2
+	VDIVPS       Y2, Y4, Y2
+	VMOVUPS      vconst3d98d67b<>+0(SB), Y4
+	VFMADD213PS  vconstbe298716<>+0(SB), Y2, Y4
+	VFMADD213PS  vconstba36d82a<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Y2, Y4
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Y2, Y4
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Y2, Y4
+	VMULPS       Y4, Y5, Y2
+	VSUBPS       Y2, Y3, Y2
+	VANDPS       vconst80000000<>+0(SB), Y0, Y3
+	VORPS        Y3, Y2, Y2
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS       $0x11, vconst3f666666<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, Y1, Y2, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vAddNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vAddNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VADDPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMOVUPS  32(DX), Y1
+	VADDPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VMOVUPS  64(DX), Y1
+	VADDPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VMOVUPS  96(DX), Y1
+	VADDPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VADDPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSubNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vSubNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VSUBPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMOVUPS  32(DX), Y1
+	VSUBPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VMOVUPS  64(DX), Y1
+	VSUBPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VMOVUPS  96(DX), Y1
+	VSUBPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VSUBPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMulNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vMulNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMOVUPS  32(DX), Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VMOVUPS  64(DX), Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VMOVUPS  96(DX), Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vDivNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vDivNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VDIVPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMOVUPS  32(DX), Y1
+	VDIVPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VMOVUPS  64(DX), Y1
+	VDIVPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VMOVUPS  96(DX), Y1
+	VDIVPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VDIVPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMaxNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vMaxNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VMOVUPS   32(DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VMOVUPS   64(DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VMOVUPS   96(DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMAXPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMinNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vMinNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VMOVUPS   32(DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VMOVUPS   64(DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VMOVUPS   96(DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VCMPPS    $0x03, Y0, Y0, Y2
+	VMINPS    Y1, Y0, Y1
+	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
 	VZEROUPPER
 	RET
 

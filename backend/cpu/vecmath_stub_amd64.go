@@ -164,6 +164,166 @@ func vMaxAVX512(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vMinAVX512(dst *float32, x *float32, y *float32, n int)
 
+// vAddsNTAVX512 sets dst[i] = x + a for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vAddsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRsubsNTAVX512 sets dst[i] = a − x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRsubsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMulsNTAVX512 sets dst[i] = x·a for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMulsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vDivsNTAVX512 sets dst[i] = x / a for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vDivsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRdivsNTAVX512 sets dst[i] = a / x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRdivsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMaxsNTAVX512 sets dst[i] = maximum(x, a) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMaxsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMaxsrNTAVX512 sets dst[i] = maximum(a, x) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMaxsrNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMinsNTAVX512 sets dst[i] = minimum(x, a) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMinsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMinsrNTAVX512 sets dst[i] = minimum(a, x) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMinsrNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vNegNTAVX512 sets dst[i] = −x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vNegNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vAbsNTAVX512 sets dst[i] = |x| for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vAbsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSquareNTAVX512 sets dst[i] = x² for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSquareNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vReluNTAVX512 sets dst[i] = x < 0 ? 0 : x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vReluNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSqrtNTAVX512 sets dst[i] = √x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSqrtNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRsqrtNTAVX512 sets dst[i] = 1/√x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRsqrtNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRecipNTAVX512 sets dst[i] = 1/x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRecipNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vClampNTAVX512 sets dst[i] = min(max(x, a), b), NaN kept for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vClampNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLeakyNTAVX512 sets dst[i] = x > 0 ? x : a·x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vLeakyNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSignNTAVX512 sets dst[i] = sign(x): 1, −1, or x·0 for ±0 and NaN for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSignNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vExpNTAVX512 sets dst[i] = e^x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vExpNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLogNTAVX512 sets dst[i] = ln x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vLogNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vTanhNTAVX512 sets dst[i] = tanh x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vTanhNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSigmoidNTAVX512 sets dst[i] = 1/(1+e^−x) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSigmoidNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSiluNTAVX512 sets dst[i] = x·σ(x) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSiluNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluNTAVX512 sets dst[i] = x·Φ(x) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vGeluNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vErfNTAVX512 sets dst[i] = erf x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vErfNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vAddNTAVX512 sets dst[i] = x + y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vAddNTAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vSubNTAVX512 sets dst[i] = x − y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSubNTAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vMulNTAVX512 sets dst[i] = x·y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMulNTAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vDivNTAVX512 sets dst[i] = x / y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vDivNTAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vMaxNTAVX512 sets dst[i] = maximum(x, y) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMaxNTAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vMinNTAVX512 sets dst[i] = minimum(x, y) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMinNTAVX512(dst *float32, x *float32, y *float32, n int)
+
 // sumWidenAVX512 returns Σ x[i] for i < n in float64 (n a multiple of 8), using AVX512.
 //
 //go:noescape
@@ -423,6 +583,166 @@ func vMaxAVX2(dst *float32, x *float32, y *float32, n int)
 //
 //go:noescape
 func vMinAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vAddsNTAVX2 sets dst[i] = x + a for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vAddsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRsubsNTAVX2 sets dst[i] = a − x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRsubsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMulsNTAVX2 sets dst[i] = x·a for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMulsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vDivsNTAVX2 sets dst[i] = x / a for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vDivsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRdivsNTAVX2 sets dst[i] = a / x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRdivsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMaxsNTAVX2 sets dst[i] = maximum(x, a) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMaxsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMaxsrNTAVX2 sets dst[i] = maximum(a, x) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMaxsrNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMinsNTAVX2 sets dst[i] = minimum(x, a) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMinsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vMinsrNTAVX2 sets dst[i] = minimum(a, x) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMinsrNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vNegNTAVX2 sets dst[i] = −x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vNegNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vAbsNTAVX2 sets dst[i] = |x| for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vAbsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSquareNTAVX2 sets dst[i] = x² for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSquareNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vReluNTAVX2 sets dst[i] = x < 0 ? 0 : x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vReluNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSqrtNTAVX2 sets dst[i] = √x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSqrtNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRsqrtNTAVX2 sets dst[i] = 1/√x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRsqrtNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRecipNTAVX2 sets dst[i] = 1/x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRecipNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vClampNTAVX2 sets dst[i] = min(max(x, a), b), NaN kept for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vClampNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLeakyNTAVX2 sets dst[i] = x > 0 ? x : a·x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vLeakyNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSignNTAVX2 sets dst[i] = sign(x): 1, −1, or x·0 for ±0 and NaN for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSignNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vExpNTAVX2 sets dst[i] = e^x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vExpNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLogNTAVX2 sets dst[i] = ln x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vLogNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vTanhNTAVX2 sets dst[i] = tanh x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vTanhNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSigmoidNTAVX2 sets dst[i] = 1/(1+e^−x) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSigmoidNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSiluNTAVX2 sets dst[i] = x·σ(x) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSiluNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluNTAVX2 sets dst[i] = x·Φ(x) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vGeluNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vErfNTAVX2 sets dst[i] = erf x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vErfNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vAddNTAVX2 sets dst[i] = x + y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vAddNTAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vSubNTAVX2 sets dst[i] = x − y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSubNTAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vMulNTAVX2 sets dst[i] = x·y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMulNTAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vDivNTAVX2 sets dst[i] = x / y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vDivNTAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vMaxNTAVX2 sets dst[i] = maximum(x, y) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMaxNTAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vMinNTAVX2 sets dst[i] = minimum(x, y) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMinNTAVX2(dst *float32, x *float32, y *float32, n int)
 
 // sumWidenAVX2 returns Σ x[i] for i < n in float64 (n a multiple of 4), using AVX2.
 //

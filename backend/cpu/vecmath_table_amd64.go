@@ -4,7 +4,7 @@
 
 package cpu
 
-// vecAsmAVX512 lists the AVX512 kernels by op.
+// vecAsmAVX512 lists the AVX512 kernels by op, and their streaming variants.
 var vecAsmAVX512 = vecAsm{
 	un: [numVecUn]func(dst, x *float32, n int, a, b float32){
 		vuAdds:    vAddsAVX512,
@@ -42,12 +42,48 @@ var vecAsmAVX512 = vecAsm{
 		vbMax: vMaxAVX512,
 		vbMin: vMinAVX512,
 	},
+	unNT: [numVecUn]func(dst, x *float32, n int, a, b float32){
+		vuAdds:    vAddsNTAVX512,
+		vuRsubs:   vRsubsNTAVX512,
+		vuMuls:    vMulsNTAVX512,
+		vuDivs:    vDivsNTAVX512,
+		vuRdivs:   vRdivsNTAVX512,
+		vuMaxs:    vMaxsNTAVX512,
+		vuMaxsr:   vMaxsrNTAVX512,
+		vuMins:    vMinsNTAVX512,
+		vuMinsr:   vMinsrNTAVX512,
+		vuNeg:     vNegNTAVX512,
+		vuAbs:     vAbsNTAVX512,
+		vuSquare:  vSquareNTAVX512,
+		vuRelu:    vReluNTAVX512,
+		vuSqrt:    vSqrtNTAVX512,
+		vuRsqrt:   vRsqrtNTAVX512,
+		vuRecip:   vRecipNTAVX512,
+		vuClamp:   vClampNTAVX512,
+		vuLeaky:   vLeakyNTAVX512,
+		vuSign:    vSignNTAVX512,
+		vuExp:     vExpNTAVX512,
+		vuLog:     vLogNTAVX512,
+		vuTanh:    vTanhNTAVX512,
+		vuSigmoid: vSigmoidNTAVX512,
+		vuSilu:    vSiluNTAVX512,
+		vuGelu:    vGeluNTAVX512,
+		vuErf:     vErfNTAVX512,
+	},
+	binNT: [numVecBin]func(dst, x, y *float32, n int){
+		vbAdd: vAddNTAVX512,
+		vbSub: vSubNTAVX512,
+		vbMul: vMulNTAVX512,
+		vbDiv: vDivNTAVX512,
+		vbMax: vMaxNTAVX512,
+		vbMin: vMinNTAVX512,
+	},
 }
 
 // redAsmAVX512 is the AVX512 reduction kernels.
 var redAsmAVX512 = redAsm{lanes: 8, sum: sumWidenAVX512, max: maxF32AVX512, min: minF32AVX512, colSum: colSumAVX512}
 
-// vecAsmAVX2 lists the AVX2 kernels by op.
+// vecAsmAVX2 lists the AVX2 kernels by op, and their streaming variants.
 var vecAsmAVX2 = vecAsm{
 	un: [numVecUn]func(dst, x *float32, n int, a, b float32){
 		vuAdds:    vAddsAVX2,
@@ -84,6 +120,42 @@ var vecAsmAVX2 = vecAsm{
 		vbDiv: vDivAVX2,
 		vbMax: vMaxAVX2,
 		vbMin: vMinAVX2,
+	},
+	unNT: [numVecUn]func(dst, x *float32, n int, a, b float32){
+		vuAdds:    vAddsNTAVX2,
+		vuRsubs:   vRsubsNTAVX2,
+		vuMuls:    vMulsNTAVX2,
+		vuDivs:    vDivsNTAVX2,
+		vuRdivs:   vRdivsNTAVX2,
+		vuMaxs:    vMaxsNTAVX2,
+		vuMaxsr:   vMaxsrNTAVX2,
+		vuMins:    vMinsNTAVX2,
+		vuMinsr:   vMinsrNTAVX2,
+		vuNeg:     vNegNTAVX2,
+		vuAbs:     vAbsNTAVX2,
+		vuSquare:  vSquareNTAVX2,
+		vuRelu:    vReluNTAVX2,
+		vuSqrt:    vSqrtNTAVX2,
+		vuRsqrt:   vRsqrtNTAVX2,
+		vuRecip:   vRecipNTAVX2,
+		vuClamp:   vClampNTAVX2,
+		vuLeaky:   vLeakyNTAVX2,
+		vuSign:    vSignNTAVX2,
+		vuExp:     vExpNTAVX2,
+		vuLog:     vLogNTAVX2,
+		vuTanh:    vTanhNTAVX2,
+		vuSigmoid: vSigmoidNTAVX2,
+		vuSilu:    vSiluNTAVX2,
+		vuGelu:    vGeluNTAVX2,
+		vuErf:     vErfNTAVX2,
+	},
+	binNT: [numVecBin]func(dst, x, y *float32, n int){
+		vbAdd: vAddNTAVX2,
+		vbSub: vSubNTAVX2,
+		vbMul: vMulNTAVX2,
+		vbDiv: vDivNTAVX2,
+		vbMax: vMaxNTAVX2,
+		vbMin: vMinNTAVX2,
 	},
 }
 
