@@ -243,15 +243,23 @@ func (t *Tensor) PowScalar(p float64) *Tensor {
 
 // binary runs a backend binary op with broadcasting and type promotion,
 // and records it (comparisons never record).
+//
+// Tiny ops are dominated by this function's fixed cost, so the common
+// case (one backend, one dtype, one shape) takes no detours: a backend
+// serves one device, so equal backends need no device check; equal
+// dtypes promote to themselves; equal shapes need no broadcasting.
 func binary(name string, bop backend.BinaryOp, id opID, a, b *Tensor, save bool) *Tensor {
-	if a.Device() != b.Device() {
+	if a.be() != b.be() {
 		sameDevice(name, a, b)
 	}
 	shape := a.shape // read only: empty copies it
 	if !sameShape(a.shape, b.shape) {
 		shape = broadcastShapes(name, a.shape, b.shape)
 	}
-	dt := resultType(a, b)
+	dt := a.st.dt
+	if b.st.dt != dt {
+		dt = resultType(a, b)
+	}
 	outDT := dt
 	switch {
 	case bop == backend.Div && !dt.IsFloat():
@@ -269,8 +277,13 @@ func binary(name string, bop backend.BinaryOp, id opID, a, b *Tensor, save bool)
 	if bop.IsComparison() {
 		resDT, outDT = Bool, Bool
 	}
-	out := empty(name, a.Device(), resDT, shape)
-	x.be().Binary(bop, out.view(), x.broadcastView(shape), y.broadcastView(shape))
+	out := emptyOn(name, a.be(), resDT, shape)
+	if len(x.shape) == len(shape) && sameShape(x.shape, y.shape) {
+		// no broadcasting: the views as they are, built in place
+		x.be().Binary(bop, out.view(), x.view(), y.view())
+	} else {
+		x.be().Binary(bop, out.view(), x.broadcastView(shape), y.broadcastView(shape))
+	}
 	runtime.KeepAlive(x)
 	runtime.KeepAlive(y)
 	if !bop.IsComparison() && needsGrad(x, y) {
@@ -369,7 +382,12 @@ func logical(name string, bop backend.BinaryOp, a, b *Tensor) *Tensor {
 	shape := broadcastShapes(name, a.shape, b.shape)
 	x, y := a.To(Bool), b.To(Bool)
 	out := empty(name, a.Device(), Bool, shape)
-	x.be().Binary(bop, out.view(), x.broadcastView(shape), y.broadcastView(shape))
+	if len(x.shape) == len(shape) && sameShape(x.shape, y.shape) {
+		// no broadcasting: the views as they are, built in place
+		x.be().Binary(bop, out.view(), x.view(), y.view())
+	} else {
+		x.be().Binary(bop, out.view(), x.broadcastView(shape), y.broadcastView(shape))
+	}
 	runtime.KeepAlive(x)
 	runtime.KeepAlive(y)
 	return out

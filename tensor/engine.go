@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/tapir-ml/tapir/backend"
 )
@@ -181,7 +182,7 @@ func (e *engine) countDeps(roots []*Node) {
 // owned reports whether g's buffer belongs to this pass alone, so it can
 // be updated in place, handed to a leaf, or released.
 func (e *engine) owned(g *Tensor) bool {
-	return !e.opt.CreateGraph && g.st.serial > e.start && g.st.views.Load() == 1 &&
+	return !e.opt.CreateGraph && g.st.serial > e.start && atomic.LoadInt32(&g.st.views) == 1 &&
 		e.placed[g.st] <= 1 && !e.pinned[g.st]
 }
 
@@ -249,9 +250,9 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 		r := n.retainedOut(i)
 		if r != nil {
 			if e.opt.CreateGraph {
-				r.grad.Store(g)
+				r.gradState().grad.Store(g)
 			} else {
-				r.grad.Store(g.Detach())
+				r.gradState().grad.Store(g.Detach())
 			}
 			e.pinned[g.st] = true
 		}
@@ -361,19 +362,20 @@ func (e *engine) accumulate(n *Node, g *Tensor) {
 	if g.DType() != leaf.DType() {
 		g = g.To(leaf.DType())
 	}
-	old := leaf.grad.Load()
+	lg := &leaf.gradState().grad
+	old := lg.Load()
 	switch {
 	case old == nil && e.owned(g) && g.IsContiguous():
-		leaf.grad.Store(g)
+		lg.Store(g)
 		e.pinned[g.st] = true
 	case old == nil:
 		c := g.Contiguous()
 		if c == g {
 			c = g.Clone()
 		}
-		leaf.grad.Store(c)
+		lg.Store(c)
 	case e.opt.CreateGraph || old.RequiresGrad():
-		leaf.grad.Store(old.Add(g))
+		lg.Store(old.Add(g))
 	default:
 		addInto(old, g)
 	}

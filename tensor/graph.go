@@ -17,6 +17,8 @@ import (
 // by an accumulator Node whose Op is "AccumulateGrad".
 type Node struct {
 	op      opID
+	used    uint8       // of inl.dims
+	lastAt  uint8       // where in inl.dims the latest shape copy starts
 	freed   atomic.Bool // saved tensors released by a backward pass
 	attrs   any
 	next    []edge
@@ -31,17 +33,26 @@ type Node struct {
 	more *nodeMore // rarely needed; guarded by mu once the node is published
 
 	// inline backing for the slices above, so recording an op of up to
-	// two inputs, one output, two saved tensors and rank-4 shapes is one
-	// allocation (the Node stays within 512 bytes, the largest objects
-	// malloc places without a separate type header; see size_internal_test.go)
+	// two inputs, one output and rank-4 shapes is one allocation. Equal
+	// shapes share one copy (meta shapes are never written), so two
+	// rank-4 shapes fit. The node stays small: every op that requires
+	// grad allocates one, and on a tiny op the bytes allocated, which
+	// set how often the GC runs, are most of the cost. Tensors saved for
+	// backward live in a nodeSaving around the node (see record).
 	inl struct {
-		next  [2]edge
-		in    [2]meta
-		out   [1]meta
-		saved [2]savedTensor
-		dims  [3 * inlineDims]int // meta shapes
-		used  int                 // of dims
+		next [2]edge
+		in   [2]meta
+		out  [1]meta
+		dims [2 * inlineDims]int // meta shapes
 	}
+}
+
+// nodeSaving is a Node with room for the tensors its backward rule reads:
+// one allocation for an op that saves up to two, without making the many
+// ops that save none (Add, Sub, views…) pay for the room.
+type nodeSaving struct {
+	Node
+	saved [2]savedTensor
 }
 
 // nodeMore holds what few nodes need.
@@ -90,20 +101,36 @@ func (m *meta) dev() Device { return Device{Type: m.devType, Index: int(m.devIdx
 // metaOf describes t, with a copy of its shape that n owns (t's own may
 // live inside t, and the node must not keep t alive).
 func (n *Node) metaOf(t *Tensor) meta {
-	r := len(t.shape)
-	var sh []int
-	if u := n.inl.used; u+r <= len(n.inl.dims) {
-		sh = n.inl.dims[u : u+r : u+r]
-		n.inl.used += r
-	} else {
-		sh = make([]int, r)
-	}
-	copy(sh, t.shape)
 	d := t.Device()
 	if int(int32(d.Index)) != d.Index {
 		panic("tensor: device index out of range")
 	}
-	return meta{shape: sh, dtype: t.DType(), devType: d.Type, devIdx: int32(d.Index)}
+	return meta{shape: n.ownShape(t.shape), dtype: t.DType(), devType: d.Type, devIdx: int32(d.Index)}
+}
+
+// ownShape returns a copy of shape that n owns. Copies live in inl.dims
+// while they fit; a shape equal to the latest copy there, or to the
+// start of the first (an elementwise op's output and inputs mostly have
+// one shape), reuses those elements, which is safe because nothing
+// writes a meta's shape.
+func (n *Node) ownShape(shape []int) []int {
+	r := len(shape)
+	u, at := int(n.used), int(n.lastAt)
+	if u > 0 {
+		if sameShape(n.inl.dims[at:u], shape) {
+			return n.inl.dims[at:u:u]
+		}
+		if r <= u && sameShape(n.inl.dims[:r], shape) {
+			return n.inl.dims[:r:r]
+		}
+	}
+	if u+r > len(n.inl.dims) {
+		return append([]int(nil), shape...)
+	}
+	sh := n.inl.dims[u : u+r : u+r]
+	copy(sh, shape)
+	n.used, n.lastAt = uint8(u+r), uint8(u)
+	return sh
 }
 
 // Edge is a Node's input as seen from outside: the Node that receives the
@@ -207,18 +234,31 @@ func (t *Tensor) SetRequiresGrad(b bool) *Tensor {
 }
 
 // Grad is the gradient accumulated into t by backward passes, or nil.
-func (t *Tensor) Grad() *Tensor { return t.grad.Load() }
+func (t *Tensor) Grad() *Tensor {
+	if s := t.gs.Load(); s != nil {
+		return s.grad.Load()
+	}
+	return nil
+}
 
 // SetGrad replaces the accumulated gradient (nil clears it).
 func (t *Tensor) SetGrad(g *Tensor) {
 	if g != nil && !sameShape(g.shape, t.shape) {
 		fail("set_grad", ErrShape, "gradient of shape %v for a tensor of shape %v", g.shape, t.shape)
 	}
-	t.grad.Store(g)
+	if g == nil {
+		t.ZeroGrad()
+		return
+	}
+	t.gradState().grad.Store(g)
 }
 
 // ZeroGrad clears the accumulated gradient, as torch's zero_grad(set_to_none=True).
-func (t *Tensor) ZeroGrad() { t.grad.Store(nil) }
+func (t *Tensor) ZeroGrad() {
+	if s := t.gs.Load(); s != nil {
+		s.grad.Store(nil)
+	}
+}
 
 // RetainGrad asks a non-leaf tensor to keep its gradient in Grad after
 // backward; on a leaf it does nothing (leaves always keep theirs).
@@ -229,7 +269,6 @@ func (t *Tensor) RetainGrad() {
 		}
 		return
 	}
-	t.retain.Store(true)
 	n := t.gradFn
 	n.mu.Lock()
 	if n.more == nil {
@@ -254,17 +293,18 @@ func (t *Tensor) gradEdge() edge {
 }
 
 func (t *Tensor) accumulator() *Node {
-	if n := t.acc.Load(); n != nil {
+	s := t.gradState()
+	if n := s.acc.Load(); n != nil {
 		return n
 	}
 	n := &Node{op: opAccumulate, leaf: t, seq: nodeSeq.Add(1)}
 	m := n.metaOf(t)
 	n.inl.in[0], n.inl.out[0] = m, m
 	n.inMeta, n.outMeta = n.inl.in[:1:1], n.inl.out[:1:1]
-	if t.acc.CompareAndSwap(nil, n) {
+	if s.acc.CompareAndSwap(nil, n) {
 		return n
 	}
-	return t.acc.Load()
+	return s.acc.Load()
 }
 
 // needsGrad reports whether an op on ins must be recorded.
@@ -283,7 +323,18 @@ func record(op opID, attrs any, ins, outs []*Tensor, saved ...*Tensor) *Node {
 	for _, t := range ins {
 		checkViewFresh(t)
 	}
-	n := &Node{op: op, attrs: attrs, seq: nodeSeq.Add(1)}
+	var n *Node
+	if k := len(saved); k > 0 && k <= len(nodeSaving{}.saved) {
+		ns := new(nodeSaving)
+		ns.Node.saved = ns.saved[:k:k]
+		n = &ns.Node
+	} else {
+		n = new(Node)
+		if k > 0 {
+			n.saved = make([]savedTensor, k)
+		}
+	}
+	n.op, n.attrs, n.seq = op, attrs, nodeSeq.Add(1)
 	if len(ins) <= len(n.inl.next) {
 		n.next, n.inMeta = n.inl.next[:len(ins):len(ins)], n.inl.in[:len(ins):len(ins)]
 	} else {
@@ -307,15 +358,8 @@ func record(op opID, attrs any, ins, outs []*Tensor, saved ...*Tensor) *Node {
 			o.gradFn, o.outIdx = n, i
 		}
 	}
-	if len(saved) > 0 {
-		if len(saved) <= len(n.inl.saved) {
-			n.saved = n.inl.saved[:len(saved):len(saved)]
-		} else {
-			n.saved = make([]savedTensor, len(saved))
-		}
-		for i, s := range saved {
-			n.saved[i] = save(s, n)
-		}
+	for i, s := range saved {
+		n.saved[i] = save(s, n)
 	}
 	if anomaly.Load() {
 		pc := make([]uintptr, 32)

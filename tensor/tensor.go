@@ -8,7 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/tapir-ml/tapir/backend"
-	_ "github.com/tapir-ml/tapir/backend/cpu" // the CPU backend is always there
+	"github.com/tapir-ml/tapir/backend/cpu" // the CPU backend is always there
 )
 
 // Tensor is an n-dimensional array: a storage seen through a layout
@@ -28,13 +28,11 @@ type Tensor struct {
 	baseFn  *Node   // …and that tensor's grad_fn then
 
 	// autograd
-	gradFn       *Node // nil for leaves
-	outIdx       int   // which output of gradFn this is
-	grad         atomic.Pointer[Tensor]
-	acc          atomic.Pointer[Node] // leaf accumulator, made on first use
-	retain       atomic.Bool
-	requiresGrad bool // leaf flag; non-leaves require grad through gradFn
-	isView       bool // made by a view op
+	gradFn       *Node                     // nil for leaves
+	outIdx       int                       // which output of gradFn this is
+	gs           atomic.Pointer[gradState] // made on first use
+	requiresGrad bool                      // leaf flag; non-leaves require grad through gradFn
+	isView       bool                      // made by a view op
 
 	// dims backs shape and strides for tensors of up to inlineDims dims,
 	// so a small tensor is one allocation. Slices into it never leave
@@ -47,12 +45,36 @@ type Tensor struct {
 // inlineDims is the largest rank whose layout a Tensor keeps inline.
 const inlineDims = 4
 
+// gradState is what only some tensors need: leaves that require grad and
+// tensors that retain their gradient. It lives outside the Tensor, which
+// every op allocates, to keep that within a smaller size class.
+type gradState struct {
+	grad atomic.Pointer[Tensor]
+	acc  atomic.Pointer[Node] // leaf accumulator, made on first use
+}
+
+// gradState returns t's, making it on first use.
+func (t *Tensor) gradState() *gradState {
+	if s := t.gs.Load(); s != nil {
+		return s
+	}
+	s := new(gradState)
+	if t.gs.CompareAndSwap(nil, s) {
+		return s
+	}
+	return t.gs.Load()
+}
+
 // storage wraps a backend buffer with what autograd needs to know about it.
+//
+// It is kept small (see newStorage): a small CPU buffer shares its object,
+// and every op allocates one. So it holds no backend of its own: a
+// storage without a handle is a small CPU buffer's, and the handle of any
+// other knows its backend.
 type storage struct {
-	be      backend.Backend
 	buf     backend.Storage
 	version atomic.Uint64 // bumped by every in-place write
-	views   atomic.Int32  // Tensor values over this storage
+	views   int32         // Tensor values over this storage; atomic once published
 	dt      DType         // buf.DType(), without the interface call
 	serial  uint64        // allocation order, for the backward engine
 	h       *bufHandle    // nil when the GC alone reclaims the buffer
@@ -86,15 +108,34 @@ var storageSerial atomic.Uint64
 // late and count as live heap meanwhile; the CPU backend's pool paces GC
 // cycles by what it hands out so that this cannot make the heap grow
 // without bound (see package backend/cpu).
-func newStorage(op string, dev Device, dt DType, n int) *storage {
-	be := openBackend(op, dev)
-	buf, err := be.Alloc(dt, n)
-	if err != nil {
-		fail(op, ErrOutOfMemory, "%v", err)
+//
+// On the CPU the storage record shares one heap object with a small
+// buffer and its elements (cpu.NewWithBuffer): the two live exactly as
+// long as each other anyway, and a tiny op then pays one allocation for
+// them instead of two.
+//
+// The storage comes with views set to 1, for the tensor the caller makes
+// over it before anything else can see it.
+func newStorage(op string, be backend.Backend, dt DType, n int) *storage {
+	var st *storage
+	_, onCPU := be.(*cpu.CPU)
+	if onCPU {
+		s, b, err := cpu.NewWithBuffer[storage](dt, n)
+		if err != nil {
+			fail(op, ErrOutOfMemory, "%v", err)
+		}
+		st = s
+		st.buf = b
+	} else {
+		buf, err := be.Alloc(dt, n)
+		if err != nil {
+			fail(op, ErrOutOfMemory, "%v", err)
+		}
+		st = &storage{buf: buf}
 	}
-	st := &storage{be: be, buf: buf, dt: dt, serial: storageSerial.Add(1)}
-	if dev != CPU || n*dt.Size() >= pooledBytes {
-		st.h = &bufHandle{be: be, buf: buf}
+	st.dt, st.serial, st.views = dt, storageSerial.Add(1), 1
+	if !onCPU || n*dt.Size() >= pooledBytes {
+		st.h = &bufHandle{be: be, buf: st.buf}
 		runtime.AddCleanup(st, func(h *bufHandle) { h.release() }, st.h)
 	}
 	return st
@@ -144,7 +185,7 @@ func openBackend(op string, dev Device) backend.Backend {
 // fromStorage makes a tensor over st with the given layout. shape and
 // strides are copied: callers may reuse them.
 func fromStorage(st *storage, shape, strides []int, offset int) *Tensor {
-	st.views.Add(1)
+	atomic.AddInt32(&st.views, 1)
 	t := &Tensor{st: st, offset: offset}
 	n := len(shape)
 	var buf []int
@@ -161,6 +202,12 @@ func fromStorage(st *storage, shape, strides []int, offset int) *Tensor {
 
 // empty allocates a contiguous tensor; its contents are unspecified.
 func empty(op string, dev Device, dt DType, shape []int) *Tensor {
+	return emptyOn(op, openBackend(op, dev), dt, shape)
+}
+
+// emptyOn is empty on the device of backend be: ops whose inputs already
+// hold their backend skip the device lookup.
+func emptyOn(op string, be backend.Backend, dt DType, shape []int) *Tensor {
 	n := 1
 	for _, s := range shape {
 		if s < 0 {
@@ -168,9 +215,7 @@ func empty(op string, dev Device, dt DType, shape []int) *Tensor {
 		}
 		n *= s
 	}
-	st := newStorage(op, dev, dt, n)
-	st.views.Add(1)
-	t := &Tensor{st: st}
+	t := &Tensor{st: newStorage(op, be, dt, n)}
 	r := len(shape)
 	var buf []int
 	if r <= inlineDims {
@@ -192,7 +237,7 @@ func empty(op string, dev Device, dt DType, shape []int) *Tensor {
 }
 
 // emptyLike allocates a contiguous tensor shaped like t.
-func emptyLike(op string, t *Tensor, dt DType) *Tensor { return empty(op, t.Device(), dt, t.shape) }
+func emptyLike(op string, t *Tensor, dt DType) *Tensor { return emptyOn(op, t.be(), dt, t.shape) }
 
 func (t *Tensor) layout() backend.Layout {
 	return backend.Layout{Shape: t.shape, Strides: t.strides, Offset: t.offset}
@@ -207,7 +252,18 @@ func (t *Tensor) viewAs(shape, strides []int, offset int) backend.View {
 	return backend.View{Storage: t.st.buf, Layout: backend.Layout{Shape: shape, Strides: strides, Offset: offset}}
 }
 
-func (t *Tensor) be() backend.Backend { return t.st.be }
+func (t *Tensor) be() backend.Backend { return t.st.backend() }
+
+// cpuBE is the CPU backend as an interface value, made once.
+var cpuBE backend.Backend = cpu.Get()
+
+// backend is the backend that owns st's buffer.
+func (st *storage) backend() backend.Backend {
+	if st.h != nil {
+		return st.h.be
+	}
+	return cpuBE
+}
 
 // Shape returns a copy of the dims: an empty (non-nil) slice for a 0-d
 // tensor, so FromSlice(data, t.Shape()...) keeps the shape.
@@ -229,7 +285,12 @@ func (t *Tensor) Numel() int { return backend.Numel(t.shape) }
 func (t *Tensor) DType() DType { return t.st.dt }
 
 // Device is where the data lives.
-func (t *Tensor) Device() Device { return t.st.buf.Device() }
+func (t *Tensor) Device() Device {
+	if _, ok := t.st.buf.(*cpu.Buffer); ok {
+		return CPU // without the interface call: a tiny op asks several times
+	}
+	return t.st.buf.Device()
+}
 
 // IsContiguous reports whether the elements are dense in row-major order.
 func (t *Tensor) IsContiguous() bool { return t.layout().IsContiguous() }

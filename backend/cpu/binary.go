@@ -2,12 +2,16 @@ package cpu
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/tapir-ml/tapir/backend"
 )
 
 // Binary implements backend.Backend.
 func (*CPU) Binary(op backend.BinaryOp, dst, a, b backend.View) {
+	if !vecOff && binaryDense32(op, &dst, &a, &b) {
+		return
+	}
 	switch a.DType() {
 	case backend.Float32:
 		binaryT[float32](op, dst, a, b)
@@ -482,4 +486,51 @@ func cmpVS[T number](op backend.BinaryOp, d []uint8, x []T, v T) {
 			d[i] = b2u(x[i] >= v)
 		}
 	}
+}
+
+// binaryDense32 runs an arithmetic op on float32 views that are all dense
+// and small enough for one thread straight on its SIMD kernel, and
+// reports whether it did. It is binaryVec's first case without the
+// layers in between: a tiny op's whole cost is such fixed overhead, and
+// reading the views through pointers spares copying them at every level.
+func binaryDense32(op backend.BinaryOp, dst, a, b *backend.View) bool {
+	var k vecBin
+	chunk := grain
+	switch op {
+	case backend.Add:
+		k = vbAdd
+	case backend.Sub:
+		k = vbSub
+	case backend.Mul:
+		k = vbMul
+	case backend.Div:
+		k, chunk = vbDiv, grain/4
+	case backend.Maximum:
+		k = vbMax
+	case backend.Minimum:
+		k = vbMin
+	default:
+		return false
+	}
+	d, ok := dst.Storage.(*Buffer)
+	x, okx := a.Storage.(*Buffer)
+	y, oky := b.Storage.(*Buffer)
+	if !ok || !okx || !oky || d.dt != backend.Float32 || x.dt != backend.Float32 || y.dt != backend.Float32 {
+		return false
+	}
+	n := backend.Numel(dst.Shape)
+	if n >= 2*chunk && NumThreads() > 1 || !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
+		return false
+	}
+	vec32.bin[k](f32s(d, dst.Offset, n), f32s(x, a.Offset, n), f32s(y, b.Offset, n))
+	return true
+}
+
+// f32s is elements [off, off+n) of a float32 buffer.
+func f32s(b *Buffer, off, n int) []float32 {
+	if n == 0 {
+		return nil
+	}
+	all := unsafe.Slice((*float32)(unsafe.Pointer(&b.words[0])), b.n)
+	return all[off : off+n]
 }

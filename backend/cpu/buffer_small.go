@@ -1,6 +1,10 @@
 package cpu
 
-import "github.com/tapir-ml/tapir/backend"
+import (
+	"fmt"
+
+	"github.com/tapir-ml/tapir/backend"
+)
 
 // Small buffers carry their elements in the same heap object as their
 // header: one allocation per Alloc instead of two (the header and its
@@ -10,36 +14,49 @@ import "github.com/tapir-ml/tapir/backend"
 // would round most of these sizes anyway. Release drops the reference to
 // the data as for any unpooled buffer; the GC frees header and data
 // together.
+//
+// The object may also hold a header of the caller's (NewWithBuffer):
+// package tensor puts its storage record there, so a small tensor's
+// storage, buffer and elements are one allocation. The caller's header
+// comes first, so the GC, which scans an object only up to its last
+// pointer, never reads the elements.
 
 const smallWords = 128
 
 type (
-	smallBuf2 struct {
-		Buffer
+	smallBuf2[H any] struct {
+		h    H
+		buf  Buffer
 		data [2]uint64
 	}
-	smallBuf4 struct {
-		Buffer
+	smallBuf4[H any] struct {
+		h    H
+		buf  Buffer
 		data [4]uint64
 	}
-	smallBuf8 struct {
-		Buffer
+	smallBuf8[H any] struct {
+		h    H
+		buf  Buffer
 		data [8]uint64
 	}
-	smallBuf16 struct {
-		Buffer
+	smallBuf16[H any] struct {
+		h    H
+		buf  Buffer
 		data [16]uint64
 	}
-	smallBuf32 struct {
-		Buffer
+	smallBuf32[H any] struct {
+		h    H
+		buf  Buffer
 		data [32]uint64
 	}
-	smallBuf64 struct {
-		Buffer
+	smallBuf64[H any] struct {
+		h    H
+		buf  Buffer
 		data [64]uint64
 	}
-	smallBuf128 struct {
-		Buffer
+	smallBuf128[H any] struct {
+		h    H
+		buf  Buffer
 		data [128]uint64
 	}
 )
@@ -47,30 +64,77 @@ type (
 // newSmallBuffer returns an unpooled buffer of n elements of dt whose
 // words (w ≤ smallWords of them) live in the buffer's own object.
 func newSmallBuffer(dt backend.DType, n, w int) *Buffer {
-	var b *Buffer
+	_, b := newSmallWith[struct{}](dt, n, w)
+	return b
+}
+
+// newSmallWith is newSmallBuffer with a zeroed H in the same object.
+func newSmallWith[H any](dt backend.DType, n, w int) (*H, *Buffer) {
+	var (
+		h *H
+		b *Buffer
+	)
 	switch {
 	case w <= 2:
-		s := new(smallBuf2)
-		s.words, b = s.data[:w:w], &s.Buffer
+		s := new(smallBuf2[H])
+		s.buf.words, h, b = s.data[:w:w], &s.h, &s.buf
 	case w <= 4:
-		s := new(smallBuf4)
-		s.words, b = s.data[:w:w], &s.Buffer
+		s := new(smallBuf4[H])
+		s.buf.words, h, b = s.data[:w:w], &s.h, &s.buf
 	case w <= 8:
-		s := new(smallBuf8)
-		s.words, b = s.data[:w:w], &s.Buffer
+		s := new(smallBuf8[H])
+		s.buf.words, h, b = s.data[:w:w], &s.h, &s.buf
 	case w <= 16:
-		s := new(smallBuf16)
-		s.words, b = s.data[:w:w], &s.Buffer
+		s := new(smallBuf16[H])
+		s.buf.words, h, b = s.data[:w:w], &s.h, &s.buf
 	case w <= 32:
-		s := new(smallBuf32)
-		s.words, b = s.data[:w:w], &s.Buffer
+		s := new(smallBuf32[H])
+		s.buf.words, h, b = s.data[:w:w], &s.h, &s.buf
 	case w <= 64:
-		s := new(smallBuf64)
-		s.words, b = s.data[:w:w], &s.Buffer
+		s := new(smallBuf64[H])
+		s.buf.words, h, b = s.data[:w:w], &s.h, &s.buf
 	default:
-		s := new(smallBuf128)
-		s.words, b = s.data[:w:w], &s.Buffer
+		s := new(smallBuf128[H])
+		s.buf.words, h, b = s.data[:w:w], &s.h, &s.buf
 	}
 	b.dt, b.n, b.class = dt, n, -1
-	return b
+	return h, b
+}
+
+// allocWords checks an Alloc request and returns its size in words.
+func allocWords(dt backend.DType, n int) (int, error) {
+	if n < 0 || !dt.Valid() {
+		return 0, fmt.Errorf("cpu: alloc %d elements of %v", n, dt)
+	}
+	bytes := n * dt.Size()
+	if n != 0 && bytes/n != dt.Size() {
+		return 0, fmt.Errorf("cpu: alloc %d elements of %v: %w", n, dt, backend.ErrOutOfMemory)
+	}
+	return (bytes + 7) / 8, nil
+}
+
+// NewWithBuffer allocates a zeroed H and a buffer of n elements of dt, as
+// Alloc does. A buffer of at most 1 KiB shares one heap object with the
+// H (and its elements), so the pair costs a single allocation; a larger
+// one comes from the pool and the H is allocated on its own. Either way
+// pass the buffer to Release, never the H.
+//
+// Sharing an object ties lifetimes: while anything points to the H or to
+// the buffer, the GC keeps both. It suits a record that holds the buffer
+// for the buffer's whole life and that nothing else outlives, such as
+// package tensor's storage record.
+func NewWithBuffer[H any](dt backend.DType, n int) (*H, *Buffer, error) {
+	w, err := allocWords(dt, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w <= smallWords {
+		h, b := newSmallWith[H](dt, n, w)
+		return h, b, nil
+	}
+	words, class, err := poolGet(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	return new(H), &Buffer{dt: dt, n: n, words: words, class: class}, nil
 }

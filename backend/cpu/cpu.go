@@ -97,17 +97,14 @@ func (*CPU) Name() string { return "cpu (pure Go)" }
 
 // Alloc implements backend.Backend.
 func (*CPU) Alloc(dt backend.DType, n int) (backend.Storage, error) {
-	if n < 0 || !dt.Valid() {
-		return nil, fmt.Errorf("cpu: alloc %d elements of %v", n, dt)
+	w, err := allocWords(dt, n)
+	if err != nil {
+		return nil, err
 	}
-	bytes := n * dt.Size()
-	if n != 0 && bytes/n != dt.Size() {
-		return nil, fmt.Errorf("cpu: alloc %d elements of %v: %w", n, dt, backend.ErrOutOfMemory)
-	}
-	if w := (bytes + 7) / 8; w <= smallWords {
+	if w <= smallWords {
 		return newSmallBuffer(dt, n, w), nil
 	}
-	words, class, err := poolGet((bytes + 7) / 8)
+	words, class, err := poolGet(w)
 	if err != nil {
 		return nil, err
 	}
