@@ -168,3 +168,25 @@ func Open(d Device) (Backend, error) {
 	}
 	return open(d.Index)
 }
+
+// Convolver is an optional interface of a Backend: convolution kernels
+// that never hold the whole column matrix (Unfold of a batch) in memory.
+// Package tensor uses it where a backend has it and otherwise runs the
+// same products as Unfold, MatMul and Fold, which define the results:
+// with K = w.KernelSize(), G groups, Ci = C/G input and Co = Cout/G
+// output channels per group, and cols = Unfold(src) seen as
+// [N, G, Ci·K, L],
+//
+//	ConvForward:        dst[n, g·Co + o, l]  = Σ_r weight[g·Co + o, r] · cols[n, g, r, l]
+//	ConvBackwardInput:  dst = Fold(cols') with cols'[n, g, r, l] = Σ_o weight[g·Co + o, r] · dy[n, g·Co + o, l]
+//	ConvBackwardWeight: dst[g·Co + o, r] = Σ_n Σ_l dy[n, g·Co + o, l] · cols[n, g, r, l]
+//
+// weight and dst of ConvBackwardWeight are [Cout, Ci·K], dy and dst of
+// ConvForward are [N, Cout, L], src and dst of ConvBackwardInput are
+// [N, C, S…]. Inputs may have any strides, outputs are contiguous and
+// overwritten. Float types only; the sums may be taken in any order.
+type Convolver interface {
+	ConvForward(dst, src, weight View, w Window, groups int)
+	ConvBackwardInput(dst, dy, weight View, w Window, groups int)
+	ConvBackwardWeight(dst, dy, src View, w Window, groups int)
+}

@@ -259,3 +259,196 @@ func maxPoolGrad(g, idx *Tensor, in []int) *Tensor {
 	z := zerosOf(g.DType(), g.Device(), []int{n, c, plane})
 	return z.ScatterAdd(2, idx.Reshape(n, c, m), g.Reshape(n, c, m)).Reshape(in...)
 }
+
+// Conv is the convolution (cross-correlation) of x, [N, C, W] or
+// [N, C, H, W], with weight, [Cout, C/groups, kernel…], without bias, as
+// torch.nn.functional.conv1d/conv2d: the result is [N, Cout, O…] with O
+// the number of window positions along each spatial dim (see Unfold).
+// Groups split the channels: group g's Cout/groups output channels see
+// its C/groups input channels only. stride, padding and dilation are as
+// for Unfold (nil for the defaults, one entry for every dim).
+//
+// It is the product of the weight with the columns Unfold makes, and a
+// backend with convolution kernels (backend.Convolver; the CPU backend)
+// computes it without keeping the columns of the whole batch; other
+// backends run Unfold and MatMul. The gradients are again convolutions
+// of the same three kinds (the forward product, its adjoint in the input
+// and in the weight), so gradients of every order flow.
+func Conv(x, weight *Tensor, stride, padding, dilation []int, groups int) *Tensor {
+	const op = "conv"
+	n := spatialDims(op, x, "input")
+	windowFloat(op, x)
+	sameDevice(op, x, weight)
+	if weight.DType() != x.DType() {
+		fail(op, ErrDType, "input (%v) and weight (%v) have different dtypes", x.DType(), weight.DType())
+	}
+	if weight.Dim() != n+2 {
+		fail(op, ErrShape, "weight of shape %v must be %d-d [out channels, in channels/groups, kernel…]", weight.shape, n+2)
+	}
+	if groups < 1 {
+		fail(op, ErrShape, "groups must be positive, not %d", groups)
+	}
+	cout := weight.shape[0]
+	if cout%groups != 0 || x.shape[1] != weight.shape[1]*groups {
+		fail(op, ErrShape, "input of shape %v and weight of shape %v do not fit %d groups", x.shape, weight.shape, groups)
+	}
+	w := backend.Window{
+		Kernel:   append([]int(nil), weight.shape[2:]...),
+		Dilation: windowArg(op, "dilation", dilation, n, 1, 1),
+		Padding:  windowArg(op, "padding", padding, n, 0, 0),
+		Stride:   windowArg(op, "stride", stride, n, 1, 1),
+	}
+	for _, k := range w.Kernel {
+		if k < 1 {
+			fail(op, ErrShape, "weight of shape %v has an empty kernel", weight.shape)
+		}
+	}
+	osz := make([]int, n)
+	for d := range osz {
+		if osz[d] = w.OutSize(d, x.shape[2+d]); osz[d] < 1 {
+			fail(op, ErrShape, "input of shape %v with padding %v is smaller than the kernel %v with dilation %v", x.shape, w.Padding, w.Kernel, w.Dilation)
+		}
+	}
+	if dt := x.DType(); dt.IsHalf() {
+		return Conv(x.To(Float32), weight.To(Float32), stride, padding, dilation, groups).To(dt)
+	}
+	c := convCall{w: w, groups: groups, size: append([]int(nil), x.shape[2:]...)}
+	y := c.forward(x, weight.Reshape(cout, weight.shape[1]*w.KernelSize()))
+	return y.Reshape(append([]int{x.shape[0], cout}, osz...)...)
+}
+
+// convCall is one convolution's window, groups and input spatial size.
+// Its three products take and give the weight as a matrix
+// [Cout, C/groups·K] and the output as [N, Cout, L]:
+//
+//	forward(x, w)      = w · Unfold(x)                 (per group)
+//	backInput(dy, w)   = Fold(wᵀ · dy)                 (its adjoint in x)
+//	backWeight(dy, x)  = Σ_n dy · Unfold(x)ᵀ           (its adjoint in w)
+//
+// Each is bilinear, and the derivatives of each are the other two.
+type convCall struct {
+	w      backend.Window
+	groups int
+	size   []int // the input's spatial size
+}
+
+// useConvolver is false in tests that run the Unfold–MatMul–Fold
+// composition the backend kernels must agree with.
+var useConvolver = true
+
+// convolver returns t's backend as a backend.Convolver, or nil.
+func convolver(t *Tensor) backend.Convolver {
+	if !useConvolver {
+		return nil
+	}
+	cv, _ := t.be().(backend.Convolver)
+	return cv
+}
+
+func (c convCall) taps() int { return c.w.KernelSize() }
+
+func (c convCall) outLen() int {
+	l := 1
+	for d, s := range c.size {
+		l *= c.w.OutSize(d, s)
+	}
+	return l
+}
+
+// record attaches the backward of one of the products to its output:
+// grads gives the gradients of (a, b) for the output gradient g.
+func (c convCall) record(name string, out, a, b *Tensor, grads func(g, a, b *Tensor, needA, needB bool) (ga, gb *Tensor)) *Tensor {
+	if !needsGrad(a, b) {
+		return out
+	}
+	needA, needB := a.RequiresGrad(), b.RequiresGrad()
+	return RecordFunction(name, []*Tensor{a, b}, []*Tensor{out}, []*Tensor{a, b}, func(saved, g []*Tensor) []*Tensor {
+		ga, gb := grads(g[0], saved[0], saved[1], needA, needB)
+		return []*Tensor{ga, gb}
+	})[0]
+}
+
+func (c convCall) forward(x, w *Tensor) *Tensor {
+	n, cout, l := x.shape[0], w.shape[0], c.outLen()
+	var y *Tensor
+	if cv := convolver(x); cv != nil {
+		y = empty("conv", x.Device(), x.DType(), []int{n, cout, l})
+		cv.ConvForward(y.view(), x.view(), w.view(), c.w, c.groups)
+		runtime.KeepAlive(x)
+		runtime.KeepAlive(w)
+	} else {
+		cols := unfoldW(x, c.w)
+		if c.groups == 1 {
+			return w.MatMul(cols)
+		}
+		g, gr := c.groups, w.shape[1]
+		return w.Reshape(g, cout/g, gr).MatMul(cols.Reshape(n, g, gr, l)).Reshape(n, cout, l)
+	}
+	return c.record("ConvolutionBackward0", y, x, w, func(g, x, w *Tensor, needX, needW bool) (gx, gw *Tensor) {
+		if needX {
+			gx = c.backInput(g, w)
+		}
+		if needW {
+			gw = c.backWeight(g, x)
+		}
+		return gx, gw
+	})
+}
+
+func (c convCall) backInput(dy, w *Tensor) *Tensor {
+	n, cout, l := dy.shape[0], w.shape[0], dy.shape[2]
+	cin := w.shape[1] / c.taps() * c.groups
+	var dx *Tensor
+	if cv := convolver(dy); cv != nil {
+		dx = empty("conv", dy.Device(), dy.DType(), append([]int{n, cin}, c.size...))
+		cv.ConvBackwardInput(dx.view(), dy.view(), w.view(), c.w, c.groups)
+		runtime.KeepAlive(dy)
+		runtime.KeepAlive(w)
+	} else {
+		var cols *Tensor
+		if c.groups == 1 {
+			cols = w.T().MatMul(dy)
+		} else {
+			g, gr := c.groups, w.shape[1]
+			cols = w.Reshape(g, cout/g, gr).Transpose(1, 2).MatMul(dy.Reshape(n, g, cout/g, l)).Reshape(n, g*gr, l)
+		}
+		return foldW(cols, c.size, c.w)
+	}
+	return c.record("ConvolutionBackwardInput", dx, dy, w, func(g, dy, w *Tensor, needDy, needW bool) (gdy, gw *Tensor) {
+		if needDy {
+			gdy = c.forward(g, w)
+		}
+		if needW {
+			gw = c.backWeight(dy, g)
+		}
+		return gdy, gw
+	})
+}
+
+func (c convCall) backWeight(dy, x *Tensor) *Tensor {
+	n, cout, l := dy.shape[0], dy.shape[1], dy.shape[2]
+	gr := x.shape[1] / c.groups * c.taps()
+	var dw *Tensor
+	if cv := convolver(x); cv != nil {
+		dw = empty("conv", x.Device(), x.DType(), []int{cout, gr})
+		cv.ConvBackwardWeight(dw.view(), dy.view(), x.view(), c.w, c.groups)
+		runtime.KeepAlive(dy)
+		runtime.KeepAlive(x)
+	} else {
+		cols := unfoldW(x, c.w)
+		if c.groups == 1 {
+			return dy.MatMul(cols.Transpose(1, 2)).Sum(0)
+		}
+		g := c.groups
+		return dy.Reshape(n, g, cout/g, l).MatMul(cols.Reshape(n, g, gr, l).Transpose(2, 3)).Sum(0).Reshape(cout, gr)
+	}
+	return c.record("ConvolutionBackwardWeight", dw, dy, x, func(g, dy, x *Tensor, needDy, needX bool) (gdy, gx *Tensor) {
+		if needDy {
+			gdy = c.forward(x, g)
+		}
+		if needX {
+			gx = c.backInput(dy, g)
+		}
+		return gdy, gx
+	})
+}

@@ -78,26 +78,51 @@ func unfoldT[T float](dst, src backend.View, w backend.Window) {
 		return
 	}
 	sh, st := spatial4("unfold", src.Layout)
-	n, c, h, wd := sh[0], sh[1], sh[2], sh[3]
-	oh, ow := (h+2*g.py-g.dy*(g.kh-1)-1)/g.sy+1, (wd+2*g.px-g.dx*(g.kw-1)-1)/g.sx+1
-	if h+2*g.py < g.dy*(g.kh-1)+1 || wd+2*g.px < g.dx*(g.kw-1)+1 {
-		oh, ow = 0, 0
-	}
-	l, k := oh*ow, g.kh*g.kw
-	if want := []int{n, c * k, l}; len(dst.Shape) != 3 || dst.Shape[0] != want[0] || dst.Shape[1] != want[1] || dst.Shape[2] != want[2] {
+	n, c := sh[0], sh[1]
+	oh, ow := g.outSize(sh[2], sh[3])
+	if want := []int{n, c * g.kh * g.kw, oh * ow}; len(dst.Shape) != 3 || dst.Shape[0] != want[0] || dst.Shape[1] != want[1] || dst.Shape[2] != want[2] {
 		panic(fmt.Sprintf("cpu: unfold: destination of shape %v for columns %v", dst.Shape, want))
 	}
-	d, s := slice[T](dst.Storage)[dst.Offset:], slice[T](src.Storage)
+	unfold2(slice[T](dst.Storage)[dst.Offset:], slice[T](src.Storage), src.Offset, sh, st, g, parallelFor)
+}
+
+// outSize is the number of window positions along each spatial dim of
+// an h×wd input, both 0 when the padded input is smaller than a window.
+func (g geom2) outSize(h, wd int) (oh, ow int) {
+	if h+2*g.py < g.dy*(g.kh-1)+1 || wd+2*g.px < g.dx*(g.kw-1)+1 {
+		return 0, 0
+	}
+	return (h+2*g.py-g.dy*(g.kh-1)-1)/g.sy + 1, (wd+2*g.px-g.dx*(g.kw-1)-1)/g.sx + 1
+}
+
+// splitter runs fn over [0, n) in chunks of at least minChunk: parallelFor,
+// or serialFor inside a kernel that already splits its work otherwise
+// (the convolutions, one image per goroutine).
+type splitter func(n, minChunk int, fn func(lo, hi int))
+
+func serialFor(n, _ int, fn func(lo, hi int)) {
+	if n > 0 {
+		fn(0, n)
+	}
+}
+
+// unfold2 writes the contiguous columns [N, C·kh·kw, oh·ow] of the
+// [N, C, H, W] input at s[off:] with shape sh and strides st to d,
+// splitting the rows with par.
+func unfold2[T float](d, s []T, off int, sh, st [4]int, g geom2, par splitter) {
+	n, c, h, wd := sh[0], sh[1], sh[2], sh[3]
+	oh, ow := g.outSize(h, wd)
+	l, k := oh*ow, g.kh*g.kw
 	xlo, xhi := make([]int, g.kw), make([]int, g.kw)
 	for kj := range xlo {
 		xlo[kj], xhi[kj] = validRange(kj, wd, ow, g.sx, g.px, g.dx)
 	}
 	rows := n * c * k
-	parallelFor(rows, max(1, grain/max(l, 1)), func(r0, r1 int) {
+	par(rows, max(1, grain/max(l, 1)), func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			kj, ki, ch, b := r%g.kw, (r/g.kw)%g.kh, (r/k)%c, r/(k*c)
 			out := d[r*l : (r+1)*l]
-			base := src.Offset + b*st[0] + ch*st[1]
+			base := off + b*st[0] + ch*st[1]
 			x0 := kj*g.dx - g.px
 			lo, hi := xlo[kj], xhi[kj]
 			step := g.sx * st[3]
@@ -142,21 +167,25 @@ func foldT[T float](dst, src backend.View, w backend.Window) {
 		return
 	}
 	g := geomOf("fold", w)
-	if foldFast[T](dst, src, g) {
-		return
-	}
 	sh, _ := spatial4("fold", dst.Layout)
-	n, c, h, wd := sh[0], sh[1], sh[2], sh[3]
-	oh, ow := (h+2*g.py-g.dy*(g.kh-1)-1)/g.sy+1, (wd+2*g.px-g.dx*(g.kw-1)-1)/g.sx+1
-	if h+2*g.py < g.dy*(g.kh-1)+1 || wd+2*g.px < g.dx*(g.kw-1)+1 {
-		oh, ow = 0, 0
-	}
-	l, k := oh*ow, g.kh*g.kw
-	if want := []int{n, c * k, l}; len(src.Shape) != 3 || src.Shape[0] != want[0] || src.Shape[1] != want[1] || src.Shape[2] != want[2] {
+	n, c := sh[0], sh[1]
+	oh, ow := g.outSize(sh[2], sh[3])
+	if want := []int{n, c * g.kh * g.kw, oh * ow}; len(src.Shape) != 3 || src.Shape[0] != want[0] || src.Shape[1] != want[1] || src.Shape[2] != want[2] {
 		panic(fmt.Sprintf("cpu: fold: columns of shape %v for an output of shape %v (want %v)", src.Shape, dst.Shape, want))
 	}
-	d, s := slice[T](dst.Storage)[dst.Offset:], slice[T](src.Storage)
-	ss := src.Strides
+	fold2(slice[T](dst.Storage)[dst.Offset:], sh, slice[T](src.Storage), src.Offset, [3]int(src.Strides), g, parallelFor)
+}
+
+// fold2 sets the contiguous [N, C, H, W] output d of shape sh to the fold
+// of the columns [N, C·kh·kw, oh·ow] at s[off:] with strides ss,
+// splitting the N·C planes with par.
+func fold2[T float](d []T, sh [4]int, s []T, off int, ss [3]int, g geom2, par splitter) {
+	if foldFast(d, sh, s, off, ss, g, par) {
+		return
+	}
+	n, c, h, wd := sh[0], sh[1], sh[2], sh[3]
+	oh, ow := g.outSize(h, wd)
+	k := g.kh * g.kw
 	xlo, xhi := make([]int, g.kw), make([]int, g.kw)
 	for kj := range xlo {
 		xlo[kj], xhi[kj] = validRange(kj, wd, ow, g.sx, g.px, g.dx)
@@ -166,7 +195,7 @@ func foldT[T float](dst, src backend.View, w backend.Window) {
 	if !vecOff && fastKernels {
 		add = vecFor[T]().bin[vbAdd]
 	}
-	parallelFor(n*c, max(1, grain/max(plane*k, 1)), func(p0, p1 int) {
+	par(n*c, max(1, grain/max(plane*k, 1)), func(p0, p1 int) {
 		for pl := p0; pl < p1; pl++ {
 			b, ch := pl/c, pl%c
 			out := d[pl*plane : (pl+1)*plane]
@@ -177,7 +206,7 @@ func foldT[T float](dst, src backend.View, w backend.Window) {
 					if lo >= hi {
 						continue
 					}
-					rb := src.Offset + b*ss[0] + (ch*k+ki*g.kw+kj)*ss[1]
+					rb := off + b*ss[0] + (ch*k+ki*g.kw+kj)*ss[1]
 					x0 := kj*g.dx - g.px
 					for oy := 0; oy < oh; oy++ {
 						iy := oy*g.sy - g.py + ki*g.dy

@@ -18,26 +18,23 @@ import (
 // Unfold of a 1×1 window with stride 1 and no padding is a copy of each
 // plane.
 
-// foldFast runs the fast path if the window and layout allow it and
-// reports whether it did.
-func foldFast[T float](dst, src backend.View, g geom2) bool {
+// foldFast runs the fast path of fold2 if the window and layout allow it
+// and reports whether it did.
+func foldFast[T float](d []T, sh [4]int, s []T, off int, ss [3]int, g geom2, par splitter) bool {
 	if !fastKernels || g.sy != 1 || g.sx != 1 || g.dy != 1 || g.dx != 1 {
 		return false
 	}
-	sh, _ := spatial4("fold", dst.Layout)
 	n, c, h, wd := sh[0], sh[1], sh[2], sh[3]
 	oh, ow := h+2*g.py-g.kh+1, wd+2*g.px-g.kw+1
 	if oh <= 0 || ow < 24 || n*c*h*wd == 0 {
 		return false // short rows: the generic loop does as well
 	}
-	l, k := oh*ow, g.kh*g.kw
-	if len(src.Shape) != 3 || src.Shape[0] != n || src.Shape[1] != c*k || src.Shape[2] != l || (src.Strides[2] != 1 && l > 1) {
+	k := g.kh * g.kw
+	if ss[2] != 1 && oh*ow > 1 {
 		return false
 	}
-	d, s := slice[T](dst.Storage)[dst.Offset:], slice[T](src.Storage)
-	ss := src.Strides
 	plane := h * wd
-	parallelFor(n*c, max(1, grain/max(plane*k, 1)), func(p0, p1 int) {
+	par(n*c, max(1, grain/max(plane*k, 1)), func(p0, p1 int) {
 		cols := make([][]T, g.kw)
 		for pl := p0; pl < p1; pl++ {
 			b, ch := pl/c, pl%c
@@ -51,7 +48,7 @@ func foldFast[T float](dst, src backend.View, g geom2) bool {
 						continue
 					}
 					for kj := range cols {
-						q := src.Offset + b*ss[0] + (ch*k+ki*g.kw+kj)*ss[1] + oy*ow
+						q := off + b*ss[0] + (ch*k+ki*g.kw+kj)*ss[1] + oy*ow
 						cols[kj] = s[q : q+ow]
 					}
 					foldRow(orow, cols, g.px)

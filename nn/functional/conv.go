@@ -7,10 +7,11 @@ import (
 )
 
 // Convolutions are an Unfold (im2col) of the input followed by one
-// (batched) matrix product with the weight; transposed convolutions are
-// the product with the transposed weight followed by a Fold (col2im).
-// Both primitives are linear and each other's adjoint, so gradients of
-// every order flow through them.
+// (batched) matrix product with the weight, which tensor.Conv runs (a 1×1
+// convolution with stride 1 and no padding is the product alone);
+// transposed convolutions are the product with the transposed weight
+// followed by a Fold (col2im). Both primitives are linear and each
+// other's adjoint, so gradients of every order flow through them.
 
 // spatialFail panics with a *tensor.Error for op, as package tensor's own
 // ops do, so that tensor.Try recovers it.
@@ -193,12 +194,13 @@ func convNd(op string, nsp int, x, weight, bias *tensor.Tensor, opts []ConvOptio
 	for _, s := range kernel {
 		k *= s
 	}
-	var cols *tensor.Tensor
-	if pointwise {
-		cols = x.Reshape(n, cin, l) // a 1×1 convolution needs no im2col
-	} else {
-		cols = tensor.Unfold(x, kernel, dil, pad, stride) // [N, Cin·K, L]
+	if !pointwise {
+		// the backend's convolution where it has one, Unfold and MatMul
+		// otherwise (tensor.Conv)
+		y := tensor.Conv(x, weight, stride, pad, dil, groups)
+		return unbatch(addBias(op, y, bias, cout, nsp), unb)
 	}
+	cols := x.Reshape(n, cin, l) // a 1×1 convolution needs no im2col
 	var y *tensor.Tensor
 	if groups == 1 {
 		y = weight.Reshape(cout, cin*k).MatMul(cols) // [N, Cout, L]

@@ -1,0 +1,207 @@
+package cpu
+
+// Conformance of the convolution kernels (backend.Convolver) against
+// direct float64 loops over every window and tap, written here from the
+// definitions in package backend (refWindows), for 1 and 2 spatial dims,
+// groups, strided operands, one goroutine and several (whole images per
+// goroutine, or each image split), with the SIMD and the pure-Go GEMM.
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tapir-ml/tapir/backend"
+)
+
+type convCase struct {
+	winCase
+	cout, groups int
+}
+
+var convCases = []convCase{
+	{winCase{in: []int{2, 3, 5, 4}, k: []int{3, 2}, s: []int{1, 1}, p: []int{0, 0}, d: []int{1, 1}}, 4, 1},
+	{winCase{in: []int{1, 2, 7, 6}, k: []int{3, 3}, s: []int{2, 2}, p: []int{1, 1}, d: []int{1, 1}}, 5, 1},
+	{winCase{in: []int{3, 4, 9, 8}, k: []int{3, 2}, s: []int{2, 3}, p: []int{1, 0}, d: []int{2, 3}}, 6, 2},
+	{winCase{in: []int{4, 3, 6, 7}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 3, 3}, // depthwise
+	{winCase{in: []int{3, 2, 5, 5}, k: []int{1, 1}, s: []int{1, 1}, p: []int{0, 0}, d: []int{1, 1}}, 7, 1},
+	{winCase{in: []int{2, 2, 6, 5}, k: []int{1, 1}, s: []int{2, 2}, p: []int{1, 0}, d: []int{1, 1}}, 2, 1},
+	{winCase{in: []int{1, 3, 3, 3}, k: []int{3, 3}, s: []int{1, 1}, p: []int{2, 2}, d: []int{1, 1}}, 2, 1},
+	{winCase{in: []int{3, 2, 11}, k: []int{3}, s: []int{2}, p: []int{1}, d: []int{2}}, 4, 2},
+	{winCase{in: []int{5, 4, 6}, k: []int{2}, s: []int{1}, p: []int{0}, d: []int{1}}, 3, 1},
+	// wide rows (the fast Fold path), several column blocks
+	{winCase{in: []int{3, 12, 5, 30}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 5, 1},
+	// a group of 34 channels: whole panels of B inside one tap and panels
+	// across two (the implicit GEMM's packers)
+	{winCase{in: []int{3, 34, 6, 7}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 5, 1},
+	// empty dims
+	{winCase{in: []int{0, 2, 5, 5}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 3, 1},
+	{winCase{in: []int{2, 0, 5, 5}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 3, 1},
+	{winCase{in: []int{2, 2, 5, 5}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 0, 1},
+	{winCase{in: []int{2, 2, 2, 2}, k: []int{3, 3}, s: []int{1, 1}, p: []int{0, 0}, d: []int{1, 1}}, 3, 1}, // no window fits
+}
+
+func (c convCase) String() string { return fmt.Sprintf("%v_out%d_g%d", c.winCase, c.cout, c.groups) }
+
+// refConv returns the forward product, the input gradient and the weight
+// gradient of c from the definitions, in float64: y[n, o, l] is the sum
+// over the group's channels ch and taps of weight[o, ch·K + tap] times
+// the input under that tap of window l.
+func refConv(c convCase, x, w, dy operand) (y, dx, dw []float64) {
+	grid := c.grid()
+	k, l := numel(c.k), numel(grid)
+	n, cin := c.in[0], c.in[1]
+	ci, co := cin/c.groups, c.cout/c.groups
+	y = make([]float64, n*c.cout*l)
+	dx = make([]float64, numel(c.in))
+	dw = make([]float64, c.cout*ci*k)
+	for b := 0; b < n; b++ {
+		for ch := 0; ch < cin; ch++ {
+			g, cg := ch/ci, ch%ci
+			refWindows(c.winCase, grid, func(win, tap, in []int, inside bool) {
+				if !inside {
+					return
+				}
+				xi := append([]int{b, ch}, in...)
+				xv := x.at(xi)
+				li, r := linear(grid, win), cg*k+linear(c.k, tap)
+				for o := g * co; o < (g+1)*co; o++ {
+					wv := w.at([]int{o, r})
+					gy := dy.at([]int{b, o, li})
+					y[(b*c.cout+o)*l+li] += wv * xv
+					dx[linear(c.in, xi)] += wv * gy
+					dw[o*ci*k+r] += gy * xv
+				}
+			})
+		}
+	}
+	return y, dx, dw
+}
+
+// convConfigs are the dispatch settings TestConvKernels runs under: the
+// SIMD GEMM kernel, the pure-Go GEMM, or microRef as a kernel with tiny
+// blocks (several k and column blocks, no edge kernels, the Go packers);
+// one goroutine or three (whole images per goroutine where there are
+// three images or more, each image split otherwise); column blocks of
+// the default size or of the smallest (64 positions, so blocks end
+// inside grid rows); the stride-1 input gradient as a flipped
+// convolution or through Fold; and the implicit GEMM on or off.
+var convConfigs = []struct {
+	kern     string // "simd", "go" or "ref"
+	threads  int
+	chunk    int // convChunkBytes; 1 for the smallest blocks
+	flipped  bool
+	implicit bool
+}{
+	{"simd", 1, 0, true, true},
+	{"simd", 3, 0, true, true},
+	{"go", 1, 0, true, true},
+	{"simd", 3, 1, true, false},
+	{"simd", 1, 1, false, false},
+	{"go", 3, 0, false, false},
+	{"ref", 1, 0, true, true},
+	{"ref", 3, 0, true, true},
+}
+
+func TestConvKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	k32, k64 := kernelFor[float32](), kernelFor[float64]()
+	defer setKernels(k32, k64)
+	defChunk, defFlipped, defImplicit := convChunkBytes, convFlipped, convImplicit
+	defer func() { convChunkBytes, convFlipped, convImplicit = defChunk, defFlipped, defImplicit }()
+	for _, cfg := range convConfigs {
+		switch cfg.kern {
+		case "simd":
+			setKernels(k32, k64)
+		case "go":
+			setKernels(nil, nil)
+		case "ref":
+			setKernels(refKernel[float32](5, 8, 12, 24, 10), refKernel[float64](3, 4, 7, 16, 6))
+		}
+		convChunkBytes, convFlipped, convImplicit = defChunk, cfg.flipped, cfg.implicit
+		if cfg.chunk > 0 {
+			convChunkBytes = cfg.chunk
+		}
+		for _, c := range convCases {
+			for _, dt := range []backend.DType{f32, f64} {
+				for _, lk := range []layoutKind{lkContig, lkTrans, lkStep} {
+					name := fmt.Sprintf("%+v/%v/%v/%v", cfg, c, dt, lk)
+					t.Run(name, func(t *testing.T) {
+						old := SetNumThreads(cfg.threads)
+						defer SetNumThreads(old)
+						checkConv(t, rng, c, dt, lk)
+					})
+				}
+			}
+		}
+	}
+}
+
+func checkConv(t *testing.T, rng *rand.Rand, c convCase, dt backend.DType, lk layoutKind) {
+	grid := c.grid()
+	k, l := numel(c.k), numel(grid)
+	ci := c.in[1] / c.groups
+	wshape, yshape := []int{c.cout, ci * k}, []int{c.in[0], c.cout, l}
+	x := newOperand(t, dt, lk, c.in, genFor(dt, rng, -1, 1))
+	w := newOperand(t, dt, lk, wshape, genFor(dt, rng, -1, 1))
+	dy := newOperand(t, dt, lk, yshape, genFor(dt, rng, -1, 1))
+	wantY, wantDx, wantDw := refConv(c, x, w, dy)
+	y, _ := newOutput(t, dt, lkContig, yshape, rng)
+	dx, _ := newOutput(t, dt, lkContig, c.in, rng)
+	dw, _ := newOutput(t, dt, lkContig, wshape, rng)
+	be.ConvForward(y.view(), x.view(), w.view(), c.window(), c.groups)
+	be.ConvBackwardInput(dx.view(), dy.view(), w.view(), c.window(), c.groups)
+	be.ConvBackwardWeight(dw.view(), dy.view(), x.view(), c.window(), c.groups)
+	// sums of at most a few hundred products of values in [−1, 1]
+	tol := 1e-12
+	if dt == f32 {
+		tol = 2e-5
+	}
+	for _, r := range []struct {
+		what      string
+		got, want []float64
+	}{{"forward", y.values(), wantY}, {"input gradient", dx.values(), wantDx}, {"weight gradient", dw.values(), wantDw}} {
+		if len(r.got) != len(r.want) {
+			t.Fatalf("%s: %d elements, want %d", r.what, len(r.got), len(r.want))
+		}
+		for i := range r.got {
+			if d := math.Abs(r.got[i] - r.want[i]); !(d <= tol*(1+math.Abs(r.want[i]))) {
+				t.Fatalf("%s: element %d = %v, want %v", r.what, i, r.got[i], r.want[i])
+			}
+		}
+	}
+}
+
+// The weight gradient sums over images on several goroutines; each takes
+// a fixed share, so the bits are the same on every run with the same
+// number of threads (training runs are reproducible from a seed).
+func TestConvWeightGradientReproducible(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	defImplicit := convImplicit
+	defer func() { convImplicit = defImplicit }()
+	old := SetNumThreads(3)
+	defer SetNumThreads(old)
+	c := convCase{winCase{in: []int{11, 6, 9, 8}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 5, 1}
+	wshape, yshape := []int{c.cout, c.in[1] * numel(c.k)}, []int{c.in[0], c.cout, numel(c.grid())}
+	x := newOperand(t, f32, lkContig, c.in, genFor(f32, rng, -1, 1))
+	dy := newOperand(t, f32, lkContig, yshape, genFor(f32, rng, -1, 1))
+	for _, implicit := range []bool{true, false} {
+		convImplicit = implicit
+		var first []float64
+		for run := 0; run < 8; run++ {
+			dw, _ := newOutput(t, f32, lkContig, wshape, rng)
+			be.ConvBackwardWeight(dw.view(), dy.view(), x.view(), c.window(), c.groups)
+			got := dw.values()
+			if first == nil {
+				first = got
+				continue
+			}
+			for i := range got {
+				if math.Float64bits(got[i]) != math.Float64bits(first[i]) {
+					t.Fatalf("implicit %v: run %d: element %d = %v, first run %v", implicit, run, i, got[i], first[i])
+				}
+			}
+		}
+	}
+}
