@@ -15,3 +15,11 @@ func SetSoftmaxFused(on bool) bool {
 	softmaxFused = on
 	return old
 }
+
+// SetLayerNormFused switches LayerNorm's kernels on or off (off: the
+// composed ops) and returns the previous setting.
+func SetLayerNormFused(on bool) bool {
+	old := layerNormFused
+	layerNormFused = on
+	return old
+}

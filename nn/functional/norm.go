@@ -116,14 +116,7 @@ func LayerNorm(x *tensor.Tensor, normalizedShape []int, weight, bias *tensor.Ten
 			panicOp(op, tensor.ErrShape, "%s of shape %v does not match normalized shape %v", p.what, p.t.Shape(), normalizedShape)
 		}
 	}
-	dims := make([]int, k)
-	for i := range dims {
-		dims[i] = x.Dim() - k + i
-	}
-	mean := x.MeanKeepDim(dims...)
-	variance := x.VarOpt(dims, 0, true)
-	y := x.Sub(mean).Mul(variance.AddScalar(eps).Rsqrt())
-	return affine(y, weight, bias, normalizedShape)
+	return tensor.LayerNorm(x, k, weight, bias, eps)
 }
 
 // GroupNorm splits the C channels of x ([N, C, *]) into groups of
