@@ -85,18 +85,7 @@ func softmaxRow[T float](d, s []T, log bool) {
 	k := vecFor[T]()
 	k.un[vuAdds](d, s, -mx, 0)
 	k.un[vuExp](d, d, 0, 0)
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(d); i += 4 {
-		s0 += float64(d[i])
-		s1 += float64(d[i+1])
-		s2 += float64(d[i+2])
-		s3 += float64(d[i+3])
-	}
-	for ; i < len(d); i++ {
-		s0 += float64(d[i])
-	}
-	sum := (s0 + s1) + (s2 + s3)
+	sum := sumRow(d)
 	if log {
 		lse := float64(mx) + math.Log(sum)
 		s = s[:len(d)]
