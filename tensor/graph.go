@@ -125,7 +125,7 @@ func (n *Node) ownShape(shape []int) []int {
 		}
 	}
 	if u+r > len(n.inl.dims) {
-		return append([]int(nil), shape...)
+		return append([]int(nil), shape...)[:r:r] // append may round the capacity up
 	}
 	sh := n.inl.dims[u : u+r : u+r]
 	copy(sh, shape)
