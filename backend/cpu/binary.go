@@ -494,22 +494,8 @@ func cmpVS[T number](op backend.BinaryOp, d []uint8, x []T, v T) {
 // layers in between: a tiny op's whole cost is such fixed overhead, and
 // reading the views through pointers spares copying them at every level.
 func binaryDense32(op backend.BinaryOp, dst, a, b *backend.View) bool {
-	var k vecBin
-	chunk := grain
-	switch op {
-	case backend.Add:
-		k = vbAdd
-	case backend.Sub:
-		k = vbSub
-	case backend.Mul:
-		k = vbMul
-	case backend.Div:
-		k, chunk = vbDiv, grain/4
-	case backend.Maximum:
-		k = vbMax
-	case backend.Minimum:
-		k = vbMin
-	default:
+	k := vecBinOpOf(op)
+	if k == nil {
 		return false
 	}
 	d, ok := dst.Storage.(*Buffer)
@@ -519,10 +505,10 @@ func binaryDense32(op backend.BinaryOp, dst, a, b *backend.View) bool {
 		return false
 	}
 	n := backend.Numel(dst.Shape)
-	if n >= 2*chunk && NumThreads() > 1 || !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
+	if n >= 2*k.chunk && NumThreads() > 1 || !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
 		return false
 	}
-	vec32.bin[k](f32s(d, dst.Offset, n), f32s(x, a.Offset, n), f32s(y, b.Offset, n))
+	vec32.bin[k.kb](f32s(d, dst.Offset, n), f32s(x, a.Offset, n), f32s(y, b.Offset, n))
 	return true
 }
 

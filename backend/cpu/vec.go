@@ -520,37 +520,49 @@ func (r unVecRun[T]) run(off [maxOps]int, m int) {
 	fillSlice(r.d[o+1:o+m], r.d[o])
 }
 
+// vecBinOp is the vector kernels of an arithmetic binary op: kb for two
+// runs, ks for y broadcast (x op s; with neg it takes −s, as x − s =
+// x + (−s)) and kr for x broadcast (s op y); and chunk, the elements
+// below which it runs on one thread.
+type vecBinOp struct {
+	kb     vecBin
+	ks, kr vecUn
+	neg    bool
+	chunk  int
+}
+
+// vecBinOps holds the kernels of the ops that have them (chunk > 0), by
+// op: a lookup cheap enough for the smallest ops' path.
+var vecBinOps = [...]vecBinOp{
+	backend.Add:     {vbAdd, vuAdds, vuAdds, false, grain},
+	backend.Sub:     {vbSub, vuAdds, vuRsubs, true, grain},
+	backend.Mul:     {vbMul, vuMuls, vuMuls, false, grain},
+	backend.Div:     {vbDiv, vuDivs, vuRdivs, false, grain / 4},
+	backend.Maximum: {vbMax, vuMaxs, vuMaxsr, false, grain},
+	backend.Minimum: {vbMin, vuMins, vuMinsr, false, grain},
+}
+
+// vecBinOpOf returns op's kernels, or nil for an op without them.
+func vecBinOpOf(op backend.BinaryOp) *vecBinOp {
+	if int(op) >= len(vecBinOps) || vecBinOps[op].chunk == 0 {
+		return nil
+	}
+	return &vecBinOps[op]
+}
+
 // binaryVec runs op over dst, x and y when every innermost run is
 // contiguous in dst and contiguous or broadcast in x and y, and reports
 // whether it did.
 func binaryVec[T float](op backend.BinaryOp, dst, x, y backend.View) bool {
-	var kb vecBin
-	var ks, kr vecUn // the kernels for y broadcast (x op s) and x broadcast (s op y)
-	var neg bool     // ks takes −s (x − s = x + (−s))
-	switch op {
-	case backend.Add:
-		kb, ks, kr = vbAdd, vuAdds, vuAdds
-	case backend.Sub:
-		kb, ks, kr, neg = vbSub, vuAdds, vuRsubs, true
-	case backend.Mul:
-		kb, ks, kr = vbMul, vuMuls, vuMuls
-	case backend.Div:
-		kb, ks, kr = vbDiv, vuDivs, vuRdivs
-	case backend.Maximum:
-		kb, ks, kr = vbMax, vuMaxs, vuMaxsr
-	case backend.Minimum:
-		kb, ks, kr = vbMin, vuMins, vuMinsr
-	default:
+	k := vecBinOpOf(op)
+	if k == nil {
 		return false
 	}
+	kb, ks, kr, neg, chunk := k.kb, k.ks, k.kr, k.neg, k.chunk
 	vk := vecFor[T]()
 	fb, fs, fr := vk.bin[kb], vk.un[ks], vk.un[kr]
 	d, p, q := slice[T](dst.Storage), slice[T](x.Storage), slice[T](y.Storage)
 	n := dst.Numel()
-	chunk := grain
-	if op == backend.Div {
-		chunk = grain / 4
-	}
 	if dst.IsContiguous() && x.IsContiguous() && y.IsContiguous() {
 		d, p, q = d[dst.Offset:dst.Offset+n], p[x.Offset:x.Offset+n], q[y.Offset:y.Offset+n]
 		if n < 2*chunk || NumThreads() == 1 {
