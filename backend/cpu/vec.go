@@ -98,6 +98,22 @@ func ntSplit(dst *float32, n int) (head, body int) {
 	return head, (n - head) &^ 15
 }
 
+// streamed runs a kernel over n ≥ ntMinElems elements at dst in
+// ntSplit's parts: plain(lo, m) for the head and the tail, stream(lo, m)
+// for the whole lines between.
+func streamed(dst *float32, n int, plain, stream func(lo, m int)) {
+	h, m := ntSplit(dst, n)
+	if h > 0 {
+		plain(0, h)
+	}
+	if m > 0 {
+		stream(h, m)
+	}
+	if r := h + m; r < n {
+		plain(r, n-r)
+	}
+}
+
 // wrap makes slice kernels of an assembly table.
 func (t *vecAsm) wrap(name string) *vecKernels[float32] {
 	k := &vecKernels[float32]{name: name}
@@ -113,16 +129,9 @@ func (t *vecAsm) wrap(name string) *vecKernels[float32] {
 				f(&dst[0], &x[0], n, a, b)
 				return
 			}
-			h, m := ntSplit(&dst[0], n)
-			if h > 0 {
-				f(&dst[0], &x[0], h, a, b)
-			}
-			if m > 0 {
-				fnt(&dst[h], &x[h], m, a, b)
-			}
-			if r := h + m; r < n {
-				f(&dst[r], &x[r], n-r, a, b)
-			}
+			streamed(&dst[0], n,
+				func(lo, m int) { f(&dst[lo], &x[lo], m, a, b) },
+				func(lo, m int) { fnt(&dst[lo], &x[lo], m, a, b) })
 		}
 	}
 	for i, f := range t.bin {
@@ -137,16 +146,9 @@ func (t *vecAsm) wrap(name string) *vecKernels[float32] {
 				f(&dst[0], &x[0], &y[0], n)
 				return
 			}
-			h, m := ntSplit(&dst[0], n)
-			if h > 0 {
-				f(&dst[0], &x[0], &y[0], h)
-			}
-			if m > 0 {
-				fnt(&dst[h], &x[h], &y[h], m)
-			}
-			if r := h + m; r < n {
-				f(&dst[r], &x[r], &y[r], n-r)
-			}
+			streamed(&dst[0], n,
+				func(lo, m int) { f(&dst[lo], &x[lo], &y[lo], m) },
+				func(lo, m int) { fnt(&dst[lo], &x[lo], &y[lo], m) })
 		}
 	}
 	return k
