@@ -377,13 +377,28 @@ func init() {
 		})},
 
 		opMatMul: {"Mm", func(c *gradCtx, g []*Tensor) []*Tensor {
+			// Each gradient takes its operand's layout: for an operand
+			// stored column-major (a transposed view, as Linear's
+			// weight.T()), the transposed product is computed and viewed
+			// back, so the gradient reaching the leaf through the
+			// transpose is contiguous and is kept without a copy (torch's
+			// mm backward does the same). The products and their order
+			// of summation are the same either way.
 			a, b := c.saved(0), c.saved(1)
 			out := make([]*Tensor, 2)
 			if c.needs(0) {
-				out[0] = mm(g[0], b.Transpose(-1, -2))
+				if colMajor(a) {
+					out[0] = mm(b, g[0].Transpose(-1, -2)).Transpose(-1, -2)
+				} else {
+					out[0] = mm(g[0], b.Transpose(-1, -2))
+				}
 			}
 			if c.needs(1) {
-				out[1] = mm(a.Transpose(-1, -2), g[0])
+				if colMajor(b) {
+					out[1] = mm(g[0].Transpose(-1, -2), a).Transpose(-1, -2)
+				} else {
+					out[1] = mm(a.Transpose(-1, -2), g[0])
+				}
 			}
 			return out
 		}},

@@ -109,3 +109,15 @@ func as3d(t *Tensor, buf []int) backend.View {
 	st[0], st[1], st[2] = 0, t.strides[0], t.strides[1]
 	return t.viewAs(sh, st, t.offset)
 }
+
+// colMajor reports whether the matrices of t (its last two dims) are
+// stored column by column, as a transposed view of a contiguous tensor
+// is: unit stride down the rows and a column stride that spans them.
+// Matrices with a single row or column count as row-major.
+func colMajor(t *Tensor) bool {
+	r := t.Dim()
+	if r < 2 || t.shape[r-2] < 2 || t.shape[r-1] < 2 {
+		return false
+	}
+	return t.strides[r-2] == 1 && t.strides[r-1] >= t.shape[r-2]
+}
