@@ -22,4 +22,10 @@
 //   - Random numbers come from a counter-based generator (Philox4x32-10)
 //     keyed by a seed and an offset, so every backend draws the same stream;
 //     see [RandomSpec].
+//
+// Beyond [Backend], a device may implement optional interfaces for fused
+// kernels, which package tensor finds with a type assertion and otherwise
+// replaces by compositions of Backend methods: [Convolver] (convolutions
+// without an unfolded copy), [FusedOptimizer] (one-pass SGD and Adam
+// steps), [LSTMCeller], [SoftmaxBackwarder] and [LayerNormer].
 package backend

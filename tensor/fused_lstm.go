@@ -6,15 +6,6 @@ import (
 	"github.com/tapir-ml/tapir/backend"
 )
 
-// lstmKernels is the optional backend interface behind FusedLSTM: one
-// step of the LSTM cell's elementwise work, forward and backward (see
-// backend/cpu's LSTMCell and LSTMCellBackward for the exact contract).
-// Backends without it get the composed ops.
-type lstmKernels interface {
-	LSTMCell(acts, c, h, gx, hh, cPrev backend.View)
-	LSTMCellBackward(dgates, dcPrev, acts, c, cPrev, dout, dhRec, dc backend.View)
-}
-
 // lstmFused switches FusedLSTM's kernels off (tests only), so that the
 // composed ops, the kernels' oracle, run instead.
 var lstmFused = true
@@ -58,7 +49,7 @@ func FusedLSTM(gx, h0, c0, weightHH *Tensor, reverse bool) (out, cN *Tensor) {
 	if h0.DType() != dt || c0.DType() != dt || weightHH.DType() != dt {
 		fail(op, ErrDType, "gx %v, h0 %v, c0 %v and weight_hh %v must share a dtype", dt, h0.DType(), c0.DType(), weightHH.DType())
 	}
-	k, ok := gx.be().(lstmKernels)
+	k, ok := gx.be().(backend.LSTMCeller)
 	if !ok || !lstmFused || (dt != Float32 && dt != Float64) {
 		return lstmComposed(gx, h0, c0, weightHH, reverse)
 	}
@@ -105,7 +96,7 @@ func rowsView(t *Tensor, lo, n int) backend.View {
 // lstmBackward is FusedLSTM's backward with the fused kernels: sv holds
 // gx, h0, c0, W_hh, and the forward's gate activations, cells and
 // outputs; gs the gradients of out and cN.
-func lstmBackward(k lstmKernels, sv, gs []*Tensor, reverse bool) []*Tensor {
+func lstmBackward(k backend.LSTMCeller, sv, gs []*Tensor, reverse bool) []*Tensor {
 	const op = "fused_lstm backward"
 	h0, c0, w := sv[1].Contiguous(), sv[2].Contiguous(), sv[3]
 	acts, cs, o := sv[4], sv[5], sv[6]

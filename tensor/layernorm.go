@@ -6,13 +6,6 @@ import (
 	"github.com/tapir-ml/tapir/backend"
 )
 
-// layerNormer is the optional backend interface of LayerNorm's kernels
-// (see backend/cpu's LayerNorm and LayerNormBackward).
-type layerNormer interface {
-	LayerNorm(y, mean, rstd, x, w, b backend.View, eps float64)
-	LayerNormBackward(dx, gxhat, g, x, mean, rstd, w backend.View)
-}
-
 // layerNormFused switches LayerNorm's kernels off (tests only), so that
 // the composed ops, their oracle, run instead.
 var layerNormFused = true
@@ -58,7 +51,7 @@ func LayerNorm(x *Tensor, normalized int, weight, bias *Tensor, eps float64) *Te
 		}
 	}
 	dt := x.DType()
-	k, ok := x.be().(layerNormer)
+	k, ok := x.be().(backend.LayerNormer)
 	if !ok || !layerNormFused || (dt != Float32 && dt != Float64) || rows*n == 0 {
 		return layerNormComposed(x, lead, weight, bias, eps)
 	}
@@ -133,7 +126,7 @@ func layerNormComposed(x *Tensor, lead int, weight, bias *Tensor, eps float64) *
 
 // layerNormGradFused is LayerNorm's backward with the kernels: the
 // gradients of x (shaped like x), and of the weight and bias as [n].
-func layerNormGradFused(k layerNormer, x, w, mean, rstd, g *Tensor, rows, n int) (dx, dw, db *Tensor) {
+func layerNormGradFused(k backend.LayerNormer, x, w, mean, rstd, g *Tensor, rows, n int) (dx, dw, db *Tensor) {
 	const op = "layer_norm backward"
 	xc, gc := x.Contiguous(), g.Contiguous()
 	dx = emptyLike(op, xc, xc.DType())

@@ -6,14 +6,6 @@ import (
 	"github.com/tapir-ml/tapir/backend"
 )
 
-// softmaxBackwarder is the optional backend interface of the fused
-// softmax and log-softmax backward (see backend/cpu's SoftmaxBackward):
-// dst = y⊙(g − Σ g⊙y), or g − exp(y)·Σ g with log, over the last dim of
-// contiguous operands.
-type softmaxBackwarder interface {
-	SoftmaxBackward(dst, y, g backend.View, log bool)
-}
-
 // softmaxFused switches the fused softmax backward off (tests only), so
 // that the composed rule, its oracle, runs instead.
 var softmaxFused = true
@@ -32,7 +24,7 @@ func softmaxBackwardFused(c *gradCtx, y, g *Tensor, dim int, log bool) *Tensor {
 		!y.IsContiguous() || !g.IsContiguous() || y.Device() != g.Device() {
 		return nil
 	}
-	k, ok := y.be().(softmaxBackwarder)
+	k, ok := y.be().(backend.SoftmaxBackwarder)
 	if !ok {
 		return nil
 	}
