@@ -14,6 +14,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/tapir-ml/tapir/internal/mmap"
 	"github.com/tapir-ml/tapir/tensor"
 )
 
@@ -299,14 +300,14 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("safetensors: %s is not a regular file", path)
 	}
 	size := st.Size()
-	if mem, err := mmapFile(fh, size); err == nil {
+	if mem, err := mmap.File(fh, size); err == nil {
 		fh.Close() // the mapping outlives the descriptor
 		f, err := read(bytes.NewReader(mem), size, mem)
 		if err != nil {
-			munmap(mem)
+			mmap.Unmap(mem)
 			return nil, fmt.Errorf("%w (in %s)", err, path)
 		}
-		f.closer = func() error { return munmap(mem) }
+		f.closer = func() error { return mmap.Unmap(mem) }
 		return f, nil
 	}
 	f, err := read(fh, size, nil)

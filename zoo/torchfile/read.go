@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nlpodyssey/gopickle/types"
+	"github.com/tapir-ml/tapir/internal/mmap"
 	"github.com/tapir-ml/tapir/tensor"
 )
 
@@ -52,9 +53,9 @@ func Load(path string) (tensors map[string]*tensor.Tensor, order []string, err e
 	}
 	size := st.Size()
 	var r io.ReaderAt = f
-	mem, merr := mmapFile(f, size)
+	mem, merr := mmap.File(f, size)
 	if merr == nil {
-		defer munmap(mem)
+		defer mmap.Unmap(mem)
 		r = bytes.NewReader(mem)
 	} else {
 		mem = nil

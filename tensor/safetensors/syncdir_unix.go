@@ -8,16 +8,6 @@ import (
 	"syscall"
 )
 
-// mmapFile maps the whole of f read-only.
-func mmapFile(f *os.File, size int64) ([]byte, error) {
-	if size <= 0 || int64(int(size)) != size {
-		return nil, errors.New("safetensors: cannot map a file of this size")
-	}
-	return syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
-}
-
-func munmap(b []byte) error { return syscall.Munmap(b) }
-
 // syncDir flushes dir's entries, so that a rename in it survives a crash.
 // File systems that cannot sync a directory are not an error.
 func syncDir(dir string) error {
