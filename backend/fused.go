@@ -66,3 +66,16 @@ type LayerNormer interface {
 	// gxhat may be a view without storage when that is not needed.
 	LayerNormBackward(dx, gxhat, g, x, mean, rstd, w View)
 }
+
+// MaxPoolBackwarder computes max pooling's input gradient in one pass.
+type MaxPoolBackwarder interface {
+	// MaxPoolBackward sets dst, contiguous and shaped like the pool's
+	// input ([N, C, spatial…]), to the output gradient g added at the
+	// positions that indices (Int64, g's shape, as MaxPool writes them)
+	// name within each [N, C] plane, and 0 elsewhere: ScatterAdd of g
+	// into zeros along the flattened plane, with the same sums in the
+	// same order. g and indices are contiguous; dst is a float DType. An
+	// index outside its plane is an error wrapping ErrIndex, with dst's
+	// contents unspecified.
+	MaxPoolBackward(dst, g, indices View) error
+}

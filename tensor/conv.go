@@ -250,10 +250,25 @@ func maxPoolW(x *Tensor, osz []int, w backend.Window) (values, indices *Tensor) 
 	return values, indices
 }
 
+// useMaxPoolBackwarder is false in tests that run the composed gradient
+// (zeros and ScatterAdd) the backend kernel must agree with.
+var useMaxPoolBackwarder = true
+
 // maxPoolGrad routes g to the positions idx names within each [N, C]
-// plane of a tensor shaped like in.
+// plane of a tensor shaped like in. Where g needs no gradient of its own
+// and the backend has a kernel for it, that kernel writes the result in
+// one pass; otherwise it is ScatterAdd into zeros, which records its
+// gradient (a gather through idx) for gradients of higher order.
 func maxPoolGrad(g, idx *Tensor, in []int) *Tensor {
 	n, c := in[0], in[1]
+	if mb, ok := g.be().(backend.MaxPoolBackwarder); ok && useMaxPoolBackwarder && !needsGrad(g) && g.DType().IsFloat() && !g.DType().IsHalf() {
+		g, idx = g.Contiguous(), idx.Contiguous()
+		out := empty("max_pool", g.Device(), g.DType(), in)
+		indexFail("max_pool", mb.MaxPoolBackward(out.view(), g.view(), idx.view()))
+		runtime.KeepAlive(g)
+		runtime.KeepAlive(idx)
+		return out
+	}
 	plane := backend.Numel(in[2:])
 	m := idx.Numel() / max(n*c, 1)
 	z := zerosOf(g.DType(), g.Device(), []int{n, c, plane})

@@ -24,6 +24,15 @@ import (
 // replaces its best only on a strictly greater value, starting from −∞
 // with the first tap), and the value is read back from that tap, so
 // −0 and +0 come out as the generic kernel gives them.
+//
+// The 2×2, stride-2 window (LeNet's, VGG's) has float32 kernels in
+// assembly (pool_amd64.s, from _gen/pool), which run the same rule on 16
+// windows per AVX-512 vector; maxPool2x2Plane is their pure-Go twin.
+
+// poolAsmOff (tests and benchmarks only) sends the float32 2×2 windows
+// down maxPool2x2Plane and maxPool2x2GradPlane, the pure-Go twins of the
+// assembly kernels.
+var poolAsmOff bool
 
 // maxPoolFast runs the fast path if the window and layout allow it and
 // reports whether it did.
@@ -47,6 +56,9 @@ func maxPoolFast[T float](values, indices, src backend.View, g geom2) bool {
 	oplane := oh * ow
 	// (a ceil-mode output has a last, partial window: the general path)
 	simple2 := g.kh == 2 && g.kw == 2 && g.sy == 2 && g.sx == 2 && g.py == 0 && g.px == 0 && 2*oh <= h && 2*ow <= wd
+	// the assembly kernel keeps the indices of a plane in int32 lanes
+	_, f32 := any(vd).([]float32)
+	asm := simple2 && f32 && hasPoolAsm && !poolAsmOff && rs >= 0 && h*wd <= math.MaxInt32-64
 	var ys, xs []poolSpan
 	if !simple2 {
 		ys, xs = poolSpans(oh, h, g.kh, g.sy, g.py), poolSpans(ow, wd, g.kw, g.sx, g.px)
@@ -55,9 +67,12 @@ func maxPoolFast[T float](values, indices, src backend.View, g geom2) bool {
 		for pl := p0; pl < p1; pl++ {
 			base := src.Offset + (pl/c)*st[0] + (pl%c)*st[1]
 			vo, io := vd[pl*oplane:(pl+1)*oplane], id[pl*oplane:(pl+1)*oplane]
-			if simple2 {
+			switch {
+			case asm:
+				maxPool2x2AsmF32(any(vo).([]float32), io, any(s).([]float32), base, rs, wd, oh, ow)
+			case simple2:
 				maxPool2x2Plane(vo, io, s, base, rs, wd, oh, ow)
-			} else {
+			default:
 				maxPoolPlane(vo, io, s, base, rs, wd, ow, ys, xs, g.kh <= 8 && g.kw <= 8)
 			}
 		}
@@ -79,7 +94,10 @@ func poolSpans(on, n, k, s, p int) []poolSpan {
 	return out
 }
 
-// maxPool2x2Plane pools one plane with a 2×2 window, stride 2, no padding.
+// maxPool2x2Plane pools one plane with a 2×2 window, stride 2, no
+// padding: the oh×ow windows over rows rs apart from s[base], into vo and
+// the row-major indices io of rows wd long. It is the pure-Go twin of
+// maxPool2x2AVX512.
 func maxPool2x2Plane[T float](vo []T, io []int64, s []T, base, rs, wd, oh, ow int) {
 	for oy := 0; oy < oh; oy++ {
 		p := base + 2*oy*rs
