@@ -14,14 +14,22 @@ import "github.com/klauspost/cpuid/v2"
 // second) on the AMD EPYC Zen 4 this was tuned on: kc 512 and nc 1024 (a
 // 2 MB block of B, read from L3) came out best or tied at 1024³ and 2048³
 // against kc 256–512 × nc 256–1024, all within about 5% of one another;
-// a longer nc lets one A micro-panel serve more kernel calls. The float64
-// sizes keep the same bytes per panel (kc 256) and were not tuned
-// further.
+// a longer nc lets one A micro-panel serve more kernel calls. mc 96
+// (8 panels of A, 192 KB at kc 512) packs A a few panels at a time just
+// before they are used, so the packed A stays in L2 beside the block of
+// B instead of a whole m×kc block (mc 4096: up to 8 MB) being written out
+// to L3 and read back, evicting B from L2 on the way: measured per CPU
+// second against mc 4096 (BenchmarkSgemmShapes, interleaved, medians),
+// the Transformer's 2048×256×k products with k = 768–1024 gained 4–13%,
+// 512³ and 1024³ about 3%, and no shape lost more than the noise (mc 48
+// to 384 came out alike); the AVX2 kernel takes the same mc (measured
+// alike within the noise). The float64 sizes keep the same bytes per
+// panel (kc 256) and were not tuned further.
 var (
-	sgemmAVX512 = &microKernel[float32]{name: "AVX512 12x32", mr: 12, nr: 32, kc: 512, nc: 1024, mc: 4096,
+	sgemmAVX512 = &microKernel[float32]{name: "AVX512 12x32", mr: 12, nr: 32, kc: 512, nc: 1024, mc: 96,
 		fn: sgemmAVX512_12x32, edge: sgemmAVX512_12x32Edges[:], narrow: sgemmAVX512_12x32Narrow[:],
 		packTA: packTS12, packNA: packNS12, packTB: packTS32, packNB: packNS32}
-	sgemmAVX2 = &microKernel[float32]{name: "AVX2 6x16", mr: 6, nr: 16, kc: 512, nc: 1024, mc: 4096,
+	sgemmAVX2 = &microKernel[float32]{name: "AVX2 6x16", mr: 6, nr: 16, kc: 512, nc: 1024, mc: 96,
 		fn: sgemmAVX2_6x16, edge: sgemmAVX2_6x16Edges[:], narrow: sgemmAVX2_6x16Narrow[:],
 		packTA: packTS6, packNA: packNS6, packTB: packTS16, packNB: packNS16}
 	dgemmAVX512 = &microKernel[float64]{name: "AVX512 12x16", mr: 12, nr: 16, kc: 256, nc: 512, mc: 4096,
