@@ -23,6 +23,10 @@
 // nothing outside x[:n] is read. Constants are 64-byte rows of one value
 // in read-only memory, used directly as memory operands.
 //
+// Besides the maps it generates the float32 reductions (below), the fused
+// optimizer updates (optim.go) and the LayerNorm row kernels
+// (layernorm.go), each documented where it is generated.
+//
 // The algorithms (range reductions and polynomial coefficients) are those
 // of the pure-Go twins in backend/cpu/vecmath.go, whose comments give the
 // derivation and the measured errors; the two must be changed together.
@@ -405,6 +409,10 @@ var binaries = []binary{
 	{"Div", "x / y", func(x, y V) V { return div(x, y) }},
 	{"Max", "maximum(x, y)", func(x, y V) V { return maximum(x, y) }},
 	{"Min", "minimum(x, y)", func(x, y V) V { return minimum(x, y) }},
+	// ReLU's gradient x at ReLU's output y, torch's threshold_backward: a
+	// select, so x = ±Inf or NaN where y ≤ 0 still gives 0, and a NaN y
+	// (unordered, so not ≤ 0) passes x
+	{"ReluGrad", "y ≤ 0 ? 0 : x", func(x, y V) V { z := zero(); return sel(cmp(cmpLE, y, z), z, x) }},
 }
 
 // loop generates the map over n elements: body loads its operands at the
@@ -804,7 +812,9 @@ func main() {
 		}
 		names[is.name+"r"] = []string{genSumWiden(), genExtreme(true), genExtreme(false), genColSum()}
 		optNames[is.name] = optNamesOf(genOptim())
+		genLayerNorm()
 	}
+	genTranspose8()
 	if *table != "" {
 		writeTable(*table, names)
 	}
@@ -837,6 +847,7 @@ func writeTable(path string, names map[string][]string) {
 		fmt.Fprintf(&b, "var redAsm%s = redAsm{lanes: %d, sum: %s, max: %s, min: %s, colSum: %s}\n", is.name, is.lanes/2, r[0], r[1], r[2], r[3])
 	}
 	writeOptDispatch(&b, []isa{avx512, avx2})
+	writeLNTable(&b, []isa{avx512, avx2})
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatal(err)

@@ -134,8 +134,15 @@ func copySame[T any](d, s []T, dst, src backend.View) {
 		})
 		return
 	}
+	if copyTransposed(d, s, dst, src) {
+		return
+	}
 	it := newIter(dst.Shape, dst.Layout, src.Layout)
-	_, st := it.inner()
+	n1, st := it.inner()
+	if st[0] == 1 && st[1] == 1 && it.nd >= 2 && n1 < copyRowsMax && !transposeOff {
+		copyRows(d, s, &it, n1)
+		return
+	}
 	it.each(grain, func(off [maxOps]int, n int) {
 		if st[0] == 1 && st[1] == 1 {
 			copy(d[off[0]:off[0]+n], s[off[1]:off[1]+n])
@@ -143,6 +150,31 @@ func copySame[T any](d, s []T, dst, src backend.View) {
 		}
 		for i, o, p := 0, off[0], off[1]; i < n; i, o, p = i+1, o+st[0], p+st[1] {
 			d[o] = s[p]
+		}
+	})
+}
+
+// copyRowsMax is the innermost run (elements) below which copySame walks
+// the runs a dim at a time (copyRows) rather than one at a time: for
+// short runs the iterator's step costs as much as the copy.
+const copyRowsMax = 1024
+
+// copyRows copies the runs of it, n1 elements contiguous in both d and s,
+// by rows of its second-innermost dim: the iterator steps once per row of
+// runs, and a plain loop copies the runs along it (an attention head
+// split, [16, 128, 4, 64] permuted (0, 2, 1, 3), has runs of 64).
+func copyRows[T any](d, s []T, it *iter, n1 int) {
+	nd := it.nd
+	sh := it.shape()[:nd-1]
+	dl := backend.Layout{Shape: sh, Strides: it.strides(0)[:nd-1], Offset: it.base[0]}
+	sl := backend.Layout{Shape: sh, Strides: it.strides(1)[:nd-1], Offset: it.base[1]}
+	outer := newIter(sh, dl, sl)
+	_, ost := outer.inner()
+	sd, ss := ost[0], ost[1]
+	outer.each(max(1, grain/n1), func(off [maxOps]int, n int) {
+		o, p := off[0], off[1]
+		for k := 0; k < n; k, o, p = k+1, o+sd, p+ss {
+			copy(d[o:o+n1], s[p:p+n1])
 		}
 	})
 }

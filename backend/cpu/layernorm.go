@@ -11,7 +11,8 @@ import (
 // mean and r = 1/√(σ² + eps) for its biased variance σ², it sets
 // y = (x − μ)·r·w + b, mean[row] = μ and rstd[row] = r. w and b are
 // contiguous [n], or views without storage for none; y, mean and rstd are
-// contiguous. Sums run in float64. The tensor package finds this method
+// contiguous. Sums run in float64; float32 rows take the vector kernels
+// of layernorm_vec.go. The tensor package finds this method
 // (and LayerNormBackward) with a type assertion, and composes the op from
 // reductions and elementwise ops where a backend lacks it.
 func (*CPU) LayerNorm(y, mean, rstd, x, w, b backend.View, eps float64) {
@@ -70,6 +71,11 @@ func layerNormT[T float](y, mean, rstd, x, w, b backend.View, eps float64) {
 	xs, ys := slice[T](x.Storage)[x.Offset:x.Offset+rows*n], slice[T](y.Storage)[y.Offset:y.Offset+rows*n]
 	ms, rs := slice[T](mean.Storage)[mean.Offset:mean.Offset+rows], slice[T](rstd.Storage)[rstd.Offset:rstd.Offset+rows]
 	ws, bs := optSlice[T](w, n), optSlice[T](b, n)
+	if x32, ok := any(xs).([]float32); ok && !lnOff {
+		layerNorm32(any(ys).([]float32), x32, any(ms).([]float32), any(rs).([]float32),
+			any(ws).([]float32), any(bs).([]float32), rows, n, eps)
+		return
+	}
 	parallelFor(rows, max(1, grain/8/n), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, yr := xs[r*n:(r+1)*n:(r+1)*n], ys[r*n:(r+1)*n:(r+1)*n]
@@ -119,6 +125,11 @@ func layerNormBackwardT[T float](dx, gxhat, g, x, mean, rstd, w backend.View) {
 	hs := optSlice[T](gxhat, rows*n)
 	ms, rs := slice[T](mean.Storage)[mean.Offset:mean.Offset+rows], slice[T](rstd.Storage)[rstd.Offset:rstd.Offset+rows]
 	ws := optSlice[T](w, n)
+	if x32, ok := any(xs).([]float32); ok && !lnOff {
+		layerNormBackward32(any(ds).([]float32), any(hs).([]float32), any(gs).([]float32), x32,
+			any(ms).([]float32), any(rs).([]float32), any(ws).([]float32), rows, n)
+		return
+	}
 	parallelFor(rows, max(1, grain/8/n), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, gr, dr := xs[r*n:(r+1)*n:(r+1)*n], gs[r*n:(r+1)*n:(r+1)*n], ds[r*n:(r+1)*n:(r+1)*n]

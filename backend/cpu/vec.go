@@ -59,6 +59,7 @@ const (
 	vbDiv
 	vbMax // maximum: a > b || a != a ? a : b
 	vbMin
+	vbReluGrad // ReLU's gradient a at ReLU's output b: b <= 0 ? 0 : a
 	numVecBin
 )
 
@@ -341,6 +342,12 @@ func goVecCommon[T float](k *vecKernels[T]) {
 		x, y = x[:len(d)], y[:len(d)]
 		for i := range d {
 			d[i] = maxNaN(x[i], y[i])
+		}
+	}
+	k.bin[vbReluGrad] = func(d, x, y []T) {
+		x, y = x[:len(d)], y[:len(d)]
+		for i := range d {
+			d[i] = reluGrad(x[i], y[i])
 		}
 	}
 	k.bin[vbMin] = func(d, x, y []T) {
@@ -645,4 +652,13 @@ func fillSlice[T any](s []T, v T) {
 	for k := 64; k < len(s); k *= 2 {
 		copy(s[k:], s[:k])
 	}
+}
+
+// reluGrad is ReLU's gradient g at ReLU's output y, as torch's
+// threshold_backward selects it: 0 where y ≤ 0 (whatever g is), else g.
+func reluGrad[T float](g, y T) T {
+	if y <= 0 {
+		return 0
+	}
+	return g
 }

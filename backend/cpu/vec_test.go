@@ -214,6 +214,12 @@ var vecBinRefs = [numVecBin]func(x, y float32) float32{
 	vbDiv: func(x, y float32) float32 { return x / y },
 	vbMax: maxNaN[float32],
 	vbMin: minNaN[float32],
+	vbReluGrad: func(g, y float32) float32 {
+		if y <= 0 {
+			return 0
+		}
+		return g
+	},
 }
 
 // same reports whether got is want bit for bit (any NaN matches any NaN),

@@ -3598,6 +3598,80 @@ done:
 	VZEROUPPER
 	RET
 
+// func vReluGradAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·vReluGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z3
+	VMOVUPS   Z3, (DI)
+	VMOVUPS   64(SI), Z0
+	VMOVUPS   64(DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z4
+	VMOVUPS   Z4, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VMOVUPS   128(DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z5
+	VMOVUPS   Z5, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VMOVUPS   192(DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z6
+	VMOVUPS   Z6, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z7
+	VMOVUPS   Z7, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	TESTQ     CX, CX
+	JE        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K2
+	VBLENDMPS Z2, Z0, K2, Z8
+	VMOVUPS   Z8, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
 // func vAddsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·vAddsNTAVX512(SB), NOSPLIT, $0-32
@@ -5396,6 +5470,67 @@ single:
 	VMINPS    Z1, Z0, Z1
 	VBLENDMPS Z0, Z1, K1, Z6
 	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vReluGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vReluGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z3
+	VMOVNTPS  Z3, (DI)
+	VMOVUPS   64(SI), Z0
+	VMOVUPS   64(DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z4
+	VMOVNTPS  Z4, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VMOVUPS   128(DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z5
+	VMOVNTPS  Z5, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VMOVUPS   192(DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z6
+	VMOVNTPS  Z6, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z1, K1
+	VBLENDMPS Z2, Z0, K1, Z7
+	VMOVNTPS  Z7, (DI)
 	ADDQ      $0x00000040, DI
 	ADDQ      $0x00000040, SI
 	ADDQ      $0x00000040, DX
@@ -7618,6 +7753,766 @@ tail:
 	VMULPS    Z0, Z1, Z0
 	VADDPS    Z0, Z5, Z0
 	VMOVUPS   Z0, K1, (DX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnSqDevAVX512(x *float32, n int, mu float64) float64
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnSqDevAVX512(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSD        mu+16(FP), X0
+	VBROADCASTSD X0, Z0
+	VPXORQ       Z1, Z1, Z1
+	VPXORQ       Z2, Z2, Z2
+
+loop:
+	CMPQ        CX, $0x00000010
+	JB          single
+	VCVTPS2PD   (AX), Z3
+	VSUBPD      Z0, Z3, Z3
+	VFMADD231PD Z3, Z3, Z1
+	VCVTPS2PD   32(AX), Z3
+	VSUBPD      Z0, Z3, Z3
+	VFMADD231PD Z3, Z3, Z2
+	ADDQ        $0x00000040, AX
+	SUBQ        $0x00000010, CX
+	JMP         loop
+
+single:
+	CMPQ        CX, $0x00000008
+	JB          done
+	VCVTPS2PD   (AX), Z3
+	VSUBPD      Z0, Z3, Z3
+	VFMADD231PD Z3, Z3, Z1
+	ADDQ        $0x00000020, AX
+	SUBQ        $0x00000008, CX
+	JMP         single
+
+done:
+	VADDPD        Z2, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPD        Y0, Y1, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDSD        X0, X1, X1
+	VZEROUPPER
+	MOVSD         X1, ret+24(FP)
+	RET
+
+// func lnFwdAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnFwdAVX512(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+32(FP), DX
+	MOVSD        mu+40(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        r+48(FP), X1
+	VBROADCASTSD X1, Z1
+
+loop:
+	CMPQ      DX, $0x00000020
+	JB        single
+	VCVTPS2PD (CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, (AX)
+	VCVTPS2PD 32(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 32(AX)
+	VCVTPS2PD 64(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 64(AX)
+	VCVTPS2PD 96(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 96(AX)
+	ADDQ      $0x00000080, AX
+	ADDQ      $0x00000080, CX
+	SUBQ      $0x00000020, DX
+	JMP       loop
+
+single:
+	CMPQ      DX, $0x00000008
+	JB        done
+	VCVTPS2PD (CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, (AX)
+	ADDQ      $0x00000020, AX
+	ADDQ      $0x00000020, CX
+	SUBQ      $0x00000008, DX
+	JMP       single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnFwdBAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnFwdBAVX512(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         b+24(FP), DX
+	MOVQ         n+32(FP), BX
+	MOVSD        mu+40(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        r+48(FP), X1
+	VBROADCASTSD X1, Z1
+
+loop:
+	CMPQ      BX, $0x00000020
+	JB        single
+	VCVTPS2PD (CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD (DX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, (AX)
+	VCVTPS2PD 32(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD 32(DX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 32(AX)
+	VCVTPS2PD 64(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD 64(DX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 64(AX)
+	VCVTPS2PD 96(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD 96(DX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 96(AX)
+	ADDQ      $0x00000080, AX
+	ADDQ      $0x00000080, CX
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, BX
+	JMP       loop
+
+single:
+	CMPQ      BX, $0x00000008
+	JB        done
+	VCVTPS2PD (CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD (DX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, (AX)
+	ADDQ      $0x00000020, AX
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, BX
+	JMP       single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnFwdWAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnFwdWAVX512(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         n+32(FP), BX
+	MOVSD        mu+40(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        r+48(FP), X1
+	VBROADCASTSD X1, Z1
+
+loop:
+	CMPQ      BX, $0x00000020
+	JB        single
+	VCVTPS2PD (CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD (DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, (AX)
+	VCVTPS2PD 32(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD 32(DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 32(AX)
+	VCVTPS2PD 64(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD 64(DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 64(AX)
+	VCVTPS2PD 96(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD 96(DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 96(AX)
+	ADDQ      $0x00000080, AX
+	ADDQ      $0x00000080, CX
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, BX
+	JMP       loop
+
+single:
+	CMPQ      BX, $0x00000008
+	JB        done
+	VCVTPS2PD (CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD (DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, (AX)
+	ADDQ      $0x00000020, AX
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, BX
+	JMP       single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnFwdWBAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnFwdWBAVX512(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         b+24(FP), BX
+	MOVQ         n+32(FP), SI
+	MOVSD        mu+40(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        r+48(FP), X1
+	VBROADCASTSD X1, Z1
+
+loop:
+	CMPQ      SI, $0x00000020
+	JB        single
+	VCVTPS2PD (CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD (DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPS2PD (BX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, (AX)
+	VCVTPS2PD 32(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD 32(DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPS2PD 32(BX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 32(AX)
+	VCVTPS2PD 64(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD 64(DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPS2PD 64(BX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 64(AX)
+	VCVTPS2PD 96(CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD 96(DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPS2PD 96(BX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, 96(AX)
+	ADDQ      $0x00000080, AX
+	ADDQ      $0x00000080, CX
+	ADDQ      $0x00000080, DX
+	ADDQ      $0x00000080, BX
+	SUBQ      $0x00000020, SI
+	JMP       loop
+
+single:
+	CMPQ      SI, $0x00000008
+	JB        done
+	VCVTPS2PD (CX), Z2
+	VSUBPD    Z0, Z2, Z2
+	VMULPD    Z1, Z2, Z2
+	VCVTPS2PD (DX), Z3
+	VMULPD    Z3, Z2, Z2
+	VCVTPS2PD (BX), Z3
+	VADDPD    Z3, Z2, Z2
+	VCVTPD2PS Z2, Y2
+	VMOVUPS   Y2, (AX)
+	ADDQ      $0x00000020, AX
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000020, DX
+	ADDQ      $0x00000020, BX
+	SUBQ      $0x00000008, SI
+	JMP       single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnBwdSumsAVX512(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnBwdSumsAVX512(SB), NOSPLIT, $0-56
+	MOVQ         dy+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+24(FP), DX
+	MOVSD        mu+32(FP), X0
+	VBROADCASTSD X0, Z0
+	VPXORQ       Z1, Z1, Z1
+	VPXORQ       Z2, Z2, Z2
+	VPXORQ       Z3, Z3, Z3
+	VPXORQ       Z4, Z4, Z4
+
+loop:
+	CMPQ        DX, $0x00000010
+	JB          single
+	VCVTPS2PD   (AX), Z5
+	VADDPD      Z5, Z1, Z1
+	VCVTPS2PD   (CX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z6, Z5, Z3
+	VCVTPS2PD   32(AX), Z5
+	VADDPD      Z5, Z2, Z2
+	VCVTPS2PD   32(CX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z6, Z5, Z4
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, CX
+	SUBQ        $0x00000010, DX
+	JMP         loop
+
+single:
+	CMPQ        DX, $0x00000008
+	JB          done
+	VCVTPS2PD   (AX), Z5
+	VADDPD      Z5, Z1, Z1
+	VCVTPS2PD   (CX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z6, Z5, Z3
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, CX
+	SUBQ        $0x00000008, DX
+	JMP         single
+
+done:
+	VADDPD        Z2, Z1, Z1
+	VADDPD        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPD        Y0, Y1, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDSD        X0, X1, X1
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y0, Y3, Y0
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X2, X0, X2
+	VPERMILPD     $0x01, X2, X0
+	VADDSD        X0, X2, X2
+	VZEROUPPER
+	MOVSD         X1, a+40(FP)
+	MOVSD         X2, c+48(FP)
+	RET
+
+// func lnBwdSumsWAVX512(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnBwdSumsWAVX512(SB), NOSPLIT, $0-56
+	MOVQ         dy+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSD        mu+32(FP), X0
+	VBROADCASTSD X0, Z0
+	VPXORQ       Z1, Z1, Z1
+	VPXORQ       Z2, Z2, Z2
+	VPXORQ       Z3, Z3, Z3
+	VPXORQ       Z4, Z4, Z4
+
+loop:
+	CMPQ        BX, $0x00000010
+	JB          single
+	VCVTPS2PD   (AX), Z5
+	VCVTPS2PD   (DX), Z6
+	VMULPD      Z6, Z5, Z5
+	VADDPD      Z5, Z1, Z1
+	VCVTPS2PD   (CX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z6, Z5, Z3
+	VCVTPS2PD   32(AX), Z5
+	VCVTPS2PD   32(DX), Z6
+	VMULPD      Z6, Z5, Z5
+	VADDPD      Z5, Z2, Z2
+	VCVTPS2PD   32(CX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z6, Z5, Z4
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, CX
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000010, BX
+	JMP         loop
+
+single:
+	CMPQ        BX, $0x00000008
+	JB          done
+	VCVTPS2PD   (AX), Z5
+	VCVTPS2PD   (DX), Z6
+	VMULPD      Z6, Z5, Z5
+	VADDPD      Z5, Z1, Z1
+	VCVTPS2PD   (CX), Z6
+	VSUBPD      Z0, Z6, Z6
+	VFMADD231PD Z6, Z5, Z3
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, CX
+	ADDQ        $0x00000020, DX
+	SUBQ        $0x00000008, BX
+	JMP         single
+
+done:
+	VADDPD        Z2, Z1, Z1
+	VADDPD        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPD        Y0, Y1, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDSD        X0, X1, X1
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y0, Y3, Y0
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X2, X0, X2
+	VPERMILPD     $0x01, X2, X0
+	VADDSD        X0, X2, X2
+	VZEROUPPER
+	MOVSD         X1, a+40(FP)
+	MOVSD         X2, c+48(FP)
+	RET
+
+// func lnBwdAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnBwdAVX512(SB), NOSPLIT, $0-80
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+16(FP), CX
+	MOVQ         x+24(FP), DX
+	MOVQ         n+40(FP), BX
+	MOVSD        mu+48(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        r+56(FP), X1
+	VBROADCASTSD X1, Z1
+	MOVSD        a+64(FP), X2
+	VBROADCASTSD X2, Z2
+	MOVSD        c+72(FP), X3
+	VBROADCASTSD X3, Z3
+
+loop:
+	CMPQ         BX, $0x00000010
+	JB           single
+	VCVTPS2PD    (DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    (CX), Z5
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, (AX)
+	VCVTPS2PD    32(DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    32(CX), Z5
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, 32(AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, BX
+	JMP          loop
+
+single:
+	CMPQ         BX, $0x00000008
+	JB           done
+	VCVTPS2PD    (DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    (CX), Z5
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, (AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	SUBQ         $0x00000008, BX
+	JMP          single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnBwdHAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnBwdHAVX512(SB), NOSPLIT, $0-80
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+16(FP), CX
+	MOVQ         x+24(FP), DX
+	MOVQ         h+8(FP), BX
+	MOVQ         n+40(FP), SI
+	MOVSD        mu+48(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        r+56(FP), X1
+	VBROADCASTSD X1, Z1
+	MOVSD        a+64(FP), X2
+	VBROADCASTSD X2, Z2
+	MOVSD        c+72(FP), X3
+	VBROADCASTSD X3, Z3
+
+loop:
+	CMPQ         SI, $0x00000010
+	JB           single
+	VCVTPS2PD    (DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    (CX), Z5
+	VMULPD       Z4, Z5, Z6
+	VCVTPD2PS    Z6, Y6
+	VMOVUPS      Y6, (BX)
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, (AX)
+	VCVTPS2PD    32(DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    32(CX), Z5
+	VMULPD       Z4, Z5, Z6
+	VCVTPD2PS    Z6, Y6
+	VMOVUPS      Y6, 32(BX)
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, 32(AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, BX
+	SUBQ         $0x00000010, SI
+	JMP          loop
+
+single:
+	CMPQ         SI, $0x00000008
+	JB           done
+	VCVTPS2PD    (DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    (CX), Z5
+	VMULPD       Z4, Z5, Z6
+	VCVTPD2PS    Z6, Y6
+	VMOVUPS      Y6, (BX)
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, (AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	SUBQ         $0x00000008, SI
+	JMP          single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnBwdWAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnBwdWAVX512(SB), NOSPLIT, $0-80
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+16(FP), CX
+	MOVQ         x+24(FP), DX
+	MOVQ         w+32(FP), BX
+	MOVQ         n+40(FP), SI
+	MOVSD        mu+48(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        r+56(FP), X1
+	VBROADCASTSD X1, Z1
+	MOVSD        a+64(FP), X2
+	VBROADCASTSD X2, Z2
+	MOVSD        c+72(FP), X3
+	VBROADCASTSD X3, Z3
+
+loop:
+	CMPQ         SI, $0x00000010
+	JB           single
+	VCVTPS2PD    (DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    (CX), Z5
+	VCVTPS2PD    (BX), Z6
+	VMULPD       Z6, Z5, Z5
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, (AX)
+	VCVTPS2PD    32(DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    32(CX), Z5
+	VCVTPS2PD    32(BX), Z6
+	VMULPD       Z6, Z5, Z5
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, 32(AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, BX
+	SUBQ         $0x00000010, SI
+	JMP          loop
+
+single:
+	CMPQ         SI, $0x00000008
+	JB           done
+	VCVTPS2PD    (DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    (CX), Z5
+	VCVTPS2PD    (BX), Z6
+	VMULPD       Z6, Z5, Z5
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, (AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	SUBQ         $0x00000008, SI
+	JMP          single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnBwdWHAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+// Requires: AVX, AVX512F, SSE2
+TEXT ·lnBwdWHAVX512(SB), NOSPLIT, $0-80
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+16(FP), CX
+	MOVQ         x+24(FP), DX
+	MOVQ         h+8(FP), BX
+	MOVQ         w+32(FP), SI
+	MOVQ         n+40(FP), DI
+	MOVSD        mu+48(FP), X0
+	VBROADCASTSD X0, Z0
+	MOVSD        r+56(FP), X1
+	VBROADCASTSD X1, Z1
+	MOVSD        a+64(FP), X2
+	VBROADCASTSD X2, Z2
+	MOVSD        c+72(FP), X3
+	VBROADCASTSD X3, Z3
+
+loop:
+	CMPQ         DI, $0x00000010
+	JB           single
+	VCVTPS2PD    (DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    (CX), Z5
+	VMULPD       Z4, Z5, Z6
+	VCVTPD2PS    Z6, Y6
+	VMOVUPS      Y6, (BX)
+	VCVTPS2PD    (SI), Z6
+	VMULPD       Z6, Z5, Z5
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, (AX)
+	VCVTPS2PD    32(DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    32(CX), Z5
+	VMULPD       Z4, Z5, Z6
+	VCVTPD2PS    Z6, Y6
+	VMOVUPS      Y6, 32(BX)
+	VCVTPS2PD    32(SI), Z6
+	VMULPD       Z6, Z5, Z5
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, 32(AX)
+	ADDQ         $0x00000040, AX
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, DX
+	ADDQ         $0x00000040, BX
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, DI
+	JMP          loop
+
+single:
+	CMPQ         DI, $0x00000008
+	JB           done
+	VCVTPS2PD    (DX), Z4
+	VSUBPD       Z0, Z4, Z4
+	VMULPD       Z1, Z4, Z4
+	VCVTPS2PD    (CX), Z5
+	VMULPD       Z4, Z5, Z6
+	VCVTPD2PS    Z6, Y6
+	VMOVUPS      Y6, (BX)
+	VCVTPS2PD    (SI), Z6
+	VMULPD       Z6, Z5, Z5
+	VSUBPD       Z2, Z5, Z5
+	VFNMADD231PD Z3, Z4, Z5
+	VMULPD       Z1, Z5, Z5
+	VCVTPD2PS    Z5, Y4
+	VMOVUPS      Y4, (AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, DI
+	JMP          single
 
 done:
 	VZEROUPPER
@@ -10087,6 +10982,79 @@ done:
 	VZEROUPPER
 	RET
 
+// func vReluGradAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX
+TEXT ·vReluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VMOVUPS   32(DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VMOVUPS   64(DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VMOVUPS   96(DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	TESTQ      CX, CX
+	JE         done
+	NEGQ       CX
+	LEAQ       vtailmask<>+0(SB), AX
+	VMOVUPS    32(AX)(CX*4), Y0
+	VMASKMOVPS (SI), Y0, Y1
+	VMASKMOVPS (DX), Y0, Y2
+	VXORPS     Y3, Y3, Y3
+	VCMPPS     $0x12, Y3, Y2, Y2
+	VBLENDVPS  Y2, Y3, Y1, Y1
+	VMASKMOVPS Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
 // func vAddsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, MMX+
 TEXT ·vAddsNTAVX2(SB), NOSPLIT, $0-32
@@ -11884,6 +12852,67 @@ single:
 	VCMPPS    $0x03, Y0, Y0, Y2
 	VMINPS    Y1, Y0, Y1
 	VBLENDVPS Y2, Y0, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vReluGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vReluGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VMOVUPS   32(DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VMOVUPS   64(DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VMOVUPS   96(DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
 	VMOVNTPS  Y0, (DI)
 	ADDQ      $0x00000020, DI
 	ADDQ      $0x00000020, SI
@@ -14000,6 +15029,823 @@ tail:
 	VMULPS     (DI), Y1, Y1
 	VADDPS     Y1, Y2, Y1
 	VMASKMOVPS Y1, Y0, (DX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnSqDevAVX2(x *float32, n int, mu float64) float64
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·lnSqDevAVX2(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSD        mu+16(FP), X0
+	VBROADCASTSD X0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+
+loop:
+	CMPQ        CX, $0x00000008
+	JB          single
+	VCVTPS2PD   (AX), Y3
+	VSUBPD      Y0, Y3, Y3
+	VFMADD231PD Y3, Y3, Y1
+	VCVTPS2PD   16(AX), Y3
+	VSUBPD      Y0, Y3, Y3
+	VFMADD231PD Y3, Y3, Y2
+	ADDQ        $0x00000020, AX
+	SUBQ        $0x00000008, CX
+	JMP         loop
+
+single:
+	CMPQ        CX, $0x00000004
+	JB          done
+	VCVTPS2PD   (AX), Y3
+	VSUBPD      Y0, Y3, Y3
+	VFMADD231PD Y3, Y3, Y1
+	ADDQ        $0x00000010, AX
+	SUBQ        $0x00000004, CX
+	JMP         single
+
+done:
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPD       X0, X1, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	VZEROUPPER
+	MOVSD        X0, ret+24(FP)
+	RET
+
+// func lnFwdAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·lnFwdAVX2(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+32(FP), DX
+	MOVSD        mu+40(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        r+48(FP), X1
+	VBROADCASTSD X1, Y1
+
+loop:
+	CMPQ       DX, $0x00000010
+	JB         single
+	VCVTPS2PD  (CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, (AX)
+	VCVTPS2PD  16(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 16(AX)
+	VCVTPS2PD  32(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 32(AX)
+	VCVTPS2PD  48(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 48(AX)
+	ADDQ       $0x00000040, AX
+	ADDQ       $0x00000040, CX
+	SUBQ       $0x00000010, DX
+	JMP        loop
+
+single:
+	CMPQ       DX, $0x00000004
+	JB         done
+	VCVTPS2PD  (CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, (AX)
+	ADDQ       $0x00000010, AX
+	ADDQ       $0x00000010, CX
+	SUBQ       $0x00000004, DX
+	JMP        single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnFwdBAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·lnFwdBAVX2(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         b+24(FP), DX
+	MOVQ         n+32(FP), BX
+	MOVSD        mu+40(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        r+48(FP), X1
+	VBROADCASTSD X1, Y1
+
+loop:
+	CMPQ       BX, $0x00000010
+	JB         single
+	VCVTPS2PD  (CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  (DX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, (AX)
+	VCVTPS2PD  16(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  16(DX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 16(AX)
+	VCVTPS2PD  32(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  32(DX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 32(AX)
+	VCVTPS2PD  48(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  48(DX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 48(AX)
+	ADDQ       $0x00000040, AX
+	ADDQ       $0x00000040, CX
+	ADDQ       $0x00000040, DX
+	SUBQ       $0x00000010, BX
+	JMP        loop
+
+single:
+	CMPQ       BX, $0x00000004
+	JB         done
+	VCVTPS2PD  (CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  (DX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, (AX)
+	ADDQ       $0x00000010, AX
+	ADDQ       $0x00000010, CX
+	ADDQ       $0x00000010, DX
+	SUBQ       $0x00000004, BX
+	JMP        single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnFwdWAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·lnFwdWAVX2(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         n+32(FP), BX
+	MOVSD        mu+40(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        r+48(FP), X1
+	VBROADCASTSD X1, Y1
+
+loop:
+	CMPQ       BX, $0x00000010
+	JB         single
+	VCVTPS2PD  (CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  (DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, (AX)
+	VCVTPS2PD  16(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  16(DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 16(AX)
+	VCVTPS2PD  32(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  32(DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 32(AX)
+	VCVTPS2PD  48(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  48(DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 48(AX)
+	ADDQ       $0x00000040, AX
+	ADDQ       $0x00000040, CX
+	ADDQ       $0x00000040, DX
+	SUBQ       $0x00000010, BX
+	JMP        loop
+
+single:
+	CMPQ       BX, $0x00000004
+	JB         done
+	VCVTPS2PD  (CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  (DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, (AX)
+	ADDQ       $0x00000010, AX
+	ADDQ       $0x00000010, CX
+	ADDQ       $0x00000010, DX
+	SUBQ       $0x00000004, BX
+	JMP        single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnFwdWBAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+// Requires: AVX, AVX2, SSE2
+TEXT ·lnFwdWBAVX2(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         b+24(FP), BX
+	MOVQ         n+32(FP), SI
+	MOVSD        mu+40(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        r+48(FP), X1
+	VBROADCASTSD X1, Y1
+
+loop:
+	CMPQ       SI, $0x00000010
+	JB         single
+	VCVTPS2PD  (CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  (DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPS2PD  (BX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, (AX)
+	VCVTPS2PD  16(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  16(DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPS2PD  16(BX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 16(AX)
+	VCVTPS2PD  32(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  32(DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPS2PD  32(BX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 32(AX)
+	VCVTPS2PD  48(CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  48(DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPS2PD  48(BX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, 48(AX)
+	ADDQ       $0x00000040, AX
+	ADDQ       $0x00000040, CX
+	ADDQ       $0x00000040, DX
+	ADDQ       $0x00000040, BX
+	SUBQ       $0x00000010, SI
+	JMP        loop
+
+single:
+	CMPQ       SI, $0x00000004
+	JB         done
+	VCVTPS2PD  (CX), Y2
+	VSUBPD     Y0, Y2, Y2
+	VMULPD     Y1, Y2, Y2
+	VCVTPS2PD  (DX), Y3
+	VMULPD     Y3, Y2, Y2
+	VCVTPS2PD  (BX), Y3
+	VADDPD     Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS    X2, (AX)
+	ADDQ       $0x00000010, AX
+	ADDQ       $0x00000010, CX
+	ADDQ       $0x00000010, DX
+	ADDQ       $0x00000010, BX
+	SUBQ       $0x00000004, SI
+	JMP        single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnBwdSumsAVX2(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·lnBwdSumsAVX2(SB), NOSPLIT, $0-56
+	MOVQ         dy+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+24(FP), DX
+	MOVSD        mu+32(FP), X0
+	VBROADCASTSD X0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+
+loop:
+	CMPQ        DX, $0x00000008
+	JB          single
+	VCVTPS2PD   (AX), Y5
+	VADDPD      Y5, Y1, Y1
+	VCVTPS2PD   (CX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y6, Y5, Y3
+	VCVTPS2PD   16(AX), Y5
+	VADDPD      Y5, Y2, Y2
+	VCVTPS2PD   16(CX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y6, Y5, Y4
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, CX
+	SUBQ        $0x00000008, DX
+	JMP         loop
+
+single:
+	CMPQ        DX, $0x00000004
+	JB          done
+	VCVTPS2PD   (AX), Y5
+	VADDPD      Y5, Y1, Y1
+	VCVTPS2PD   (CX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y6, Y5, Y3
+	ADDQ        $0x00000010, AX
+	ADDQ        $0x00000010, CX
+	SUBQ        $0x00000004, DX
+	JMP         single
+
+done:
+	VADDPD       Y2, Y1, Y1
+	VADDPD       Y4, Y3, Y3
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPD       X0, X1, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPD       X1, X3, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	VZEROUPPER
+	MOVSD        X0, a+40(FP)
+	MOVSD        X1, c+48(FP)
+	RET
+
+// func lnBwdSumsWAVX2(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·lnBwdSumsWAVX2(SB), NOSPLIT, $0-56
+	MOVQ         dy+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSD        mu+32(FP), X0
+	VBROADCASTSD X0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+
+loop:
+	CMPQ        BX, $0x00000008
+	JB          single
+	VCVTPS2PD   (AX), Y5
+	VCVTPS2PD   (DX), Y6
+	VMULPD      Y6, Y5, Y5
+	VADDPD      Y5, Y1, Y1
+	VCVTPS2PD   (CX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y6, Y5, Y3
+	VCVTPS2PD   16(AX), Y5
+	VCVTPS2PD   16(DX), Y6
+	VMULPD      Y6, Y5, Y5
+	VADDPD      Y5, Y2, Y2
+	VCVTPS2PD   16(CX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y6, Y5, Y4
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, CX
+	ADDQ        $0x00000020, DX
+	SUBQ        $0x00000008, BX
+	JMP         loop
+
+single:
+	CMPQ        BX, $0x00000004
+	JB          done
+	VCVTPS2PD   (AX), Y5
+	VCVTPS2PD   (DX), Y6
+	VMULPD      Y6, Y5, Y5
+	VADDPD      Y5, Y1, Y1
+	VCVTPS2PD   (CX), Y6
+	VSUBPD      Y0, Y6, Y6
+	VFMADD231PD Y6, Y5, Y3
+	ADDQ        $0x00000010, AX
+	ADDQ        $0x00000010, CX
+	ADDQ        $0x00000010, DX
+	SUBQ        $0x00000004, BX
+	JMP         single
+
+done:
+	VADDPD       Y2, Y1, Y1
+	VADDPD       Y4, Y3, Y3
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPD       X0, X1, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPD       X1, X3, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	VZEROUPPER
+	MOVSD        X0, a+40(FP)
+	MOVSD        X1, c+48(FP)
+	RET
+
+// func lnBwdAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·lnBwdAVX2(SB), NOSPLIT, $0-80
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+16(FP), CX
+	MOVQ         x+24(FP), DX
+	MOVQ         n+40(FP), BX
+	MOVSD        mu+48(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        r+56(FP), X1
+	VBROADCASTSD X1, Y1
+	MOVSD        a+64(FP), X2
+	VBROADCASTSD X2, Y2
+	MOVSD        c+72(FP), X3
+	VBROADCASTSD X3, Y3
+
+loop:
+	CMPQ         BX, $0x00000008
+	JB           single
+	VCVTPS2PD    (DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    (CX), Y5
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, (AX)
+	VCVTPS2PD    16(DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    16(CX), Y5
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, 16(AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	SUBQ         $0x00000008, BX
+	JMP          loop
+
+single:
+	CMPQ         BX, $0x00000004
+	JB           done
+	VCVTPS2PD    (DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    (CX), Y5
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, (AX)
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000010, DX
+	SUBQ         $0x00000004, BX
+	JMP          single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnBwdHAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·lnBwdHAVX2(SB), NOSPLIT, $0-80
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+16(FP), CX
+	MOVQ         x+24(FP), DX
+	MOVQ         h+8(FP), BX
+	MOVQ         n+40(FP), SI
+	MOVSD        mu+48(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        r+56(FP), X1
+	VBROADCASTSD X1, Y1
+	MOVSD        a+64(FP), X2
+	VBROADCASTSD X2, Y2
+	MOVSD        c+72(FP), X3
+	VBROADCASTSD X3, Y3
+
+loop:
+	CMPQ         SI, $0x00000008
+	JB           single
+	VCVTPS2PD    (DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    (CX), Y5
+	VMULPD       Y4, Y5, Y6
+	VCVTPD2PSY   Y6, X6
+	VMOVUPS      X6, (BX)
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, (AX)
+	VCVTPS2PD    16(DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    16(CX), Y5
+	VMULPD       Y4, Y5, Y6
+	VCVTPD2PSY   Y6, X6
+	VMOVUPS      X6, 16(BX)
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, 16(AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	SUBQ         $0x00000008, SI
+	JMP          loop
+
+single:
+	CMPQ         SI, $0x00000004
+	JB           done
+	VCVTPS2PD    (DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    (CX), Y5
+	VMULPD       Y4, Y5, Y6
+	VCVTPD2PSY   Y6, X6
+	VMOVUPS      X6, (BX)
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, (AX)
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000010, DX
+	ADDQ         $0x00000010, BX
+	SUBQ         $0x00000004, SI
+	JMP          single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnBwdWAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·lnBwdWAVX2(SB), NOSPLIT, $0-80
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+16(FP), CX
+	MOVQ         x+24(FP), DX
+	MOVQ         w+32(FP), BX
+	MOVQ         n+40(FP), SI
+	MOVSD        mu+48(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        r+56(FP), X1
+	VBROADCASTSD X1, Y1
+	MOVSD        a+64(FP), X2
+	VBROADCASTSD X2, Y2
+	MOVSD        c+72(FP), X3
+	VBROADCASTSD X3, Y3
+
+loop:
+	CMPQ         SI, $0x00000008
+	JB           single
+	VCVTPS2PD    (DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    (CX), Y5
+	VCVTPS2PD    (BX), Y6
+	VMULPD       Y6, Y5, Y5
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, (AX)
+	VCVTPS2PD    16(DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    16(CX), Y5
+	VCVTPS2PD    16(BX), Y6
+	VMULPD       Y6, Y5, Y5
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, 16(AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	SUBQ         $0x00000008, SI
+	JMP          loop
+
+single:
+	CMPQ         SI, $0x00000004
+	JB           done
+	VCVTPS2PD    (DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    (CX), Y5
+	VCVTPS2PD    (BX), Y6
+	VMULPD       Y6, Y5, Y5
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, (AX)
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000010, DX
+	ADDQ         $0x00000010, BX
+	SUBQ         $0x00000004, SI
+	JMP          single
+
+done:
+	VZEROUPPER
+	RET
+
+// func lnBwdWHAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·lnBwdWHAVX2(SB), NOSPLIT, $0-80
+	MOVQ         dx+0(FP), AX
+	MOVQ         dy+16(FP), CX
+	MOVQ         x+24(FP), DX
+	MOVQ         h+8(FP), BX
+	MOVQ         w+32(FP), SI
+	MOVQ         n+40(FP), DI
+	MOVSD        mu+48(FP), X0
+	VBROADCASTSD X0, Y0
+	MOVSD        r+56(FP), X1
+	VBROADCASTSD X1, Y1
+	MOVSD        a+64(FP), X2
+	VBROADCASTSD X2, Y2
+	MOVSD        c+72(FP), X3
+	VBROADCASTSD X3, Y3
+
+loop:
+	CMPQ         DI, $0x00000008
+	JB           single
+	VCVTPS2PD    (DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    (CX), Y5
+	VMULPD       Y4, Y5, Y6
+	VCVTPD2PSY   Y6, X6
+	VMOVUPS      X6, (BX)
+	VCVTPS2PD    (SI), Y6
+	VMULPD       Y6, Y5, Y5
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, (AX)
+	VCVTPS2PD    16(DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    16(CX), Y5
+	VMULPD       Y4, Y5, Y6
+	VCVTPD2PSY   Y6, X6
+	VMOVUPS      X6, 16(BX)
+	VCVTPS2PD    16(SI), Y6
+	VMULPD       Y6, Y5, Y5
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, 16(AX)
+	ADDQ         $0x00000020, AX
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, DI
+	JMP          loop
+
+single:
+	CMPQ         DI, $0x00000004
+	JB           done
+	VCVTPS2PD    (DX), Y4
+	VSUBPD       Y0, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VCVTPS2PD    (CX), Y5
+	VMULPD       Y4, Y5, Y6
+	VCVTPD2PSY   Y6, X6
+	VMOVUPS      X6, (BX)
+	VCVTPS2PD    (SI), Y6
+	VMULPD       Y6, Y5, Y5
+	VSUBPD       Y2, Y5, Y5
+	VFNMADD231PD Y3, Y4, Y5
+	VMULPD       Y1, Y5, Y5
+	VCVTPD2PSY   Y5, X4
+	VMOVUPS      X4, (AX)
+	ADDQ         $0x00000010, AX
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000010, DX
+	ADDQ         $0x00000010, BX
+	ADDQ         $0x00000010, SI
+	SUBQ         $0x00000004, DI
+	JMP          single
+
+done:
+	VZEROUPPER
+	RET
+
+// func transpose8AVX(dst *uint32, ldd int, src *uint32, lds int, rows int)
+// Requires: AVX
+TEXT ·transpose8AVX(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), AX
+	MOVQ ldd+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ lds+24(FP), BX
+	MOVQ rows+32(FP), SI
+	SHLQ $0x02, CX
+	SHLQ $0x02, BX
+	LEAQ (BX)(BX*2), DI
+	LEAQ (CX)(CX*2), R8
+
+loop:
+	CMPQ       SI, $0x00000008
+	JB         done
+	LEAQ       (DX)(BX*4), R9
+	VMOVUPS    (DX), Y0
+	VMOVUPS    (DX)(BX*1), Y1
+	VMOVUPS    (DX)(BX*2), Y2
+	VMOVUPS    (DX)(DI*1), Y3
+	VMOVUPS    (R9), Y4
+	VMOVUPS    (R9)(BX*1), Y5
+	VMOVUPS    (R9)(BX*2), Y6
+	VMOVUPS    (R9)(DI*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	LEAQ       (AX)(CX*4), R9
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VMOVUPS    Y6, (AX)
+	VMOVUPS    Y2, (R9)
+	VPERM2F128 $0x20, Y3, Y1, Y2
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VMOVUPS    Y2, (AX)(CX*1)
+	VMOVUPS    Y1, (R9)(CX*1)
+	VPERM2F128 $0x20, Y5, Y8, Y1
+	VPERM2F128 $0x31, Y5, Y8, Y2
+	VMOVUPS    Y1, (AX)(CX*2)
+	VMOVUPS    Y2, (R9)(CX*2)
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VMOVUPS    Y1, (AX)(R8*1)
+	VMOVUPS    Y0, (R9)(R8*1)
+	ADDQ       $0x00000020, DX
+	LEAQ       (AX)(CX*8), AX
+	SUBQ       $0x00000008, SI
+	JMP        loop
 
 done:
 	VZEROUPPER

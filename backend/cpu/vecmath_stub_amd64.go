@@ -164,6 +164,11 @@ func vMaxAVX512(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vMinAVX512(dst *float32, x *float32, y *float32, n int)
 
+// vReluGradAVX512 sets dst[i] = y ≤ 0 ? 0 : x for i < n, using AVX512.
+//
+//go:noescape
+func vReluGradAVX512(dst *float32, x *float32, y *float32, n int)
+
 // vAddsNTAVX512 sets dst[i] = x + a for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -324,6 +329,11 @@ func vMaxNTAVX512(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vMinNTAVX512(dst *float32, x *float32, y *float32, n int)
 
+// vReluGradNTAVX512 sets dst[i] = y ≤ 0 ? 0 : x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vReluGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+
 // sumWidenAVX512 returns Σ x[i] for i < n in float64 (n a multiple of 8), using AVX512.
 //
 //go:noescape
@@ -423,6 +433,61 @@ func sgdNesterovAVX512(p *float32, grad *float32, buf *float32, n int, k *float3
 //
 //go:noescape
 func sgdNesterovWDAVX512(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// lnSqDevAVX512 returns Σ (x[i] − mu)² for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnSqDevAVX512(x *float32, n int, mu float64) float64
+
+// lnFwdAVX512 sets y[i] = (x[i] − mu)·r for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnFwdAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+
+// lnFwdBAVX512 sets y[i] = (x[i] − mu)·r + b[i] for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnFwdBAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+
+// lnFwdWAVX512 sets y[i] = (x[i] − mu)·r·w[i] for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnFwdWAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+
+// lnFwdWBAVX512 sets y[i] = (x[i] − mu)·r·w[i] + b[i] for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnFwdWBAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+
+// lnBwdSumsAVX512 returns a = Σ ĝ and c = Σ ĝ·(x[i] − mu), ĝ = dy[i], for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnBwdSumsAVX512(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
+
+// lnBwdSumsWAVX512 returns a = Σ ĝ and c = Σ ĝ·(x[i] − mu), ĝ = dy[i]·w[i], for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnBwdSumsWAVX512(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
+
+// lnBwdAVX512 sets dx[i] = r·((ĝ − a) − x̂·c), x̂ = (x[i] − mu)·r, ĝ = dy[i], for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnBwdAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+
+// lnBwdHAVX512 sets h[i] = dy[i]·x̂ and dx[i] = r·((ĝ − a) − x̂·c), x̂ = (x[i] − mu)·r, ĝ = dy[i], for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnBwdHAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+
+// lnBwdWAVX512 sets dx[i] = r·((ĝ − a) − x̂·c), x̂ = (x[i] − mu)·r, ĝ = dy[i]·w[i], for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnBwdWAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+
+// lnBwdWHAVX512 sets h[i] = dy[i]·x̂ and dx[i] = r·((ĝ − a) − x̂·c), x̂ = (x[i] − mu)·r, ĝ = dy[i]·w[i], for i < n in float64 (n a multiple of 8), using AVX512.
+//
+//go:noescape
+func lnBwdWHAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
 
 // vAddsAVX2 sets dst[i] = x + a for i < n, using AVX2.
 //
@@ -584,6 +649,11 @@ func vMaxAVX2(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vMinAVX2(dst *float32, x *float32, y *float32, n int)
 
+// vReluGradAVX2 sets dst[i] = y ≤ 0 ? 0 : x for i < n, using AVX2.
+//
+//go:noescape
+func vReluGradAVX2(dst *float32, x *float32, y *float32, n int)
+
 // vAddsNTAVX2 sets dst[i] = x + a for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -744,6 +814,11 @@ func vMaxNTAVX2(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vMinNTAVX2(dst *float32, x *float32, y *float32, n int)
 
+// vReluGradNTAVX2 sets dst[i] = y ≤ 0 ? 0 : x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vReluGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+
 // sumWidenAVX2 returns Σ x[i] for i < n in float64 (n a multiple of 4), using AVX2.
 //
 //go:noescape
@@ -843,3 +918,63 @@ func sgdNesterovAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
 //
 //go:noescape
 func sgdNesterovWDAVX2(p *float32, grad *float32, buf *float32, n int, k *float32)
+
+// lnSqDevAVX2 returns Σ (x[i] − mu)² for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnSqDevAVX2(x *float32, n int, mu float64) float64
+
+// lnFwdAVX2 sets y[i] = (x[i] − mu)·r for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnFwdAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+
+// lnFwdBAVX2 sets y[i] = (x[i] − mu)·r + b[i] for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnFwdBAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+
+// lnFwdWAVX2 sets y[i] = (x[i] − mu)·r·w[i] for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnFwdWAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+
+// lnFwdWBAVX2 sets y[i] = (x[i] − mu)·r·w[i] + b[i] for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnFwdWBAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
+
+// lnBwdSumsAVX2 returns a = Σ ĝ and c = Σ ĝ·(x[i] − mu), ĝ = dy[i], for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnBwdSumsAVX2(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
+
+// lnBwdSumsWAVX2 returns a = Σ ĝ and c = Σ ĝ·(x[i] − mu), ĝ = dy[i]·w[i], for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnBwdSumsWAVX2(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
+
+// lnBwdAVX2 sets dx[i] = r·((ĝ − a) − x̂·c), x̂ = (x[i] − mu)·r, ĝ = dy[i], for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnBwdAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+
+// lnBwdHAVX2 sets h[i] = dy[i]·x̂ and dx[i] = r·((ĝ − a) − x̂·c), x̂ = (x[i] − mu)·r, ĝ = dy[i], for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnBwdHAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+
+// lnBwdWAVX2 sets dx[i] = r·((ĝ − a) − x̂·c), x̂ = (x[i] − mu)·r, ĝ = dy[i]·w[i], for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnBwdWAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+
+// lnBwdWHAVX2 sets h[i] = dy[i]·x̂ and dx[i] = r·((ĝ − a) − x̂·c), x̂ = (x[i] − mu)·r, ĝ = dy[i]·w[i], for i < n in float64 (n a multiple of 4), using AVX2.
+//
+//go:noescape
+func lnBwdWHAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
+
+// transpose8AVX sets dst[i·ldd + j] = src[j·lds + i] for i < rows (a multiple of 8) and j < 8, using AVX.
+//
+//go:noescape
+func transpose8AVX(dst *uint32, ldd int, src *uint32, lds int, rows int)

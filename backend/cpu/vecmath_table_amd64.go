@@ -35,12 +35,13 @@ var vecAsmAVX512 = vecAsm{
 		vuErf:     vErfAVX512,
 	},
 	bin: [numVecBin]func(dst, x, y *float32, n int){
-		vbAdd: vAddAVX512,
-		vbSub: vSubAVX512,
-		vbMul: vMulAVX512,
-		vbDiv: vDivAVX512,
-		vbMax: vMaxAVX512,
-		vbMin: vMinAVX512,
+		vbAdd:      vAddAVX512,
+		vbSub:      vSubAVX512,
+		vbMul:      vMulAVX512,
+		vbDiv:      vDivAVX512,
+		vbMax:      vMaxAVX512,
+		vbMin:      vMinAVX512,
+		vbReluGrad: vReluGradAVX512,
 	},
 	unNT: [numVecUn]func(dst, x *float32, n int, a, b float32){
 		vuAdds:    vAddsNTAVX512,
@@ -71,12 +72,13 @@ var vecAsmAVX512 = vecAsm{
 		vuErf:     vErfNTAVX512,
 	},
 	binNT: [numVecBin]func(dst, x, y *float32, n int){
-		vbAdd: vAddNTAVX512,
-		vbSub: vSubNTAVX512,
-		vbMul: vMulNTAVX512,
-		vbDiv: vDivNTAVX512,
-		vbMax: vMaxNTAVX512,
-		vbMin: vMinNTAVX512,
+		vbAdd:      vAddNTAVX512,
+		vbSub:      vSubNTAVX512,
+		vbMul:      vMulNTAVX512,
+		vbDiv:      vDivNTAVX512,
+		vbMax:      vMaxNTAVX512,
+		vbMin:      vMinNTAVX512,
+		vbReluGrad: vReluGradNTAVX512,
 	},
 }
 
@@ -114,12 +116,13 @@ var vecAsmAVX2 = vecAsm{
 		vuErf:     vErfAVX2,
 	},
 	bin: [numVecBin]func(dst, x, y *float32, n int){
-		vbAdd: vAddAVX2,
-		vbSub: vSubAVX2,
-		vbMul: vMulAVX2,
-		vbDiv: vDivAVX2,
-		vbMax: vMaxAVX2,
-		vbMin: vMinAVX2,
+		vbAdd:      vAddAVX2,
+		vbSub:      vSubAVX2,
+		vbMul:      vMulAVX2,
+		vbDiv:      vDivAVX2,
+		vbMax:      vMaxAVX2,
+		vbMin:      vMinAVX2,
+		vbReluGrad: vReluGradAVX2,
 	},
 	unNT: [numVecUn]func(dst, x *float32, n int, a, b float32){
 		vuAdds:    vAddsNTAVX2,
@@ -150,12 +153,13 @@ var vecAsmAVX2 = vecAsm{
 		vuErf:     vErfNTAVX2,
 	},
 	binNT: [numVecBin]func(dst, x, y *float32, n int){
-		vbAdd: vAddNTAVX2,
-		vbSub: vSubNTAVX2,
-		vbMul: vMulNTAVX2,
-		vbDiv: vDivNTAVX2,
-		vbMax: vMaxNTAVX2,
-		vbMin: vMinNTAVX2,
+		vbAdd:      vAddNTAVX2,
+		vbSub:      vSubNTAVX2,
+		vbMul:      vMulNTAVX2,
+		vbDiv:      vDivNTAVX2,
+		vbMax:      vMaxNTAVX2,
+		vbMin:      vMinNTAVX2,
+		vbReluGrad: vReluGradNTAVX2,
 	},
 }
 
@@ -254,4 +258,22 @@ func sgdAsm(isa, variant int, p, grad, buf *float32, n int, k *float32) {
 			sgdNesterovWDAVX2(p, grad, buf, n, k)
 		}
 	}
+}
+
+// lnAsmAVX512 is the AVX512 LayerNorm row kernels.
+var lnAsmAVX512 = lnAsm{
+	lanes:   8,
+	sqDev:   lnSqDevAVX512,
+	fwd:     [4]func(y, x, w, b *float32, n int, mu, r float64){lnFwdAVX512, lnFwdBAVX512, lnFwdWAVX512, lnFwdWBAVX512},
+	bwdSums: [2]func(g, x, w *float32, n int, mu float64) (a, c float64){lnBwdSumsAVX512, lnBwdSumsWAVX512},
+	bwd:     [4]func(dx, h, g, x, w *float32, n int, mu, r, a, c float64){lnBwdAVX512, lnBwdHAVX512, lnBwdWAVX512, lnBwdWHAVX512},
+}
+
+// lnAsmAVX2 is the AVX2 LayerNorm row kernels.
+var lnAsmAVX2 = lnAsm{
+	lanes:   4,
+	sqDev:   lnSqDevAVX2,
+	fwd:     [4]func(y, x, w, b *float32, n int, mu, r float64){lnFwdAVX2, lnFwdBAVX2, lnFwdWAVX2, lnFwdWBAVX2},
+	bwdSums: [2]func(g, x, w *float32, n int, mu float64) (a, c float64){lnBwdSumsAVX2, lnBwdSumsWAVX2},
+	bwd:     [4]func(dx, h, g, x, w *float32, n int, mu, r, a, c float64){lnBwdAVX2, lnBwdHAVX2, lnBwdWAVX2, lnBwdWHAVX2},
 }
