@@ -204,6 +204,8 @@ func gradCheckCases() []gcCase {
 			v, _ := tensor.MaxPool(x.Transpose(1, 2), []int{2}, []int{1}, nil, []int{3}, false)
 			return v
 		})},
+		{name: "cross_entropy", in: []*tensor.Tensor{rnd(5, 4)}, f: u(fusedCrossEntropySquared)},
+		{name: "linear", in: []*tensor.Tensor{rnd(4, 3), rnd(5, 4), rnd(5)}, f: fusedLinearSquared},
 		{name: "in_place/add", in: []*tensor.Tensor{rnd(3, 4), rnd(4)}, f: b(func(x, y *tensor.Tensor) *tensor.Tensor {
 			return x.MulScalar(1).AddIn(y).MulIn(x)
 		})},

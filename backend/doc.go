@@ -27,6 +27,6 @@
 // kernels, which package tensor finds with a type assertion and otherwise
 // replaces by compositions of Backend methods: [Convolver] (convolutions
 // without an unfolded copy), [FusedOptimizer] (one-pass SGD and Adam
-// steps), [LSTMCeller], [SoftmaxBackwarder], [LayerNormer] and
-// [MaxPoolBackwarder].
+// steps), [LSTMCeller], [SoftmaxBackwarder], [LayerNormer],
+// [MaxPoolBackwarder], [ReLUBackwarder] and [CrossEntropier].
 package backend

@@ -79,3 +79,39 @@ type MaxPoolBackwarder interface {
 	// contents unspecified.
 	MaxPoolBackward(dst, g, indices View) error
 }
+
+// ReLUBackwarder computes the gradient of ReLU in one call; without it
+// package tensor composes the same select with Where.
+type ReLUBackwarder interface {
+	// ReLUBackward sets dst = (y ≤ 0 ? 0 : g) per element, as torch's
+	// threshold_backward selects: 0 where y ≤ 0 whatever g is (an
+	// infinite or NaN g included), and g where y > 0 or y is NaN. y is
+	// ReLU's output (or its input: they are positive at the same places).
+	// The three views are contiguous, of one float DType and one shape;
+	// dst may be g itself (the same storage and offset) but overlaps y
+	// not at all.
+	ReLUBackward(dst, g, y View)
+}
+
+// CrossEntropier computes the cross entropy of logits against class
+// indices, and its gradient, in one pass over each row
+// (tensor.FusedCrossEntropy); without it callers compose log-softmax and
+// a gather. It returns a number to the host, so it suits backends whose
+// memory the host reads directly.
+type CrossEntropier interface {
+	// CrossEntropy reads logits x, a contiguous [N, C] of a float DType,
+	// and target, a contiguous Int64 [N]. For each row i whose target t
+	// is not ignore it sets lse[i] = log Σ_c exp(x[i, c]) (lse is a
+	// contiguous [N] of x's DType) and adds lse[i] − x[i, t] to sum;
+	// kept counts those rows. An ignored row gets lse[i] = 0. A target
+	// outside [0, C) that is not ignore is an error wrapping ErrIndex,
+	// "target T is out of bounds for C classes: " and ErrIndex's text
+	// (the outputs are then unspecified).
+	CrossEntropy(lse, x, target View, ignore int64) (sum float64, kept int, err error)
+	// CrossEntropyBackward writes dx (contiguous, like x) for rows not
+	// ignored as dx[i, c] = scale·(exp(x[i, c] − lse[i]) − [c = t_i]),
+	// the softmax less the one-hot target, and 0 for ignored rows. x,
+	// lse and target are as CrossEntropy read and wrote them; targets
+	// are known to be in range.
+	CrossEntropyBackward(dx, x, lse, target View, ignore int64, scale float64)
+}

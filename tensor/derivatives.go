@@ -3,6 +3,7 @@ package tensor
 import (
 	"math"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/tapir-ml/tapir/backend"
 )
@@ -91,6 +92,8 @@ const (
 	opUnfold
 	opFold
 	opMaxPool
+	opCrossEntropy
+	opLinear
 
 	numOps
 )
@@ -99,7 +102,12 @@ const (
 type gradCtx struct {
 	n      *Node
 	create bool
+	e      *engine // the pass running the rule, or nil
 }
+
+// reusable reports whether the rule may overwrite gradient g in place
+// and return it: the pass owns g's buffer and nothing else holds it.
+func (c *gradCtx) reusable(g *Tensor) bool { return c.e != nil && c.e.owned(g) }
 
 // saved returns the i-th saved tensor (attached to the graph when
 // differentiating the backward pass itself).
@@ -388,14 +396,14 @@ func init() {
 			out := make([]*Tensor, 2)
 			if c.needs(0) {
 				if colMajor(a) {
-					out[0] = mm(b, g[0].Transpose(-1, -2)).Transpose(-1, -2)
+					out[0] = moved(mm(b, g[0].Transpose(-1, -2)), func(p *Tensor) *Tensor { return p.Transpose(-1, -2) })
 				} else {
 					out[0] = mm(g[0], b.Transpose(-1, -2))
 				}
 			}
 			if c.needs(1) {
 				if colMajor(b) {
-					out[1] = mm(g[0].Transpose(-1, -2), a).Transpose(-1, -2)
+					out[1] = moved(mm(g[0].Transpose(-1, -2), a), func(p *Tensor) *Tensor { return p.Transpose(-1, -2) })
 				} else {
 					out[1] = mm(a.Transpose(-1, -2), g[0])
 				}
@@ -474,6 +482,8 @@ func init() {
 		opMaxPool: {"MaxPool", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			return maxPoolGrad(g, c.saved(0), c.inShape(0))
 		})},
+		opCrossEntropy: {"CrossEntropy", unaryRule(crossEntropyGrad)},
+		opLinear:       {"Linear", linearGrad},
 	}
 }
 
@@ -484,26 +494,83 @@ var torchNames = map[opID]string{
 	opPowScalar: "PowBackward0", opRSubScalar: "RsubBackward1", opClamp: "ClampBackward1",
 	opTo: "ToCopyBackward0", opReshape: "ViewBackward0", opMatMul: "MmBackward0",
 	opUnfold: "Im2ColBackward0", opFold: "Col2ImBackward0", opMaxPool: "MaxPool2DWithIndicesBackward0",
+	opLinear: "AddmmBackward0", opCrossEntropy: "NllLossBackward0",
 }
 
-// reluGrad is g where ReLU's output y is positive, else 0 (so, as for
-// torch, none at the kink). The mask is made from y in g's type, and
-// unless the backward pass is itself recorded, g is multiplied into that
-// fresh buffer in place: three passes over the data and one new buffer of
-// floats (compare, convert, multiply into it), where the product with a
-// separate mask needs two. (A single Where of the Bool mask does fewer
-// passes but the CPU backend's Where is a branchy per-element loop that
-// is several times slower than these vectorized kernels.) Recorded, the
-// rule is g·mask with a constant mask: its own derivative sends gradient
+// reluGrad is ReLU's gradient as torch's threshold_backward selects it:
+// 0 where ReLU's output y is ≤ 0 (so none at the kink, and none from an
+// infinite or NaN g there), g elsewhere (a NaN y passes g). With a
+// backend that has the kernel (backend.ReLUBackwarder) and the backward
+// pass not itself recorded, the kernel writes it in one call, into g's
+// own buffer when the pass owns that. Otherwise it is a Where; recorded,
+// the condition is constant, so the rule's own derivative sends gradient
 // to g only, which is right almost everywhere.
 func reluGrad(c *gradCtx, g *Tensor) *Tensor {
-	m := c.saved(0).GtScalar(0).To(g.DType())
-	if c.create || !sameShape(m.shape, g.shape) || m.Device() != g.Device() {
-		return g.Mul(m)
+	y := c.saved(0)
+	if !c.create && !reluBackwardOff && sameShape(y.shape, g.shape) && y.Device() == g.Device() &&
+		y.DType() == g.DType() && (g.DType() == Float32 || g.DType() == Float64) {
+		if k, ok := g.be().(backend.ReLUBackwarder); ok {
+			y = y.Contiguous()
+			dst := g
+			switch {
+			case !g.IsContiguous():
+				g = g.Contiguous() // a fresh copy, to overwrite
+				dst = g
+			case !c.reusable(g):
+				dst = emptyLike("relu_backward", g, g.DType())
+			}
+			k.ReLUBackward(dst.view(), g.view(), y.view())
+			runtime.KeepAlive(g)
+			runtime.KeepAlive(y)
+			if dst == g {
+				dst.st.version.Add(1)
+			}
+			return dst
+		}
 	}
-	m.be().Binary(backend.Mul, m.view(), m.view(), g.view())
-	runtime.KeepAlive(g)
-	return m
+	return Where(y.LeScalar(0), zerosOf(g.DType(), g.Device(), nil), g)
+}
+
+// reluBackwardOff makes reluGrad compose the gradient even where the
+// backend has the one-pass kernel; tests set it to compare the two.
+var reluBackwardOff bool
+
+// crossEntropyGrad is FusedCrossEntropy's gradient: for each kept row
+// the softmax of the logits less the one-hot target, times g (divided by
+// the number of kept rows for the mean); 0 for ignored rows. The kernel
+// writes it in one pass; recorded (or without the kernel) it is composed
+// from differentiable ops, Softmax and a scattered one-hot, so that it
+// can be differentiated again.
+func crossEntropyGrad(c *gradCtx, g *Tensor) *Tensor {
+	a := c.n.attrs.(crossEntropyAttr)
+	if a.Kept == 0 {
+		return c.zerosIn(0) // every target ignored: the loss is constant
+	}
+	x, t := c.saved(0), c.saved(1)
+	if !c.create {
+		if k, ok := x.be().(backend.CrossEntropier); ok {
+			lse := c.saved(2)
+			scale := g.Item()
+			if a.Mean {
+				scale /= float64(a.Kept)
+			}
+			dx := emptyLike("cross_entropy backward", x, x.DType())
+			k.CrossEntropyBackward(dx.view(), x.view(), lse.view(), t.view(), a.Ignore, scale)
+			runtime.KeepAlive(x)
+			runtime.KeepAlive(t)
+			runtime.KeepAlive(lse)
+			return dx
+		}
+	}
+	dt := x.DType()
+	keep := t.NeScalar(float64(a.Ignore))
+	safe := Where(keep, t, zerosOf(Int64, t.Device(), nil)).Unsqueeze(1)
+	keepF := keep.To(dt).Unsqueeze(1)
+	onehot := zerosOf(dt, x.Device(), x.shape).ScatterAdd(1, safe, keepF)
+	if a.Mean {
+		g = g.DivScalar(float64(a.Kept))
+	}
+	return x.Softmax(1).Mul(keepF).Sub(onehot).Mul(g)
 }
 
 // tieMask is 1 where a wins, ½ where a and b tie, 0 elsewhere: how torch
@@ -603,10 +670,24 @@ func sumToShape(g *Tensor, shape []int) *Tensor {
 			dims = append(dims, i)
 		}
 	}
-	if len(dims) > 0 {
-		g = g.SumKeepDim(dims...)
+	if len(dims) == 0 {
+		return g.Reshape(shape...)
 	}
-	return g.Reshape(shape...)
+	return moved(g.SumKeepDim(dims...), func(s *Tensor) *Tensor { return s.Reshape(shape...) })
+}
+
+// moved returns view(t) for a tensor t that the caller made and drops,
+// which nothing else has seen: the view takes t's place in its storage's
+// count of tensors (storage.views), so the backward engine can still tell
+// that the buffer has no other holder and hand it to a leaf's Grad or
+// release it instead of copying. It must not be used on a tensor that
+// anything else may hold (a rule's input, a saved tensor).
+func moved(t *Tensor, view func(*Tensor) *Tensor) *Tensor {
+	v := view(t)
+	if v != t && v.st == t.st {
+		atomic.AddInt32(&t.st.views, -1)
+	}
+	return v
 }
 
 // padTo embeds g at the start of a zero tensor of a larger shape, one

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -284,8 +285,24 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 		}
 	}
 	var ins []*Tensor
+	var dead [4]bool // gs[i] is this pass's alone and the rule kept none of it
 	if have && run {
+		// A gradient this pass owns is dropped once the rule has run, so
+		// it leaves its storage's count of tensors: a view the rule made
+		// of it (a transpose's or reshape's gradient) is then the only
+		// holder, and can still be handed to a leaf or released. Only
+		// the built-in rules are known to keep nothing of their inputs.
+		if n.custom == nil && len(gs) <= len(dead) {
+			for i, g := range gs {
+				dead[i] = g != nil && e.owned(g)
+			}
+		}
 		ins = e.apply(n, gs)
+		for i, g := range gs {
+			if i < len(dead) && slices.Contains(ins, g) {
+				dead[i] = false
+			}
+		}
 	}
 	// the node's buffer is consumed: its gradients leave their slots
 	// before the rule's results take new ones
@@ -324,6 +341,11 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 			g.st.h.release()
 		}
 	}
+	for i, g := range gs {
+		if i < len(dead) && dead[i] {
+			atomic.AddInt32(&g.st.views, -1)
+		}
+	}
 }
 
 func (e *engine) apply(n *Node, gs []*Tensor) []*Tensor {
@@ -331,7 +353,7 @@ func (e *engine) apply(n *Node, gs []*Tensor) []*Tensor {
 	if n.custom != nil {
 		ins = n.custom.backwardFor(n, gs, e.opt.CreateGraph)
 	} else {
-		ins = ops[n.op].grad(&gradCtx{n: n, create: e.opt.CreateGraph}, gs)
+		ins = ops[n.op].grad(&gradCtx{n: n, create: e.opt.CreateGraph, e: e}, gs)
 	}
 	if len(ins) > len(n.next) {
 		fail("backward", ErrAutograd, "%s returned %d gradients for %d inputs", n.Name(), len(ins), len(n.next))
@@ -354,6 +376,10 @@ func (e *engine) apply(n *Node, gs []*Tensor) []*Tensor {
 	return ins
 }
 
+// leafCopies counts the gradients accumulate had to copy to give a leaf
+// its first Grad (the pass did not own them); tests read it.
+var leafCopies atomic.Int64
+
 // accumulate adds g into a leaf's Grad.
 func (e *engine) accumulate(n *Node, g *Tensor) {
 	leaf := n.leaf
@@ -373,6 +399,7 @@ func (e *engine) accumulate(n *Node, g *Tensor) {
 		if c == g {
 			c = g.Clone()
 		}
+		leafCopies.Add(1)
 		lg.Store(c)
 	case e.opt.CreateGraph || old.RequiresGrad():
 		lg.Store(old.Add(g))

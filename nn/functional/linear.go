@@ -18,6 +18,9 @@ func Linear(x, weight, bias *tensor.Tensor) *tensor.Tensor {
 	if bias != nil && (bias.Dim() != 1 || bias.Size(0) != weight.Size(0)) {
 		panicOp(op, tensor.ErrShape, "bias %v does not fit weight %v: want [%d]", bias.Shape(), weight.Shape(), weight.Size(0))
 	}
+	if x.Dim() == 2 {
+		return tensor.Linear(x, weight, bias) // one recorded op
+	}
 	y := x.MatMul(weight.T())
 	if bias != nil {
 		y = y.Add(bias)
