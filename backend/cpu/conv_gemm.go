@@ -29,6 +29,13 @@ import (
 // those; their input gradient is a product into one image's columns and
 // Fold.
 //
+// Two shapes go elsewhere: groups with few rows, Ci·K (a first layer on
+// one input channel), unfold their compact columns for the forward
+// product and take backWeightSmall (conv_bwdweight_small.go) for the
+// weight gradient; stride-1 input gradients with little padding, where
+// the flipped convolution would multiply a border of zeros, take
+// foldBackInput (conv_bwdinput_fold.go).
+//
 // The products are the ones backend.Convolver defines through Unfold and
 // Fold; the tests hold every path to direct sums over the windows.
 
@@ -197,7 +204,7 @@ func convForward[T float](dst, src, weight backend.View, w backend.Window, group
 	sd, wdat := slice[T](src.Storage), slice[T](weight.Storage)
 	d := slice[T](dst.Storage)[dst.Offset:]
 	ws := weight.Strides
-	if useImplicit[T](s) {
+	if useImplicit[T](s) && !smallRowsForward[T](s) {
 		implicitForward(kernelFor[T](), d, s, func(i int) ([]T, int, [4]int) {
 			_, st, off := image4(op, src, i)
 			return sd, off, st
@@ -223,6 +230,10 @@ func convBackwardInput[T float](dst, dy, weight backend.View, w backend.Window, 
 	}
 	yd, wdat := slice[T](dy.Storage), slice[T](weight.Storage)
 	ws, ys := weight.Strides, dy.Strides
+	if useFoldInput[T](s) {
+		foldBackInput(kernelFor[T](), d, s, yd, dy, wdat, weight.Offset, ws[0], ws[1])
+		return
+	}
 	if convBackInputFlipped(d, s, yd, dy, wdat, weight) {
 		return
 	}
@@ -253,6 +264,13 @@ func convBackwardWeight[T float](dst, dy, src backend.View, w backend.Window, gr
 	}
 	sd, yd := slice[T](src.Storage), slice[T](dy.Storage)
 	ys := dy.Strides
+	if useBackWeightSmall[T](s) {
+		backWeightSmall(kernelFor[T](), d, s, func(i int) ([]T, int, [4]int) {
+			_, st, off := image4(op, src, i)
+			return sd, off, st
+		}, yd, dy.Offset, ys[0], ys[1], ys[2])
+		return
+	}
 	if useImplicit[T](s) {
 		implicitBackWeight(kernelFor[T](), d, s, func(i int) ([]T, int, [4]int) {
 			_, st, off := image4(op, src, i)
