@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 
 	"github.com/tapir-ml/tapir/backend"
@@ -34,7 +35,7 @@ func (*CPU) MaxPoolBackward(dst, g, indices backend.View) error {
 		panic(fmt.Sprintf("cpu: %s: gradient of dtype %v for an output of dtype %v", op, g.DType(), dst.DType()))
 	}
 	nd := len(dst.Shape)
-	if (nd != 3 && nd != 4) || len(g.Shape) != nd || !sameShape(g.Shape, indices.Shape) || g.Shape[0] != dst.Shape[0] || g.Shape[1] != dst.Shape[1] {
+	if (nd != 3 && nd != 4) || len(g.Shape) != nd || !slices.Equal(g.Shape, indices.Shape) || g.Shape[0] != dst.Shape[0] || g.Shape[1] != dst.Shape[1] {
 		panic(fmt.Sprintf("cpu: %s: output %v, gradient %v and indices %v are not [N, C, spatial…] alike with 1 or 2 spatial dims", op, dst.Shape, g.Shape, indices.Shape))
 	}
 	if !dst.IsContiguous() || !g.IsContiguous() || !indices.IsContiguous() {
@@ -47,18 +48,6 @@ func (*CPU) MaxPoolBackward(dst, g, indices backend.View) error {
 		return maxPoolBackwardT[float64](dst, g, indices)
 	}
 	panic(badDType(op, dst.DType()))
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func maxPoolBackwardT[T float](dst, g, indices backend.View) error {
