@@ -2,6 +2,7 @@ package functional_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	F "github.com/tapir-ml/tapir/nn/functional"
@@ -55,5 +56,36 @@ func TestLinearPanics(t *testing.T) {
 			func() { F.Bilinear(tensor.Zeros(2, 3), tensor.Zeros(3, 2), tensor.Zeros(4, 3, 2), nil) }},
 	} {
 		t.Run(c.name, func(t *testing.T) { expectPanic(t, c.want, c.f) })
+	}
+}
+
+// Linear on inputs with several leading dims (folded into rows for the
+// one-op path), one of them a permuted view, against its defining sum.
+func TestLinearLeadingDimsLoop(t *testing.T) {
+	g := tensor.NewGenerator(4)
+	w, b := g.Normal(tensor.Float64, 0, 1, 5, 4), g.Normal(tensor.Float64, 0, 1, 5)
+	for _, x := range []*tensor.Tensor{
+		g.Normal(tensor.Float64, 0, 1, 2, 3, 4),
+		g.Normal(tensor.Float64, 0, 1, 3, 2, 4).Permute(1, 0, 2),
+		g.Normal(tensor.Float64, 0, 1, 2, 1, 3, 4),
+		g.Normal(tensor.Float64, 0, 1, 0, 3, 4),
+	} {
+		y := F.Linear(x, w, b)
+		lead := x.Shape()[:x.Dim()-1]
+		if want := append(append([]int{}, lead...), 5); !slices.Equal(y.Shape(), want) {
+			t.Fatalf("Linear(%v): shape %v, want %v", x.Shape(), y.Shape(), want)
+		}
+		xv, wv, bv, got := x.Contiguous().Float64s(), w.Float64s(), b.Float64s(), y.Float64s()
+		for r := 0; r < len(xv)/4; r++ {
+			for k := 0; k < 5; k++ {
+				want := bv[k]
+				for i := 0; i < 4; i++ {
+					want += xv[r*4+i] * wv[k*4+i]
+				}
+				if d := got[r*5+k] - want; !(math.Abs(d) <= 1e-12) {
+					t.Fatalf("Linear(%v): row %d out %d = %v, want %v", x.Shape(), r, k, got[r*5+k], want)
+				}
+			}
+		}
 	}
 }
