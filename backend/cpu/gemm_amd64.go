@@ -40,12 +40,15 @@ var (
 		packTA: packTD6, packNA: packND6, packTB: packTD8, packNB: packND8}
 )
 
-// The kernels use AVX-512F (512-bit FMAs with embedded broadcasts, and
-// VPXORD) or AVX2 with FMA3 (256-bit FMAs and broadcasts); the packing
-// routines use AVX moves. cpuid reports a feature only where the OS saves
-// its registers.
+// The kernels use AVX-512 (512-bit FMAs with embedded broadcasts and
+// masks) or AVX2 with FMA3 (256-bit FMAs and broadcasts); the packing
+// routines use AVX moves. The AVX-512 set is the Skylake-SP baseline, F
+// with DQ, BW and VL: some elementwise kernels use DQ's 512-bit VXORPS
+// and VANDPS, which F alone lacks (only Xeon Phi has F without DQ; it
+// takes the AVX2 kernels). cpuid reports a feature only where the OS
+// saves its registers.
 var (
-	hasAVX512 = cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX512F)
+	hasAVX512 = cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX512F, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.AVX512VL)
 	hasAVX2   = cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
 )
 

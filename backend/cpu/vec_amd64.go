@@ -6,7 +6,8 @@ package cpu
 
 // The float32 elementwise kernels in assembly (vecmath_amd64.s, generated
 // by _gen/elementwise; vecmath_table_amd64.go names them by op). They use
-// AVX-512F, or AVX2 with FMA3 (hasAVX512, hasAVX2: gemm_amd64.go).
+// AVX-512 (F, DQ, BW, VL), or AVX2 with FMA3 (hasAVX512, hasAVX2:
+// gemm_amd64.go).
 var (
 	vecAVX512 = vecAsmAVX512.wrap("AVX512")
 	vecAVX2   = vecAsmAVX2.wrap("AVX2")
