@@ -58,45 +58,46 @@ func ceCheck(op string, x, target backend.View) (n, c int) {
 	return x.Shape[0], x.Shape[1]
 }
 
-// crossEntropyT computes each kept row's log-sum-exp in float64 (shifted
-// by the row's maximum) and sums lse − x[t] over the kept rows.
+// crossEntropyT computes each kept row's log-sum-exp (expShifted: the
+// vector exp, the sum in float64) with the rows split over the threads,
+// then sums lse − x[t] over the kept rows in row order, so the loss does
+// not depend on the thread count.
 func crossEntropyT[T float](lse, x []T, t []int64, c int, ignore int64) (sum float64, kept int) {
-	for i, ti := range t {
-		if ti == ignore {
-			lse[i] = 0
-			continue
-		}
-		row := x[i*c : i*c+c]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			if f := float64(v); f > mx || f != f {
-				mx = f
+	parallelFor(len(t), max(1, grain/max(c, 1)), func(lo, hi int) {
+		e := make([]T, c)
+		for i := lo; i < hi; i++ {
+			if t[i] == ignore || c == 0 {
+				lse[i] = 0
+				continue
 			}
+			mx, s := expShifted(e, x[i*c:i*c+c])
+			lse[i] = T(float64(mx) + math.Log(s))
 		}
-		s := 0.0
-		for _, v := range row {
-			s += math.Exp(float64(v) - mx)
+	})
+	for i, ti := range t {
+		if ti != ignore {
+			sum += float64(lse[i]) - float64(x[i*c+int(ti)])
+			kept++
 		}
-		l := mx + math.Log(s)
-		lse[i] = T(l)
-		sum += l - float64(row[ti])
-		kept++
 	}
 	return sum, kept
 }
 
+// crossEntropyBackwardT writes scale·(exp(x − lse) − onehot) for each
+// kept row with the vector kernels, the rows split over the threads.
 func crossEntropyBackwardT[T float](dx, x, lse []T, t []int64, c int, ignore int64, scale float64) {
-	for i, ti := range t {
-		d := dx[i*c : i*c+c]
-		if ti == ignore {
-			clear(d)
-			continue
+	k := vecFor[T]()
+	parallelFor(len(t), max(1, grain/max(c, 1)), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d := dx[i*c : i*c+c]
+			if t[i] == ignore {
+				clear(d)
+				continue
+			}
+			k.un[vuAdds](d, x[i*c:i*c+c], -lse[i], 0)
+			k.un[vuExp](d, d, 0, 0)
+			k.un[vuMuls](d, d, T(scale), 0)
+			d[t[i]] -= T(scale)
 		}
-		row := x[i*c : i*c+c]
-		l := float64(lse[i])
-		for j, v := range row {
-			d[j] = T(scale * math.Exp(float64(v)-l))
-		}
-		d[ti] = T(scale * (math.Exp(float64(row[ti])-l) - 1))
-	}
+	})
 }

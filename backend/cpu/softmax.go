@@ -65,15 +65,32 @@ func softmaxT[T float](dst, src backend.View, dim int, log bool) {
 
 // softmaxRow is the softmax (or log-softmax) of one contiguous lane with
 // the contiguous kernels of vec.go: e = exp(x − max) written into d, its
-// sum in float64, then d = e·(1/Σ) or d = x − (max + ln Σ) (in float64,
-// so the logarithm of a sum near 1 keeps its relative accuracy). The
-// results are as the generic loop's within a few ulps: the difference is
-// the float32 rounding of x − max and of exp.
+// sum in float64 (expShifted), then d = e·(1/Σ) or d = x − (max + ln Σ)
+// (in float64, so the logarithm of a sum near 1 keeps its relative
+// accuracy). The results are as the generic loop's within a few ulps: the
+// difference is the float32 rounding of x − max and of exp.
 func softmaxRow[T float](d, s []T, log bool) {
 	if len(s) == 0 {
 		return
 	}
-	mx := s[0]
+	mx, sum := expShifted(d, s)
+	if log {
+		lse := float64(mx) + math.Log(sum)
+		s = s[:len(d)]
+		for i, x := range s {
+			d[i] = T(float64(x) - lse)
+		}
+		return
+	}
+	vecFor[T]().un[vuMuls](d, d, T(1/sum), 0)
+}
+
+// expShifted writes e = exp(x − mx) of a non-empty contiguous lane s into
+// d and returns mx, the lane's maximum (NaN if it holds one, 0 if every
+// element is −Inf, so that the sum is 0 and a log-sum-exp −Inf, as
+// torch's), and Σ e in float64.
+func expShifted[T float](d, s []T) (mx T, sum float64) {
+	mx = s[0]
 	for _, x := range s[1:] {
 		if x > mx || x != x {
 			mx = x
@@ -85,16 +102,7 @@ func softmaxRow[T float](d, s []T, log bool) {
 	k := vecFor[T]()
 	k.un[vuAdds](d, s, -mx, 0)
 	k.un[vuExp](d, d, 0, 0)
-	sum := sumRow(d)
-	if log {
-		lse := float64(mx) + math.Log(sum)
-		s = s[:len(d)]
-		for i, x := range s {
-			d[i] = T(float64(x) - lse)
-		}
-		return
-	}
-	k.un[vuMuls](d, d, T(1/sum), 0)
+	return mx, sumRow(d)
 }
 
 // SoftmaxBackward writes the gradient of Softmax (or, with log, of
