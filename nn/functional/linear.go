@@ -18,20 +18,14 @@ func Linear(x, weight, bias *tensor.Tensor) *tensor.Tensor {
 	if bias != nil && (bias.Dim() != 1 || bias.Size(0) != weight.Size(0)) {
 		panicOp(op, tensor.ErrShape, "bias %v does not fit weight %v: want [%d]", bias.Shape(), weight.Shape(), weight.Size(0))
 	}
-	switch {
-	case x.Dim() == 2:
+	if x.Dim() == 2 {
 		return tensor.Linear(x, weight, bias) // one recorded op
-	case x.Dim() > 2:
-		// the leading dims folded into rows, as matmul folds them
-		lead := x.Shape()[:x.Dim()-1]
-		y := tensor.Linear(x.Reshape(-1, weight.Size(1)), weight, bias)
-		return y.Reshape(append(lead, weight.Size(0))...)
 	}
-	y := x.MatMul(weight.T())
-	if bias != nil {
-		y = y.Add(bias)
-	}
-	return y
+	// other ranks as rows of a 2-d input: the leading dims folded, as
+	// matmul folds them, or a 1-d x as one row
+	lead := x.Shape()[:x.Dim()-1]
+	y := tensor.Linear(x.Reshape(-1, weight.Size(1)), weight, bias)
+	return y.Reshape(append(lead, weight.Size(0))...)
 }
 
 // Bilinear is y_k = x1ᵀ·weight_k·x2 + bias_k (torch.nn.functional.bilinear):

@@ -59,8 +59,9 @@ func TestLinearPanics(t *testing.T) {
 	}
 }
 
-// Linear on inputs with several leading dims (folded into rows for the
-// one-op path), one of them a permuted view, against its defining sum.
+// Linear on inputs with several leading dims or none (folded into rows
+// for the one-op path), one of them a permuted view, against its
+// defining sum.
 func TestLinearLeadingDimsLoop(t *testing.T) {
 	g := tensor.NewGenerator(4)
 	w, b := g.Normal(tensor.Float64, 0, 1, 5, 4), g.Normal(tensor.Float64, 0, 1, 5)
@@ -69,6 +70,7 @@ func TestLinearLeadingDimsLoop(t *testing.T) {
 		g.Normal(tensor.Float64, 0, 1, 3, 2, 4).Permute(1, 0, 2),
 		g.Normal(tensor.Float64, 0, 1, 2, 1, 3, 4),
 		g.Normal(tensor.Float64, 0, 1, 0, 3, 4),
+		g.Normal(tensor.Float64, 0, 1, 4), // one row, a 1-d result
 	} {
 		y := F.Linear(x, w, b)
 		lead := x.Shape()[:x.Dim()-1]
