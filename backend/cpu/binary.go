@@ -30,6 +30,11 @@ func (*CPU) Binary(op backend.BinaryOp, dst, a, b backend.View) {
 
 func binaryT[T number](op backend.BinaryOp, dst, a, b backend.View) {
 	if !vecOff {
+		// inputs strided along the output's rows, or short rows: gathered
+		// tiles (strided.go)
+		if stridedCandidate(dst, a, b) && binaryStrided[T](op, dst, a, b) {
+			return
+		}
 		// contiguous runs go to the kernels of vec.go
 		if op.IsComparison() {
 			if compareVec[T](op, dst, a, b) {

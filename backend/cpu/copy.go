@@ -82,7 +82,7 @@ func (*CPU) Copy(dst, src backend.View) {
 		}
 		return
 	}
-	if !vecOff && convertVec(dst, src) {
+	if !vecOff && (convertVec(dst, src) || convertStrided(dst, src)) {
 		return
 	}
 	switch ddt {
@@ -232,42 +232,8 @@ func convertTo[D any](d []D, dst, src backend.View, fromFloat func(float64) D, f
 // broadcast in src, with one loop per pair and no call per element, and
 // reports whether it did. Results are those of convertTo.
 func convertVec(dst, src backend.View) bool {
-	var f func(d, s unsafe.Pointer, n int)
 	sdt, ddt := src.DType(), dst.DType()
-	switch ddt {
-	case backend.Float32:
-		switch sdt {
-		case backend.Bool, backend.Uint8:
-			f = convLoop[float32, uint8]
-		case backend.Float64:
-			f = convLoop[float32, float64]
-		case backend.Int64:
-			f = convLoop[float32, int64]
-		}
-	case backend.Float64:
-		switch sdt {
-		case backend.Bool, backend.Uint8:
-			f = convLoop[float64, uint8]
-		case backend.Float32:
-			f = convLoop[float64, float32]
-		case backend.Int64:
-			f = convLoop[float64, int64]
-		}
-	case backend.Int64:
-		switch sdt {
-		case backend.Float32:
-			f = convToInt64[float32]
-		case backend.Float64:
-			f = convToInt64[float64]
-		}
-	case backend.Bool:
-		switch sdt {
-		case backend.Float32:
-			f = convToBool[float32]
-		case backend.Float64:
-			f = convToBool[float64]
-		}
-	}
+	f := castLoop(ddt, sdt)
 	if f == nil {
 		return false
 	}
@@ -307,6 +273,105 @@ func convertVec(dst, src backend.View) bool {
 		}
 	})
 	return true
+}
+
+// convertStrided copies src into dst with castLoop's loop when src is
+// strided along dst's rows (a transposed view cast to another dtype):
+// tiles of src are gathered (strided.go) and converted in one loop each,
+// not element by element through convertTo's functions. It reports
+// whether it did; results are convertVec's.
+func convertStrided(dst, src backend.View) bool {
+	f := castLoop(dst.DType(), src.DType())
+	if f == nil {
+		return false
+	}
+	switch dst.DType().Size() {
+	case 1:
+		return convertStridedTo[uint8](dst, src, f)
+	case 4:
+		return convertStridedTo[uint32](dst, src, f)
+	case 8:
+		return convertStridedTo[uint64](dst, src, f)
+	}
+	return false
+}
+
+// convertStridedTo is convertStrided for a destination of D-sized
+// elements (the loop f knows the types; D and S only size the walk).
+func convertStridedTo[D word](dst, src backend.View, f func(d, s unsafe.Pointer, n int)) bool {
+	switch src.DType().Size() {
+	case 1:
+		return convertStridedFrom[D, uint8](dst, src, f)
+	case 4:
+		return convertStridedFrom[D, uint32](dst, src, f)
+	case 8:
+		return convertStridedFrom[D, uint64](dst, src, f)
+	}
+	return false
+}
+
+func convertStridedFrom[D, S word](dst, src backend.View, f func(d, s unsafe.Pointer, n int)) bool {
+	it, ok := stridedIter(dst, src)
+	if !ok {
+		return false
+	}
+	_, st := it.inner()
+	eachBlock[S](it, grain, unTile[D, S, castSeg[D, S]]{k: castSeg[D, S]{f}, d: slice[D](dst.Storage), x: slice[S](src.Storage), st: st})
+	return true
+}
+
+// castSeg is a conversion loop over one segment.
+type castSeg[D, S any] struct {
+	f func(d, s unsafe.Pointer, n int)
+}
+
+func (k castSeg[D, S]) seg(d []D, x []S) {
+	if len(d) > 0 {
+		x = x[:len(d)]
+		k.f(unsafe.Pointer(&d[0]), unsafe.Pointer(&x[0]), len(d))
+	}
+}
+
+// castLoop returns the loop that converts sdt to ddt for the common
+// pairs (Bool and Uint8 to floats, float32 ↔ float64, Int64 ↔ floats,
+// floats to Bool), or nil.
+func castLoop(ddt, sdt backend.DType) func(d, s unsafe.Pointer, n int) {
+	var f func(d, s unsafe.Pointer, n int)
+	switch ddt {
+	case backend.Float32:
+		switch sdt {
+		case backend.Bool, backend.Uint8:
+			f = convLoop[float32, uint8]
+		case backend.Float64:
+			f = convLoop[float32, float64]
+		case backend.Int64:
+			f = convLoop[float32, int64]
+		}
+	case backend.Float64:
+		switch sdt {
+		case backend.Bool, backend.Uint8:
+			f = convLoop[float64, uint8]
+		case backend.Float32:
+			f = convLoop[float64, float32]
+		case backend.Int64:
+			f = convLoop[float64, int64]
+		}
+	case backend.Int64:
+		switch sdt {
+		case backend.Float32:
+			f = convToInt64[float32]
+		case backend.Float64:
+			f = convToInt64[float64]
+		}
+	case backend.Bool:
+		switch sdt {
+		case backend.Float32:
+			f = convToBool[float32]
+		case backend.Float64:
+			f = convToBool[float64]
+		}
+	}
+	return f
 }
 
 // convLoop converts n elements of S at s to D at d: exact for the pairs

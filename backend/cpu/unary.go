@@ -43,8 +43,9 @@ func (r unRun[T]) run(off [maxOps]int, n int) { r.fn(r.d, off[0], r.ds, r.s, off
 
 func unaryFloat[T float](op backend.UnaryOp, dst, src backend.View, p backend.Scalars) {
 	if !vecOff {
-		// contiguous runs go to the kernels of vec.go
-		if k, a, b, ok := vecUnaryOf(op, p); ok && unaryVec(k, dst, src, T(a), T(b)) {
+		// contiguous runs go to the kernels of vec.go; runs strided in
+		// src to them too, through gathered tiles (strided.go)
+		if k, a, b, ok := vecUnaryOf(op, p); ok && (unaryVec(k, dst, src, T(a), T(b)) || unaryStrided(k, dst, src, T(a), T(b))) {
 			return
 		}
 	}

@@ -1,0 +1,481 @@
+package cpu
+
+// The tiled strided path of strided.go (binary ops, comparisons and vec
+// unary ops on inputs strided along the output's rows) against two
+// oracles: an element loop over multi-indices computing each result in
+// float64 from values read through oracle_test.go's bit-level accessors
+// (exact ops: arithmetic, min/max, comparisons), and the same op on
+// contiguous copies of the inputs made by that loop (the vec unary ops,
+// whose results the tiled path must reproduce bit for bit). Outputs sit
+// inside larger buffers so a write past a tile is caught.
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tapir-ml/tapir/backend"
+)
+
+// stridedKind names a layout of a logical shape for these tests.
+type stridedKind string
+
+const (
+	skContig    stridedKind = "contig"
+	skTrans     stridedKind = "trans"     // every dim order reversed
+	skPerm      stridedKind = "perm"      // dims rotated: last dim outermost in storage
+	skStep      stridedKind = "step"      // every stride doubled, offset 3
+	skStepLast  stridedKind = "stepLast"  // x[..., ::3]
+	skBcast0    stridedKind = "bcast0"    // dim 0 stride 0
+	skBcastLast stridedKind = "bcastLast" // last dim stride 0
+	skOdd1      stridedKind = "odd1"      // row-major, size-1 dims given stride 999
+	skScalar    stridedKind = "scalar"    // one value: every stride 0
+)
+
+var stridedKinds = []stridedKind{skContig, skTrans, skPerm, skStep, skStepLast, skBcast0, skBcastLast, skOdd1, skScalar}
+
+// stridedLayout lays shape out as kind k; it returns the layout and the
+// storage length it reaches (plus a tail the test fills too).
+func stridedLayout(k stridedKind, shape []int) (backend.Layout, int) {
+	nd := len(shape)
+	sh := append([]int{}, shape...)
+	// physical is the storage shape in memory order, order[i] the logical
+	// dim stored i-th from the outside
+	order := make([]int, nd)
+	for i := range order {
+		order[i] = i
+	}
+	phys := append([]int{}, sh...)
+	mul, off := 1, 0
+	switch k {
+	case skTrans:
+		for i := range order {
+			order[i] = nd - 1 - i
+		}
+	case skPerm:
+		if nd > 1 {
+			order = append([]int{nd - 1}, order[:nd-1]...)
+		}
+	case skStep:
+		mul, off = 2, 3
+	case skBcast0:
+		if nd > 0 {
+			phys[0] = 1
+		}
+	case skBcastLast:
+		if nd > 0 {
+			phys[nd-1] = 1
+		}
+	case skScalar:
+		for d := range phys {
+			phys[d] = 1
+		}
+	}
+	st := make([]int, nd)
+	s := mul
+	if k == skStepLast {
+		s = 3
+	}
+	for i := nd - 1; i >= 0; i-- {
+		d := order[i]
+		st[d] = s
+		s *= max(phys[d], 1)
+	}
+	for d := range st {
+		switch {
+		case phys[d] == 1 && sh[d] > 1:
+			st[d] = 0 // broadcast
+		case k == skOdd1 && sh[d] == 1:
+			st[d] = 999
+		}
+	}
+	n := off + s + 4
+	if k == skOdd1 {
+		n += 999
+	}
+	return backend.Layout{Shape: sh, Strides: st, Offset: off}, n
+}
+
+func stridedOperand(t testing.TB, dt backend.DType, k stridedKind, shape []int, gen func() float64) operand {
+	t.Helper()
+	l, n := stridedLayout(k, shape)
+	s, err := be.Alloc(dt, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := operand{dt: dt, buf: s.(*Buffer), l: l}
+	for i := 0; i < n; i++ {
+		setBits(o.buf, i, encode(dt, gen()))
+	}
+	return o
+}
+
+// guardedOutput is a contiguous output at offset 5 of a buffer with
+// random bits and 7 spare elements after it, and its snapshot.
+func guardedOutput(t testing.TB, dt backend.DType, shape []int, rng *rand.Rand) (operand, []uint64) {
+	return gappedOutput(t, dt, shape, 0, rng)
+}
+
+// gappedOutput is guardedOutput with gap spare elements after each row
+// (the innermost dim): an output that is a slice of a wider one.
+func gappedOutput(t testing.TB, dt backend.DType, shape []int, gap int, rng *rand.Rand) (operand, []uint64) {
+	t.Helper()
+	phys := append([]int{}, shape...)
+	if len(phys) > 0 {
+		phys[len(phys)-1] += gap
+	}
+	n := numel(phys)
+	s, err := be.Alloc(dt, n+12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := operand{dt: dt, buf: s.(*Buffer), l: backend.Layout{Shape: append([]int{}, shape...), Strides: rowMajor(phys), Offset: 5}}
+	b := o.buf.Bytes()
+	for i := range b {
+		b[i] = uint8(rng.Uint32())
+	}
+	return o, o.snapshot()
+}
+
+// stridedCase is one shape with the layouts its inputs are tried in.
+type stridedCase struct {
+	shape []int
+	kinds []stridedKind
+}
+
+func stridedCases() []stridedCase {
+	all := stridedKinds
+	few := []stridedKind{skContig, skTrans, skStepLast, skBcast0, skBcastLast}
+	cs := []stridedCase{
+		{[]int{}, all}, {[]int{0}, all}, {[]int{3, 0}, all}, {[]int{0, 4}, all},
+		{[]int{1}, all}, {[]int{7}, all}, {[]int{1, 1}, all}, {[]int{3, 5}, all},
+		{[]int{8, 8}, all}, {[]int{17, 9}, all}, {[]int{9, 17}, all}, {[]int{33, 40}, all},
+		{[]int{2, 3, 4}, all}, {[]int{2, 1, 5}, all}, {[]int{5, 1, 7}, all},
+		{[]int{3, 4, 5, 6}, all}, {[]int{2, 9, 1, 10}, all},
+		{[]int{65, 16}, all}, {[]int{16, 65}, all},
+	}
+	if !raceEnabled {
+		// more than one tile along a row: transposed tiles are a line of
+		// rows by 1024 columns, plain ones 16 KiB
+		cs = append(cs, stridedCase{[]int{20, 1100}, few}, stridedCase{[]int{3, 4500}, few},
+			stridedCase{[]int{4, 70, 90}, few})
+	}
+	return cs
+}
+
+// refBinary is op on a and b in float64, encoded as dt would hold it:
+// exact for the ops tested (one rounding of the exact result).
+func refBinary(op backend.BinaryOp, dt backend.DType, a, b float64) float64 {
+	var r float64
+	switch op {
+	case backend.Add:
+		r = a + b
+	case backend.Sub:
+		r = a - b
+	case backend.Mul:
+		r = a * b
+	case backend.Div:
+		r = a / b
+	case backend.Maximum, backend.Minimum:
+		switch {
+		case math.IsNaN(a) || math.IsNaN(b):
+			r = math.NaN()
+		case (op == backend.Maximum) == (a > b):
+			r = a
+		default:
+			r = b
+		}
+	case backend.Lt:
+		return b2f(a < b)
+	case backend.Eq:
+		return b2f(a == b)
+	case backend.Ge:
+		return b2f(a >= b)
+	default:
+		panic("refBinary: " + op.String())
+	}
+	if dt.IsFloat() {
+		return decode(dt, encode(dt, r))
+	}
+	return wrapped(dt, int64(r))
+}
+
+func TestStridedBinary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	type opSet struct {
+		dts []backend.DType
+		ops []backend.BinaryOp
+	}
+	sets := []opSet{
+		{[]backend.DType{f32, f64}, []backend.BinaryOp{backend.Add, backend.Sub, backend.Mul, backend.Div, backend.Maximum, backend.Lt}},
+		{[]backend.DType{i64, i32, u8t}, []backend.BinaryOp{backend.Add, backend.Sub, backend.Mul, backend.Maximum, backend.Eq}},
+		{[]backend.DType{bl}, []backend.BinaryOp{backend.Eq, backend.Ge}},
+	}
+	for _, set := range sets {
+		for _, dt := range set.dts {
+			for _, c := range stridedCases() {
+				for _, ka := range c.kinds {
+					for _, kb := range c.kinds {
+						for _, op := range set.ops {
+							if numel(c.shape) > 2000 && op != backend.Add && op != backend.Lt && op != backend.Eq {
+								continue
+							}
+							name := fmt.Sprintf("%v/%v/%v/a=%s,b=%s", op, dt, c.shape, ka, kb)
+							checkStridedBinary(t, name, op, dt, c.shape, ka, kb, rng)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func checkStridedBinary(t *testing.T, name string, op backend.BinaryOp, dt backend.DType, shape []int, ka, kb stridedKind, rng *rand.Rand) {
+	checkStridedBinaryGap(t, name, op, dt, shape, ka, kb, 0, rng)
+}
+
+func checkStridedBinaryGap(t *testing.T, name string, op backend.BinaryOp, dt backend.DType, shape []int, ka, kb stridedKind, gap int, rng *rand.Rand) {
+	t.Helper()
+	gen := genDiscrete(dt, rng)
+	if dt.IsFloat() {
+		gen = func() float64 { return float64(rng.IntN(4001)-2000) / 64 }
+	}
+	a := stridedOperand(t, dt, ka, shape, gen)
+	b := stridedOperand(t, dt, kb, shape, gen)
+	odt := dt
+	if op.IsComparison() {
+		odt = bl
+	}
+	dst, before := gappedOutput(t, odt, shape, gap, rng)
+	be.Binary(op, dst.view(), a.view(), b.view())
+	forEachIndex(shape, func(idx []int) {
+		want := refBinary(op, dt, a.at(idx), b.at(idx))
+		if got := dst.at(idx); math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
+			t.Fatalf("%s: %v = %v, want %v", name, idx, got, want)
+		}
+	})
+	checkUntouched(t, name, dst, before)
+}
+
+// TestStridedBinaryGappedOutput writes rows of an output that is a slice
+// of a wider one: its tiles are not one run, so the kernels run per row,
+// with one-value inputs too (both inputs broadcast along every dim).
+func TestStridedBinaryGappedOutput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(59, 60))
+	kinds := []stridedKind{skContig, skTrans, skStepLast, skBcast0, skBcastLast, skScalar}
+	for _, dt := range []backend.DType{f32, f64, i64} {
+		for _, sh := range [][]int{{3, 5}, {40, 17}, {2, 9, 30}, {20, 1100}} {
+			for _, ka := range kinds {
+				for _, kb := range kinds {
+					for _, op := range []backend.BinaryOp{backend.Sub, backend.Lt} {
+						name := fmt.Sprintf("gap/%v/%v/%v/a=%s,b=%s", op, dt, sh, ka, kb)
+						checkStridedBinaryGap(t, name, op, dt, sh, ka, kb, 3, rng)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestStridedBinaryStridedOutput writes outputs that are themselves
+// strided views (in-place ops on a transposed or permuted tensor): the
+// walk follows the output's memory order.
+func TestStridedBinaryStridedOutput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(63, 64))
+	for _, dt := range []backend.DType{f32, f64, i32} {
+		for _, c := range stridedCases() {
+			for _, kd := range []stridedKind{skTrans, skPerm, skStep, skStepLast} {
+				for _, ka := range []stridedKind{skContig, skTrans, skPerm, skBcast0, skScalar} {
+					for _, op := range []backend.BinaryOp{backend.Add, backend.Lt} {
+						if numel(c.shape) > 2000 && (kd == skStep || ka == skPerm) {
+							continue
+						}
+						name := fmt.Sprintf("out=%s/%v/%v/%v/a=%s", kd, op, dt, c.shape, ka)
+						gen := func() float64 { return float64(rng.IntN(201) - 100) }
+						a := stridedOperand(t, dt, ka, c.shape, gen)
+						b := stridedOperand(t, dt, kd, c.shape, gen)
+						odt := dt
+						if op.IsComparison() {
+							odt = bl
+						}
+						dst := stridedOperand(t, odt, kd, c.shape, func() float64 { return float64(rng.IntN(3)) })
+						before := dst.snapshot()
+						be.Binary(op, dst.view(), a.view(), b.view())
+						forEachIndex(c.shape, func(idx []int) {
+							want := refBinary(op, dt, a.at(idx), b.at(idx))
+							if got := dst.at(idx); got != want {
+								t.Fatalf("%s: %v = %v, want %v", name, idx, got, want)
+							}
+						})
+						checkUntouched(t, name, dst, before)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestStridedUnaryStridedOutput is TestStridedUnary into strided
+// outputs, and casts into them.
+func TestStridedUnaryStridedOutput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(65, 66))
+	for _, c := range stridedCases() {
+		if numel(c.shape) > 2000 {
+			continue
+		}
+		for _, kd := range []stridedKind{skTrans, skPerm, skStep} {
+			for _, ks := range []stridedKind{skContig, skTrans, skStepLast} {
+				name := fmt.Sprintf("out=%s/%v/src=%s", kd, c.shape, ks)
+				src := stridedOperand(t, f32, ks, c.shape, func() float64 { return rng.NormFloat64() })
+				flat := stridedOperand(t, f32, skContig, c.shape, func() float64 { return 0 })
+				forEachIndex(c.shape, func(idx []int) { flat.set(idx, src.at(idx)) })
+				want, _ := guardedOutput(t, f32, c.shape, rng)
+				be.Unary(backend.Exp, want.view(), flat.view(), backend.Scalars{})
+				dst := stridedOperand(t, f32, kd, c.shape, func() float64 { return 7 })
+				cast := stridedOperand(t, f64, kd, c.shape, func() float64 { return 7 })
+				before, beforeCast := dst.snapshot(), cast.snapshot()
+				be.Unary(backend.Exp, dst.view(), src.view(), backend.Scalars{})
+				be.Copy(cast.view(), src.view())
+				forEachIndex(c.shape, func(idx []int) {
+					// an output with no stride-1 dim (step) takes the
+					// element loop, float64 math rounded: equal within
+					// rounding, not bit for bit
+					if got, w := dst.at(idx), want.at(idx); got != w && !(kd == skStep && near(got, w, 4*rtolOf(f32), 0)) {
+						t.Fatalf("exp %s: %v = %v, want %v", name, idx, got, w)
+					}
+					if got, w := cast.at(idx), src.at(idx); got != w {
+						t.Fatalf("cast %s: %v = %v, want %v", name, idx, got, w)
+					}
+				})
+				checkUntouched(t, name, dst, before)
+				checkUntouched(t, name, cast, beforeCast)
+			}
+		}
+	}
+}
+
+// TestStridedBinaryThreads runs the tiled path split over goroutines.
+func TestStridedBinaryThreads(t *testing.T) {
+	defer SetNumThreads(SetNumThreads(2))
+	rng := rand.New(rand.NewPCG(53, 54))
+	for _, dt := range []backend.DType{f32, f64, i32} {
+		for _, sh := range [][]int{{300, 300}, {4, 150, 130}} {
+			for _, k := range []stridedKind{skTrans, skStepLast, skPerm} {
+				name := fmt.Sprintf("threads/%v/%v/%s", dt, sh, k)
+				checkStridedBinary(t, name, backend.Add, dt, sh, k, skContig, rng)
+				checkStridedBinary(t, name, backend.Lt, dt, sh, skContig, k, rng)
+			}
+		}
+	}
+}
+
+// TestStridedUnary checks the vec unary ops on strided inputs against the
+// same ops on contiguous copies: the tiled path changes where elements
+// are read from, never the result.
+func TestStridedUnary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(55, 56))
+	type unCase struct {
+		op backend.UnaryOp
+		p  backend.Scalars
+	}
+	ops := []unCase{
+		{backend.Exp, backend.Scalars{}}, {backend.ReLU, backend.Scalars{}}, {backend.Neg, backend.Scalars{}},
+		{backend.Sigmoid, backend.Scalars{}}, {backend.Tanh, backend.Scalars{}},
+		{backend.AddScalar, backend.Scalars{A: 1.5}}, {backend.Clamp, backend.Scalars{A: -0.5, B: 0.75}},
+	}
+	for _, dt := range []backend.DType{f32, f64} {
+		for _, c := range stridedCases() {
+			for _, k := range c.kinds {
+				for _, u := range ops {
+					if numel(c.shape) > 2000 && u.op != backend.Exp {
+						continue
+					}
+					name := fmt.Sprintf("%v/%v/%v/%s", u.op, dt, c.shape, k)
+					src := stridedOperand(t, dt, k, c.shape, func() float64 { return rng.NormFloat64() * 3 })
+					flat := stridedOperand(t, dt, skContig, c.shape, func() float64 { return 0 })
+					forEachIndex(c.shape, func(idx []int) { flat.set(idx, src.at(idx)) })
+					want, _ := guardedOutput(t, dt, c.shape, rng)
+					be.Unary(u.op, want.view(), flat.view(), u.p)
+					dst, before := guardedOutput(t, dt, c.shape, rng)
+					be.Unary(u.op, dst.view(), src.view(), u.p)
+					forEachIndex(c.shape, func(idx []int) {
+						if got, w := dst.at(idx), want.at(idx); math.Float64bits(got) != math.Float64bits(w) {
+							t.Fatalf("%s: %v = %v, want %v (contiguous input)", name, idx, got, w)
+						}
+					})
+					checkUntouched(t, name, dst, before)
+				}
+			}
+		}
+	}
+}
+
+// TestStridedUnaryNear anchors the contiguous-copy oracle of
+// TestStridedUnary to float64 math on a transposed input.
+func TestStridedUnaryNear(t *testing.T) {
+	rng := rand.New(rand.NewPCG(57, 58))
+	for _, dt := range []backend.DType{f32, f64} {
+		sh := []int{37, 41}
+		src := stridedOperand(t, dt, skTrans, sh, func() float64 { return rng.NormFloat64() * 3 })
+		dst, _ := guardedOutput(t, dt, sh, rng)
+		be.Unary(backend.Exp, dst.view(), src.view(), backend.Scalars{})
+		forEachIndex(sh, func(idx []int) {
+			if got, want := dst.at(idx), math.Exp(src.at(idx)); !near(got, want, 4*rtolOf(dt), 0) {
+				t.Fatalf("exp %v %v = %v, want %v", dt, idx, got, want)
+			}
+		})
+	}
+}
+
+// TestStridedLayoutOracle checks the test's own layouts: every logical
+// element of an operand maps to a distinct storage element unless the
+// layout broadcasts.
+func TestStridedLayoutOracle(t *testing.T) {
+	for _, k := range stridedKinds {
+		for _, sh := range [][]int{{3, 4, 5}, {2, 1, 6}} {
+			l, n := stridedLayout(k, sh)
+			seen := map[int]bool{}
+			forEachIndex(sh, func(idx []int) {
+				p := pos(l, idx)
+				if p < 0 || p >= n {
+					t.Fatalf("%s %v: %v at %d outside [0, %d)", k, sh, idx, p, n)
+				}
+				seen[p] = true
+			})
+			if k != skBcast0 && k != skBcastLast && k != skScalar && len(seen) != numel(sh) {
+				t.Fatalf("%s %v: %d distinct positions, want %d", k, sh, len(seen), numel(sh))
+			}
+		}
+	}
+}
+
+// TestStridedCast checks dtype conversions of strided sources (the tiled
+// convertStrided) against converting each element by the oracle's own
+// encode/decode.
+func TestStridedCast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	pairs := [][2]backend.DType{{f64, f32}, {f32, f64}, {f32, i64}, {i64, f32}, {f64, i64}, {bl, f32}, {f32, bl}, {f64, u8t}}
+	for _, pr := range pairs {
+		ddt, sdt := pr[0], pr[1]
+		gen := func() float64 { return float64(rng.IntN(4001)-2000) / 16 }
+		if !sdt.IsFloat() {
+			gen = genFor(sdt, rng, 0, 0)
+		}
+		for _, c := range stridedCases() {
+			for _, k := range c.kinds {
+				name := fmt.Sprintf("%v<-%v/%v/%s", ddt, sdt, c.shape, k)
+				src := stridedOperand(t, sdt, k, c.shape, gen)
+				dst, before := guardedOutput(t, ddt, c.shape, rng)
+				be.Copy(dst.view(), src.view())
+				forEachIndex(c.shape, func(idx []int) {
+					want := decode(ddt, encode(ddt, src.at(idx)))
+					if got := dst.at(idx); math.Float64bits(got) != math.Float64bits(want) {
+						t.Fatalf("%s: %v = %v, want %v", name, idx, got, want)
+					}
+				})
+				checkUntouched(t, name, dst, before)
+			}
+		}
+	}
+}
