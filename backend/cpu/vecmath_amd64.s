@@ -1242,77 +1242,63 @@ GLOBL vconstbf800000<>(SB), RODATA|NOPTR, $64
 // func vExpAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F
 TEXT ·vExpAVX512(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
+	MOVQ    dst+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    n+16(FP), CX
+	VMOVUPS vconstc2d00000<>+0(SB), Z0
+	VMOVUPS vconst42b20000<>+0(SB), Z1
+	VMOVUPS vconst3fb8aa3b<>+0(SB), Z2
+	VMOVUPS vconst4b400000<>+0(SB), Z3
+	VMOVUPS vconst3f318000<>+0(SB), Z4
+	VMOVUPS vconstb95e8083<>+0(SB), Z5
+	VMOVUPS vconst3f800000<>+0(SB), Z6
+	VMOVUPS vconst3efffffe<>+0(SB), Z7
+	VMOVUPS vconst3e2aaa49<>+0(SB), Z8
+	VMOVUPS vconst3d2aac79<>+0(SB), Z9
+	VMOVUPS vconst3c091cea<>+0(SB), Z10
+	VMOVUPS vconst3ab51226<>+0(SB), Z11
 
 loop:
 	CMPQ         CX, $0x00000020
 	JB           single
-	VMOVUPS      (SI), Z0
-	VMOVUPS      vconstc2d00000<>+0(SB), Z1
-	VMAXPS       Z0, Z1, Z0
-	VMOVUPS      vconst42b20000<>+0(SB), Z1
-	VMINPS       Z0, Z1, Z0
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
-	VMOVAPS      Z0, Z2
-	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
-	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z3
-	VMOVAPS      Z1, Z4
-	VFNMADD213PS Z0, Z3, Z4
-	VMOVUPS      vconstb95e8083<>+0(SB), Z0
-	VMOVAPS      Z1, Z1
-	VFNMADD213PS Z4, Z0, Z1
-	VMOVUPS      vconst3ab51226<>+0(SB), Z0
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
-	VPSRAD       $0x01, Z1, Z2
-	VPSUBD       Z2, Z1, Z1
-	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z2, Z2
-	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
-	VPSLLD       $0x17, Z1, Z1
-	VMULPS       Z2, Z0, Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVUPS      Z0, (DI)
-	VMOVUPS      64(SI), Z0
-	VMOVUPS      vconstc2d00000<>+0(SB), Z1
-	VMAXPS       Z0, Z1, Z0
-	VMOVUPS      vconst42b20000<>+0(SB), Z1
-	VMINPS       Z0, Z1, Z0
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
-	VMOVAPS      Z0, Z2
-	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
-	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z3
-	VMOVAPS      Z1, Z4
-	VFNMADD213PS Z0, Z3, Z4
-	VMOVUPS      vconstb95e8083<>+0(SB), Z0
-	VMOVAPS      Z1, Z1
-	VFNMADD213PS Z4, Z0, Z1
-	VMOVUPS      vconst3ab51226<>+0(SB), Z0
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
-	VPSRAD       $0x01, Z1, Z2
-	VPSUBD       Z2, Z1, Z1
-	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z2, Z2
-	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
-	VPSLLD       $0x17, Z1, Z1
-	VMULPS       Z2, Z0, Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVUPS      Z0, 64(DI)
+	VMOVUPS      (SI), Z12
+	VMAXPS       Z12, Z0, Z12
+	VMINPS       Z12, Z1, Z12
+	VMOVAPS      Z12, Z13
+	VFMADD213PS  Z3, Z2, Z13
+	VSUBPS       Z3, Z13, Z13
+	VMOVAPS      Z13, Z14
+	VFNMADD213PS Z12, Z4, Z14
+	VMOVAPS      Z13, Z12
+	VFNMADD213PS Z14, Z5, Z12
+	VMOVUPS      Z11, Z14
+	VFMADD213PS  Z10, Z12, Z14
+	VFMADD213PS  Z9, Z12, Z14
+	VFMADD213PS  Z8, Z12, Z14
+	VFMADD213PS  Z7, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VSCALEFPS    Z13, Z14, Z12
+	VMOVUPS      Z12, (DI)
+	VMOVUPS      64(SI), Z12
+	VMAXPS       Z12, Z0, Z12
+	VMINPS       Z12, Z1, Z12
+	VMOVAPS      Z12, Z13
+	VFMADD213PS  Z3, Z2, Z13
+	VSUBPS       Z3, Z13, Z13
+	VMOVAPS      Z13, Z14
+	VFNMADD213PS Z12, Z4, Z14
+	VMOVAPS      Z13, Z12
+	VFNMADD213PS Z14, Z5, Z12
+	VMOVUPS      Z11, Z14
+	VFMADD213PS  Z10, Z12, Z14
+	VFMADD213PS  Z9, Z12, Z14
+	VFMADD213PS  Z8, Z12, Z14
+	VFMADD213PS  Z7, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VSCALEFPS    Z13, Z14, Z12
+	VMOVUPS      Z12, 64(DI)
 	ADDQ         $0x00000080, DI
 	ADDQ         $0x00000080, SI
 	SUBQ         $0x00000020, CX
@@ -1321,38 +1307,25 @@ loop:
 single:
 	CMPQ         CX, $0x00000010
 	JB           tail
-	VMOVUPS      (SI), Z0
-	VMOVUPS      vconstc2d00000<>+0(SB), Z1
-	VMAXPS       Z0, Z1, Z0
-	VMOVUPS      vconst42b20000<>+0(SB), Z1
-	VMINPS       Z0, Z1, Z0
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
-	VMOVAPS      Z0, Z2
-	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
-	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z3
-	VMOVAPS      Z1, Z4
-	VFNMADD213PS Z0, Z3, Z4
-	VMOVUPS      vconstb95e8083<>+0(SB), Z0
-	VMOVAPS      Z1, Z1
-	VFNMADD213PS Z4, Z0, Z1
-	VMOVUPS      vconst3ab51226<>+0(SB), Z0
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
-	VPSRAD       $0x01, Z1, Z2
-	VPSUBD       Z2, Z1, Z1
-	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z2, Z2
-	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
-	VPSLLD       $0x17, Z1, Z1
-	VMULPS       Z2, Z0, Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVUPS      Z0, (DI)
+	VMOVUPS      (SI), Z12
+	VMAXPS       Z12, Z0, Z12
+	VMINPS       Z12, Z1, Z12
+	VMOVAPS      Z12, Z13
+	VFMADD213PS  Z3, Z2, Z13
+	VSUBPS       Z3, Z13, Z13
+	VMOVAPS      Z13, Z14
+	VFNMADD213PS Z12, Z4, Z14
+	VMOVAPS      Z13, Z12
+	VFNMADD213PS Z14, Z5, Z12
+	VMOVUPS      Z11, Z14
+	VFMADD213PS  Z10, Z12, Z14
+	VFMADD213PS  Z9, Z12, Z14
+	VFMADD213PS  Z8, Z12, Z14
+	VFMADD213PS  Z7, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VSCALEFPS    Z13, Z14, Z12
+	VMOVUPS      Z12, (DI)
 	ADDQ         $0x00000040, DI
 	ADDQ         $0x00000040, SI
 	SUBQ         $0x00000010, CX
@@ -1365,37 +1338,24 @@ tail:
 	SHLL         CL, AX
 	DECL         AX
 	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VMOVUPS      vconstc2d00000<>+0(SB), Z1
-	VMAXPS       Z0, Z1, Z0
-	VMOVUPS      vconst42b20000<>+0(SB), Z1
+	VMOVUPS.Z    (SI), K1, Z12
+	VMAXPS       Z12, Z0, Z0
 	VMINPS       Z0, Z1, Z0
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
-	VMOVAPS      Z0, Z2
-	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
-	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z3
-	VMOVAPS      Z1, Z4
-	VFNMADD213PS Z0, Z3, Z4
-	VMOVUPS      vconstb95e8083<>+0(SB), Z0
-	VMOVAPS      Z1, Z1
-	VFNMADD213PS Z4, Z0, Z1
-	VMOVUPS      vconst3ab51226<>+0(SB), Z0
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
-	VPSRAD       $0x01, Z1, Z2
-	VPSUBD       Z2, Z1, Z1
-	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z2, Z2
-	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
-	VPSLLD       $0x17, Z1, Z1
-	VMULPS       Z2, Z0, Z0
-	VMULPS       Z1, Z0, Z0
+	VMOVAPS      Z0, Z1
+	VFMADD213PS  Z3, Z2, Z1
+	VSUBPS       Z3, Z1, Z1
+	VMOVAPS      Z1, Z2
+	VFNMADD213PS Z0, Z4, Z2
+	VMOVAPS      Z1, Z0
+	VFNMADD213PS Z2, Z5, Z0
+	VMOVUPS      Z11, Z2
+	VFMADD213PS  Z10, Z0, Z2
+	VFMADD213PS  Z9, Z0, Z2
+	VFMADD213PS  Z8, Z0, Z2
+	VFMADD213PS  Z7, Z0, Z2
+	VFMADD213PS  Z6, Z0, Z2
+	VFMADD213PS  Z6, Z0, Z2
+	VSCALEFPS    Z1, Z2, Z0
 	VMOVUPS      Z0, K1, (DI)
 
 done:
@@ -1510,59 +1470,23 @@ DATA vconstb95e8083<>+56(SB)/4, $0xb95e8083
 DATA vconstb95e8083<>+60(SB)/4, $0xb95e8083
 GLOBL vconstb95e8083<>(SB), RODATA|NOPTR, $64
 
-DATA vconst3ab51226<>+0(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+4(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+8(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+12(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+16(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+20(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+24(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+28(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+32(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+36(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+40(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+44(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+48(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+52(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+56(SB)/4, $0x3ab51226
-DATA vconst3ab51226<>+60(SB)/4, $0x3ab51226
-GLOBL vconst3ab51226<>(SB), RODATA|NOPTR, $64
-
-DATA vconst3c091cea<>+0(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+4(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+8(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+12(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+16(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+20(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+24(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+28(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+32(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+36(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+40(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+44(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+48(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+52(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+56(SB)/4, $0x3c091cea
-DATA vconst3c091cea<>+60(SB)/4, $0x3c091cea
-GLOBL vconst3c091cea<>(SB), RODATA|NOPTR, $64
-
-DATA vconst3d2aac79<>+0(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+4(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+8(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+12(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+16(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+20(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+24(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+28(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+32(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+36(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+40(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+44(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+48(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+52(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+56(SB)/4, $0x3d2aac79
-DATA vconst3d2aac79<>+60(SB)/4, $0x3d2aac79
-GLOBL vconst3d2aac79<>(SB), RODATA|NOPTR, $64
+DATA vconst3efffffe<>+0(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+4(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+8(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+12(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+16(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+20(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+24(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+28(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+32(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+36(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+40(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+44(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+48(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+52(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+56(SB)/4, $0x3efffffe
+DATA vconst3efffffe<>+60(SB)/4, $0x3efffffe
+GLOBL vconst3efffffe<>(SB), RODATA|NOPTR, $64
 
 DATA vconst3e2aaa49<>+0(SB)/4, $0x3e2aaa49
 DATA vconst3e2aaa49<>+4(SB)/4, $0x3e2aaa49
@@ -1582,41 +1506,59 @@ DATA vconst3e2aaa49<>+56(SB)/4, $0x3e2aaa49
 DATA vconst3e2aaa49<>+60(SB)/4, $0x3e2aaa49
 GLOBL vconst3e2aaa49<>(SB), RODATA|NOPTR, $64
 
-DATA vconst3efffffe<>+0(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+4(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+8(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+12(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+16(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+20(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+24(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+28(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+32(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+36(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+40(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+44(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+48(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+52(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+56(SB)/4, $0x3efffffe
-DATA vconst3efffffe<>+60(SB)/4, $0x3efffffe
-GLOBL vconst3efffffe<>(SB), RODATA|NOPTR, $64
+DATA vconst3d2aac79<>+0(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+4(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+8(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+12(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+16(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+20(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+24(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+28(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+32(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+36(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+40(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+44(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+48(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+52(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+56(SB)/4, $0x3d2aac79
+DATA vconst3d2aac79<>+60(SB)/4, $0x3d2aac79
+GLOBL vconst3d2aac79<>(SB), RODATA|NOPTR, $64
 
-DATA vconst0000007f<>+0(SB)/4, $0x0000007f
-DATA vconst0000007f<>+4(SB)/4, $0x0000007f
-DATA vconst0000007f<>+8(SB)/4, $0x0000007f
-DATA vconst0000007f<>+12(SB)/4, $0x0000007f
-DATA vconst0000007f<>+16(SB)/4, $0x0000007f
-DATA vconst0000007f<>+20(SB)/4, $0x0000007f
-DATA vconst0000007f<>+24(SB)/4, $0x0000007f
-DATA vconst0000007f<>+28(SB)/4, $0x0000007f
-DATA vconst0000007f<>+32(SB)/4, $0x0000007f
-DATA vconst0000007f<>+36(SB)/4, $0x0000007f
-DATA vconst0000007f<>+40(SB)/4, $0x0000007f
-DATA vconst0000007f<>+44(SB)/4, $0x0000007f
-DATA vconst0000007f<>+48(SB)/4, $0x0000007f
-DATA vconst0000007f<>+52(SB)/4, $0x0000007f
-DATA vconst0000007f<>+56(SB)/4, $0x0000007f
-DATA vconst0000007f<>+60(SB)/4, $0x0000007f
-GLOBL vconst0000007f<>(SB), RODATA|NOPTR, $64
+DATA vconst3c091cea<>+0(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+4(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+8(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+12(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+16(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+20(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+24(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+28(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+32(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+36(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+40(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+44(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+48(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+52(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+56(SB)/4, $0x3c091cea
+DATA vconst3c091cea<>+60(SB)/4, $0x3c091cea
+GLOBL vconst3c091cea<>(SB), RODATA|NOPTR, $64
+
+DATA vconst3ab51226<>+0(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+4(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+8(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+12(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+16(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+20(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+24(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+28(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+32(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+36(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+40(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+44(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+48(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+52(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+56(SB)/4, $0x3ab51226
+DATA vconst3ab51226<>+60(SB)/4, $0x3ab51226
+GLOBL vconst3ab51226<>(SB), RODATA|NOPTR, $64
 
 // func vLogAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F
@@ -2059,28 +2001,20 @@ single:
 	VMOVAPS      Z3, Z7
 	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z7
 	VSUBPS       vconst4b400000<>+0(SB), Z7, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z8
-	VMOVAPS      Z4, Z9
-	VFNMADD213PS Z3, Z8, Z9
+	VMOVUPS      vconst3f318000<>+0(SB), Z7
+	VMOVAPS      Z4, Z8
+	VFNMADD213PS Z3, Z7, Z8
 	VMOVUPS      vconstb95e8083<>+0(SB), Z3
-	VMOVAPS      Z4, Z4
-	VFNMADD213PS Z9, Z3, Z4
+	VMOVAPS      Z4, Z7
+	VFNMADD213PS Z8, Z3, Z7
 	VMOVUPS      vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z3
-	VPSUBD       vconst4b400000<>+0(SB), Z7, Z4
-	VPSRAD       $0x01, Z4, Z7
-	VPSUBD       Z7, Z4, Z4
-	VPADDD       vconst0000007f<>+0(SB), Z7, Z7
-	VPSLLD       $0x17, Z7, Z7
-	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VMULPS       Z7, Z3, Z3
-	VMULPS       Z4, Z3, Z3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z7, Z3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z7, Z3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z7, Z3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z7, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z3
+	VSCALEFPS    Z4, Z3, Z3
 	VMOVUPS      vconst3f800000<>+0(SB), Z4
 	VMOVUPS      vconst40000000<>+0(SB), Z7
 	VADDPS       vconst3f800000<>+0(SB), Z3, Z3
@@ -2123,28 +2057,20 @@ tail:
 	VMOVAPS      Z3, Z5
 	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z5
 	VSUBPS       vconst4b400000<>+0(SB), Z5, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z7
-	VMOVAPS      Z4, Z8
-	VFNMADD213PS Z3, Z7, Z8
+	VMOVUPS      vconst3f318000<>+0(SB), Z5
+	VMOVAPS      Z4, Z7
+	VFNMADD213PS Z3, Z5, Z7
 	VMOVUPS      vconstb95e8083<>+0(SB), Z3
-	VMOVAPS      Z4, Z4
-	VFNMADD213PS Z8, Z3, Z4
+	VMOVAPS      Z4, Z5
+	VFNMADD213PS Z7, Z3, Z5
 	VMOVUPS      vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z3
-	VPSUBD       vconst4b400000<>+0(SB), Z5, Z4
-	VPSRAD       $0x01, Z4, Z5
-	VPSUBD       Z5, Z4, Z4
-	VPADDD       vconst0000007f<>+0(SB), Z5, Z5
-	VPSLLD       $0x17, Z5, Z5
-	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VMULPS       Z5, Z3, Z3
-	VMULPS       Z4, Z3, Z3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z3
+	VSCALEFPS    Z4, Z3, Z3
 	VMOVUPS      vconst3f800000<>+0(SB), Z4
 	VMOVUPS      vconst40000000<>+0(SB), Z5
 	VADDPS       vconst3f800000<>+0(SB), Z3, Z3
@@ -2307,28 +2233,20 @@ single:
 	VMOVAPS      Z1, Z5
 	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z5
 	VSUBPS       vconst4b400000<>+0(SB), Z5, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z6
-	VMOVAPS      Z4, Z7
-	VFNMADD213PS Z1, Z6, Z7
+	VMOVUPS      vconst3f318000<>+0(SB), Z5
+	VMOVAPS      Z4, Z6
+	VFNMADD213PS Z1, Z5, Z6
 	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z4, Z4
-	VFNMADD213PS Z7, Z1, Z4
+	VMOVAPS      Z4, Z5
+	VFNMADD213PS Z6, Z1, Z5
 	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VPSUBD       vconst4b400000<>+0(SB), Z5, Z4
-	VPSRAD       $0x01, Z4, Z5
-	VPSUBD       Z5, Z4, Z4
-	VPADDD       vconst0000007f<>+0(SB), Z5, Z5
-	VPSLLD       $0x17, Z5, Z5
-	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VMULPS       Z5, Z1, Z1
-	VMULPS       Z4, Z1, Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
+	VSCALEFPS    Z4, Z1, Z1
 	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
 	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
 	VADDPS       vconst3f800000<>+0(SB), Z1, Z0
@@ -2357,28 +2275,20 @@ tail:
 	VMOVAPS      Z1, Z4
 	VFMADD213PS  vconst4b400000<>+0(SB), Z2, Z4
 	VSUBPS       vconst4b400000<>+0(SB), Z4, Z2
-	VMOVUPS      vconst3f318000<>+0(SB), Z5
-	VMOVAPS      Z2, Z6
-	VFNMADD213PS Z1, Z5, Z6
+	VMOVUPS      vconst3f318000<>+0(SB), Z4
+	VMOVAPS      Z2, Z5
+	VFNMADD213PS Z1, Z4, Z5
 	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z2, Z2
-	VFNMADD213PS Z6, Z1, Z2
+	VMOVAPS      Z2, Z4
+	VFNMADD213PS Z5, Z1, Z4
 	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z2, Z1
-	VPSUBD       vconst4b400000<>+0(SB), Z4, Z2
-	VPSRAD       $0x01, Z2, Z4
-	VPSUBD       Z4, Z2, Z2
-	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z2, Z2
-	VMULPS       Z4, Z1, Z1
-	VMULPS       Z2, Z1, Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
+	VSCALEFPS    Z2, Z1, Z1
 	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K2
 	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K2, Z3
 	VADDPS       vconst3f800000<>+0(SB), Z1, Z0
@@ -2410,28 +2320,20 @@ single:
 	VMOVAPS      Z1, Z5
 	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z5
 	VSUBPS       vconst4b400000<>+0(SB), Z5, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z6
-	VMOVAPS      Z4, Z7
-	VFNMADD213PS Z1, Z6, Z7
+	VMOVUPS      vconst3f318000<>+0(SB), Z5
+	VMOVAPS      Z4, Z6
+	VFNMADD213PS Z1, Z5, Z6
 	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z4, Z4
-	VFNMADD213PS Z7, Z1, Z4
+	VMOVAPS      Z4, Z5
+	VFNMADD213PS Z6, Z1, Z5
 	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VPSUBD       vconst4b400000<>+0(SB), Z5, Z4
-	VPSRAD       $0x01, Z4, Z5
-	VPSUBD       Z5, Z4, Z4
-	VPADDD       vconst0000007f<>+0(SB), Z5, Z5
-	VPSLLD       $0x17, Z5, Z5
-	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VMULPS       Z5, Z1, Z1
-	VMULPS       Z4, Z1, Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
+	VSCALEFPS    Z4, Z1, Z1
 	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
 	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
 	VADDPS       vconst3f800000<>+0(SB), Z1, Z1
@@ -2461,28 +2363,20 @@ tail:
 	VMOVAPS      Z1, Z4
 	VFMADD213PS  vconst4b400000<>+0(SB), Z2, Z4
 	VSUBPS       vconst4b400000<>+0(SB), Z4, Z2
-	VMOVUPS      vconst3f318000<>+0(SB), Z5
-	VMOVAPS      Z2, Z6
-	VFNMADD213PS Z1, Z5, Z6
+	VMOVUPS      vconst3f318000<>+0(SB), Z4
+	VMOVAPS      Z2, Z5
+	VFNMADD213PS Z1, Z4, Z5
 	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z2, Z2
-	VFNMADD213PS Z6, Z1, Z2
+	VMOVAPS      Z2, Z4
+	VFNMADD213PS Z5, Z1, Z4
 	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z2, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z2, Z1
-	VPSUBD       vconst4b400000<>+0(SB), Z4, Z2
-	VPSRAD       $0x01, Z2, Z4
-	VPSUBD       Z4, Z2, Z2
-	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z2, Z2
-	VMULPS       Z4, Z1, Z1
-	VMULPS       Z2, Z1, Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
+	VSCALEFPS    Z2, Z1, Z1
 	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K2
 	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K2, Z3
 	VADDPS       vconst3f800000<>+0(SB), Z1, Z1
@@ -2535,28 +2429,20 @@ single:
 	VMOVAPS      Z4, Z11
 	VFMADD213PS  vconst4b400000<>+0(SB), Z10, Z11
 	VSUBPS       vconst4b400000<>+0(SB), Z11, Z10
-	VMOVUPS      vconst3f318000<>+0(SB), Z12
-	VMOVAPS      Z10, Z13
-	VFNMADD213PS Z4, Z12, Z13
+	VMOVUPS      vconst3f318000<>+0(SB), Z11
+	VMOVAPS      Z10, Z12
+	VFNMADD213PS Z4, Z11, Z12
 	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VMOVAPS      Z10, Z10
-	VFNMADD213PS Z13, Z4, Z10
+	VMOVAPS      Z10, Z11
+	VFNMADD213PS Z12, Z4, Z11
 	VMOVUPS      vconst3ab51226<>+0(SB), Z4
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z10, Z4
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z10, Z4
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z10, Z4
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z10, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z10, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z10, Z4
-	VPSUBD       vconst4b400000<>+0(SB), Z11, Z10
-	VPSRAD       $0x01, Z10, Z11
-	VPSUBD       Z11, Z10, Z10
-	VPADDD       vconst0000007f<>+0(SB), Z11, Z11
-	VPSLLD       $0x17, Z11, Z11
-	VPADDD       vconst0000007f<>+0(SB), Z10, Z10
-	VPSLLD       $0x17, Z10, Z10
-	VMULPS       Z11, Z4, Z4
-	VMULPS       Z10, Z4, Z4
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z11, Z4
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z11, Z4
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z11, Z4
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z11, Z4
+	VFMADD213PS  vconst3f800000<>+0(SB), Z11, Z4
+	VFMADD213PS  vconst3f800000<>+0(SB), Z11, Z4
+	VSCALEFPS    Z10, Z4, Z4
 	VMOVAPS      Z9, Z9
 	VFNMADD213PS Z4, Z4, Z9
 	VPANDD       vconst7fffffff<>+0(SB), Z1, Z1
@@ -2629,28 +2515,20 @@ tail:
 	VMOVAPS      Z4, Z9
 	VFMADD213PS  vconst4b400000<>+0(SB), Z6, Z9
 	VSUBPS       vconst4b400000<>+0(SB), Z9, Z6
-	VMOVUPS      vconst3f318000<>+0(SB), Z10
-	VMOVAPS      Z6, Z11
-	VFNMADD213PS Z4, Z10, Z11
+	VMOVUPS      vconst3f318000<>+0(SB), Z9
+	VMOVAPS      Z6, Z10
+	VFNMADD213PS Z4, Z9, Z10
 	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VMOVAPS      Z6, Z6
-	VFNMADD213PS Z11, Z4, Z6
+	VMOVAPS      Z6, Z9
+	VFNMADD213PS Z10, Z4, Z9
 	VMOVUPS      vconst3ab51226<>+0(SB), Z4
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z4
-	VPSUBD       vconst4b400000<>+0(SB), Z9, Z6
-	VPSRAD       $0x01, Z6, Z9
-	VPSUBD       Z9, Z6, Z6
-	VPADDD       vconst0000007f<>+0(SB), Z9, Z9
-	VPSLLD       $0x17, Z9, Z9
-	VPADDD       vconst0000007f<>+0(SB), Z6, Z6
-	VPSLLD       $0x17, Z6, Z6
-	VMULPS       Z9, Z4, Z4
-	VMULPS       Z6, Z4, Z4
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z4
+	VSCALEFPS    Z6, Z4, Z4
 	VMOVAPS      Z5, Z5
 	VFNMADD213PS Z4, Z4, Z5
 	VPANDD       vconst7fffffff<>+0(SB), Z1, Z1
@@ -3029,28 +2907,20 @@ single:
 	VMOVAPS      Z6, Z9
 	VFMADD213PS  vconst4b400000<>+0(SB), Z8, Z9
 	VSUBPS       vconst4b400000<>+0(SB), Z9, Z8
-	VMOVUPS      vconst3f318000<>+0(SB), Z10
-	VMOVAPS      Z8, Z11
-	VFNMADD213PS Z6, Z10, Z11
+	VMOVUPS      vconst3f318000<>+0(SB), Z9
+	VMOVAPS      Z8, Z10
+	VFNMADD213PS Z6, Z9, Z10
 	VMOVUPS      vconstb95e8083<>+0(SB), Z6
-	VMOVAPS      Z8, Z8
-	VFNMADD213PS Z11, Z6, Z8
+	VMOVAPS      Z8, Z9
+	VFNMADD213PS Z10, Z6, Z9
 	VMOVUPS      vconst3ab51226<>+0(SB), Z6
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z6
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z6
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z6
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z6
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z6
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z6
-	VPSUBD       vconst4b400000<>+0(SB), Z9, Z8
-	VPSRAD       $0x01, Z8, Z9
-	VPSUBD       Z9, Z8, Z8
-	VPADDD       vconst0000007f<>+0(SB), Z9, Z9
-	VPSLLD       $0x17, Z9, Z9
-	VPADDD       vconst0000007f<>+0(SB), Z8, Z8
-	VPSLLD       $0x17, Z8, Z8
-	VMULPS       Z9, Z6, Z6
-	VMULPS       Z8, Z6, Z6
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z9, Z6
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z9, Z6
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z9, Z6
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z9, Z6
+	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z6
+	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z6
+	VSCALEFPS    Z8, Z6, Z6
 	VMOVAPS      Z7, Z7
 	VFNMADD213PS Z6, Z6, Z7
 	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
@@ -3115,28 +2985,20 @@ tail:
 	VMOVAPS      Z5, Z8
 	VFMADD213PS  vconst4b400000<>+0(SB), Z7, Z8
 	VSUBPS       vconst4b400000<>+0(SB), Z8, Z7
-	VMOVUPS      vconst3f318000<>+0(SB), Z9
-	VMOVAPS      Z7, Z10
-	VFNMADD213PS Z5, Z9, Z10
+	VMOVUPS      vconst3f318000<>+0(SB), Z8
+	VMOVAPS      Z7, Z9
+	VFNMADD213PS Z5, Z8, Z9
 	VMOVUPS      vconstb95e8083<>+0(SB), Z5
-	VMOVAPS      Z7, Z7
-	VFNMADD213PS Z10, Z5, Z7
+	VMOVAPS      Z7, Z8
+	VFNMADD213PS Z9, Z5, Z8
 	VMOVUPS      vconst3ab51226<>+0(SB), Z5
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z5
-	VPSUBD       vconst4b400000<>+0(SB), Z8, Z7
-	VPSRAD       $0x01, Z7, Z8
-	VPSUBD       Z8, Z7, Z7
-	VPADDD       vconst0000007f<>+0(SB), Z8, Z8
-	VPSLLD       $0x17, Z8, Z8
-	VPADDD       vconst0000007f<>+0(SB), Z7, Z7
-	VPSLLD       $0x17, Z7, Z7
-	VMULPS       Z8, Z5, Z5
-	VMULPS       Z7, Z5, Z5
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z5
+	VSCALEFPS    Z7, Z5, Z5
 	VMOVAPS      Z6, Z6
 	VFNMADD213PS Z5, Z5, Z6
 	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
@@ -4590,77 +4452,63 @@ tail:
 // func vExpNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·vExpNTAVX512(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
+	MOVQ    dst+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    n+16(FP), CX
+	VMOVUPS vconstc2d00000<>+0(SB), Z0
+	VMOVUPS vconst42b20000<>+0(SB), Z1
+	VMOVUPS vconst3fb8aa3b<>+0(SB), Z2
+	VMOVUPS vconst4b400000<>+0(SB), Z3
+	VMOVUPS vconst3f318000<>+0(SB), Z4
+	VMOVUPS vconstb95e8083<>+0(SB), Z5
+	VMOVUPS vconst3f800000<>+0(SB), Z6
+	VMOVUPS vconst3efffffe<>+0(SB), Z7
+	VMOVUPS vconst3e2aaa49<>+0(SB), Z8
+	VMOVUPS vconst3d2aac79<>+0(SB), Z9
+	VMOVUPS vconst3c091cea<>+0(SB), Z10
+	VMOVUPS vconst3ab51226<>+0(SB), Z11
 
 loop:
 	CMPQ         CX, $0x00000020
 	JB           single
-	VMOVUPS      (SI), Z0
-	VMOVUPS      vconstc2d00000<>+0(SB), Z1
-	VMAXPS       Z0, Z1, Z0
-	VMOVUPS      vconst42b20000<>+0(SB), Z1
-	VMINPS       Z0, Z1, Z0
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
-	VMOVAPS      Z0, Z2
-	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
-	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z3
-	VMOVAPS      Z1, Z4
-	VFNMADD213PS Z0, Z3, Z4
-	VMOVUPS      vconstb95e8083<>+0(SB), Z0
-	VMOVAPS      Z1, Z1
-	VFNMADD213PS Z4, Z0, Z1
-	VMOVUPS      vconst3ab51226<>+0(SB), Z0
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
-	VPSRAD       $0x01, Z1, Z2
-	VPSUBD       Z2, Z1, Z1
-	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z2, Z2
-	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
-	VPSLLD       $0x17, Z1, Z1
-	VMULPS       Z2, Z0, Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVNTPS     Z0, (DI)
-	VMOVUPS      64(SI), Z0
-	VMOVUPS      vconstc2d00000<>+0(SB), Z1
-	VMAXPS       Z0, Z1, Z0
-	VMOVUPS      vconst42b20000<>+0(SB), Z1
-	VMINPS       Z0, Z1, Z0
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
-	VMOVAPS      Z0, Z2
-	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
-	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z3
-	VMOVAPS      Z1, Z4
-	VFNMADD213PS Z0, Z3, Z4
-	VMOVUPS      vconstb95e8083<>+0(SB), Z0
-	VMOVAPS      Z1, Z1
-	VFNMADD213PS Z4, Z0, Z1
-	VMOVUPS      vconst3ab51226<>+0(SB), Z0
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
-	VPSRAD       $0x01, Z1, Z2
-	VPSUBD       Z2, Z1, Z1
-	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z2, Z2
-	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
-	VPSLLD       $0x17, Z1, Z1
-	VMULPS       Z2, Z0, Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVNTPS     Z0, 64(DI)
+	VMOVUPS      (SI), Z12
+	VMAXPS       Z12, Z0, Z12
+	VMINPS       Z12, Z1, Z12
+	VMOVAPS      Z12, Z13
+	VFMADD213PS  Z3, Z2, Z13
+	VSUBPS       Z3, Z13, Z13
+	VMOVAPS      Z13, Z14
+	VFNMADD213PS Z12, Z4, Z14
+	VMOVAPS      Z13, Z12
+	VFNMADD213PS Z14, Z5, Z12
+	VMOVUPS      Z11, Z14
+	VFMADD213PS  Z10, Z12, Z14
+	VFMADD213PS  Z9, Z12, Z14
+	VFMADD213PS  Z8, Z12, Z14
+	VFMADD213PS  Z7, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VSCALEFPS    Z13, Z14, Z12
+	VMOVNTPS     Z12, (DI)
+	VMOVUPS      64(SI), Z12
+	VMAXPS       Z12, Z0, Z12
+	VMINPS       Z12, Z1, Z12
+	VMOVAPS      Z12, Z13
+	VFMADD213PS  Z3, Z2, Z13
+	VSUBPS       Z3, Z13, Z13
+	VMOVAPS      Z13, Z14
+	VFNMADD213PS Z12, Z4, Z14
+	VMOVAPS      Z13, Z12
+	VFNMADD213PS Z14, Z5, Z12
+	VMOVUPS      Z11, Z14
+	VFMADD213PS  Z10, Z12, Z14
+	VFMADD213PS  Z9, Z12, Z14
+	VFMADD213PS  Z8, Z12, Z14
+	VFMADD213PS  Z7, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VSCALEFPS    Z13, Z14, Z12
+	VMOVNTPS     Z12, 64(DI)
 	ADDQ         $0x00000080, DI
 	ADDQ         $0x00000080, SI
 	SUBQ         $0x00000020, CX
@@ -4669,38 +4517,25 @@ loop:
 single:
 	CMPQ         CX, $0x00000010
 	JB           tail
-	VMOVUPS      (SI), Z0
-	VMOVUPS      vconstc2d00000<>+0(SB), Z1
-	VMAXPS       Z0, Z1, Z0
-	VMOVUPS      vconst42b20000<>+0(SB), Z1
-	VMINPS       Z0, Z1, Z0
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z1
-	VMOVAPS      Z0, Z2
-	VFMADD213PS  vconst4b400000<>+0(SB), Z1, Z2
-	VSUBPS       vconst4b400000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z3
-	VMOVAPS      Z1, Z4
-	VFNMADD213PS Z0, Z3, Z4
-	VMOVUPS      vconstb95e8083<>+0(SB), Z0
-	VMOVAPS      Z1, Z1
-	VFNMADD213PS Z4, Z0, Z1
-	VMOVUPS      vconst3ab51226<>+0(SB), Z0
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VFMADD213PS  vconst3f800000<>+0(SB), Z1, Z0
-	VPSUBD       vconst4b400000<>+0(SB), Z2, Z1
-	VPSRAD       $0x01, Z1, Z2
-	VPSUBD       Z2, Z1, Z1
-	VPADDD       vconst0000007f<>+0(SB), Z2, Z2
-	VPSLLD       $0x17, Z2, Z2
-	VPADDD       vconst0000007f<>+0(SB), Z1, Z1
-	VPSLLD       $0x17, Z1, Z1
-	VMULPS       Z2, Z0, Z0
-	VMULPS       Z1, Z0, Z0
-	VMOVNTPS     Z0, (DI)
+	VMOVUPS      (SI), Z12
+	VMAXPS       Z12, Z0, Z12
+	VMINPS       Z12, Z1, Z12
+	VMOVAPS      Z12, Z13
+	VFMADD213PS  Z3, Z2, Z13
+	VSUBPS       Z3, Z13, Z13
+	VMOVAPS      Z13, Z14
+	VFNMADD213PS Z12, Z4, Z14
+	VMOVAPS      Z13, Z12
+	VFNMADD213PS Z14, Z5, Z12
+	VMOVUPS      Z11, Z14
+	VFMADD213PS  Z10, Z12, Z14
+	VFMADD213PS  Z9, Z12, Z14
+	VFMADD213PS  Z8, Z12, Z14
+	VFMADD213PS  Z7, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VFMADD213PS  Z6, Z12, Z14
+	VSCALEFPS    Z13, Z14, Z12
+	VMOVNTPS     Z12, (DI)
 	ADDQ         $0x00000040, DI
 	ADDQ         $0x00000040, SI
 	SUBQ         $0x00000010, CX
@@ -4800,28 +4635,20 @@ single:
 	VMOVAPS      Z3, Z6
 	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z6
 	VSUBPS       vconst4b400000<>+0(SB), Z6, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z7
-	VMOVAPS      Z4, Z8
-	VFNMADD213PS Z3, Z7, Z8
+	VMOVUPS      vconst3f318000<>+0(SB), Z6
+	VMOVAPS      Z4, Z7
+	VFNMADD213PS Z3, Z6, Z7
 	VMOVUPS      vconstb95e8083<>+0(SB), Z3
-	VMOVAPS      Z4, Z4
-	VFNMADD213PS Z8, Z3, Z4
+	VMOVAPS      Z4, Z6
+	VFNMADD213PS Z7, Z3, Z6
 	VMOVUPS      vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z3
-	VPSUBD       vconst4b400000<>+0(SB), Z6, Z4
-	VPSRAD       $0x01, Z4, Z6
-	VPSUBD       Z6, Z4, Z4
-	VPADDD       vconst0000007f<>+0(SB), Z6, Z6
-	VPSLLD       $0x17, Z6, Z6
-	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VMULPS       Z6, Z3, Z3
-	VMULPS       Z4, Z3, Z3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z6, Z3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z6, Z3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z6, Z3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z6, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z3
+	VSCALEFPS    Z4, Z3, Z3
 	VMOVUPS      vconst3f800000<>+0(SB), Z4
 	VMOVUPS      vconst40000000<>+0(SB), Z6
 	VADDPS       vconst3f800000<>+0(SB), Z3, Z3
@@ -4863,28 +4690,20 @@ single:
 	VMOVAPS      Z1, Z4
 	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z4
 	VSUBPS       vconst4b400000<>+0(SB), Z4, Z3
-	VMOVUPS      vconst3f318000<>+0(SB), Z5
-	VMOVAPS      Z3, Z6
-	VFNMADD213PS Z1, Z5, Z6
+	VMOVUPS      vconst3f318000<>+0(SB), Z4
+	VMOVAPS      Z3, Z5
+	VFNMADD213PS Z1, Z4, Z5
 	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z3, Z3
-	VFNMADD213PS Z6, Z1, Z3
+	VMOVAPS      Z3, Z4
+	VFNMADD213PS Z5, Z1, Z4
 	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
-	VPSUBD       vconst4b400000<>+0(SB), Z4, Z3
-	VPSRAD       $0x01, Z3, Z4
-	VPSUBD       Z4, Z3, Z3
-	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VPADDD       vconst0000007f<>+0(SB), Z3, Z3
-	VPSLLD       $0x17, Z3, Z3
-	VMULPS       Z4, Z1, Z1
-	VMULPS       Z3, Z1, Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
+	VSCALEFPS    Z3, Z1, Z1
 	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
 	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
 	VADDPS       vconst3f800000<>+0(SB), Z1, Z0
@@ -4921,28 +4740,20 @@ single:
 	VMOVAPS      Z1, Z4
 	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z4
 	VSUBPS       vconst4b400000<>+0(SB), Z4, Z3
-	VMOVUPS      vconst3f318000<>+0(SB), Z5
-	VMOVAPS      Z3, Z6
-	VFNMADD213PS Z1, Z5, Z6
+	VMOVUPS      vconst3f318000<>+0(SB), Z4
+	VMOVAPS      Z3, Z5
+	VFNMADD213PS Z1, Z4, Z5
 	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z3, Z3
-	VFNMADD213PS Z6, Z1, Z3
+	VMOVAPS      Z3, Z4
+	VFNMADD213PS Z5, Z1, Z4
 	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
-	VPSUBD       vconst4b400000<>+0(SB), Z4, Z3
-	VPSRAD       $0x01, Z3, Z4
-	VPSUBD       Z4, Z3, Z3
-	VPADDD       vconst0000007f<>+0(SB), Z4, Z4
-	VPSLLD       $0x17, Z4, Z4
-	VPADDD       vconst0000007f<>+0(SB), Z3, Z3
-	VPSLLD       $0x17, Z3, Z3
-	VMULPS       Z4, Z1, Z1
-	VMULPS       Z3, Z1, Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
+	VSCALEFPS    Z3, Z1, Z1
 	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
 	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
 	VADDPS       vconst3f800000<>+0(SB), Z1, Z1
@@ -5000,28 +4811,20 @@ single:
 	VMOVAPS      Z4, Z9
 	VFMADD213PS  vconst4b400000<>+0(SB), Z8, Z9
 	VSUBPS       vconst4b400000<>+0(SB), Z9, Z8
-	VMOVUPS      vconst3f318000<>+0(SB), Z10
-	VMOVAPS      Z8, Z11
-	VFNMADD213PS Z4, Z10, Z11
+	VMOVUPS      vconst3f318000<>+0(SB), Z9
+	VMOVAPS      Z8, Z10
+	VFNMADD213PS Z4, Z9, Z10
 	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VMOVAPS      Z8, Z8
-	VFNMADD213PS Z11, Z4, Z8
+	VMOVAPS      Z8, Z9
+	VFNMADD213PS Z10, Z4, Z9
 	VMOVUPS      vconst3ab51226<>+0(SB), Z4
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z4
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z4
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z4
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z4
-	VPSUBD       vconst4b400000<>+0(SB), Z9, Z8
-	VPSRAD       $0x01, Z8, Z9
-	VPSUBD       Z9, Z8, Z8
-	VPADDD       vconst0000007f<>+0(SB), Z9, Z9
-	VPSLLD       $0x17, Z9, Z9
-	VPADDD       vconst0000007f<>+0(SB), Z8, Z8
-	VPSLLD       $0x17, Z8, Z8
-	VMULPS       Z9, Z4, Z4
-	VMULPS       Z8, Z4, Z4
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z4
+	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z4
+	VSCALEFPS    Z8, Z4, Z4
 	VMOVAPS      Z7, Z7
 	VFNMADD213PS Z4, Z4, Z7
 	VPANDD       vconst7fffffff<>+0(SB), Z1, Z1
@@ -5099,28 +4902,20 @@ single:
 	VMOVAPS      Z5, Z8
 	VFMADD213PS  vconst4b400000<>+0(SB), Z7, Z8
 	VSUBPS       vconst4b400000<>+0(SB), Z8, Z7
-	VMOVUPS      vconst3f318000<>+0(SB), Z9
-	VMOVAPS      Z7, Z10
-	VFNMADD213PS Z5, Z9, Z10
+	VMOVUPS      vconst3f318000<>+0(SB), Z8
+	VMOVAPS      Z7, Z9
+	VFNMADD213PS Z5, Z8, Z9
 	VMOVUPS      vconstb95e8083<>+0(SB), Z5
-	VMOVAPS      Z7, Z7
-	VFNMADD213PS Z10, Z5, Z7
+	VMOVAPS      Z7, Z8
+	VFNMADD213PS Z9, Z5, Z8
 	VMOVUPS      vconst3ab51226<>+0(SB), Z5
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z5
-	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z5
-	VPSUBD       vconst4b400000<>+0(SB), Z8, Z7
-	VPSRAD       $0x01, Z7, Z8
-	VPSUBD       Z8, Z7, Z7
-	VPADDD       vconst0000007f<>+0(SB), Z8, Z8
-	VPSLLD       $0x17, Z8, Z8
-	VPADDD       vconst0000007f<>+0(SB), Z7, Z7
-	VPSLLD       $0x17, Z7, Z7
-	VMULPS       Z8, Z5, Z5
-	VMULPS       Z7, Z5, Z5
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z5
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z5
+	VSCALEFPS    Z7, Z5, Z5
 	VMOVAPS      Z6, Z6
 	VFNMADD213PS Z5, Z5, Z6
 	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
@@ -5538,6 +5333,805 @@ single:
 	JMP       single
 
 tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vAddRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vAddRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000100
+	JB       single
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VADDPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(R10)(R9*1), Z0
+	VMOVUPS  64(DX), Z1
+	VMOVUPS  Z1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Z1
+	VADDPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(R10)(R9*1), Z0
+	VMOVUPS  128(DX), Z1
+	VMOVUPS  Z1, 128(R10)(R9*1)
+	VMOVUPS  128(SI), Z1
+	VADDPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(R10)(R9*1), Z0
+	VMOVUPS  192(DX), Z1
+	VMOVUPS  Z1, 192(R10)(R9*1)
+	VMOVUPS  192(SI), Z1
+	VADDPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000100, CX
+	ADDQ     $0x00000100, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VADDPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (SI), Z1
+	VADDPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSubRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vSubRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000100
+	JB       single
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VSUBPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(R10)(R9*1), Z0
+	VMOVUPS  64(DX), Z1
+	VMOVUPS  Z1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Z1
+	VSUBPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(R10)(R9*1), Z0
+	VMOVUPS  128(DX), Z1
+	VMOVUPS  Z1, 128(R10)(R9*1)
+	VMOVUPS  128(SI), Z1
+	VSUBPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(R10)(R9*1), Z0
+	VMOVUPS  192(DX), Z1
+	VMOVUPS  Z1, 192(R10)(R9*1)
+	VMOVUPS  192(SI), Z1
+	VSUBPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000100, CX
+	ADDQ     $0x00000100, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VSUBPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (SI), Z1
+	VSUBPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMulRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMulRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000100
+	JB       single
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(R10)(R9*1), Z0
+	VMOVUPS  64(DX), Z1
+	VMOVUPS  Z1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(R10)(R9*1), Z0
+	VMOVUPS  128(DX), Z1
+	VMOVUPS  Z1, 128(R10)(R9*1)
+	VMOVUPS  128(SI), Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(R10)(R9*1), Z0
+	VMOVUPS  192(DX), Z1
+	VMOVUPS  Z1, 192(R10)(R9*1)
+	VMOVUPS  192(SI), Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000100, CX
+	ADDQ     $0x00000100, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (SI), Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vDivRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vDivRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000100
+	JB       single
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(R10)(R9*1), Z0
+	VMOVUPS  64(DX), Z1
+	VMOVUPS  Z1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(R10)(R9*1), Z0
+	VMOVUPS  128(DX), Z1
+	VMOVUPS  Z1, 128(R10)(R9*1)
+	VMOVUPS  128(SI), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(R10)(R9*1), Z0
+	VMOVUPS  192(DX), Z1
+	VMOVUPS  Z1, 192(R10)(R9*1)
+	VMOVUPS  192(SI), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000100, CX
+	ADDQ     $0x00000100, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (SI), Z1
+	VDIVPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMaxRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMaxRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000100
+	JB        single
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z7
+	VMOVUPS   Z7, (R10)(R9*1)
+	VMOVUPS   (SI), Z7
+	VCMPPS    $0x03, Z7, Z7, K1
+	VMAXPS    Z0, Z7, Z0
+	VBLENDMPS Z7, Z0, K1, Z1
+	VMOVNTPS  Z1, (DI)
+	VMOVUPS   64(R10)(R9*1), Z0
+	VMOVUPS   64(DX), Z7
+	VMOVUPS   Z7, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Z7
+	VCMPPS    $0x03, Z7, Z7, K1
+	VMAXPS    Z0, Z7, Z0
+	VBLENDMPS Z7, Z0, K1, Z2
+	VMOVNTPS  Z2, 64(DI)
+	VMOVUPS   128(R10)(R9*1), Z0
+	VMOVUPS   128(DX), Z7
+	VMOVUPS   Z7, 128(R10)(R9*1)
+	VMOVUPS   128(SI), Z7
+	VCMPPS    $0x03, Z7, Z7, K1
+	VMAXPS    Z0, Z7, Z0
+	VBLENDMPS Z7, Z0, K1, Z3
+	VMOVNTPS  Z3, 128(DI)
+	VMOVUPS   192(R10)(R9*1), Z0
+	VMOVUPS   192(DX), Z7
+	VMOVUPS   Z7, 192(R10)(R9*1)
+	VMOVUPS   192(SI), Z7
+	VCMPPS    $0x03, Z7, Z7, K1
+	VMAXPS    Z0, Z7, Z0
+	VBLENDMPS Z7, Z0, K1, Z4
+	VMOVNTPS  Z4, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000100, CX
+	ADDQ      $0x00000100, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z1
+	VMOVUPS   Z1, (R10)(R9*1)
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMAXPS    Z0, Z1, Z0
+	VBLENDMPS Z1, Z0, K1, Z5
+	VMOVNTPS  Z5, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMAXPS    Z0, Z1, Z0
+	VBLENDMPS Z1, Z0, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMinRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vMinRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000100
+	JB        single
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z7
+	VMOVUPS   Z7, (R10)(R9*1)
+	VMOVUPS   (SI), Z7
+	VCMPPS    $0x03, Z7, Z7, K1
+	VMINPS    Z0, Z7, Z0
+	VBLENDMPS Z7, Z0, K1, Z1
+	VMOVNTPS  Z1, (DI)
+	VMOVUPS   64(R10)(R9*1), Z0
+	VMOVUPS   64(DX), Z7
+	VMOVUPS   Z7, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Z7
+	VCMPPS    $0x03, Z7, Z7, K1
+	VMINPS    Z0, Z7, Z0
+	VBLENDMPS Z7, Z0, K1, Z2
+	VMOVNTPS  Z2, 64(DI)
+	VMOVUPS   128(R10)(R9*1), Z0
+	VMOVUPS   128(DX), Z7
+	VMOVUPS   Z7, 128(R10)(R9*1)
+	VMOVUPS   128(SI), Z7
+	VCMPPS    $0x03, Z7, Z7, K1
+	VMINPS    Z0, Z7, Z0
+	VBLENDMPS Z7, Z0, K1, Z3
+	VMOVNTPS  Z3, 128(DI)
+	VMOVUPS   192(R10)(R9*1), Z0
+	VMOVUPS   192(DX), Z7
+	VMOVUPS   Z7, 192(R10)(R9*1)
+	VMOVUPS   192(SI), Z7
+	VCMPPS    $0x03, Z7, Z7, K1
+	VMINPS    Z0, Z7, Z0
+	VBLENDMPS Z7, Z0, K1, Z4
+	VMOVNTPS  Z4, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000100, CX
+	ADDQ      $0x00000100, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z1
+	VMOVUPS   Z1, (R10)(R9*1)
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMINPS    Z0, Z1, Z0
+	VBLENDMPS Z1, Z0, K1, Z5
+	VMOVNTPS  Z5, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x03, Z1, Z1, K1
+	VMINPS    Z0, Z1, Z0
+	VBLENDMPS Z1, Z0, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vReluGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vReluGradRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000100
+	JB        single
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z7
+	VMOVUPS   Z7, (R10)(R9*1)
+	VMOVUPS   (SI), Z7
+	VXORPS    Z8, Z8, Z8
+	VCMPPS    $0x12, Z8, Z0, K1
+	VBLENDMPS Z8, Z7, K1, Z1
+	VMOVNTPS  Z1, (DI)
+	VMOVUPS   64(R10)(R9*1), Z0
+	VMOVUPS   64(DX), Z7
+	VMOVUPS   Z7, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Z7
+	VXORPS    Z8, Z8, Z8
+	VCMPPS    $0x12, Z8, Z0, K1
+	VBLENDMPS Z8, Z7, K1, Z2
+	VMOVNTPS  Z2, 64(DI)
+	VMOVUPS   128(R10)(R9*1), Z0
+	VMOVUPS   128(DX), Z7
+	VMOVUPS   Z7, 128(R10)(R9*1)
+	VMOVUPS   128(SI), Z7
+	VXORPS    Z8, Z8, Z8
+	VCMPPS    $0x12, Z8, Z0, K1
+	VBLENDMPS Z8, Z7, K1, Z3
+	VMOVNTPS  Z3, 128(DI)
+	VMOVUPS   192(R10)(R9*1), Z0
+	VMOVUPS   192(DX), Z7
+	VMOVUPS   Z7, 192(R10)(R9*1)
+	VMOVUPS   192(SI), Z7
+	VXORPS    Z8, Z8, Z8
+	VCMPPS    $0x12, Z8, Z0, K1
+	VBLENDMPS Z8, Z7, K1, Z4
+	VMOVNTPS  Z4, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000100, CX
+	ADDQ      $0x00000100, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z1
+	VMOVUPS   Z1, (R10)(R9*1)
+	VMOVUPS   (SI), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z0, K1
+	VBLENDMPS Z2, Z1, K1, Z5
+	VMOVNTPS  Z5, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (SI), Z1
+	VXORPS    Z2, Z2, Z2
+	VCMPPS    $0x12, Z2, Z0, K1
+	VBLENDMPS Z2, Z1, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9788,6 +10382,24 @@ done:
 	VZEROUPPER
 	RET
 
+DATA vconst0000007f<>+0(SB)/4, $0x0000007f
+DATA vconst0000007f<>+4(SB)/4, $0x0000007f
+DATA vconst0000007f<>+8(SB)/4, $0x0000007f
+DATA vconst0000007f<>+12(SB)/4, $0x0000007f
+DATA vconst0000007f<>+16(SB)/4, $0x0000007f
+DATA vconst0000007f<>+20(SB)/4, $0x0000007f
+DATA vconst0000007f<>+24(SB)/4, $0x0000007f
+DATA vconst0000007f<>+28(SB)/4, $0x0000007f
+DATA vconst0000007f<>+32(SB)/4, $0x0000007f
+DATA vconst0000007f<>+36(SB)/4, $0x0000007f
+DATA vconst0000007f<>+40(SB)/4, $0x0000007f
+DATA vconst0000007f<>+44(SB)/4, $0x0000007f
+DATA vconst0000007f<>+48(SB)/4, $0x0000007f
+DATA vconst0000007f<>+52(SB)/4, $0x0000007f
+DATA vconst0000007f<>+56(SB)/4, $0x0000007f
+DATA vconst0000007f<>+60(SB)/4, $0x0000007f
+GLOBL vconst0000007f<>(SB), RODATA|NOPTR, $64
+
 // func vLogAVX2(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·vLogAVX2(SB), NOSPLIT, $0-32
@@ -12921,6 +13533,805 @@ single:
 	JMP       single
 
 tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vAddRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vAddRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000080
+	JB       single
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VADDPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(R10)(R9*1), Y0
+	VMOVUPS  32(DX), Y1
+	VMOVUPS  Y1, 32(R10)(R9*1)
+	VMOVUPS  32(SI), Y1
+	VADDPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(R10)(R9*1), Y0
+	VMOVUPS  64(DX), Y1
+	VMOVUPS  Y1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Y1
+	VADDPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(R10)(R9*1), Y0
+	VMOVUPS  96(DX), Y1
+	VMOVUPS  Y1, 96(R10)(R9*1)
+	VMOVUPS  96(SI), Y1
+	VADDPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000080, CX
+	ADDQ     $0x00000080, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VADDPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (SI), Y1
+	VADDPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSubRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vSubRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000080
+	JB       single
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VSUBPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(R10)(R9*1), Y0
+	VMOVUPS  32(DX), Y1
+	VMOVUPS  Y1, 32(R10)(R9*1)
+	VMOVUPS  32(SI), Y1
+	VSUBPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(R10)(R9*1), Y0
+	VMOVUPS  64(DX), Y1
+	VMOVUPS  Y1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Y1
+	VSUBPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(R10)(R9*1), Y0
+	VMOVUPS  96(DX), Y1
+	VMOVUPS  Y1, 96(R10)(R9*1)
+	VMOVUPS  96(SI), Y1
+	VSUBPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000080, CX
+	ADDQ     $0x00000080, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VSUBPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (SI), Y1
+	VSUBPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMulRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vMulRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000080
+	JB       single
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(R10)(R9*1), Y0
+	VMOVUPS  32(DX), Y1
+	VMOVUPS  Y1, 32(R10)(R9*1)
+	VMOVUPS  32(SI), Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(R10)(R9*1), Y0
+	VMOVUPS  64(DX), Y1
+	VMOVUPS  Y1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(R10)(R9*1), Y0
+	VMOVUPS  96(DX), Y1
+	VMOVUPS  Y1, 96(R10)(R9*1)
+	VMOVUPS  96(SI), Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000080, CX
+	ADDQ     $0x00000080, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (SI), Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vDivRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vDivRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000080
+	JB       single
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(R10)(R9*1), Y0
+	VMOVUPS  32(DX), Y1
+	VMOVUPS  Y1, 32(R10)(R9*1)
+	VMOVUPS  32(SI), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(R10)(R9*1), Y0
+	VMOVUPS  64(DX), Y1
+	VMOVUPS  Y1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(R10)(R9*1), Y0
+	VMOVUPS  96(DX), Y1
+	VMOVUPS  Y1, 96(R10)(R9*1)
+	VMOVUPS  96(SI), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000080, CX
+	ADDQ     $0x00000080, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (SI), Y1
+	VDIVPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMaxRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vMaxRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000080
+	JB        single
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(R10)(R9*1), Y0
+	VMOVUPS   32(DX), Y1
+	VMOVUPS   Y1, 32(R10)(R9*1)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(R10)(R9*1), Y0
+	VMOVUPS   64(DX), Y1
+	VMOVUPS   Y1, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(R10)(R9*1), Y0
+	VMOVUPS   96(DX), Y1
+	VMOVUPS   Y1, 96(R10)(R9*1)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000080, CX
+	ADDQ      $0x00000080, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMAXPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vMinRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vMinRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000080
+	JB        single
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(R10)(R9*1), Y0
+	VMOVUPS   32(DX), Y1
+	VMOVUPS   Y1, 32(R10)(R9*1)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(R10)(R9*1), Y0
+	VMOVUPS   64(DX), Y1
+	VMOVUPS   Y1, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(R10)(R9*1), Y0
+	VMOVUPS   96(DX), Y1
+	VMOVUPS   Y1, 96(R10)(R9*1)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000080, CX
+	ADDQ      $0x00000080, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VMINPS    Y0, Y1, Y0
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vReluGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vReluGradRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000080
+	JB        single
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y0, Y0
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(R10)(R9*1), Y0
+	VMOVUPS   32(DX), Y1
+	VMOVUPS   Y1, 32(R10)(R9*1)
+	VMOVUPS   32(SI), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y0, Y0
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(R10)(R9*1), Y0
+	VMOVUPS   64(DX), Y1
+	VMOVUPS   Y1, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y0, Y0
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(R10)(R9*1), Y0
+	VMOVUPS   96(DX), Y1
+	VMOVUPS   Y1, 96(R10)(R9*1)
+	VMOVUPS   96(SI), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y0, Y0
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000080, CX
+	ADDQ      $0x00000080, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y0, Y0
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (SI), Y1
+	VXORPS    Y2, Y2, Y2
+	VCMPPS    $0x12, Y2, Y0, Y0
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
 	SFENCE
 	VZEROUPPER
 	RET

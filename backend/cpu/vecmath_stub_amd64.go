@@ -334,6 +334,41 @@ func vMinNTAVX512(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vReluGradNTAVX512(dst *float32, x *float32, y *float32, n int)
 
+// vAddRingAVX512 sets dst[i] = x + y for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vAddRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vSubRingAVX512 sets dst[i] = x − y for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSubRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vMulRingAVX512 sets dst[i] = x·y for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMulRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vDivRingAVX512 sets dst[i] = x / y for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vDivRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vMaxRingAVX512 sets dst[i] = maximum(x, y) for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMaxRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vMinRingAVX512 sets dst[i] = minimum(x, y) for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMinRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vReluGradRingAVX512 sets dst[i] = y ≤ 0 ? 0 : x for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vReluGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
 // sumWidenAVX512 returns Σ x[i] for i < n in float64 (n a multiple of 8), using AVX512.
 //
 //go:noescape
@@ -818,6 +853,41 @@ func vMinNTAVX2(dst *float32, x *float32, y *float32, n int)
 //
 //go:noescape
 func vReluGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vAddRingAVX2 sets dst[i] = x + y for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vAddRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vSubRingAVX2 sets dst[i] = x − y for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSubRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vMulRingAVX2 sets dst[i] = x·y for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMulRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vDivRingAVX2 sets dst[i] = x / y for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vDivRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vMaxRingAVX2 sets dst[i] = maximum(x, y) for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMaxRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vMinRingAVX2 sets dst[i] = minimum(x, y) for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vMinRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vReluGradRingAVX2 sets dst[i] = y ≤ 0 ? 0 : x for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vReluGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
 
 // sumWidenAVX2 returns Σ x[i] for i < n in float64 (n a multiple of 4), using AVX2.
 //

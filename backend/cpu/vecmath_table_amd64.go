@@ -80,6 +80,16 @@ var vecAsmAVX512 = vecAsm{
 		vbMin:      vMinNTAVX512,
 		vbReluGrad: vReluGradNTAVX512,
 	},
+	binRing: [numVecBin]func(dst, x, y, ring *float32, n, r int){
+		vbAdd:      vAddRingAVX512,
+		vbSub:      vSubRingAVX512,
+		vbMul:      vMulRingAVX512,
+		vbDiv:      vDivRingAVX512,
+		vbMax:      vMaxRingAVX512,
+		vbMin:      vMinRingAVX512,
+		vbReluGrad: vReluGradRingAVX512,
+	},
+	ringStep: 64,
 }
 
 // redAsmAVX512 is the AVX512 reduction kernels.
@@ -161,6 +171,16 @@ var vecAsmAVX2 = vecAsm{
 		vbMin:      vMinNTAVX2,
 		vbReluGrad: vReluGradNTAVX2,
 	},
+	binRing: [numVecBin]func(dst, x, y, ring *float32, n, r int){
+		vbAdd:      vAddRingAVX2,
+		vbSub:      vSubRingAVX2,
+		vbMul:      vMulRingAVX2,
+		vbDiv:      vDivRingAVX2,
+		vbMax:      vMaxRingAVX2,
+		vbMin:      vMinRingAVX2,
+		vbReluGrad: vReluGradRingAVX2,
+	},
+	ringStep: 32,
 }
 
 // redAsmAVX2 is the AVX2 reduction kernels.
