@@ -84,6 +84,9 @@ type kernel struct {
 	prefB  int  // prefetch b this many k steps ahead (0: none)
 	rows   int  // rows of the tile computed, for the edge of C (0: mr)
 	vecs   int  // vectors of columns computed, for narrow C (0: nv)
+	// noNarrow: generate no narrow variants (their one vector of columns
+	// is nr/2, what the blocking expects, only for two-vector tiles)
+	noNarrow bool
 }
 
 // narrow returns k computing only the first vector of columns of its
@@ -159,6 +162,9 @@ func (k kernel) generate() {
 		MOVQ(pc, RBX)
 		for i := 0; i < rows; i++ {
 			PREFETCHT0(Mem{Base: RBX})
+			for off := 64; off < nv*k.is.bytes-64; off += 64 { // rows of more than two lines
+				PREFETCHT0(Mem{Base: RBX, Disp: off})
+			}
 			PREFETCHT0(Mem{Base: RBX, Disp: nv*k.is.bytes - 1})
 			ADDQ(ldc, RBX)
 		}
@@ -279,11 +285,21 @@ func peak(is isa, chains int) {
 // loaded and transposed in registers (4×4 for float32, 2×2 for float64)
 // and stored as L contiguous runs; rows past the last whole group of L,
 // and the last k mod L values, move one element at a time.
-func packT(e elem, rows int) {
+func packT(e elem, rows int) { packTInto(e, rows, rows) }
+
+// packTInto generates packT<w><R>w<W>(dst, src *T, ld, k int) (packT<w><R>
+// where W = R): packT for R rows of a panel W ≥ R wide, dst[p·W + i] =
+// src[i·ld + p] for i < R, p < k, leaving dst[p·W + i] for i ≥ R alone.
+// A panel whose rows come from several runs of a strided source (the
+// implicit convolutions' taps) is packed a run at a time.
+func packTInto(e elem, rows, width int) {
 	name := fmt.Sprintf("packT%s%d", e.short(), rows)
+	if width != rows {
+		name += fmt.Sprintf("w%d", width)
+	}
 	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src *%s, ld, k int)", e.goType))
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s sets dst[p·%d+i] = src[i·ld+p] for i < %d, p < k.", name, rows, rows))
+	Doc(fmt.Sprintf("%s sets dst[p·%d+i] = src[i·ld+p] for i < %d, p < k.", name, width, rows))
 	lanes := 16 / e.size
 	ld := Load(Param("ld"), R8)
 	SHLQ(U8(e.shift()), ld)
@@ -319,7 +335,7 @@ func packT(e elem, rows int) {
 					m := row(r)
 					m.Disp = j * e.size
 					mov(m, val)
-					mov(val, Mem{Base: dst, Disp: (j*rows + g + r) * e.size})
+					mov(val, Mem{Base: dst, Disp: (j*width + g + r) * e.size})
 				}
 			}
 			continue
@@ -347,11 +363,11 @@ func packT(e elem, rows int) {
 			out = []VecPhysical{X4, X5}
 		}
 		for j := 0; j < lanes; j++ {
-			VMOVUPS(out[j], Mem{Base: dst, Disp: (j*rows + g) * e.size})
+			VMOVUPS(out[j], Mem{Base: dst, Disp: (j*width + g) * e.size})
 		}
 	}
 	ADDQ(U8(lanes*e.size), src)
-	ADDQ(U32(lanes*rows*e.size), dst)
+	ADDQ(U32(lanes*width*e.size), dst)
 	SUBQ(U8(lanes), n)
 	JMP(LabelRef("loop"))
 
@@ -370,7 +386,7 @@ func packT(e elem, rows int) {
 		}
 	}
 	ADDQ(U8(e.size), src)
-	ADDQ(U32(rows*e.size), dst)
+	ADDQ(U32(width*e.size), dst)
 	DECQ(n)
 	JMP(LabelRef("tail"))
 	Label("done")
@@ -462,6 +478,11 @@ var kernels = []kernel{
 	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
 	{e: f64, is: avx512, mr: 12, nv: 2, unroll: 4, bcstM: true, prefC: true, prefB: 8},
 	{e: f64, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
+	// 8×48 (24 accumulators, 3 vectors of b, 8 memory broadcasts per k:
+	// the FMA:load ratio of 12×32) for products whose M is a multiple of 8
+	// but not of 12: the convolutions' 64 output channels take 8 whole
+	// panels instead of 5 and a 4-row edge.
+	{e: f32, is: avx512, mr: 8, nv: 3, unroll: 4, bcstM: true, prefC: true, prefB: 8, noNarrow: true},
 }
 
 var table = flag.String("table", "", "write the Go table of edge kernels to this file")
@@ -480,6 +501,9 @@ func writeTable(path string) {
 			fmt.Fprintf(&b, ", %s", k.edge(r).name())
 		}
 		b.WriteString("}\n")
+		if k.noNarrow {
+			continue
+		}
 		fmt.Fprintf(&b, "\n// %sNarrow[h] is %s for the first h rows and %d columns of its tile only.\n", k.name(), k.name(), k.is.bytes/k.e.size)
 		fmt.Fprintf(&b, "var %sNarrow = [%d]func(k int, a, b, c *%s, ldc int, accum bool){nil", k.name(), k.mr+1, k.e.goType)
 		for r := 1; r <= k.mr; r++ {
@@ -509,7 +533,7 @@ func main() {
 		for r := 1; r < k.mr; r++ {
 			k.edge(r).generate()
 		}
-		for r := 1; r <= k.mr; r++ {
+		for r := 1; r <= k.mr && !k.noNarrow; r++ {
 			k.narrow(r).generate()
 		}
 	}
@@ -523,6 +547,9 @@ func main() {
 			}
 		}
 	}
+	// the implicit convolutions' weight gradient with 8×48: a panel of
+	// 48 columns of the column matrix is three runs of 16 channels
+	packTInto(f32, 16, 48)
 	peak(avx512, 24)
 	peak(avx2, 12)
 	Generate()

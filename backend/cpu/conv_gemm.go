@@ -205,7 +205,7 @@ func convForward[T float](dst, src, weight backend.View, w backend.Window, group
 	d := slice[T](dst.Storage)[dst.Offset:]
 	ws := weight.Strides
 	if useImplicit[T](s) && !smallRowsForward[T](s) {
-		implicitForward(kernelFor[T](), d, s, func(i int) ([]T, int, [4]int) {
+		implicitForward(convKernelFor[T](s.co), d, s, func(i int) ([]T, int, [4]int) {
 			_, st, off := image4(op, src, i)
 			return sd, off, st
 		}, wdat, weight.Offset, ws[0], ws[1])
@@ -230,12 +230,20 @@ func convBackwardInput[T float](dst, dy, weight backend.View, w backend.Window, 
 	}
 	yd, wdat := slice[T](dy.Storage), slice[T](weight.Storage)
 	ws, ys := weight.Strides, dy.Strides
-	if useFoldInput[T](s) {
-		foldBackInput(kernelFor[T](), d, s, yd, dy, wdat, weight.Offset, ws[0], ws[1])
-		return
-	}
-	if convBackInputFlipped(d, s, yd, dy, wdat, weight) {
-		return
+	// foldBackInput multiplies the weight by the zeros of dy's junk
+	// columns, the flipped convolution by the zeros of dy's padding: taps
+	// the definition (a Fold of Wᵀ·dy over real windows) does not have,
+	// NaN where the weight is not finite. A diverged weight takes the
+	// exact path; the scan is Cout·Ci·K reads, next to N times as many
+	// multiply-adds per position.
+	if allFinite(wdat, weight.Offset, s.cout, s.groupRows(), ws[0], ws[1]) {
+		if useFoldInput[T](s) {
+			foldBackInput(kernelFor[T](), d, s, yd, dy, wdat, weight.Offset, ws[0], ws[1])
+			return
+		}
+		if convBackInputFlipped(d, s, yd, dy, wdat, weight) {
+			return
+		}
 	}
 	gr := s.groupRows()
 	plane := s.c * s.h * s.wd
@@ -272,7 +280,7 @@ func convBackwardWeight[T float](dst, dy, src backend.View, w backend.Window, gr
 		return
 	}
 	if useImplicit[T](s) {
-		implicitBackWeight(kernelFor[T](), d, s, func(i int) ([]T, int, [4]int) {
+		implicitBackWeight(convBackWeightKernel[T](s), d, s, func(i int) ([]T, int, [4]int) {
 			_, st, off := image4(op, src, i)
 			return sd, off, st
 		}, yd, dy.Offset, ys[0], ys[1], ys[2])
@@ -461,7 +469,7 @@ func convBackInputFlipped[T float](d []T, s convShape, yd []T, dy backend.View, 
 	plane := s.c * s.h * s.wd
 	if useImplicit[T](f) {
 		st := [4]int{ys[0], ys[1], s.ow * ys[2], ys[2]}
-		implicitForward(kernelFor[T](), d, f, func(i int) ([]T, int, [4]int) {
+		implicitForward(convKernelFor[T](f.co), d, f, func(i int) ([]T, int, [4]int) {
 			return yd, dy.Offset + i*ys[0], st
 		}, wf, 0, s.co*k, 1)
 		return true
@@ -472,5 +480,19 @@ func convBackInputFlipped[T float](d []T, s convShape, yd []T, dy backend.View, 
 		st := [4]int{ys[0], ys[1], s.ow * ys[2], ys[2]}
 		convImage(d[i*plane:(i+1)*plane], f, yd, dy.Offset+i*ys[0], sh, st, wf, 0, s.co*k, 1, buf, threads)
 	})
+	return true
+}
+
+// allFinite reports whether the rows×cols matrix at a[off:] (strides
+// rs, cs) holds no Inf or NaN.
+func allFinite[T float](a []T, off, rows, cols, rs, cs int) bool {
+	for i := 0; i < rows; i++ {
+		q := off + i*rs
+		for j := 0; j < cols; j++ {
+			if v := a[q+j*cs]; v-v != 0 {
+				return false
+			}
+		}
+	}
 	return true
 }

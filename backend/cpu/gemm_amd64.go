@@ -29,6 +29,12 @@ var (
 	sgemmAVX512 = &microKernel[float32]{name: "AVX512 12x32", mr: 12, nr: 32, kc: 512, nc: 1024, mc: 96,
 		fn: sgemmAVX512_12x32, edge: sgemmAVX512_12x32Edges[:], narrow: sgemmAVX512_12x32Narrow[:],
 		packTA: packTS12, packNA: packNS12, packTB: packTS32, packNB: packNS32}
+	// sgemmAVX512x8 is the 8×48 tile: same register budget and FMA:load
+	// ratio as 12×32, for products whose M is a multiple of 8 but not of
+	// 12 (see conv_kernel.go); no narrow variants.
+	sgemmAVX512x8 = &microKernel[float32]{name: "AVX512 8x48", mr: 8, nr: 48, kc: 512, nc: 1024, mc: 96,
+		fn: sgemmAVX512_8x48, edge: sgemmAVX512_8x48Edges[:],
+		packTA: packTS8, packNA: packNS8, packTB: packTS48, packNB: packNS48}
 	sgemmAVX2 = &microKernel[float32]{name: "AVX2 6x16", mr: 6, nr: 16, kc: 512, nc: 1024, mc: 96,
 		fn: sgemmAVX2_6x16, edge: sgemmAVX2_6x16Edges[:], narrow: sgemmAVX2_6x16Narrow[:],
 		packTA: packTS6, packNA: packNS6, packTB: packTS16, packNB: packNS16}
@@ -86,4 +92,24 @@ func gemmCandidates64() []*microKernel[float64] {
 		ks = append(ks, dgemmAVX2)
 	}
 	return ks
+}
+
+// altKernel returns the second tile of kn's instruction set (see
+// conv_kernel.go), or nil: 8×48 for the AVX-512 float32 kernel.
+func altKernel[T float](kn *microKernel[T]) *microKernel[T] {
+	if k, ok := any(kn).(*microKernel[float32]); ok && k == sgemmAVX512 {
+		return any(sgemmAVX512x8).(*microKernel[T])
+	}
+	return nil
+}
+
+// packTBRun returns a transposing packer that fills run of the nr rows of
+// one of kn's B panels (dst[p·nr + i] = src[i·ld + p], i < run), and run,
+// or nil and 0: the implicit weight gradient packs a panel that spans
+// two taps a run at a time (conv_implicit.go).
+func packTBRun[T float](kn *microKernel[T]) (func(dst, src *T, ld, k int), int) {
+	if k, ok := any(kn).(*microKernel[float32]); ok && k == sgemmAVX512x8 {
+		return any(packTS16w48).(func(dst, src *T, ld, k int)), 16
+	}
+	return nil, 0
 }

@@ -28,6 +28,12 @@ func dgemmAVX512_12x16(k int, a *float64, b *float64, c *float64, ldc int, accum
 //go:noescape
 func dgemmAVX2_6x8(k int, a *float64, b *float64, c *float64, ldc int, accum bool)
 
+// sgemmAVX512_8x48 sets (accum false) or adds to (accum true) the 8×48 tile of C at c, row stride ldc
+// elements, to Σ_{p<k} a[p·8+i]·b[p·48+j], using AVX512.
+//
+//go:noescape
+func sgemmAVX512_8x48(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
+
 // sgemmAVX512_12x32_r1 is sgemmAVX512_12x32 for the first 1 rows of the tile only.
 //
 //go:noescape
@@ -368,6 +374,41 @@ func dgemmAVX2_6x8_c4_r5(k int, a *float64, b *float64, c *float64, ldc int, acc
 //go:noescape
 func dgemmAVX2_6x8_c4(k int, a *float64, b *float64, c *float64, ldc int, accum bool)
 
+// sgemmAVX512_8x48_r1 is sgemmAVX512_8x48 for the first 1 rows of the tile only.
+//
+//go:noescape
+func sgemmAVX512_8x48_r1(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_8x48_r2 is sgemmAVX512_8x48 for the first 2 rows of the tile only.
+//
+//go:noescape
+func sgemmAVX512_8x48_r2(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_8x48_r3 is sgemmAVX512_8x48 for the first 3 rows of the tile only.
+//
+//go:noescape
+func sgemmAVX512_8x48_r3(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_8x48_r4 is sgemmAVX512_8x48 for the first 4 rows of the tile only.
+//
+//go:noescape
+func sgemmAVX512_8x48_r4(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_8x48_r5 is sgemmAVX512_8x48 for the first 5 rows of the tile only.
+//
+//go:noescape
+func sgemmAVX512_8x48_r5(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_8x48_r6 is sgemmAVX512_8x48 for the first 6 rows of the tile only.
+//
+//go:noescape
+func sgemmAVX512_8x48_r6(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_8x48_r7 is sgemmAVX512_8x48 for the first 7 rows of the tile only.
+//
+//go:noescape
+func sgemmAVX512_8x48_r7(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
+
 // packTS12 sets dst[p·12+i] = src[i·ld+p] for i < 12, p < k.
 //
 //go:noescape
@@ -447,6 +488,31 @@ func packTD8(dst *float64, src *float64, ld int, k int)
 //
 //go:noescape
 func packND8(dst *float64, src *float64, ld int, k int)
+
+// packTS8 sets dst[p·8+i] = src[i·ld+p] for i < 8, p < k.
+//
+//go:noescape
+func packTS8(dst *float32, src *float32, ld int, k int)
+
+// packNS8 sets dst[p·8+j] = src[p·ld+j] for j < 8, p < k.
+//
+//go:noescape
+func packNS8(dst *float32, src *float32, ld int, k int)
+
+// packTS48 sets dst[p·48+i] = src[i·ld+p] for i < 48, p < k.
+//
+//go:noescape
+func packTS48(dst *float32, src *float32, ld int, k int)
+
+// packNS48 sets dst[p·48+j] = src[p·ld+j] for j < 48, p < k.
+//
+//go:noescape
+func packNS48(dst *float32, src *float32, ld int, k int)
+
+// packTS16w48 sets dst[p·48+i] = src[i·ld+p] for i < 16, p < k.
+//
+//go:noescape
+func packTS16w48(dst *float32, src *float32, ld int, k int)
 
 // fmaPeakAVX512 runs n iterations of 24 independent register-only 64-byte float32 FMAs,
 // to measure the peak FMA throughput of one core.

@@ -27,3 +27,6 @@ var dgemmAVX2_6x8Edges = [6]func(k int, a, b, c *float64, ldc int, accum bool){n
 
 // dgemmAVX2_6x8Narrow[h] is dgemmAVX2_6x8 for the first h rows and 4 columns of its tile only.
 var dgemmAVX2_6x8Narrow = [7]func(k int, a, b, c *float64, ldc int, accum bool){nil, dgemmAVX2_6x8_c4_r1, dgemmAVX2_6x8_c4_r2, dgemmAVX2_6x8_c4_r3, dgemmAVX2_6x8_c4_r4, dgemmAVX2_6x8_c4_r5, dgemmAVX2_6x8_c4}
+
+// sgemmAVX512_8x48Edges[h] is sgemmAVX512_8x48 for the first h rows of its tile only.
+var sgemmAVX512_8x48Edges = [8]func(k int, a, b, c *float32, ldc int, accum bool){nil, sgemmAVX512_8x48_r1, sgemmAVX512_8x48_r2, sgemmAVX512_8x48_r3, sgemmAVX512_8x48_r4, sgemmAVX512_8x48_r5, sgemmAVX512_8x48_r6, sgemmAVX512_8x48_r7}
