@@ -17,22 +17,7 @@ import (
 // [128,128]×[128,64]. It reports GFLOP/s per CPU second of the locked
 // thread, to hold each shape against BenchmarkFMAPeak.
 func BenchmarkSgemmShapes(b *testing.B) {
-	kn := kernel32.Load()
-	if kn == nil {
-		b.Skip("no SIMD kernel")
-	}
-	if blk := os.Getenv("TAPIR_GEMM_BLK"); blk != "" { // kc,nc,mc: a blocking to try
-		k := *kn
-		fmt.Sscanf(blk, "%d,%d,%d", &k.kc, &k.nc, &k.mc)
-		old, _ := setKernels(&k, kernel64.Load())
-		defer setKernels(old, kernel64.Load())
-	}
-	type shape struct {
-		m, n, k int
-		ta, tb  bool // A, B stored transposed (column-major)
-		name    string
-	}
-	shapes := []shape{
+	benchShapes(b, []gemmShape{
 		{2048, 768, 256, false, true, "qkv"},
 		{2048, 256, 256, false, true, "out"},
 		{2048, 1024, 256, false, true, "ff1"},
@@ -50,6 +35,28 @@ func BenchmarkSgemmShapes(b *testing.B) {
 		{512, 512, 512, false, false, "sq512"},
 		{1024, 1024, 1024, false, false, "sq1024"},
 		{2048, 2048, 2048, false, false, "sq2048"},
+	})
+}
+
+// gemmShape is one product for benchShapes: C[m,n] = A[m,k]·B[k,n].
+type gemmShape struct {
+	m, n, k int
+	ta, tb  bool // A, B stored transposed (column-major)
+	name    string
+}
+
+// benchShapes runs each product alone at one locked thread and reports
+// GFLOP/s and GFLOP/cpu-s.
+func benchShapes(b *testing.B, shapes []gemmShape) {
+	kn := kernel32.Load()
+	if kn == nil {
+		b.Skip("no SIMD kernel")
+	}
+	if blk := os.Getenv("TAPIR_GEMM_BLK"); blk != "" { // kc,nc,mc: a blocking to try
+		k := *kn
+		fmt.Sscanf(blk, "%d,%d,%d", &k.kc, &k.nc, &k.mc)
+		old, _ := setKernels(&k, kernel64.Load())
+		defer setKernels(old, kernel64.Load())
 	}
 	// TAPIR_GEMM_COLD=1 evicts the operands (writes 64 MB) before each
 	// product, timed apart.
