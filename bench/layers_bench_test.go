@@ -45,6 +45,13 @@ func convLayer(n, c, hw int) layer {
 	return layer{conv, conv.Forward, tensor.Randn(n, c, hw, hw).SetRequiresGrad(true)}
 }
 
+// depthwiseLayer is nn.Conv2d(c, c, 3, padding 1, groups c) with a bias
+// and the given stride, on x [n, c, hw, hw].
+func depthwiseLayer(n, c, hw, stride int) layer {
+	conv := nn.NewConv2d(c, c, 3, nn.ConvConfig{Padding: 1, Stride: stride, Groups: c})
+	return layer{conv, conv.Forward, tensor.Randn(n, c, hw, hw).SetRequiresGrad(true)}
+}
+
 // lstmLayer is a one-layer, time-major nn.LSTM(in, hidden) on x
 // [seq, batch, in]; its output is [seq, batch, hidden].
 func lstmLayer(in, hidden, seq, batch int) layer {
@@ -84,6 +91,21 @@ func BenchmarkConv2dStep(b *testing.B) {
 	benchLayer(b, convLayer(32, 64, 56))
 }
 
+// BenchmarkDepthwiseStep is forward and backward of a depthwise 3×3,
+// pad-1 convolution (groups = channels = 64, as MobileNet's) with a bias
+// on [32, 64, 56, 56], stride 1; BenchmarkDepthwiseS2Step the same with
+// stride 2. Depthwise layers have little arithmetic (9 multiply-adds per
+// output), so these time memory traffic and per-channel overheads.
+func BenchmarkDepthwiseStep(b *testing.B) {
+	tensor.ManualSeed(1)
+	benchLayer(b, depthwiseLayer(32, 64, 56, 1))
+}
+
+func BenchmarkDepthwiseS2Step(b *testing.B) {
+	tensor.ManualSeed(1)
+	benchLayer(b, depthwiseLayer(32, 64, 56, 2))
+}
+
 // BenchmarkLSTMStep is forward and backward of a one-layer LSTM, input
 // 128, hidden 256, on 64 steps of a batch of 32 (time-major).
 func BenchmarkLSTMStep(b *testing.B) {
@@ -110,6 +132,8 @@ func TestLayerSteps(t *testing.T) {
 		out  []int
 	}{
 		{"conv2d", func() layer { return convLayer(2, 4, 8) }, []int{2, 4, 8, 8}},
+		{"depthwise", func() layer { return depthwiseLayer(2, 4, 8, 1) }, []int{2, 4, 8, 8}},
+		{"depthwise_s2", func() layer { return depthwiseLayer(2, 4, 8, 2) }, []int{2, 4, 4, 4}},
 		{"lstm", func() layer { return lstmLayer(8, 16, 5, 3) }, []int{5, 3, 16}},
 		{"transformer", func() layer { return transformerLayer(16, 4, 32, 6, 2) }, []int{2, 6, 16}},
 	} {

@@ -39,6 +39,8 @@ GO_NAMES = {
     "MLPModuleStep": "mlp_module_step",
     "LeNetStep": "lenet_step",
     "Conv2dStep": "conv2d_step",
+    "DepthwiseStep": "depthwise_step",
+    "DepthwiseS2Step": "depthwise_s2_step",
     "LSTMStep": "lstm_step",
     "TransformerStep": "transformer_step",
     "Sgemm256": "sgemm256",
@@ -74,6 +76,8 @@ UNITS = {
     "mlp_module_step": ("ms/step", lambda ns: ns / 1e6),
     "lenet_step": ("ms/step", lambda ns: ns / 1e6),
     "conv2d_step": ("ms/step", lambda ns: ns / 1e6),
+    "depthwise_step": ("ms/step", lambda ns: ns / 1e6),
+    "depthwise_s2_step": ("ms/step", lambda ns: ns / 1e6),
     "lstm_step": ("ms/step", lambda ns: ns / 1e6),
     "transformer_step": ("ms/step", lambda ns: ns / 1e6),
 }
@@ -91,6 +95,8 @@ TARGETS = {
     "mlp_module_step": 0.8,
     "lenet_step": 0.8,
     "conv2d_step": 1.0,
+    "depthwise_step": 1.0,
+    "depthwise_s2_step": 1.0,
     "lstm_step": 1.0,
     "transformer_step": 1.0,
 }

@@ -280,6 +280,15 @@ def conv2d_step():
     return layer_step(torch.nn.Conv2d(64, 64, 3, padding=1), torch.randn(32, 64, 56, 56))
 
 
+def depthwise_step(stride):
+    """Conv2d(64, 64, 3, padding=1, groups=64, stride) with bias on [32, 64, 56, 56]."""
+    def run():
+        torch.manual_seed(1)
+        conv = torch.nn.Conv2d(64, 64, 3, padding=1, stride=stride, groups=64)
+        return layer_step(conv, torch.randn(32, 64, 56, 56))
+    return run
+
+
 def lstm_step():
     """One-layer LSTM(128, 256), time-major, on [64, 32, 128]."""
     torch.manual_seed(1)
@@ -356,6 +365,8 @@ WORKLOADS = [
     ("mlp_module_step", mlp_module_step, lambda ns: (ns / 1e6, "ms/step")),
     ("lenet_step", lenet_step, lambda ns: (ns / 1e6, "ms/step")),
     ("conv2d_step", conv2d_step, lambda ns: (ns / 1e6, "ms/step")),
+    ("depthwise_step", depthwise_step(1), lambda ns: (ns / 1e6, "ms/step")),
+    ("depthwise_s2_step", depthwise_step(2), lambda ns: (ns / 1e6, "ms/step")),
     ("lstm_step", lstm_step, lambda ns: (ns / 1e6, "ms/step")),
     ("transformer_step", transformer_step, lambda ns: (ns / 1e6, "ms/step")),
 ]

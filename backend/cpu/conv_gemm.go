@@ -204,6 +204,13 @@ func convForward[T float](dst, src, weight backend.View, w backend.Window, group
 	sd, wdat := slice[T](src.Storage), slice[T](weight.Storage)
 	d := slice[T](dst.Storage)[dst.Offset:]
 	ws := weight.Strides
+	if useDepthwise(s) {
+		depthwiseForward(d, s, func(i int) ([]T, int, [4]int) {
+			_, st, off := image4(op, src, i)
+			return sd, off, st
+		}, wdat, weight.Offset, ws[0], ws[1])
+		return
+	}
 	if useImplicit[T](s) && !smallRowsForward[T](s) {
 		implicitForward(convKernelFor[T](s.co), d, s, func(i int) ([]T, int, [4]int) {
 			_, st, off := image4(op, src, i)
@@ -230,6 +237,10 @@ func convBackwardInput[T float](dst, dy, weight backend.View, w backend.Window, 
 	}
 	yd, wdat := slice[T](dy.Storage), slice[T](weight.Storage)
 	ws, ys := weight.Strides, dy.Strides
+	if useDepthwise(s) {
+		depthwiseBackInput(d, s, yd, dy.Offset, [3]int(ys), wdat, weight.Offset, ws[0], ws[1])
+		return
+	}
 	// foldBackInput multiplies the weight by the zeros of dy's junk
 	// columns, the flipped convolution by the zeros of dy's padding: taps
 	// the definition (a Fold of Wᵀ·dy over real windows) does not have,
@@ -272,6 +283,13 @@ func convBackwardWeight[T float](dst, dy, src backend.View, w backend.Window, gr
 	}
 	sd, yd := slice[T](src.Storage), slice[T](dy.Storage)
 	ys := dy.Strides
+	if useDepthwise(s) {
+		depthwiseBackWeight(d, s, func(i int) ([]T, int, [4]int) {
+			_, st, off := image4(op, src, i)
+			return sd, off, st
+		}, yd, dy.Offset, [3]int(ys))
+		return
+	}
 	if useBackWeightSmall[T](s) {
 		backWeightSmall(kernelFor[T](), d, s, func(i int) ([]T, int, [4]int) {
 			_, st, off := image4(op, src, i)
