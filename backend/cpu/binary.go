@@ -61,14 +61,8 @@ func binaryT[T number](op backend.BinaryOp, dst, a, b backend.View) {
 		eachR(&it, grain/2, cmpRun[T]{cmp: compareFunc[T](op), d: u8(dst.Storage), x: x, y: y, st: st})
 		return
 	}
-	r := binRun[T]{op: op, d: slice[T](dst.Storage), x: x, y: y, st: st}
-	chunk := grain
-	switch op {
-	case backend.Add, backend.Sub, backend.Mul:
-	default:
-		r.f = binaryFunc[T](op)
-		chunk = grain / 4
-	}
+	r, chunk := binRunOf[T](op)
+	r.d, r.x, r.y, r.st = slice[T](dst.Storage), x, y, st
 	eachR(&it, chunk, r)
 }
 
@@ -89,6 +83,19 @@ func (r cmpRun[T]) run(off [maxOps]int, n int) {
 
 // binRun is the generic strided loop of an arithmetic op; f is the
 // element function of the ops other than Add, Sub and Mul.
+// binRunOf returns the generic run for op, without operands, and the
+// chunk of elements to split it by: ops other than +, − and × call a
+// function per element, so they take smaller chunks.
+func binRunOf[T number](op backend.BinaryOp) (binRun[T], int) {
+	r := binRun[T]{op: op}
+	switch op {
+	case backend.Add, backend.Sub, backend.Mul:
+		return r, grain
+	}
+	r.f = binaryFunc[T](op)
+	return r, grain / 4
+}
+
 type binRun[T number] struct {
 	op      backend.BinaryOp
 	f       func(a, b T) T

@@ -483,14 +483,7 @@ func binaryStrided[T number](op backend.BinaryOp, dst, a, b backend.View) bool {
 			return true
 		}
 	}
-	r := binRun[T]{op: op}
-	chunk := grain
-	switch op {
-	case backend.Add, backend.Sub, backend.Mul:
-	default:
-		r.f = binaryFunc[T](op)
-		chunk = grain / 4
-	}
+	r, chunk := binRunOf[T](op)
 	eachBlock[T](it, chunk, binTile[T, T, genBinSeg[T]]{k: genBinSeg[T]{r}, d: d, x: x, y: y, st: st})
 	return true
 }
