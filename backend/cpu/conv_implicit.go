@@ -80,29 +80,35 @@ var convImplicit = true
 // st[1..3]) into p as [c, hp, wp] with py rows and px columns of zeros
 // before it (and the rest of hp×wp after it), and zeros p's slack.
 func padImage[T float](p, s []T, off int, st [4]int, ig *implicitGeom) {
-	c, h, wd := ig.s.c, ig.s.h, ig.s.wd
-	py, px := ig.s.g.py, ig.s.g.px
+	c := ig.s.c
 	for ch := 0; ch < c; ch++ {
-		pl := p[ch*ig.plane : (ch+1)*ig.plane]
-		clear(pl[:py*ig.wp])
-		clear(pl[(py+h)*ig.wp:])
-		for y := 0; y < h; y++ {
-			row := pl[(py+y)*ig.wp : (py+y+1)*ig.wp]
-			zeroShort(row[:px])
-			zeroShort(row[px+wd:])
-			in := row[px : px+wd]
-			q := off + ch*st[1] + y*st[2]
-			if st[3] == 1 {
-				copy(in, s[q:q+wd])
-				continue
-			}
-			for x := range in {
-				in[x] = s[q]
-				q += st[3]
-			}
-		}
+		padPlane(p[ch*ig.plane:(ch+1)*ig.plane], s, off+ch*st[1], st[2], st[3], ig.s.h, ig.s.wd, ig.wp, ig.s.g.py, ig.s.g.px)
 	}
 	clear(p[c*ig.plane : ig.plen])
+}
+
+// padPlane writes the h×wd plane at s[off:] (row stride rs, column
+// stride cs) into pl, in rows of wp, after py rows and px columns of
+// zeros, and zeros the rest of pl. The implicit GEMMs pad whole images
+// with it, the depthwise convolutions one channel at a time.
+func padPlane[T float](pl, s []T, off, rs, cs, h, wd, wp, py, px int) {
+	clear(pl[:py*wp])
+	clear(pl[(py+h)*wp:])
+	for y := 0; y < h; y++ {
+		row := pl[(py+y)*wp : (py+y+1)*wp]
+		zeroShort(row[:px])
+		zeroShort(row[px+wd:])
+		in := row[px : px+wd]
+		q := off + y*rs
+		if cs == 1 {
+			copy(in, s[q:q+wd])
+			continue
+		}
+		for x := range in {
+			in[x] = s[q]
+			q += cs
+		}
+	}
 }
 
 // implicitGemm sets (accum false) or adds to (accum true) C, m×n with

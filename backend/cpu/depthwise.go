@@ -73,23 +73,7 @@ func dwPad[T float](d dwGeom, p []T, src []T, off, rs, cs int) {
 	s, sx := d.s, d.s.g.sx
 	p = p[:d.planeLen()]
 	if sx == 1 {
-		top, left := s.g.py*d.wp, s.g.px
-		clear(p[:top])
-		for y := 0; y < s.h; y++ {
-			row := p[top+y*d.wp : top+(y+1)*d.wp]
-			clear(row[:left])
-			in := row[left : left+s.wd]
-			o := off + y*rs
-			if cs == 1 {
-				copy(in, src[o:o+s.wd])
-			} else {
-				for x := range in {
-					in[x] = src[o+x*cs]
-				}
-			}
-			clear(row[left+s.wd:])
-		}
-		clear(p[top+s.h*d.wp:])
+		padPlane(p, src, off, rs, cs, s.h, s.wd, d.wp, s.g.py, s.g.px)
 		return
 	}
 	clear(p)
