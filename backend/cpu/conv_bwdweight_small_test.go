@@ -97,10 +97,7 @@ func checkSmallWeight(t *testing.T, rng *rand.Rand, c convCase, dt backend.DType
 		// (float64's AVX-512 panels are 16 wide: only 8 rows take it)
 		t.Fatalf("the case does not take the small-row path")
 	}
-	grid := c.grid()
-	k, l := numel(c.k), numel(grid)
-	ci := c.in[1] / c.groups
-	wshape, yshape := []int{c.cout, ci * k}, []int{c.in[0], c.cout, l}
+	wshape, yshape := convShapes(c)
 	x := newOperand(t, dt, lk, c.in, genFor(dt, rng, -1, 1))
 	w := newOperand(t, dt, lkContig, wshape, genFor(dt, rng, -1, 1))
 	dy := newOperand(t, dt, lk, yshape, genFor(dt, rng, -1, 1))

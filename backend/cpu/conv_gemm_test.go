@@ -138,30 +138,54 @@ func TestConvKernels(t *testing.T) {
 	}
 }
 
-func checkConv(t *testing.T, rng *rand.Rand, c convCase, dt backend.DType, lk layoutKind) {
-	grid := c.grid()
-	k, l := numel(c.k), numel(grid)
-	ci := c.in[1] / c.groups
-	wshape, yshape := []int{c.cout, ci * k}, []int{c.in[0], c.cout, l}
-	x := newOperand(t, dt, lk, c.in, genFor(dt, rng, -1, 1))
-	w := newOperand(t, dt, lk, wshape, genFor(dt, rng, -1, 1))
-	dy := newOperand(t, dt, lk, yshape, genFor(dt, rng, -1, 1))
-	wantY, wantDx, wantDw := refConv(c, x, w, dy)
-	y, _ := newOutput(t, dt, lkContig, yshape, rng)
-	dx, _ := newOutput(t, dt, lkContig, c.in, rng)
-	dw, _ := newOutput(t, dt, lkContig, wshape, rng)
-	be.ConvForward(y.view(), x.view(), w.view(), c.window(), c.groups)
-	be.ConvBackwardInput(dx.view(), dy.view(), w.view(), c.window(), c.groups)
-	be.ConvBackwardWeight(dw.view(), dy.view(), x.view(), c.window(), c.groups)
-	// sums of at most a few hundred products of values in [−1, 1]
-	tol := 1e-12
+// convShapes returns the weight's and the output's shapes for c.
+func convShapes(c convCase) (wshape, yshape []int) {
+	k, l := numel(c.k), numel(c.grid())
+	return []int{c.cout, c.in[1] / c.groups * k}, []int{c.in[0], c.cout, l}
+}
+
+// convOperands draws the input, weight and output gradient of c, values
+// in [−1, 1], laid out as lk.
+func convOperands(t *testing.T, rng *rand.Rand, c convCase, dt backend.DType, lk layoutKind) (x, w, dy operand) {
+	wshape, yshape := convShapes(c)
+	x = newOperand(t, dt, lk, c.in, genFor(dt, rng, -1, 1))
+	w = newOperand(t, dt, lk, wshape, genFor(dt, rng, -1, 1))
+	dy = newOperand(t, dt, lk, yshape, genFor(dt, rng, -1, 1))
+	return x, w, dy
+}
+
+// runConv runs the three backend.Convolver methods of c on x, w and dy
+// into fresh contiguous outputs, and returns the forward product, the
+// input gradient and the weight gradient.
+func runConv(t *testing.T, rng *rand.Rand, c convCase, dt backend.DType, x, w, dy operand) (y, dx, dw []float64) {
+	wshape, yshape := convShapes(c)
+	yo, _ := newOutput(t, dt, lkContig, yshape, rng)
+	dxo, _ := newOutput(t, dt, lkContig, c.in, rng)
+	dwo, _ := newOutput(t, dt, lkContig, wshape, rng)
+	be.ConvForward(yo.view(), x.view(), w.view(), c.window(), c.groups)
+	be.ConvBackwardInput(dxo.view(), dy.view(), w.view(), c.window(), c.groups)
+	be.ConvBackwardWeight(dwo.view(), dy.view(), x.view(), c.window(), c.groups)
+	return yo.values(), dxo.values(), dwo.values()
+}
+
+// convTol is the relative tolerance of the convolution tests: sums of at
+// most a few hundred products of values in [−1, 1].
+func convTol(dt backend.DType) float64 {
 	if dt == f32 {
-		tol = 2e-5
+		return 2e-5
 	}
+	return 1e-12
+}
+
+func checkConv(t *testing.T, rng *rand.Rand, c convCase, dt backend.DType, lk layoutKind) {
+	x, w, dy := convOperands(t, rng, c, dt, lk)
+	wantY, wantDx, wantDw := refConv(c, x, w, dy)
+	y, dx, dw := runConv(t, rng, c, dt, x, w, dy)
+	tol := convTol(dt)
 	for _, r := range []struct {
 		what      string
 		got, want []float64
-	}{{"forward", y.values(), wantY}, {"input gradient", dx.values(), wantDx}, {"weight gradient", dw.values(), wantDw}} {
+	}{{"forward", y, wantY}, {"input gradient", dx, wantDx}, {"weight gradient", dw, wantDw}} {
 		if len(r.got) != len(r.want) {
 			t.Fatalf("%s: %d elements, want %d", r.what, len(r.got), len(r.want))
 		}

@@ -160,31 +160,17 @@ func plantNonFinite(o operand, which string, sp nonFiniteSpot, rng *rand.Rand) {
 }
 
 func checkConvNonFinite(t *testing.T, rng *rand.Rand, c convCase, dt backend.DType, lk layoutKind, sp nonFiniteSpot) {
-	grid := c.grid()
-	k, l := numel(c.k), numel(grid)
-	ci := c.in[1] / c.groups
-	wshape, yshape := []int{c.cout, ci * k}, []int{c.in[0], c.cout, l}
-	x := newOperand(t, dt, lk, c.in, genFor(dt, rng, -1, 1))
-	w := newOperand(t, dt, lk, wshape, genFor(dt, rng, -1, 1))
-	dy := newOperand(t, dt, lk, yshape, genFor(dt, rng, -1, 1))
+	x, w, dy := convOperands(t, rng, c, dt, lk)
 	plantNonFinite(x, "x", sp, rng)
 	plantNonFinite(w, "w", sp, rng)
 	plantNonFinite(dy, "dy", sp, rng)
 	wantY, wantDx, wantDw := refConvUnfold(c, x, w, dy)
-	y, _ := newOutput(t, dt, lkContig, yshape, rng)
-	dx, _ := newOutput(t, dt, lkContig, c.in, rng)
-	dw, _ := newOutput(t, dt, lkContig, wshape, rng)
-	be.ConvForward(y.view(), x.view(), w.view(), c.window(), c.groups)
-	be.ConvBackwardInput(dx.view(), dy.view(), w.view(), c.window(), c.groups)
-	be.ConvBackwardWeight(dw.view(), dy.view(), x.view(), c.window(), c.groups)
-	tol := 1e-12
-	if dt == f32 {
-		tol = 2e-5
-	}
+	y, dx, dw := runConv(t, rng, c, dt, x, w, dy)
+	tol := convTol(dt)
 	for _, r := range []struct {
 		what      string
 		got, want []float64
-	}{{"forward", y.values(), wantY}, {"input gradient", dx.values(), wantDx}, {"weight gradient", dw.values(), wantDw}} {
+	}{{"forward", y, wantY}, {"input gradient", dx, wantDx}, {"weight gradient", dw, wantDw}} {
 		for i := range r.got {
 			if !sameConvValue(r.got[i], r.want[i], tol) {
 				t.Fatalf("%s: element %d = %v, want %v", r.what, i, r.got[i], r.want[i])
