@@ -2,7 +2,11 @@
 
 package cpu
 
-import "github.com/klauspost/cpuid/v2"
+import (
+	"unsafe"
+
+	"github.com/klauspost/cpuid/v2"
+)
 
 //go:generate go run -C ../../_gen ./depthwise -out ../backend/cpu/depthwise_amd64.s -stubs ../backend/cpu/depthwise_stub_amd64.go -pkg cpu
 
@@ -12,25 +16,64 @@ import "github.com/klauspost/cpuid/v2"
 // BMI2's BZHI for the opmasks.
 var hasDepthwiseAsm = hasAVX512 && cpuid.CPU.Supports(cpuid.BMI2)
 
-// dwTapsAsm runs dwTapsAVX512 after checking that every tap's run of
-// len(o) values lies inside x; o, offs and w are not empty.
-func dwTapsAsm(o, x []float32, offs []int, w []float32) {
-	n := len(o)
+// dwTapsAsm runs dwTapsAVX512 (see dwTaps) after checking the last row
+// of o and every tap's run of the first and the last row inside x; n,
+// rows and offs are not empty.
+func dwTapsAsm(o, x []float32, offs []int, w []float32, n, rows, xs, os int) {
+	if os < n {
+		panic("cpu: depthwise convolution: output rows overlap")
+	}
+	o = o[:(rows-1)*os+n]
 	w = w[:len(offs)]
+	dwCheckRuns(x, offs, n, rows, xs)
+	dwTapsAVX512(&o[0], &x[0], &offs[0], &w[0], n, len(offs), rows, xs, os)
+}
+
+// dwDotAsm runs dwDotAVX512 (see dwDot) after the checks of dwTapsAsm,
+// p in the place of x.
+func dwDotAsm(acc, g, p []float32, offs []int, n, rows, ps int) {
+	acc = acc[:dwLanes*len(offs)]
+	g = g[:rows*n]
+	dwCheckRuns(p, offs, n, rows, ps)
+	dwDotAVX512(&acc[0], &g[0], &p[0], &offs[0], n, len(offs), rows, ps)
+}
+
+// dwCheckRuns panics unless every tap's run of n values in the first and
+// the last of rows rows (stride xs) lies inside x; the rows between lie
+// between those (xs ≥ 0).
+func dwCheckRuns(x []float32, offs []int, n, rows, xs int) {
+	if xs < 0 {
+		panic("cpu: depthwise convolution: negative row stride")
+	}
 	for _, off := range offs {
 		_ = x[off : off+n]
+		_ = x[(rows-1)*xs+off : (rows-1)*xs+off+n]
 	}
-	dwTapsAVX512(&o[0], &x[0], &offs[0], &w[0], n, len(offs))
 }
 
-// dwAxpyAsm runs dwAxpyAVX512 on o and x[:len(o)]; o is not empty.
-func dwAxpyAsm(o, x []float32, a float32) {
-	x = x[:len(o)]
-	dwAxpyAVX512(&o[0], &x[0], len(o), a)
+// dwSplit2Asm runs dwSplit2AVX512 (see dwSplit2) after checking that
+// the last row of each operand lies inside it; n and rows are at least 1.
+func dwSplit2Asm(a, b, r []float32, n, rows, rs, qs int) {
+	_ = r[(rows-1)*rs : (rows-1)*rs+n]
+	a, b = dwPhaseRows(a, b, n, rows, qs)
+	dwSplit2AVX512(&a[0], unsafe.SliceData(b), &r[0], n, rows, rs, qs)
 }
 
-// dwDotAsm runs dwDotAVX512 on x and y[:len(x)]; x is not empty.
-func dwDotAsm(x, y []float32) float32 {
-	y = y[:len(x)]
-	return dwDotAVX512(&x[0], &y[0], len(x))
+// dwMerge2Asm runs dwMerge2AVX512 (see dwMerge2) after the checks of
+// dwSplit2Asm.
+func dwMerge2Asm(r, a, b []float32, n, rows, rs, qs int) {
+	_ = r[(rows-1)*rs : (rows-1)*rs+n]
+	a, b = dwPhaseRows(a, b, n, rows, qs)
+	dwMerge2AVX512(&r[0], &a[0], unsafe.SliceData(b), n, rows, rs, qs)
+}
+
+// dwPhaseRows checks that a holds rows rows of ⌈n/2⌉ values and b of
+// ⌊n/2⌋ at stride qs, and returns them cut to that (b untouched where
+// ⌊n/2⌋ is 0: the kernels then read and write none of it).
+func dwPhaseRows(a, b []float32, n, rows, qs int) ([]float32, []float32) {
+	a = a[:(rows-1)*qs+(n+1)/2]
+	if n/2 > 0 {
+		b = b[:(rows-1)*qs+n/2]
+	}
+	return a, b
 }

@@ -4,181 +4,469 @@
 
 #include "textflag.h"
 
-// func dwTapsAVX512(o *float32, x *float32, offs *int, w *float32, n int, k int)
+DATA dwpermeven<>+0(SB)/4, $0x00000000
+DATA dwpermeven<>+4(SB)/4, $0x00000002
+DATA dwpermeven<>+8(SB)/4, $0x00000004
+DATA dwpermeven<>+12(SB)/4, $0x00000006
+DATA dwpermeven<>+16(SB)/4, $0x00000008
+DATA dwpermeven<>+20(SB)/4, $0x0000000a
+DATA dwpermeven<>+24(SB)/4, $0x0000000c
+DATA dwpermeven<>+28(SB)/4, $0x0000000e
+DATA dwpermeven<>+32(SB)/4, $0x00000010
+DATA dwpermeven<>+36(SB)/4, $0x00000012
+DATA dwpermeven<>+40(SB)/4, $0x00000014
+DATA dwpermeven<>+44(SB)/4, $0x00000016
+DATA dwpermeven<>+48(SB)/4, $0x00000018
+DATA dwpermeven<>+52(SB)/4, $0x0000001a
+DATA dwpermeven<>+56(SB)/4, $0x0000001c
+DATA dwpermeven<>+60(SB)/4, $0x0000001e
+GLOBL dwpermeven<>(SB), RODATA|NOPTR, $64
+
+DATA dwpermodd<>+0(SB)/4, $0x00000001
+DATA dwpermodd<>+4(SB)/4, $0x00000003
+DATA dwpermodd<>+8(SB)/4, $0x00000005
+DATA dwpermodd<>+12(SB)/4, $0x00000007
+DATA dwpermodd<>+16(SB)/4, $0x00000009
+DATA dwpermodd<>+20(SB)/4, $0x0000000b
+DATA dwpermodd<>+24(SB)/4, $0x0000000d
+DATA dwpermodd<>+28(SB)/4, $0x0000000f
+DATA dwpermodd<>+32(SB)/4, $0x00000011
+DATA dwpermodd<>+36(SB)/4, $0x00000013
+DATA dwpermodd<>+40(SB)/4, $0x00000015
+DATA dwpermodd<>+44(SB)/4, $0x00000017
+DATA dwpermodd<>+48(SB)/4, $0x00000019
+DATA dwpermodd<>+52(SB)/4, $0x0000001b
+DATA dwpermodd<>+56(SB)/4, $0x0000001d
+DATA dwpermodd<>+60(SB)/4, $0x0000001f
+GLOBL dwpermodd<>(SB), RODATA|NOPTR, $64
+
+DATA dwpermlo<>+0(SB)/4, $0x00000000
+DATA dwpermlo<>+4(SB)/4, $0x00000010
+DATA dwpermlo<>+8(SB)/4, $0x00000001
+DATA dwpermlo<>+12(SB)/4, $0x00000011
+DATA dwpermlo<>+16(SB)/4, $0x00000002
+DATA dwpermlo<>+20(SB)/4, $0x00000012
+DATA dwpermlo<>+24(SB)/4, $0x00000003
+DATA dwpermlo<>+28(SB)/4, $0x00000013
+DATA dwpermlo<>+32(SB)/4, $0x00000004
+DATA dwpermlo<>+36(SB)/4, $0x00000014
+DATA dwpermlo<>+40(SB)/4, $0x00000005
+DATA dwpermlo<>+44(SB)/4, $0x00000015
+DATA dwpermlo<>+48(SB)/4, $0x00000006
+DATA dwpermlo<>+52(SB)/4, $0x00000016
+DATA dwpermlo<>+56(SB)/4, $0x00000007
+DATA dwpermlo<>+60(SB)/4, $0x00000017
+GLOBL dwpermlo<>(SB), RODATA|NOPTR, $64
+
+DATA dwpermhi<>+0(SB)/4, $0x00000008
+DATA dwpermhi<>+4(SB)/4, $0x00000018
+DATA dwpermhi<>+8(SB)/4, $0x00000009
+DATA dwpermhi<>+12(SB)/4, $0x00000019
+DATA dwpermhi<>+16(SB)/4, $0x0000000a
+DATA dwpermhi<>+20(SB)/4, $0x0000001a
+DATA dwpermhi<>+24(SB)/4, $0x0000000b
+DATA dwpermhi<>+28(SB)/4, $0x0000001b
+DATA dwpermhi<>+32(SB)/4, $0x0000000c
+DATA dwpermhi<>+36(SB)/4, $0x0000001c
+DATA dwpermhi<>+40(SB)/4, $0x0000000d
+DATA dwpermhi<>+44(SB)/4, $0x0000001d
+DATA dwpermhi<>+48(SB)/4, $0x0000000e
+DATA dwpermhi<>+52(SB)/4, $0x0000001e
+DATA dwpermhi<>+56(SB)/4, $0x0000000f
+DATA dwpermhi<>+60(SB)/4, $0x0000001f
+GLOBL dwpermhi<>(SB), RODATA|NOPTR, $64
+
+// func dwTapsAVX512(o *float32, x *float32, offs *int, w *float32, n int, k int, rows int, xs int, os int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV
-TEXT ·dwTapsAVX512(SB), NOSPLIT, $0-48
+TEXT ·dwTapsAVX512(SB), NOSPLIT, $8-72
 	MOVQ o+0(FP), AX
 	MOVQ x+8(FP), CX
 	MOVQ offs+16(FP), DX
 	MOVQ w+24(FP), BX
 	MOVQ n+32(FP), SI
 	MOVQ k+40(FP), DI
-	XORQ R8, R8
+	MOVQ rows+48(FP), R8
+	MOVQ xs+56(FP), R9
+	MOVQ os+64(FP), R10
+	SHLQ $0x02, R9
+	SHLQ $0x02, R10
+
+row:
+	XORQ R12, R12
+	MOVQ CX, R13
+	MOVQ AX, R11
 
 block:
-	MOVQ    SI, R9
-	SUBQ    R8, R9
-	XORQ    R10, R10
-	MOVL    $0x0000ffff, R11
-	MOVQ    R9, R12
-	CMOVQLT R10, R12
-	BZHIL   R12, R11, R12
-	KMOVW   R12, K1
-	MOVQ    R9, R12
-	SUBQ    $0x00000010, R12
-	CMOVQLT R10, R12
-	BZHIL   R12, R11, R12
-	KMOVW   R12, K2
-	MOVQ    R9, R12
-	SUBQ    $0x00000020, R12
-	CMOVQLT R10, R12
-	BZHIL   R12, R11, R12
-	KMOVW   R12, K3
-	SUBQ    $0x00000030, R9
-	CMOVQLT R10, R9
-	BZHIL   R9, R11, R12
-	KMOVW   R12, K4
+	MOVQ    SI, R14
+	SUBQ    R12, R14
+	MOVQ    R14, R15
+	XORQ    BP, BP
+	CMPQ    R15, $0x00
+	CMOVQLT BP, R15
+	MOVQ    $0x00000010, BP
+	CMPQ    R15, BP
+	CMOVQGT BP, R15
+	MOVL    $0x0000ffff, BP
+	BZHIL   R15, BP, R15
+	KMOVW   R15, K1
+	MOVQ    R14, R15
+	SUBQ    $0x00000010, R15
+	XORQ    BP, BP
+	CMPQ    R15, $0x00
+	CMOVQLT BP, R15
+	MOVQ    $0x00000010, BP
+	CMPQ    R15, BP
+	CMOVQGT BP, R15
+	MOVL    $0x0000ffff, BP
+	BZHIL   R15, BP, R15
+	KMOVW   R15, K2
+	MOVQ    R14, R15
+	SUBQ    $0x00000020, R15
+	XORQ    BP, BP
+	CMPQ    R15, $0x00
+	CMOVQLT BP, R15
+	MOVQ    $0x00000010, BP
+	CMPQ    R15, BP
+	CMOVQGT BP, R15
+	MOVL    $0x0000ffff, BP
+	BZHIL   R15, BP, R15
+	KMOVW   R15, K3
+	SUBQ    $0x00000030, R14
+	XORQ    R15, R15
+	CMPQ    R14, $0x00
+	CMOVQLT R15, R14
+	MOVQ    $0x00000010, R15
+	CMPQ    R14, R15
+	CMOVQGT R15, R14
+	MOVL    $0x0000ffff, R15
+	BZHIL   R14, R15, R14
+	KMOVW   R14, K4
+	MOVQ    SI, R14
+	SUBQ    R12, R14
+	CMPQ    R14, $0x20
+	JLE     short
 	VXORPS  Z0, Z0, Z0
 	VXORPS  Z1, Z1, Z1
 	VXORPS  Z2, Z2, Z2
 	VXORPS  Z3, Z3, Z3
-	XORQ    R9, R9
+	XORQ    R14, R14
 
 tap:
-	MOVQ         (DX)(R9*8), R10
-	ADDQ         R8, R10
-	LEAQ         (CX)(R10*4), R10
-	VBROADCASTSS (BX)(R9*4), Z4
-	VFMADD231PS  (R10), Z4, K1, Z0
-	VFMADD231PS  64(R10), Z4, K2, Z1
-	VFMADD231PS  128(R10), Z4, K3, Z2
-	VFMADD231PS  192(R10), Z4, K4, Z3
-	INCQ         R9
-	CMPQ         R9, DI
+	MOVQ         (DX)(R14*8), R15
+	LEAQ         (R13)(R15*4), R15
+	VBROADCASTSS (BX)(R14*4), Z4
+	VFMADD231PS  (R15), Z4, K1, Z0
+	VFMADD231PS  64(R15), Z4, K2, Z1
+	VFMADD231PS  128(R15), Z4, K3, Z2
+	VFMADD231PS  192(R15), Z4, K4, Z3
+	INCQ         R14
+	CMPQ         R14, DI
 	JLT          tap
-	VMOVUPS      Z0, K1, (AX)
-	VMOVUPS      Z1, K2, 64(AX)
-	VMOVUPS      Z2, K3, 128(AX)
-	VMOVUPS      Z3, K4, 192(AX)
-	ADDQ         $0x00000100, AX
-	ADDQ         $0x40, R8
-	CMPQ         R8, SI
+	VMOVUPS      Z0, K1, (R11)
+	VMOVUPS      Z1, K2, 64(R11)
+	VMOVUPS      Z2, K3, 128(R11)
+	VMOVUPS      Z3, K4, 192(R11)
+	ADDQ         $0x00000100, R11
+	ADDQ         $0x00000100, R13
+	ADDQ         $0x40, R12
+	CMPQ         R12, SI
 	JLT          block
-	VZEROUPPER
-	RET
+	JMP          rowend
 
-// func dwAxpyAVX512(o *float32, x *float32, n int, a float32)
-// Requires: AVX, AVX512F, BMI2, CMOV, SSE
-TEXT ·dwAxpyAVX512(SB), NOSPLIT, $0-28
-	MOVQ         o+0(FP), AX
-	MOVQ         x+8(FP), CX
-	MOVQ         n+16(FP), DX
-	MOVSS        a+24(FP), X0
-	VBROADCASTSS X0, Z0
-	XORQ         BX, BX
-
-block:
-	MOVQ        DX, SI
-	SUBQ        BX, SI
-	XORQ        DI, DI
-	MOVL        $0x0000ffff, R8
-	MOVQ        SI, R9
-	CMOVQLT     DI, R9
-	BZHIL       R9, R8, R9
-	KMOVW       R9, K1
-	MOVQ        SI, R9
-	SUBQ        $0x00000010, R9
-	CMOVQLT     DI, R9
-	BZHIL       R9, R8, R9
-	KMOVW       R9, K2
-	MOVQ        SI, R9
-	SUBQ        $0x00000020, R9
-	CMOVQLT     DI, R9
-	BZHIL       R9, R8, R9
-	KMOVW       R9, K3
-	SUBQ        $0x00000030, SI
-	CMOVQLT     DI, SI
-	BZHIL       SI, R8, R9
-	KMOVW       R9, K4
-	VMOVUPS.Z   (AX), K1, Z1
-	VFMADD231PS (CX), Z0, K1, Z1
-	VMOVUPS     Z1, K1, (AX)
-	VMOVUPS.Z   64(AX), K2, Z1
-	VFMADD231PS 64(CX), Z0, K2, Z1
-	VMOVUPS     Z1, K2, 64(AX)
-	VMOVUPS.Z   128(AX), K3, Z1
-	VFMADD231PS 128(CX), Z0, K3, Z1
-	VMOVUPS     Z1, K3, 128(AX)
-	VMOVUPS.Z   192(AX), K4, Z1
-	VFMADD231PS 192(CX), Z0, K4, Z1
-	VMOVUPS     Z1, K4, 192(AX)
-	ADDQ        $0x00000100, AX
-	ADDQ        $0x00000100, CX
-	ADDQ        $0x40, BX
-	CMPQ        BX, DX
-	JLT         block
-	VZEROUPPER
-	RET
-
-// func dwDotAVX512(x *float32, y *float32, n int) float32
-// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV, SSE
-TEXT ·dwDotAVX512(SB), NOSPLIT, $0-28
-	MOVQ   x+0(FP), AX
-	MOVQ   y+8(FP), CX
-	MOVQ   n+16(FP), DX
+short:
 	VXORPS Z0, Z0, Z0
 	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	XORQ   BX, BX
+	XORQ   R12, R12
 
-block:
-	MOVQ          DX, SI
-	SUBQ          BX, SI
-	XORQ          DI, DI
-	MOVL          $0x0000ffff, R8
-	MOVQ          SI, R9
-	CMOVQLT       DI, R9
-	BZHIL         R9, R8, R9
-	KMOVW         R9, K1
-	MOVQ          SI, R9
-	SUBQ          $0x00000010, R9
-	CMOVQLT       DI, R9
-	BZHIL         R9, R8, R9
-	KMOVW         R9, K2
-	MOVQ          SI, R9
-	SUBQ          $0x00000020, R9
-	CMOVQLT       DI, R9
-	BZHIL         R9, R8, R9
-	KMOVW         R9, K3
-	SUBQ          $0x00000030, SI
-	CMOVQLT       DI, SI
-	BZHIL         SI, R8, R9
-	KMOVW         R9, K4
-	VMOVUPS.Z     (CX), K1, Z4
-	VFMADD231PS   (AX), Z4, K1, Z0
-	VMOVUPS.Z     64(CX), K2, Z4
-	VFMADD231PS   64(AX), Z4, K2, Z1
-	VMOVUPS.Z     128(CX), K3, Z4
-	VFMADD231PS   128(AX), Z4, K3, Z2
-	VMOVUPS.Z     192(CX), K4, Z4
-	VFMADD231PS   192(AX), Z4, K4, Z3
-	ADDQ          $0x00000100, AX
-	ADDQ          $0x00000100, CX
-	ADDQ          $0x40, BX
-	CMPQ          BX, DX
-	JLT           block
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF32X8 $0x01, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $0x01, Y0, X1
-	VADDPS        X1, X0, X0
-	VMOVHLPS      X0, X1, X1
-	VADDPS        X1, X0, X0
-	VMOVSHDUP     X0, X1
-	VADDSS        X1, X0, X0
+tapshort:
+	MOVQ         (DX)(R12*8), R14
+	LEAQ         (R13)(R14*4), R14
+	VBROADCASTSS (BX)(R12*4), Z2
+	VFMADD231PS  (R14), Z2, K1, Z0
+	VFMADD231PS  64(R14), Z2, K2, Z1
+	INCQ         R12
+	CMPQ         R12, DI
+	JLT          tapshort
+	VMOVUPS      Z0, K1, (R11)
+	VMOVUPS      Z1, K2, 64(R11)
+
+rowend:
+	ADDQ R10, AX
+	ADDQ R9, CX
+	DECQ R8
+	JNZ  row
 	VZEROUPPER
-	MOVSS         X0, ret+24(FP)
+	RET
+
+// func dwDotAVX512(acc *float32, dy *float32, p *float32, offs *int, n int, k int, rows int, ps int)
+// Requires: AVX, AVX512F, BMI2, CMOV
+TEXT ·dwDotAVX512(SB), NOSPLIT, $0-64
+	MOVQ    acc+0(FP), AX
+	MOVQ    dy+8(FP), CX
+	MOVQ    p+16(FP), DX
+	MOVQ    offs+24(FP), BX
+	MOVQ    n+32(FP), SI
+	MOVQ    k+40(FP), DI
+	MOVQ    rows+48(FP), R8
+	MOVQ    ps+56(FP), R9
+	MOVQ    SI, R10
+	ANDQ    $0x0f, R10
+	XORQ    R11, R11
+	CMPQ    R10, $0x00
+	CMOVQLT R11, R10
+	MOVQ    $0x00000010, R11
+	CMPQ    R10, R11
+	CMOVQGT R11, R10
+	MOVL    $0x0000ffff, R11
+	BZHIL   R10, R11, R10
+	KMOVW   R10, K1
+	SHLQ    $0x02, R9
+
+row:
+	XORQ R11, R11
+
+tap:
+	MOVQ    R11, R10
+	SHLQ    $0x06, R10
+	VMOVUPS (AX)(R10*1), Z0
+	MOVQ    (BX)(R11*8), R13
+	LEAQ    (DX)(R13*4), R13
+	MOVQ    CX, R12
+	MOVQ    SI, R14
+	CMPQ    R14, $0x10
+	JL      tail
+
+whole:
+	VMOVUPS     (R12), Z1
+	VFMADD231PS (R13), Z1, Z0
+	ADDQ        $0x40, R12
+	ADDQ        $0x40, R13
+	SUBQ        $0x10, R14
+	CMPQ        R14, $0x10
+	JGE         whole
+	TESTQ       R14, R14
+	JZ          next
+
+tail:
+	VMOVUPS.Z   (R12), K1, Z1
+	VFMADD231PS (R13), Z1, K1, Z0
+
+next:
+	VMOVUPS Z0, (AX)(R10*1)
+	INCQ    R11
+	CMPQ    R11, DI
+	JLT     tap
+	ADDQ    R9, DX
+	LEAQ    (CX)(SI*4), CX
+	DECQ    R8
+	JNZ     row
+	VZEROUPPER
+	RET
+
+// func dwSplit2AVX512(a *float32, b *float32, r *float32, n int, rows int, rs int, qs int)
+// Requires: AVX, AVX512F, BMI2, CMOV
+TEXT ·dwSplit2AVX512(SB), NOSPLIT, $0-56
+	MOVQ    a+0(FP), AX
+	MOVQ    b+8(FP), CX
+	MOVQ    r+16(FP), DX
+	MOVQ    n+24(FP), BX
+	MOVQ    rows+32(FP), SI
+	MOVQ    rs+40(FP), DI
+	MOVQ    qs+48(FP), R8
+	VMOVUPS dwpermeven<>+0(SB), Z0
+	VMOVUPS dwpermodd<>+0(SB), Z1
+	MOVQ    BX, R9
+	ANDQ    $0x1f, R9
+	MOVQ    R9, R10
+	XORQ    R11, R11
+	CMPQ    R10, $0x00
+	CMOVQLT R11, R10
+	MOVQ    $0x00000010, R11
+	CMPQ    R10, R11
+	CMOVQGT R11, R10
+	MOVL    $0x0000ffff, R11
+	BZHIL   R10, R11, R10
+	KMOVW   R10, K1
+	MOVQ    R9, R10
+	SUBQ    $0x10, R10
+	XORQ    R11, R11
+	CMPQ    R10, $0x00
+	CMOVQLT R11, R10
+	MOVQ    $0x00000010, R11
+	CMPQ    R10, R11
+	CMOVQGT R11, R10
+	MOVL    $0x0000ffff, R11
+	BZHIL   R10, R11, R10
+	KMOVW   R10, K2
+	MOVQ    R9, R10
+	SHRQ    $0x01, R10
+	SUBQ    R10, R9
+	XORQ    R11, R11
+	CMPQ    R9, $0x00
+	CMOVQLT R11, R9
+	MOVQ    $0x00000010, R11
+	CMPQ    R9, R11
+	CMOVQGT R11, R9
+	MOVL    $0x0000ffff, R11
+	BZHIL   R9, R11, R9
+	KMOVW   R9, K3
+	XORQ    R9, R9
+	CMPQ    R10, $0x00
+	CMOVQLT R9, R10
+	MOVQ    $0x00000010, R9
+	CMPQ    R10, R9
+	CMOVQGT R9, R10
+	MOVL    $0x0000ffff, R9
+	BZHIL   R10, R9, R9
+	KMOVW   R9, K4
+	SHLQ    $0x02, DI
+	SHLQ    $0x02, R8
+
+row:
+	MOVQ DX, R9
+	MOVQ AX, R10
+	MOVQ CX, R11
+	MOVQ BX, R12
+	CMPQ R12, $0x20
+	JL   tail
+
+whole:
+	VMOVUPS   (R9), Z2
+	VMOVUPS   64(R9), Z3
+	VMOVAPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVAPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS   Z4, (R10)
+	VMOVUPS   Z5, (R11)
+	ADDQ      $0x00000080, R9
+	ADDQ      $0x40, R10
+	ADDQ      $0x40, R11
+	SUBQ      $0x20, R12
+	CMPQ      R12, $0x20
+	JGE       whole
+	TESTQ     R12, R12
+	JZ        next
+
+tail:
+	VMOVUPS.Z (R9), K1, Z2
+	VMOVUPS.Z 64(R9), K2, Z3
+	VMOVAPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVAPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS   Z4, K3, (R10)
+	VMOVUPS   Z5, K4, (R11)
+
+next:
+	ADDQ DI, DX
+	ADDQ R8, AX
+	ADDQ R8, CX
+	DECQ SI
+	JNZ  row
+	VZEROUPPER
+	RET
+
+// func dwMerge2AVX512(r *float32, a *float32, b *float32, n int, rows int, rs int, qs int)
+// Requires: AVX, AVX512F, BMI2, CMOV
+TEXT ·dwMerge2AVX512(SB), NOSPLIT, $0-56
+	MOVQ    r+0(FP), AX
+	MOVQ    a+8(FP), CX
+	MOVQ    b+16(FP), DX
+	MOVQ    n+24(FP), BX
+	MOVQ    rows+32(FP), SI
+	MOVQ    rs+40(FP), DI
+	MOVQ    qs+48(FP), R8
+	VMOVUPS dwpermlo<>+0(SB), Z0
+	VMOVUPS dwpermhi<>+0(SB), Z1
+	MOVQ    BX, R9
+	ANDQ    $0x1f, R9
+	MOVQ    R9, R10
+	XORQ    R11, R11
+	CMPQ    R10, $0x00
+	CMOVQLT R11, R10
+	MOVQ    $0x00000010, R11
+	CMPQ    R10, R11
+	CMOVQGT R11, R10
+	MOVL    $0x0000ffff, R11
+	BZHIL   R10, R11, R10
+	KMOVW   R10, K1
+	MOVQ    R9, R10
+	SUBQ    $0x10, R10
+	XORQ    R11, R11
+	CMPQ    R10, $0x00
+	CMOVQLT R11, R10
+	MOVQ    $0x00000010, R11
+	CMPQ    R10, R11
+	CMOVQGT R11, R10
+	MOVL    $0x0000ffff, R11
+	BZHIL   R10, R11, R10
+	KMOVW   R10, K2
+	MOVQ    R9, R10
+	SHRQ    $0x01, R10
+	SUBQ    R10, R9
+	XORQ    R11, R11
+	CMPQ    R9, $0x00
+	CMOVQLT R11, R9
+	MOVQ    $0x00000010, R11
+	CMPQ    R9, R11
+	CMOVQGT R11, R9
+	MOVL    $0x0000ffff, R11
+	BZHIL   R9, R11, R9
+	KMOVW   R9, K3
+	XORQ    R9, R9
+	CMPQ    R10, $0x00
+	CMOVQLT R9, R10
+	MOVQ    $0x00000010, R9
+	CMPQ    R10, R9
+	CMOVQGT R9, R10
+	MOVL    $0x0000ffff, R9
+	BZHIL   R10, R9, R9
+	KMOVW   R9, K4
+	SHLQ    $0x02, DI
+	SHLQ    $0x02, R8
+
+row:
+	MOVQ AX, R9
+	MOVQ CX, R10
+	MOVQ DX, R11
+	MOVQ BX, R12
+	CMPQ R12, $0x20
+	JL   tail
+
+whole:
+	VMOVUPS   (R10), Z2
+	VMOVUPS   (R11), Z3
+	VMOVAPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVAPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS   Z4, (R9)
+	VMOVUPS   Z5, 64(R9)
+	ADDQ      $0x00000080, R9
+	ADDQ      $0x40, R10
+	ADDQ      $0x40, R11
+	SUBQ      $0x20, R12
+	CMPQ      R12, $0x20
+	JGE       whole
+	TESTQ     R12, R12
+	JZ        next
+
+tail:
+	VMOVUPS.Z (R10), K3, Z2
+	VMOVUPS.Z (R11), K4, Z3
+	VMOVAPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVAPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS   Z4, K1, (R9)
+	VMOVUPS   Z5, K2, 64(R9)
+
+next:
+	ADDQ DI, AX
+	ADDQ R8, CX
+	ADDQ R8, DX
+	DECQ SI
+	JNZ  row
+	VZEROUPPER
 	RET

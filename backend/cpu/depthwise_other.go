@@ -6,14 +6,18 @@ package cpu
 // depthwise.go; hasDepthwiseAsm is false and the stubs below never run.
 const hasDepthwiseAsm = false
 
-func dwTapsAsm(o, x []float32, offs []int, w []float32) {
+func dwTapsAsm(o, x []float32, offs []int, w []float32, n, rows, xs, os int) {
 	panic("cpu: depthwise convolution: no assembly kernels in this build")
 }
 
-func dwAxpyAsm(o, x []float32, a float32) {
+func dwDotAsm(acc, g, p []float32, offs []int, n, rows, ps int) {
 	panic("cpu: depthwise convolution: no assembly kernels in this build")
 }
 
-func dwDotAsm(x, y []float32) float32 {
+func dwSplit2Asm(a, b, r []float32, n, rows, rs, qs int) {
+	panic("cpu: depthwise convolution: no assembly kernels in this build")
+}
+
+func dwMerge2Asm(r, a, b []float32, n, rows, rs, qs int) {
 	panic("cpu: depthwise convolution: no assembly kernels in this build")
 }

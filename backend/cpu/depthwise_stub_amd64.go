@@ -4,17 +4,22 @@
 
 package cpu
 
-// dwTapsAVX512 sets o[i] = Σ_t w[t]·x[offs[t]+i] for i < n, t < k; n ≥ 1, k ≥ 1.
+// dwTapsAVX512 sets o[r·os+i] = Σ_t w[t]·x[r·xs+offs[t]+i] for r < rows, i < n, t < k; n, k, rows ≥ 1.
 //
 //go:noescape
-func dwTapsAVX512(o *float32, x *float32, offs *int, w *float32, n int, k int)
+func dwTapsAVX512(o *float32, x *float32, offs *int, w *float32, n int, k int, rows int, xs int, os int)
 
-// dwAxpyAVX512 adds a·x[i] to o[i] for i < n; n ≥ 1.
+// dwDotAVX512 adds dy[r·n+i]·p[r·ps+offs[t]+i] to acc[16t + i mod 16] for r < rows, t < k, i < n (in this order); n, k, rows ≥ 1.
 //
 //go:noescape
-func dwAxpyAVX512(o *float32, x *float32, n int, a float32)
+func dwDotAVX512(acc *float32, dy *float32, p *float32, offs *int, n int, k int, rows int, ps int)
 
-// dwDotAVX512 returns Σ x[i]·y[i] over i < n; n ≥ 1.
+// dwSplit2AVX512 sets a[y·qs+i] = r[y·rs+2i] and b[y·qs+i] = r[y·rs+2i+1] for y < rows and 2i < n, 2i+1 < n; n, rows ≥ 1.
 //
 //go:noescape
-func dwDotAVX512(x *float32, y *float32, n int) float32
+func dwSplit2AVX512(a *float32, b *float32, r *float32, n int, rows int, rs int, qs int)
+
+// dwMerge2AVX512 sets r[y·rs+2i] = a[y·qs+i] and r[y·rs+2i+1] = b[y·qs+i] for y < rows and 2i < n, 2i+1 < n; n, rows ≥ 1.
+//
+//go:noescape
+func dwMerge2AVX512(r *float32, a *float32, b *float32, n int, rows int, rs int, qs int)
