@@ -44,6 +44,14 @@ d_long = dst.view(16, 65536)
 row16 = torch.randn(1, 16)
 col16 = torch.randn(65536, 1)
 d64 = torch.empty(n, n, dtype=torch.float64)
+cond = y > torch.randn(n, n)
+xi = x.to(torch.int32)
+di = torch.empty(n, n, dtype=torch.int32)
+d_step = wide[:, ::2]
+di_step = torch.empty(n, 2 * n, dtype=torch.int32)[:, ::2]
+col1k = torch.randn(1024, 1)
+y1k = y.view(65536, 16)[:1024]
+d1k = dst.view(65536, 16)[:1024]
 
 cases = {
     "add_contig": lambda: torch.add(x, y, out=dst),
@@ -60,7 +68,23 @@ cases = {
     "add_col16": lambda: torch.add(y_short, col16.expand(65536, 16), out=d_short),
     "cast_T_f64": lambda: d64.copy_(x.t()),
     "add_into_T": lambda: torch.add(x, y, out=dst.t()),
+    "where_contig": lambda: torch.where(cond, x, y, out=dst),
+    "where_T": lambda: torch.where(cond, x.t(), y, out=dst),
+    "where_into_T": lambda: torch.where(cond, x, y, out=dst.t()),
+    "where_row16": lambda: torch.where(cond.view(65536, 16), row16, y_short, out=d_short),
+    "log1p_T": lambda: torch.log1p(x.t(), out=dst),
+    "neg_i32_T": lambda: torch.neg(xi.t(), out=di),
+    "neg_i32": lambda: torch.neg(xi, out=di),
+    "add_into_step2": lambda: torch.add(x, y, out=d_step),
+    "exp_into_step2": lambda: torch.exp(x, out=d_step),
+    "neg_into_step2": lambda: torch.neg(x, out=d_step),
+    "floor_into_step2": lambda: torch.floor(x, out=d_step),
+    "neg_i32_into_step2": lambda: torch.neg(xi, out=di_step),
+    "add_col_1024x16": lambda: torch.add(y1k, col1k, out=d1k),
 }
+
+# elements per case, where not n*n
+sizes = {"add_col_1024x16": 1024 * 16}
 
 only = sys.argv[1] if len(sys.argv) > 1 else ""
 print(f"# torch {torch.__version__}, {torch.get_num_threads()} thread(s), ns per element, median of 7")
@@ -75,5 +99,5 @@ for name, fn in cases.items():
         t0 = time.process_time_ns()
         for _ in range(k):
             fn()
-        reps.append((time.process_time_ns() - t0) / k / (n * n))
+        reps.append((time.process_time_ns() - t0) / k / sizes.get(name, n * n))
     print(f"STRIDED {name} {statistics.median(reps):.4f}")

@@ -248,6 +248,11 @@ func whereT[T word](dst, cond, a, b backend.View) {
 			return
 		}
 	}
+	// short rows with an operand not contiguous along them (a broadcast
+	// row, a transposed mask): gathered tiles (where_tiled.go)
+	if !vecOff && stridedCandidate(dst, cond, a, b) && whereStrided[T](dst, cond, a, b) {
+		return
+	}
 	it := newIter(dst.Shape, dst.Layout, cond.Layout, a.Layout, b.Layout)
 	_, st := it.inner()
 	eachR(&it, grain, whereRun[T]{d: d, c: c, x: x, y: y, st: st})

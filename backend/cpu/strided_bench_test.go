@@ -28,6 +28,15 @@ func benchPerElem(b *testing.B, n int, fn func()) {
 	b.ReportMetric((processCPU()-t0)*1e9/float64(b.N)/float64(n), "cpu-ns/elem")
 }
 
+// zeroView is a contiguous view of zeros, for dtypes Random does not fill.
+func zeroView(b *testing.B, dt backend.DType, shape ...int) backend.View {
+	s, err := be.Alloc(dt, numel(shape))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return backend.View{Storage: s, Layout: backend.Contiguous(shape)}
+}
+
 func BenchmarkStrided(b *testing.B) {
 	const n = 1024
 	x := benchView(b, f32, n, n)
@@ -57,6 +66,22 @@ func BenchmarkStrided(b *testing.B) {
 	d64 := benchView(b, f64, n, n)
 	dT := stridedView(dst, []int{n, n}, []int{1, n}, 0) // an in-place op on a transposed view
 	none := backend.Scalars{}
+	// Where on a transposed value with a contiguous condition
+	cond := zeroView(b, bl, n, n)
+	be.Binary(backend.Gt, cond, y, benchView(b, f32, n, n))
+	condShort := stridedView(cond, []int{65536, 16}, []int{16, 1}, 0)
+	// integer ops on a transposed view
+	xi := zeroView(b, i32, n, n)
+	di := zeroView(b, i32, n, n)
+	be.Copy(xi, x)
+	xiT := stridedView(xi, []int{n, n}, []int{1, n}, 0)
+	diStep := stridedView(zeroView(b, i32, n, 2*n), []int{n, n}, []int{2 * n, 2}, 0)
+	// a stepped output: no stride-1 dim
+	dStep := stridedView(wide, []int{n, n}, []int{2 * n, 2}, 0)
+	// a [1024, 16] + [1024, 1] column broadcast
+	col1k := stridedView(x, []int{1024, 16}, []int{1, 0}, 0)
+	y1k := stridedView(y, []int{1024, 16}, []int{16, 1}, 0)
+	d1k := stridedView(dst, []int{1024, 16}, []int{16, 1}, 0)
 	cases := []struct {
 		name string
 		fn   func()
@@ -75,8 +100,25 @@ func BenchmarkStrided(b *testing.B) {
 		{"add_col16", func() { be.Binary(backend.Add, dShort, yShort, col16) }},
 		{"cast_T_f64", func() { be.Copy(d64, xT) }},
 		{"add_into_T", func() { be.Binary(backend.Add, dT, x, y) }},
+		{"where_contig", func() { be.Where(dst, cond, x, y) }},
+		{"where_T", func() { be.Where(dst, cond, xT, y) }},
+		{"where_into_T", func() { be.Where(dT, cond, x, y) }},
+		{"where_row16", func() { be.Where(dShort, condShort, row16, yShort) }},
+		{"log1p_T", func() { be.Unary(backend.Log1p, dst, xT, none) }},
+		{"neg_i32_T", func() { be.Unary(backend.Neg, di, xiT, none) }},
+		{"neg_i32", func() { be.Unary(backend.Neg, di, xi, none) }},
+		{"add_into_step2", func() { be.Binary(backend.Add, dStep, x, y) }},
+		{"exp_into_step2", func() { be.Unary(backend.Exp, dStep, x, none) }},
+		{"neg_into_step2", func() { be.Unary(backend.Neg, dStep, x, none) }},
+		{"floor_into_step2", func() { be.Unary(backend.Floor, dStep, x, none) }},
+		{"neg_i32_into_step2", func() { be.Unary(backend.Neg, diStep, xi, none) }},
+		{"add_col_1024x16", func() { be.Binary(backend.Add, d1k, y1k, col1k) }},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) { benchPerElem(b, n*n, c.fn) })
+		m := n * n
+		if c.name == "add_col_1024x16" {
+			m = 1024 * 16
+		}
+		b.Run(c.name, func(b *testing.B) { benchPerElem(b, m, c.fn) })
 	}
 }

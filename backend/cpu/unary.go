@@ -45,7 +45,12 @@ func unaryFloat[T float](op backend.UnaryOp, dst, src backend.View, p backend.Sc
 	if !vecOff {
 		// contiguous runs go to the kernels of vec.go; runs strided in
 		// src to them too, through gathered tiles (strided.go)
-		if k, a, b, ok := vecUnaryOf(op, p); ok && (unaryVec(k, dst, src, T(a), T(b)) || unaryStrided(k, dst, src, T(a), T(b))) {
+		k, a, b, ok := vecUnaryOf(op, p)
+		if ok && (unaryVec(k, dst, src, T(a), T(b)) || unaryStrided(k, dst, src, T(a), T(b), !typedFloatLoop(op))) {
+			return
+		}
+		// the ops without a kernel: typed loops over segments (unary_typed.go)
+		if !ok && unarySegs(floatUnSeg[T]{op: op, f: floatFunc(op, p)}, floatUnChunk(op), dst, src) {
 			return
 		}
 	}
@@ -125,6 +130,17 @@ func unaryFloat[T float](op backend.UnaryOp, dst, src backend.View, p backend.Sc
 			}
 		})
 	}
+}
+
+// typedFloatLoop reports whether unaryFloat's switch below has a loop of
+// its own for op (the other ops call floatFunc's function per element).
+func typedFloatLoop(op backend.UnaryOp) bool {
+	switch op {
+	case backend.Neg, backend.Square, backend.ReLU, backend.AddScalar, backend.MulScalar,
+		backend.RSubScalar, backend.DivScalar, backend.Sign, backend.Clamp:
+		return true
+	}
+	return false
 }
 
 // signOf is −1, 0 or 1 by the sign of x; ±0 and NaN give themselves
@@ -232,6 +248,9 @@ func unaryInt[T integer](op backend.UnaryOp, dst, src backend.View, p backend.Sc
 	a, b := T(int64(p.A)), T(int64(p.B))
 	if op == backend.Clamp {
 		a, b = saturate[T](p.A), saturate[T](p.B)
+	}
+	if !vecOff && intUnaryOK(op) && unarySegs(intUnSeg[T]{op: op, a: a, b: b}, grain, dst, src) {
+		return
 	}
 	var f func(x T) T
 	switch op {

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"sync"
 	"unsafe"
 
 	"github.com/tapir-ml/tapir/backend"
@@ -193,18 +194,25 @@ func addrsAlias(x, y uintptr) bool {
 // y (m a multiple of the lanes, dst aligned, as for plain, the binNT
 // kernel it stands for), with a ring of up to ringElems floats, 64-byte
 // aligned; slices too short for a ring of step floats take plain. The
-// ring escapes (ring is a func value), so each call allocates 4 KiB:
-// nothing beside the 16 MiB or more (ntMinElems) the call streams.
+// ring comes from ringPool: a stack array would escape (ring is a func
+// value) and cost a 4 KiB allocation per call.
 func ringStream(plain func(dst, x, y *float32, n int), ring func(dst, x, y, ring *float32, n, r int), step int, dst, x, y *float32, m int) {
 	r := min(ringElems, m/step*step)
 	if r == 0 {
 		plain(dst, x, y, m)
 		return
 	}
-	var buf [ringElems + 15]float32
+	buf := ringPool.Get().(*ringBuf)
 	a := int((64 - uintptr(unsafe.Pointer(&buf[0]))%64) % 64 / 4)
 	ring(dst, x, y, &buf[a], m, r)
+	ringPool.Put(buf)
 }
+
+// ringBuf is a ring of ringElems floats with room to align it to 64
+// bytes.
+type ringBuf [ringElems + 15]float32
+
+var ringPool = sync.Pool{New: func() any { return new(ringBuf) }}
 
 // The kernels in use. vecOff (tests and benchmarks only) sends every
 // elementwise op down the generic strided path, as before the fast paths.
