@@ -9,6 +9,9 @@ import (
 
 // Binary implements backend.Backend.
 func (*CPU) Binary(op backend.BinaryOp, dst, a, b backend.View) {
+	if dst.Numel() == 0 { // an empty view's offset may lie past its buffer's end
+		return
+	}
 	if !vecOff && binaryDense32(op, &dst, &a, &b) {
 		return
 	}
@@ -207,6 +210,9 @@ func compareFunc[T number](op backend.BinaryOp) func(a, b T) bool {
 
 // Where implements backend.Backend.
 func (*CPU) Where(dst, cond, a, b backend.View) {
+	if dst.Numel() == 0 { // as in Binary
+		return
+	}
 	switch a.DType().Size() {
 	case 1:
 		whereT[uint8](dst, cond, a, b)

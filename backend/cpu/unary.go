@@ -8,6 +8,9 @@ import (
 
 // Unary implements backend.Backend.
 func (*CPU) Unary(op backend.UnaryOp, dst, src backend.View, p backend.Scalars) {
+	if dst.Numel() == 0 { // an empty view's offset may lie past its buffer's end
+		return
+	}
 	switch src.DType() {
 	case backend.Float32:
 		unaryFloat[float32](op, dst, src, p)
