@@ -27,10 +27,11 @@ func (t *Tensor) unary(name string, bop backend.UnaryOp, id opID, p backend.Scal
 	case bop.FloatOnly() && !dt.IsFloat():
 		return t.To(Float32).unary(name, bop, id, p, attrs, save)
 	}
-	out := emptyLike(name, t, dt)
+	rec := needsGrad(t)
+	out := emptyFor(name, t.be(), dt, t.shape, rec)
 	t.be().Unary(bop, out.view(), t.view(), p)
 	runtime.KeepAlive(t)
-	if needsGrad(t) {
+	if rec {
 		switch save {
 		case saveIn:
 			record(id, attrs, []*Tensor{t}, []*Tensor{out}, t)
@@ -277,16 +278,19 @@ func binary(name string, bop backend.BinaryOp, id opID, a, b *Tensor, save bool)
 	if bop.IsComparison() {
 		resDT, outDT = Bool, Bool
 	}
-	out := emptyOn(name, a.be(), resDT, shape)
+	rec := !bop.IsComparison() && needsGrad(x, y)
+	out := emptyFor(name, a.be(), resDT, shape, rec)
 	if len(x.shape) == len(shape) && sameShape(x.shape, y.shape) {
 		// no broadcasting: the views as they are, built in place
-		x.be().Binary(bop, out.view(), x.view(), y.view())
+		if !binaryDense(bop, out, x, y) {
+			x.be().Binary(bop, out.view(), x.view(), y.view())
+		}
 	} else {
 		x.be().Binary(bop, out.view(), x.broadcastView(shape), y.broadcastView(shape))
 	}
 	runtime.KeepAlive(x)
 	runtime.KeepAlive(y)
-	if !bop.IsComparison() && needsGrad(x, y) {
+	if rec {
 		if save {
 			record(id, nil, []*Tensor{x, y}, []*Tensor{out}, x, y)
 		} else {

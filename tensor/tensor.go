@@ -216,6 +216,12 @@ func emptyOn(op string, be backend.Backend, dt DType, shape []int) *Tensor {
 		n *= s
 	}
 	t := &Tensor{st: newStorage(op, be, dt, n)}
+	t.setContiguous(shape)
+	return t
+}
+
+// setContiguous gives t a contiguous layout of the given shape (copied).
+func (t *Tensor) setContiguous(shape []int) {
 	r := len(shape)
 	var buf []int
 	if r <= inlineDims {
@@ -233,7 +239,6 @@ func emptyOn(op string, be backend.Backend, dt DType, shape []int) *Tensor {
 		}
 	}
 	t.shape, t.strides = sh, str
-	return t
 }
 
 // emptyLike allocates a contiguous tensor shaped like t.

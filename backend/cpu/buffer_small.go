@@ -23,6 +23,10 @@ import (
 
 const smallWords = 128
 
+// SmallBytes is the largest buffer, in bytes, that NewWithBuffer keeps
+// in its header's object rather than taking from the pool.
+const SmallBytes = smallWords * 8
+
 type (
 	smallBuf2[H any] struct {
 		h    H
