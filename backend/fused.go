@@ -115,3 +115,17 @@ type CrossEntropier interface {
 	// are known to be in range.
 	CrossEntropyBackward(dx, x, lse, target View, ignore int64, scale float64)
 }
+
+// BiasMatMuler computes a product plus a bias broadcast down its rows in
+// one call (torch's addmm with a 1-d bias: a Linear layer's forward), so
+// the bias costs no pass of its own over the output; without it package
+// tensor runs MatMul and adds the bias with Binary.
+type BiasMatMuler interface {
+	// MatMulBias sets dst[b] = a[b]·b[b] + bias for every batch b.
+	// dst, a and b are as in MatMul (3-d [batch, rows, cols] views of one
+	// float DType); bias is a 1-d view [N] of that DType, N being dst's
+	// column count, with any stride. The bias may be added before the
+	// product's terms or after them, so the result can differ from
+	// MatMul then Add in the last bit.
+	MatMulBias(dst, a, b, bias View)
+}

@@ -51,6 +51,9 @@ type mat[T any] struct {
 
 func (m mat[T]) at(i, j int) T { return m.data[m.off+i*m.rs+j*m.cs] }
 
+// t is m transposed: the same elements with rows and columns swapped.
+func (m mat[T]) t() mat[T] { return mat[T]{m.data, m.off, m.cols, m.rows, m.cs, m.rs} }
+
 func batchMats[T any](v backend.View) (data []T, batch, rows, cols, bs, rs, cs int) {
 	return slice[T](v.Storage), v.Shape[0], v.Shape[1], v.Shape[2], v.Strides[0], v.Strides[1], v.Strides[2]
 }
