@@ -1,0 +1,100 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+// BenchmarkPackMLP runs the float32 packers of the AVX-512 12×32 kernel
+// alone on the operands of one MLP training step (see BenchmarkSgemmMLP),
+// in the blocks gemmPacked hands them: every whole panel of the operand
+// per pass, into one destination buffer the size of the driver's. It
+// reports ns per packed element of the locked thread's CPU time.
+//
+// Where the source comes from decides the packers' speed, so each case
+// runs in three places: hot (one copy, the small cases only: in L2), L3
+// (the source rotates among copies of 4 MB in all) and mem (32 MB: past
+// L3 on a loaded machine, and past the reach of the TLB). The training
+// step's packers, profiled, run between the L3 and mem rows.
+func BenchmarkPackMLP(b *testing.B) {
+	if !hasAVX512 {
+		b.Skip("no AVX-512")
+	}
+	kn := sgemmAVX512
+	cases := []struct {
+		name       string
+		fn         func(dst, src *float32, ld, k int)
+		w          int  // panel width
+		trans      bool // packT: w rows of k values; else k rows of w values
+		rows, cols int  // the source matrix, row-major
+		kc         int  // k block
+		hot        bool // small enough for L2
+	}{
+		{"TB32_fwd1", kn.packTB, 32, true, 512, 784, 392, false},
+		{"TB32_fwd2", kn.packTB, 32, true, 512, 512, 512, false},
+		{"NB32_dx2", kn.packNB, 32, false, 512, 512, 512, false},
+		{"NB32_dw1", kn.packNB, 32, false, 128, 784, 128, false},
+		{"TA12_fwd1", kn.packTA, 12, true, 128, 784, 392, false},
+		{"NA12_dw2", kn.packNA, 12, false, 128, 512, 128, false},
+		{"TB32", kn.packTB, 32, true, 32, 784, 256, true},
+		{"NB32", kn.packNB, 32, false, 256, 64, 256, true},
+		{"TA12", kn.packTA, 12, true, 12, 784, 392, true},
+		{"NA12", kn.packNA, 12, false, 128, 24, 128, true},
+	}
+	for _, c := range cases {
+		for _, place := range []struct {
+			name string
+			mb   int
+		}{{"hot", 0}, {"L3", 4}, {"mem", 32}} {
+			if c.hot != (place.mb == 0) {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/%s", c.name, place.name), func(b *testing.B) {
+				benchPack(b, c.fn, c.w, c.trans, c.rows, c.cols, c.kc, place.mb)
+			})
+		}
+	}
+}
+
+// benchPack packs every whole panel of a rows×cols row-major source per
+// pass, with k blocks of kc, the source rotating among copies of mb MB in
+// all (at least one).
+func benchPack(b *testing.B, fn func(dst, src *float32, ld, k int), w int, trans bool, rows, cols, kc, mb int) {
+	size := rows * cols
+	copies := max(1, (mb<<20)/(4*size))
+	srcs := make([][]float32, copies)
+	for i := range srcs {
+		srcs[i] = make([]float32, size)
+		for j := range srcs[i] {
+			srcs[i][j] = float32(j % 1000)
+		}
+	}
+	// panels: w rows (trans) or w columns (not) at a time
+	panels, k := rows/w, cols
+	if !trans {
+		panels, k = cols/w, rows
+	}
+	dst := make([]float32, panels*w*kc)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU()
+	elems := 0
+	for i := 0; b.Loop(); i++ {
+		src := srcs[i%copies]
+		for pc := 0; pc < k; pc += kc {
+			kcc := min(kc, k-pc)
+			for j := 0; j < panels; j++ {
+				off := j*w*cols + pc // w rows from row j·w, columns from pc
+				if !trans {
+					off = pc*cols + j*w // rows from pc, w columns from j·w
+				}
+				fn(&dst[j*w*kcc], &src[off], cols, kcc)
+			}
+			elems += panels * w * kcc
+		}
+	}
+	b.ReportMetric((threadCPU()-t0)*1e9/float64(elems), "ns/elem-cpu")
+}

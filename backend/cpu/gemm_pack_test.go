@@ -1,0 +1,115 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// packCase is one assembly packer: its panel width, how many rows of the
+// panel it fills (rows < width: packTBRun's partial packer) and whether it
+// transposes.
+type packCase[T float] struct {
+	name        string
+	fn          func(dst, src *T, ld, k int)
+	rows, width int
+	trans       bool
+}
+
+// kernelPacks lists kn's assembly packers.
+func kernelPacks[T float](kn *microKernel[T]) []packCase[T] {
+	var ps []packCase[T]
+	for _, p := range []packCase[T]{
+		{kn.name + " packTA", kn.packTA, kn.mr, kn.mr, true},
+		{kn.name + " packNA", kn.packNA, kn.mr, kn.mr, false},
+		{kn.name + " packTB", kn.packTB, kn.nr, kn.nr, true},
+		{kn.name + " packNB", kn.packNB, kn.nr, kn.nr, false},
+	} {
+		if p.fn != nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// TestPackers holds every assembly packer this CPU runs (each kernel's
+// four, the 8×48 kernel's and packTBRun's, float64's) to an index loop,
+// for k = 0…70 (40 with -short: every tail of the transposes' blocks of
+// 16 bytes and many whole blocks), source strides just past the panel and
+// far past it, sources starting off a cache line, with guard bands around
+// the destination and NaN sentinels in the source between and around the
+// rows the packer may read. testPacks (gemm_test.go) covers k ≤ 40 with
+// one stride.
+func TestPackers(t *testing.T) {
+	var ps32 []packCase[float32]
+	for _, kn := range gemmCandidates32() {
+		ps32 = append(ps32, kernelPacks(kn)...)
+	}
+	if hasAVX512 {
+		ps32 = append(ps32, kernelPacks(sgemmAVX512x8)...)
+		part, run := packTBRun(sgemmAVX512x8)
+		ps32 = append(ps32, packCase[float32]{"packTBRun(8x48)", part, run, sgemmAVX512x8.nr, true})
+	}
+	var ps64 []packCase[float64]
+	for _, kn := range gemmCandidates64() {
+		ps64 = append(ps64, kernelPacks(kn)...)
+	}
+	for _, p := range ps32 {
+		t.Run(p.name, func(t *testing.T) { testPacker(t, p) })
+	}
+	for _, p := range ps64 {
+		t.Run(p.name, func(t *testing.T) { testPacker(t, p) })
+	}
+}
+
+func testPacker[T float](t *testing.T, p packCase[T]) {
+	rng := rand.New(rand.NewPCG(17, uint64(p.rows*100+p.width)))
+	maxK := 70
+	if testing.Short() {
+		maxK = 40
+	}
+	for k := 0; k <= maxK; k++ {
+		// the source is lines rows of span values, ld apart: p.rows rows
+		// of k values (trans) or k rows of p.rows values
+		lines, span := p.rows, k
+		if !p.trans {
+			lines, span = k, p.rows
+		}
+		for _, ld := range []int{span + 3, span + 61} {
+			for _, off := range []int{0, 5} {
+				name := fmt.Sprintf("k=%d ld=%d off=%d", k, ld, off)
+				src := make([]T, guard+off+lines*ld+guard)
+				for i := range src {
+					src[i] = sentinel[T]()
+				}
+				base := guard + off
+				for r := 0; r < lines; r++ {
+					discrete(rng, src[base+r*ld:base+r*ld+span])
+				}
+				got := make([]T, guard+k*p.width+guard)
+				for i := range got {
+					got[i] = sentinel[T]()
+				}
+				discrete(rng, got[guard:guard+k*p.width]) // what a partial packer leaves alone
+				want := append([]T(nil), got...)
+				for i := 0; i < p.rows; i++ {
+					for q := 0; q < k; q++ {
+						if p.trans { // dst[q·width + i] = src[i·ld + q]
+							want[guard+q*p.width+i] = src[base+i*ld+q]
+						} else { // dst[q·width + i] = src[q·ld + i]
+							want[guard+q*p.width+i] = src[base+q*ld+i]
+						}
+					}
+				}
+				p.fn(&got[guard], &src[base], ld, k)
+				for i := range got {
+					if !sameValue(got[i], want[i]) {
+						t.Fatalf("%s: element %d (panel from %d) is %v, want %v", name, i, guard, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
