@@ -7,9 +7,10 @@ type customOp struct {
 }
 
 func (c *customOp) backwardFor(n *Node, gs []*Tensor, create bool) []*Tensor {
-	saved := make([]*Tensor, len(n.saved))
-	for i := range n.saved {
-		saved[i] = n.saved[i].unpack(n, create)
+	sv := n.saves()
+	saved := make([]*Tensor, len(sv))
+	for i := range sv {
+		saved[i] = sv[i].unpack(n, create)
 	}
 	return c.backward(saved, gs)
 }
@@ -30,7 +31,7 @@ func RecordFunction(name string, inputs, outputs, saved []*Tensor, backward func
 	for i, o := range outputs {
 		outs[i] = o.Detach()
 	}
-	n := record(opCustom, nil, inputs, outs, saved...)
-	n.custom = &customOp{name: name, backward: backward}
+	n := recordNode(true, 3, opCustom, nil, inputs, outs, saved)
+	n.extra().custom = customOp{name: name, backward: backward}
 	return outs
 }

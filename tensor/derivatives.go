@@ -111,17 +111,17 @@ func (c *gradCtx) reusable(g *Tensor) bool { return c.e != nil && c.e.owned(g) }
 
 // saved returns the i-th saved tensor (attached to the graph when
 // differentiating the backward pass itself).
-func (c *gradCtx) saved(i int) *Tensor { return c.n.saved[i].unpack(c.n, c.create) }
+func (c *gradCtx) saved(i int) *Tensor { return c.n.saves()[i].unpack(c.n, c.create) }
 
 // needs reports whether input i wants a gradient.
-func (c *gradCtx) needs(i int) bool { return c.n.next[i].node != nil }
+func (c *gradCtx) needs(i int) bool { return c.n.nexts()[i].node != nil }
 
-func (c *gradCtx) inShape(i int) []int { return c.n.inMeta[i].shape }
+func (c *gradCtx) inShape(i int) []int { return c.n.shapeOf(&c.n.inMetas()[i]) }
 
 // zerosIn is zeros shaped like input i.
 func (c *gradCtx) zerosIn(i int) *Tensor {
-	m := c.n.inMeta[i]
-	return zerosOf(m.dtype, m.dev(), m.shape)
+	m := c.n.inMetas()[i]
+	return zerosOf(m.dtype, m.dev(), c.n.shapeOf(&m))
 }
 
 type rule func(c *gradCtx, g []*Tensor) []*Tensor

@@ -145,13 +145,13 @@ func (e *engine) countDeps(roots []*Node) {
 		seen[n] = true
 		u := e.capture == nil && n.op == opAccumulate
 		if e.capture != nil {
-			for i := range n.outMeta {
+			for i := range n.outMetas() {
 				if _, ok := e.capture[edge{n, i}]; ok {
 					u = true
 				}
 			}
 		}
-		for _, ed := range n.next {
+		for _, ed := range n.nexts() {
 			if ed.node != nil && visit(ed.node) {
 				u = true
 			}
@@ -167,7 +167,7 @@ func (e *engine) countDeps(roots []*Node) {
 		if !useful[n] {
 			continue
 		}
-		for _, ed := range n.next {
+		for _, ed := range n.nexts() {
 			if ed.node != nil && useful[ed.node] {
 				e.deps[ed.node]++
 			}
@@ -192,13 +192,14 @@ func (e *engine) add(ed edge, g *Tensor) {
 	if ed.node == nil || g == nil {
 		return
 	}
-	m := ed.node.outMeta[ed.idx]
-	if !sameShape(g.shape, m.shape) {
-		panic(fmt.Sprintf("tensor: backward: internal error: gradient of shape %v for an output of shape %v of %s", g.shape, m.shape, ed.node.Name()))
+	outs := ed.node.outMetas()
+	m := outs[ed.idx]
+	if ms := ed.node.shapeOf(&m); !sameShape(g.shape, ms) {
+		panic(fmt.Sprintf("tensor: backward: internal error: gradient of shape %v for an output of shape %v of %s", g.shape, ms, ed.node.Name()))
 	}
 	buf := e.buffers[ed.node]
 	if buf == nil {
-		buf = make([]*Tensor, len(ed.node.outMeta))
+		buf = make([]*Tensor, len(outs))
 		e.buffers[ed.node] = buf
 	}
 	old := buf[ed.idx]
@@ -235,7 +236,7 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 	gs := e.buffers[n]
 	delete(e.buffers, n)
 	if gs == nil {
-		gs = make([]*Tensor, len(n.outMeta))
+		gs = make([]*Tensor, len(n.outMetas()))
 	}
 	// hand out captured and retained gradients
 	for i, g := range gs {
@@ -273,13 +274,14 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 		if g != nil {
 			have = true
 		} else if len(gs) > 1 {
-			m := n.outMeta[i]
-			gs[i] = zerosOf(m.dtype, m.dev(), m.shape)
+			m := n.outMetas()[i]
+			gs[i] = zerosOf(m.dtype, m.dev(), n.shapeOf(&m))
 		}
 	}
 	// the rule runs only if some input leads somewhere wanted
 	run := false
-	for _, ed := range n.next {
+	next := n.nexts()
+	for _, ed := range next {
 		if ed.node != nil && e.useful[ed.node] {
 			run = true
 		}
@@ -292,7 +294,7 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 		// of it (a transpose's or reshape's gradient) is then the only
 		// holder, and can still be handed to a leaf or released. Only
 		// the built-in rules are known to keep nothing of their inputs.
-		if n.custom == nil && len(gs) <= len(dead) {
+		if n.customOp() == nil && len(gs) <= len(dead) {
 			for i, g := range gs {
 				dead[i] = g != nil && e.owned(g)
 			}
@@ -311,13 +313,13 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 			e.placed[g.st]--
 		}
 	}
-	for i, ed := range n.next {
+	for i, ed := range next {
 		if ed.node == nil {
 			continue
 		}
 		if i < len(ins) && ins[i] != nil {
 			g := ins[i]
-			if want := n.inMeta[i].dtype; g.DType() != want && want.IsFloat() {
+			if want := n.inMetas()[i].dtype; g.DType() != want && want.IsFloat() {
 				g = g.To(want)
 			}
 			e.add(ed, g)
@@ -328,8 +330,7 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 	}
 	// free what this node consumed
 	if !e.opt.RetainGraph {
-		clear(n.saved) // the backing array may be inline in n
-		n.saved = nil
+		n.freeSaved()
 		n.freed.Store(true)
 	}
 	for _, g := range gs {
@@ -350,20 +351,21 @@ func (e *engine) execute(n *Node, done func(*Node)) {
 
 func (e *engine) apply(n *Node, gs []*Tensor) []*Tensor {
 	var ins []*Tensor
-	if n.custom != nil {
-		ins = n.custom.backwardFor(n, gs, e.opt.CreateGraph)
+	if c := n.customOp(); c != nil {
+		ins = c.backwardFor(n, gs, e.opt.CreateGraph)
 	} else {
 		ins = ops[n.op].grad(&gradCtx{n: n, create: e.opt.CreateGraph, e: e}, gs)
 	}
-	if len(ins) > len(n.next) {
-		fail("backward", ErrAutograd, "%s returned %d gradients for %d inputs", n.Name(), len(ins), len(n.next))
+	inMeta := n.inMetas()
+	if len(ins) > len(inMeta) {
+		fail("backward", ErrAutograd, "%s returned %d gradients for %d inputs", n.Name(), len(ins), len(inMeta))
 	}
 	for i, g := range ins {
-		if g == nil || i >= len(n.inMeta) {
+		if g == nil || i >= len(inMeta) {
 			continue
 		}
-		if !sameShape(g.shape, n.inMeta[i].shape) {
-			fail("backward", ErrShape, "%s returned a gradient of shape %v for input %d of shape %v", n.Name(), g.shape, i, n.inMeta[i].shape)
+		if ms := n.shapeOf(&inMeta[i]); !sameShape(g.shape, ms) {
+			fail("backward", ErrShape, "%s returned a gradient of shape %v for input %d of shape %v", n.Name(), g.shape, i, ms)
 		}
 		if anomaly.Load() && g.DType().IsFloat() {
 			for _, v := range g.Float64s() {
@@ -382,9 +384,10 @@ var leafCopies atomic.Int64
 
 // accumulate adds g into a leaf's Grad.
 func (e *engine) accumulate(n *Node, g *Tensor) {
-	leaf := n.leaf
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	x := n.ext.Load()
+	leaf := x.leaf
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	if g.DType() != leaf.DType() {
 		g = g.To(leaf.DType())
 	}

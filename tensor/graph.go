@@ -15,30 +15,31 @@ import (
 // backward. Tensors computed from tensors that require grad point to the
 // Node that made them ([Tensor.GradFn]); leaves that require grad are fed
 // by an accumulator Node whose Op is "AccumulateGrad".
+//
+// Every op that requires grad allocates one, and on a tiny op the bytes
+// allocated, which set how often the GC runs, are most of the cost: so
+// the node keeps counts instead of slices, and what few nodes need (a
+// custom op, a leaf, more inputs or outputs than fit inline, anomaly
+// stacks, retained outputs) lives behind one pointer (nodeExt).
 type Node struct {
-	op      opID
-	used    uint8       // of inl.dims
-	lastAt  uint8       // where in inl.dims the latest shape copy starts
-	freed   atomic.Bool // saved tensors released by a backward pass
-	attrs   any
-	next    []edge
-	inMeta  []meta
-	outMeta []meta
-	saved   []savedTensor
-	seq     uint64
-	custom  *customOp
-	leaf    *Tensor // AccumulateGrad only
+	op     opID
+	nIn    uint8       // inputs in inl (next and in), or farCount: in ext
+	nOut   uint8       // outputs in inl.out, or farCount: in ext
+	nSaved uint8       // of *sv
+	used   uint8       // of inl.dims
+	lastAt uint8       // where in inl.dims the latest shape copy starts
+	freed  atomic.Bool // saved tensors released by a backward pass
+	attrs  any
+	seq    uint64
+	// sv is the room for saved tensors in the nodeSaving or nodeFar
+	// around the node; nil when there is none, or the node saves more
+	// than fit (then they are in ext).
+	sv  *[2]savedTensor
+	ext atomic.Pointer[nodeExt] // set before the node is published, except by RetainGrad
 
-	mu   sync.Mutex
-	more *nodeMore // rarely needed; guarded by mu once the node is published
-
-	// inline backing for the slices above, so recording an op of up to
-	// two inputs, one output and rank-4 shapes is one allocation. Equal
-	// shapes share one copy (meta shapes are never written), so two
-	// rank-4 shapes fit. The node stays small: every op that requires
-	// grad allocates one, and on a tiny op the bytes allocated, which
-	// set how often the GC runs, are most of the cost. Tensors saved for
-	// backward live in a nodeSaving around the node (see record).
+	// inline backing, so recording an op of up to two inputs, one output
+	// and rank-4 shapes is one allocation. Equal shapes share one copy
+	// (meta shapes are never written), so two rank-4 shapes fit.
 	inl struct {
 		next [2]edge
 		in   [2]meta
@@ -46,6 +47,9 @@ type Node struct {
 		dims [2 * inlineDims]int // meta shapes
 	}
 }
+
+// farCount in Node.nIn or nOut says the edges or metas live in ext.
+const farCount = 255
 
 // nodeSaving is a Node with room for the tensors its backward rule reads:
 // one allocation for an op that saves up to two, without making the many
@@ -55,30 +59,114 @@ type nodeSaving struct {
 	saved [2]savedTensor
 }
 
-// nodeMore holds what few nodes need.
-type nodeMore struct {
-	stack    []uintptr       // where the forward op ran (anomaly mode)
+// nodeFar is a node that needs its nodeExt from the start, in the same
+// allocation, with room for two saved tensors.
+type nodeFar struct {
+	Node
+	x     nodeExt
+	saved [2]savedTensor
+}
+
+// nodeExt holds what few nodes need. Fields above mu are written only
+// before the node is published.
+type nodeExt struct {
+	custom  customOp // the user-defined op of an opCustom node
+	leaf    *Tensor  // AccumulateGrad only
+	next    []edge   // when more than fit inline
+	in, out []meta
+	dims    []int // meta shapes that did not fit in inl.dims, each after its rank
+	saved   []savedTensor
+	stack   []uintptr // where the forward op ran (anomaly mode)
+
+	mu       sync.Mutex      // guards retained, and an accumulator's leaf grad
 	retained map[int]*Tensor // outputs that asked RetainGrad
+}
+
+// extra returns n's nodeExt, making it on first use.
+func (n *Node) extra() *nodeExt {
+	if x := n.ext.Load(); x != nil {
+		return x
+	}
+	x := new(nodeExt)
+	if n.ext.CompareAndSwap(nil, x) {
+		return x
+	}
+	return n.ext.Load()
+}
+
+// nexts is, for each input, where its gradient goes.
+func (n *Node) nexts() []edge {
+	if n.nIn == farCount {
+		return n.ext.Load().next
+	}
+	return n.inl.next[:n.nIn:n.nIn]
+}
+
+// inMetas describes the inputs.
+func (n *Node) inMetas() []meta {
+	if n.nIn == farCount {
+		return n.ext.Load().in
+	}
+	return n.inl.in[:n.nIn:n.nIn]
+}
+
+// outMetas describes the outputs.
+func (n *Node) outMetas() []meta {
+	if n.nOut == farCount {
+		return n.ext.Load().out
+	}
+	return n.inl.out[:n.nOut:n.nOut]
+}
+
+// saves are the tensors the backward rule reads.
+func (n *Node) saves() []savedTensor {
+	if n.sv != nil {
+		return n.sv[:n.nSaved:n.nSaved]
+	}
+	if x := n.ext.Load(); x != nil {
+		return x.saved
+	}
+	return nil
+}
+
+// freeSaved drops the saved tensors (the room may be inline in n, which
+// the graph keeps alive).
+func (n *Node) freeSaved() {
+	if n.sv != nil {
+		clear(n.sv[:])
+		n.sv = nil
+	}
+	if x := n.ext.Load(); x != nil && x.saved != nil {
+		clear(x.saved)
+		x.saved = nil
+	}
+}
+
+// customOp is the user-defined op n records, or nil.
+func (n *Node) customOp() *customOp {
+	if n.op != opCustom {
+		return nil
+	}
+	return &n.ext.Load().custom
 }
 
 // forwardStack is where n's forward op ran, if anomaly mode recorded it.
 func (n *Node) forwardStack() []uintptr {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.more == nil {
-		return nil
+	if x := n.ext.Load(); x != nil {
+		return x.stack
 	}
-	return n.more.stack
+	return nil
 }
 
 // retainedOut is output i if it asked RetainGrad, else nil.
 func (n *Node) retainedOut(i int) *Tensor {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.more == nil {
+	x := n.ext.Load()
+	if x == nil {
 		return nil
 	}
-	return n.more.retained[i]
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.retained[i]
 }
 
 // edge says where a gradient goes: output idx of node (nil: nowhere).
@@ -88,49 +176,68 @@ type edge struct {
 }
 
 // meta is what backward needs to know of a tensor without keeping it.
+// Its shape is a copy the node owns (see shapeOf): inl.dims[at:at+rank],
+// or when far the ext.dims after ext.dims[at], which holds the rank. A
+// slice would be 24 bytes of the 12.
 type meta struct {
-	shape   []int
-	devIdx  int32 // the device, packed: Device is 16 bytes
-	devType backend.DeviceType
+	at      uint32
+	rank    uint8
+	far     bool
 	dtype   DType
+	devType backend.DeviceType
+	devIdx  int32 // the device, packed: Device is 16 bytes
 }
 
 // dev is the tensor's device.
 func (m *meta) dev() Device { return Device{Type: m.devType, Index: int(m.devIdx)} }
 
-// metaOf describes t, with a copy of its shape that n owns (t's own may
-// live inside t, and the node must not keep t alive).
-func (n *Node) metaOf(t *Tensor) meta {
+// shapeOf is m's shape; callers must not write it.
+func (n *Node) shapeOf(m *meta) []int {
+	if m.far {
+		d := n.ext.Load().dims
+		end := int(m.at) + 1 + d[m.at]
+		return d[m.at+1 : end : end]
+	}
+	end := int(m.at) + int(m.rank)
+	return n.inl.dims[m.at:end:end]
+}
+
+// setMeta describes t in *m, with a copy of its shape that n owns (t's
+// own may live inside t, and the node must not keep t alive). It writes
+// in place: returning the 12-byte meta by value made the copy read back
+// its fresh byte-wide stores, a store-forwarding stall costing about 5%
+// of a tiny recorded op.
+func (n *Node) setMeta(m *meta, t *Tensor) {
 	d := t.Device()
 	if int(int32(d.Index)) != d.Index {
 		panic("tensor: device index out of range")
 	}
-	return meta{shape: n.ownShape(t.shape), dtype: t.DType(), devType: d.Type, devIdx: int32(d.Index)}
+	*m = meta{dtype: t.DType(), devType: d.Type, devIdx: int32(d.Index)}
+	n.ownShape(m, t.shape)
 }
 
-// ownShape returns a copy of shape that n owns. Copies live in inl.dims
-// while they fit; a shape equal to the latest copy there, or to the
-// start of the first (an elementwise op's output and inputs mostly have
-// one shape), reuses those elements, which is safe because nothing
-// writes a meta's shape.
-func (n *Node) ownShape(shape []int) []int {
+// ownShape points m at a copy of shape that n owns. Copies live in
+// inl.dims while they fit; a shape equal to the latest copy there, or to
+// the start of the first (an elementwise op's output and inputs mostly
+// have one shape), reuses those elements, which is safe because nothing
+// writes a meta's shape. Others go to ext.dims.
+func (n *Node) ownShape(m *meta, shape []int) {
 	r := len(shape)
 	u, at := int(n.used), int(n.lastAt)
-	if u > 0 {
-		if sameShape(n.inl.dims[at:u], shape) {
-			return n.inl.dims[at:u:u]
-		}
-		if r <= u && sameShape(n.inl.dims[:r], shape) {
-			return n.inl.dims[:r:r]
-		}
+	switch {
+	case u > 0 && sameShape(n.inl.dims[at:u], shape):
+		m.at, m.rank = uint32(at), uint8(r)
+	case r <= u && sameShape(n.inl.dims[:r], shape):
+		m.at, m.rank = 0, uint8(r)
+	case u+r <= len(n.inl.dims):
+		copy(n.inl.dims[u:u+r], shape)
+		n.used, n.lastAt = uint8(u+r), uint8(u)
+		m.at, m.rank = uint32(u), uint8(r)
+	default:
+		x := n.extra()
+		m.at, m.far = uint32(len(x.dims)), true
+		x.dims = append(append(x.dims, r), shape...)
 	}
-	if u+r > len(n.inl.dims) {
-		return append([]int(nil), shape...)[:r:r] // append may round the capacity up
-	}
-	sh := n.inl.dims[u : u+r : u+r]
-	copy(sh, shape)
-	n.used, n.lastAt = uint8(u+r), uint8(u)
-	return sh
 }
 
 // Edge is a Node's input as seen from outside: the Node that receives the
@@ -143,8 +250,8 @@ type Edge struct {
 
 // Op is the forward op's name, e.g. "Mul" or "AccumulateGrad".
 func (n *Node) Op() string {
-	if n.custom != nil {
-		return n.custom.name
+	if c := n.customOp(); c != nil {
+		return c.name
 	}
 	return ops[n.op].name
 }
@@ -154,7 +261,7 @@ func (n *Node) Name() string {
 	if n.op == opAccumulate {
 		return "AccumulateGrad"
 	}
-	if t := torchNames[n.op]; t != "" && n.custom == nil {
+	if t := torchNames[n.op]; t != "" && n.customOp() == nil {
 		return t
 	}
 	return n.Op() + "Backward0"
@@ -166,15 +273,21 @@ func (n *Node) Attrs() any { return n.attrs }
 
 // Next lists, for each input of the op, where its gradient goes.
 func (n *Node) Next() []Edge {
-	out := make([]Edge, len(n.next))
-	for i, e := range n.next {
+	next := n.nexts()
+	out := make([]Edge, len(next))
+	for i, e := range next {
 		out[i] = Edge{e.node, e.idx}
 	}
 	return out
 }
 
 // Variable is the leaf tensor an AccumulateGrad node feeds, else nil.
-func (n *Node) Variable() *Tensor { return n.leaf }
+func (n *Node) Variable() *Tensor {
+	if n.op != opAccumulate {
+		return nil
+	}
+	return n.ext.Load().leaf
+}
 
 // String prints the graph below n, one node per line, indented by depth.
 func (n *Node) String() string {
@@ -184,8 +297,8 @@ func (n *Node) String() string {
 	walk = func(m *Node, depth int) {
 		b.WriteString(strings.Repeat("  ", depth))
 		b.WriteString(m.Name())
-		if m.leaf != nil {
-			fmt.Fprintf(&b, " %v", m.leaf.shape)
+		if l := m.Variable(); l != nil {
+			fmt.Fprintf(&b, " %v", l.shape)
 		}
 		if seen[m] {
 			b.WriteString(" (seen)\n")
@@ -193,7 +306,7 @@ func (n *Node) String() string {
 		}
 		b.WriteString("\n")
 		seen[m] = true
-		for _, e := range m.next {
+		for _, e := range m.nexts() {
 			if e.node != nil {
 				walk(e.node, depth+1)
 			}
@@ -269,16 +382,13 @@ func (t *Tensor) RetainGrad() {
 		}
 		return
 	}
-	n := t.gradFn
-	n.mu.Lock()
-	if n.more == nil {
-		n.more = &nodeMore{}
+	x := t.gradFn.extra()
+	x.mu.Lock()
+	if x.retained == nil {
+		x.retained = map[int]*Tensor{}
 	}
-	if n.more.retained == nil {
-		n.more.retained = map[int]*Tensor{}
-	}
-	n.more.retained[t.outIdx] = t
-	n.mu.Unlock()
+	x.retained[t.outIdx] = t
+	x.mu.Unlock()
 }
 
 // gradEdge is where t's gradient goes.
@@ -297,10 +407,11 @@ func (t *Tensor) accumulator() *Node {
 	if n := s.acc.Load(); n != nil {
 		return n
 	}
-	n := &Node{op: opAccumulate, leaf: t, seq: nodeSeq.Add(1)}
-	m := n.metaOf(t)
-	n.inl.in[0], n.inl.out[0] = m, m
-	n.inMeta, n.outMeta = n.inl.in[:1:1], n.inl.out[:1:1]
+	nf := &nodeFar{Node: Node{op: opAccumulate, seq: nodeSeq.Add(1), nOut: 1}}
+	nf.x.leaf = t
+	n := &nf.Node
+	n.ext.Store(&nf.x)
+	n.setMeta(&n.inl.out[0], t)
 	if s.acc.CompareAndSwap(nil, n) {
 		return n
 	}
@@ -320,50 +431,115 @@ func needsGrad(ins ...*Tensor) bool {
 // record attaches a new node for op to outs. saved are the tensors the
 // backward rule reads, in the order it reads them (ctx.saved(i)).
 func record(op opID, attrs any, ins, outs []*Tensor, saved ...*Tensor) *Node {
+	return recordNode(false, 4, op, attrs, ins, outs, saved)
+}
+
+// recordNode is record; far asks for the node's nodeExt in the same
+// allocation (a custom op's node needs it), and skip is the frames above
+// the op's caller (for runtime.Callers) that anomaly mode leaves out.
+func recordNode(far bool, skip int, op opID, attrs any, ins, outs, saved []*Tensor) *Node {
 	for _, t := range ins {
 		checkViewFresh(t)
 	}
-	var n *Node
-	if k := len(saved); k > 0 && k <= len(nodeSaving{}.saved) {
-		ns := new(nodeSaving)
-		ns.Node.saved = ns.saved[:k:k]
-		n = &ns.Node
-	} else {
-		n = new(Node)
-		if k > 0 {
-			n.saved = make([]savedTensor, k)
-		}
-	}
+	far = far || len(ins) > len(n0.inl.next) || len(outs) > len(n0.inl.out) ||
+		anomaly.Load() || shapeDims(ins, outs) > len(n0.inl.dims)
+	n := newNode(len(saved), far)
 	n.op, n.attrs, n.seq = op, attrs, nodeSeq.Add(1)
-	if len(ins) <= len(n.inl.next) {
-		n.next, n.inMeta = n.inl.next[:len(ins):len(ins)], n.inl.in[:len(ins):len(ins)]
+	next, inMeta := n.inl.next[:], n.inl.in[:]
+	if len(ins) <= len(next) {
+		n.nIn = uint8(len(ins))
 	} else {
-		n.next, n.inMeta = make([]edge, len(ins)), make([]meta, len(ins))
+		x := n.extra()
+		x.next, x.in = make([]edge, len(ins)), make([]meta, len(ins))
+		next, inMeta, n.nIn = x.next, x.in, farCount
 	}
 	for i, t := range ins {
 		if t == nil {
 			continue
 		}
-		n.inMeta[i] = n.metaOf(t)
-		n.next[i] = t.gradEdge()
+		n.setMeta(&inMeta[i], t)
+		next[i] = t.gradEdge()
 	}
-	if len(outs) <= len(n.inl.out) {
-		n.outMeta = n.inl.out[:len(outs):len(outs)]
+	outMeta := n.inl.out[:]
+	if len(outs) <= len(outMeta) {
+		n.nOut = uint8(len(outs))
 	} else {
-		n.outMeta = make([]meta, len(outs))
+		x := n.extra()
+		x.out = make([]meta, len(outs))
+		outMeta, n.nOut = x.out, farCount
 	}
 	for i, o := range outs {
-		n.outMeta[i] = n.metaOf(o)
+		n.setMeta(&outMeta[i], o)
 		if o.DType().IsFloat() {
 			o.gradFn, o.outIdx = n, i
 		}
 	}
+	sv := n.saves()
 	for i, s := range saved {
-		n.saved[i] = save(s, n)
+		sv[i] = save(s, n)
 	}
 	if anomaly.Load() {
 		pc := make([]uintptr, 32)
-		n.more = &nodeMore{stack: pc[:runtime.Callers(3, pc)]}
+		n.extra().stack = pc[:runtime.Callers(skip, pc)]
+	}
+	return n
+}
+
+// n0 is a Node to take sizes from.
+var n0 Node
+
+// shapeDims bounds the inline dims that ownShape will use for the
+// shapes of ins and outs: it shares a shape equal to the first or to the
+// latest copied, and possibly more. Beyond inl.dims the node is far.
+func shapeDims(ins, outs []*Tensor) int {
+	r := 0
+	for _, ts := range [2][]*Tensor{ins, outs} {
+		for _, t := range ts {
+			if t != nil {
+				r += len(t.shape)
+			}
+		}
+	}
+	if r <= len(n0.inl.dims) {
+		return r // fits without sharing: the common tiny op stops here
+	}
+	var first, last []int
+	r = 0
+	for _, ts := range [2][]*Tensor{ins, outs} {
+		for _, t := range ts {
+			switch {
+			case t == nil:
+			case first == nil:
+				first, last, r = t.shape, t.shape, len(t.shape)
+			case !sameShape(t.shape, last) && !sameShape(t.shape, first):
+				last, r = t.shape, r+len(t.shape)
+			}
+		}
+	}
+	return r
+}
+
+// newNode allocates a node with room for k saved tensors, and with its
+// nodeExt when far: inline for up to two, so such an op is still one
+// allocation.
+func newNode(k int, far bool) *Node {
+	var n *Node
+	var room *[2]savedTensor
+	switch {
+	case far || k > len(room):
+		nf := new(nodeFar)
+		nf.ext.Store(&nf.x)
+		n, room = &nf.Node, &nf.saved
+	case k == 0:
+		return new(Node)
+	case k <= len(room):
+		ns := new(nodeSaving)
+		n, room = &ns.Node, &ns.saved
+	}
+	if k <= len(room) {
+		n.sv, n.nSaved = room, uint8(k)
+	} else {
+		n.extra().saved = make([]savedTensor, k)
 	}
 	return n
 }

@@ -12,8 +12,9 @@ import (
 // cost. Tensor 176 bytes, storage 48 (with a small CPU buffer's header
 // and 64 bytes of elements, 160; an unrecorded output's Tensor and
 // storage in one tensorStorage 224, and with those 352), a Node that
-// saves nothing 352, one that saves one or two tensors 448 (at most 512:
-// no separate type header).
+// saves nothing 192 (counts and compact metas instead of slices; what
+// few nodes need lives behind one pointer), one that saves one or two
+// tensors 288.
 func TestOverheadRecordSizes(t *testing.T) {
 	cases := []struct {
 		name     string
@@ -22,8 +23,8 @@ func TestOverheadRecordSizes(t *testing.T) {
 		{"Tensor", unsafe.Sizeof(Tensor{}), 176},
 		{"storage", unsafe.Sizeof(storage{}), 48},
 		{"tensorStorage", unsafe.Sizeof(tensorStorage{}), 224},
-		{"Node", unsafe.Sizeof(Node{}), 352},
-		{"nodeSaving", unsafe.Sizeof(nodeSaving{}), 448},
+		{"Node", unsafe.Sizeof(Node{}), 192},
+		{"nodeSaving", unsafe.Sizeof(nodeSaving{}), 288},
 	}
 	for _, c := range cases {
 		if c.size > c.at {
@@ -79,17 +80,16 @@ func TestOwnShape(t *testing.T) {
 	}
 	for _, shapes := range cases {
 		n := new(Node)
-		var got [][]int
-		for _, s := range shapes {
+		ms := make([]meta, len(shapes))
+		for i, s := range shapes {
 			in := append([]int(nil), s...)
-			o := n.ownShape(in)
+			n.ownShape(&ms[i], in)
 			for i := range in {
 				in[i] = -1 // the caller's slice changes; the copy must not
 			}
-			got = append(got, o)
 		}
-		for i, o := range got {
-			if !sameShape(o, shapes[i]) || cap(o) != len(o) {
+		for i := range ms {
+			if o := n.shapeOf(&ms[i]); !sameShape(o, shapes[i]) || cap(o) != len(o) {
 				t.Fatalf("%v: shape %d is %v (cap %d)", shapes, i, o, cap(o))
 			}
 		}
