@@ -517,21 +517,27 @@ func cmpVS[T number](op backend.BinaryOp, d []uint8, x []T, v T) {
 // layers in between: a tiny op's whole cost is such fixed overhead, and
 // reading the views through pointers spares copying them at every level.
 func binaryDense32(op backend.BinaryOp, dst, a, b *backend.View) bool {
-	k := vecBinOpOf(op)
-	if k == nil {
+	if !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
 		return false
 	}
-	d, ok := dst.Storage.(*Buffer)
-	x, okx := a.Storage.(*Buffer)
-	y, oky := b.Storage.(*Buffer)
+	return dense32(op, dst.Storage, a.Storage, b.Storage, dst.Offset, a.Offset, b.Offset, backend.Numel(dst.Shape))
+}
+
+// dense32 runs op's float32 vector kernel on dst[dOff:], a[aOff:] and
+// b[bOff:], n elements each, and reports whether it did: not for other
+// dtypes or ops, nor for work worth threads.
+func dense32(op backend.BinaryOp, dst, a, b backend.Storage, dOff, aOff, bOff, n int) bool {
+	k := vecBinOpOf(op)
+	if k == nil || n >= 2*k.chunk && NumThreads() > 1 {
+		return false
+	}
+	d, ok := dst.(*Buffer)
+	x, okx := a.(*Buffer)
+	y, oky := b.(*Buffer)
 	if !ok || !okx || !oky || d.dt != backend.Float32 || x.dt != backend.Float32 || y.dt != backend.Float32 {
 		return false
 	}
-	n := backend.Numel(dst.Shape)
-	if n >= 2*k.chunk && NumThreads() > 1 || !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
-		return false
-	}
-	vec32.bin[k.kb](f32s(d, dst.Offset, n), f32s(x, a.Offset, n), f32s(y, b.Offset, n))
+	vec32.bin[k.kb](f32s(d, dOff, n), f32s(x, aOff, n), f32s(y, bOff, n))
 	return true
 }
 

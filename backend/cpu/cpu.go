@@ -173,16 +173,5 @@ var (
 // worth threads), the caller goes through Binary. On a tiny op, copying
 // three views into an interface call is a tenth of the cost.
 func BinaryDense32(op backend.BinaryOp, dst, a, b backend.Storage, aOff, bOff, n int) bool {
-	k := vecBinOpOf(op)
-	if vecOff || k == nil || n >= 2*k.chunk && NumThreads() > 1 {
-		return false
-	}
-	d, okd := dst.(*Buffer)
-	x, okx := a.(*Buffer)
-	y, oky := b.(*Buffer)
-	if !okd || !okx || !oky || d.dt != backend.Float32 || x.dt != backend.Float32 || y.dt != backend.Float32 {
-		return false
-	}
-	vec32.bin[k.kb](f32s(d, 0, n), f32s(x, aOff, n), f32s(y, bOff, n))
-	return true
+	return !vecOff && dense32(op, dst, a, b, 0, aOff, bOff, n)
 }
