@@ -135,8 +135,33 @@ func (t *Tensor) AddScaledIn(o *Tensor, alpha float64) *Tensor {
 			if !t.DType().IsFloat() || t.DType().IsHalf() {
 				return false
 			}
+			if t.axpy(o, alpha) {
+				return true
+			}
 			return t.directBinary(backend.Add, o.MulScalar(alpha))
 		})
+}
+
+// axpy adds alpha·o into t in one pass where it can: t += alpha·o is
+// the update of plain SGD, p = p + (−lr)·g, which the backend's fused SGD
+// kernel (backend.FusedOptimizer) computes with the same two roundings,
+// the product then the sum, as the composed Add(o.MulScalar(alpha)). The
+// composed update reads o, writes a temporary, then reads it and t and
+// writes t; a training loop's parameter update (p.AddScaledIn(p.Grad(),
+// −lr)) spends twice the memory traffic that way. It reports false,
+// having written nothing, when the operands are not the fused kernel's
+// (different shapes or dtypes, shared storage, non-contiguous views, no
+// fused kernel).
+func (t *Tensor) axpy(o *Tensor, alpha float64) bool {
+	if o.DType() != t.DType() || !sameShape(o.shape, t.shape) || o.st == t.st {
+		return false
+	}
+	fo, ok := t.be().(backend.FusedOptimizer)
+	if !ok || !fo.SGDStep(t.view(), o.view(), backend.View{}, backend.SGDHyper{LR: -alpha}) {
+		return false
+	}
+	runtime.KeepAlive(o)
+	return true
 }
 
 // scalarIn runs a scalar op in place.
