@@ -47,6 +47,10 @@ func TestBadInputGivesTypedErrors(t *testing.T) {
 		{"item of many", tensor.ErrShape, []string{"item", "6 elements"}, func() { a.Item() }},
 		{"from slice", tensor.ErrShape, []string{"from_slice", "5 values", "[2 3]"}, func() { tensor.FromSlice([]float32{1, 2, 3, 4, 5}, 2, 3) }},
 		{"negative shape", tensor.ErrShape, []string{"negative"}, func() { tensor.Zeros(-1) }},
+		{"element count overflows", tensor.ErrShape, []string{"full", "[4294967296 4294967296]", "more elements"}, func() { tensor.Zeros(1<<32, 1<<32) }},
+		{"byte count overflows", tensor.ErrOutOfMemory, []string{"[1 4611686018427387904]", "bytes"}, func() { tensor.Zeros(1, 1<<62) }},
+		{"reshape count overflows", tensor.ErrShape, []string{"reshape", "[4294967296 4294967296]"}, func() { tensor.Zeros(0).Reshape(1<<32, 1<<32) }},
+		{"reshape inferred overflows", tensor.ErrShape, []string{"reshape", "more elements"}, func() { tensor.Zeros(0).Reshape(1<<32, -1, 1<<32) }},
 		{"requires grad on ints", tensor.ErrDType, []string{"floating"}, func() { idx.SetRequiresGrad(true) }},
 		{"bool sub", tensor.ErrDType, []string{"sub", "bool"}, func() { tensor.FromSlice([]bool{true}).Sub(tensor.FromSlice([]bool{true})) }},
 		{"in-place broadcast grow", tensor.ErrShape, []string{"add_"}, func() { tensor.Zeros(3).AddIn(tensor.Zeros(2, 3)) }},
@@ -93,4 +97,21 @@ func TestTryOnlyRecoversTensorErrors(t *testing.T) {
 	}()
 	_ = tensor.Try(func() { panic("not mine") })
 	t.Fatal("Try swallowed a foreign panic")
+}
+
+// TestEmptyShapesWithHugeDims checks that the overflow checks of
+// TestBadInputGivesTypedErrors leave alone what torch allows: a zero dim
+// makes a tensor empty however large its other dims are.
+func TestEmptyShapesWithHugeDims(t *testing.T) {
+	z := tensor.Zeros(0, 1<<40, 1<<40)
+	if n := z.Numel(); n != 0 {
+		t.Fatalf("Zeros(0, 2⁴⁰, 2⁴⁰) has %d elements, want 0", n)
+	}
+	r := z.Reshape(1<<50, 0, 1<<50)
+	if got := r.Shape(); len(got) != 3 || got[0] != 1<<50 || got[1] != 0 || got[2] != 1<<50 {
+		t.Fatalf("reshape to [2⁵⁰ 0 2⁵⁰] gave %v", got)
+	}
+	if n := tensor.Zeros(3, 1<<20).Reshape(-1, 1<<10).Shape()[0]; n != 3<<10 {
+		t.Fatalf("inferred dim %d, want %d", n, 3<<10)
+	}
 }

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"runtime"
+	"slices"
 
 	"github.com/tapir-ml/tapir/backend"
 )
@@ -22,7 +23,6 @@ func (t *Tensor) makeView(shape, strides []int, offset int, id opID, attrs any) 
 func inferShape(op string, shape []int, numel int, from []int) []int {
 	out := append([]int(nil), shape...)
 	infer := -1
-	known := 1
 	for i, s := range out {
 		switch {
 		case s == -1:
@@ -32,9 +32,13 @@ func inferShape(op string, shape []int, numel int, from []int) []int {
 			infer = i
 		case s < 0:
 			fail(op, ErrShape, "invalid shape %v", shape)
-		default:
-			known *= s
 		}
+	}
+	var known int
+	if infer >= 0 {
+		known = shapeProduct(op, slices.Delete(slices.Clone(out), infer, infer+1), shape)
+	} else {
+		known = shapeProduct(op, out, shape)
 	}
 	if infer >= 0 {
 		if known == 0 || numel%known != 0 {

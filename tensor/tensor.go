@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -208,16 +209,36 @@ func empty(op string, dev Device, dt DType, shape []int) *Tensor {
 // emptyOn is empty on the device of backend be: ops whose inputs already
 // hold their backend skip the device lookup.
 func emptyOn(op string, be backend.Backend, dt DType, shape []int) *Tensor {
-	n := 1
 	for _, s := range shape {
 		if s < 0 {
 			fail(op, ErrShape, "negative dimension in shape %v", append([]int(nil), shape...))
 		}
-		n *= s
+	}
+	n := shapeProduct(op, shape, shape)
+	if sz := max(dt.Size(), 1); n > math.MaxInt/sz {
+		fail(op, ErrOutOfMemory, "shape %v of %v takes more bytes than an int counts", append([]int(nil), shape...), dt)
 	}
 	t := &Tensor{st: newStorage(op, be, dt, n)}
 	t.setContiguous(shape)
 	return t
+}
+
+// shapeProduct returns the product of dims, all at least 0, and fails
+// with ErrShape, naming op and shape, when it does not fit in an int: a
+// shape such as [2³², 2³²] would otherwise wrap to 0 elements and pass
+// for empty. A zero dim makes the product 0 however large the others.
+func shapeProduct(op string, dims, shape []int) int {
+	if slices.Contains(dims, 0) {
+		return 0
+	}
+	n := 1
+	for _, s := range dims {
+		if n > math.MaxInt/s {
+			fail(op, ErrShape, "shape %v has more elements than an int counts", append([]int(nil), shape...))
+		}
+		n *= s
+	}
+	return n
 }
 
 // setContiguous gives t a contiguous layout of the given shape (copied).
