@@ -8,7 +8,7 @@ DIR holds, for each thread count N and round R:
   rss-go-t<N>-r<R>.txt     bench/cmd/rss output (peak-RSS rows; optional)
   rss-torch-t<N>-r<R>.txt  torch_bench.py --rss output (optional)
 
-and optionally peak.txt (backend/cpu's BenchmarkFMAPeak) and
+and optionally peak.txt (backend/cpu's BenchmarkFMAPeak and BenchmarkFMAPeakTeam) and
 load-start.txt / load-end.txt. For each thread count it prints:
 
   1. the workloads: median over rounds of Tapir's and PyTorch's figure in
@@ -163,22 +163,34 @@ def parse_rss(path):
 
 
 def parse_peak(path):
-    """One core's FMA peak in GFLOP/s from BenchmarkFMAPeak's lines: the best
-    GFLOP/cpu-s (per second of the thread's own CPU time, which a busy
-    machine does not lower), else the best wall-clock GFLOP/s."""
-    best = {}
+    """The FMA peaks in GFLOP/s from peak.txt: one core's, from
+    BenchmarkFMAPeak's lines (the best GFLOP/cpu-s, per second of the
+    thread's own CPU time, which a busy machine does not lower, else the
+    best wall-clock GFLOP/s), and {threads: GFLOP/s} from
+    BenchmarkFMAPeakTeam's (the rate of the fastest call of that many
+    threads running the loop at once)."""
+    best, team = {}, {}
     try:
         with open(path) as f:
             for line in f:
-                if not line.startswith("BenchmarkFMAPeak"):
-                    continue
                 fields = line.split()
-                for v, unit in zip(fields[2::2], fields[3::2]):
-                    if unit in ("GFLOP/cpu-s", "GFLOP/s"):
-                        best[unit] = max(best.get(unit, 0), float(v))
+                if not fields:
+                    continue
+                name = fields[0]
+                rates = {unit: float(v) for v, unit in zip(fields[2::2], fields[3::2])}
+                if name.startswith("BenchmarkFMAPeakTeam/"):
+                    m = re.search(r"/p=(\d+)", name)
+                    n = int(m.group(1)) if m else 1
+                    v = rates.get("best-GFLOP/s") or rates.get("GFLOP/s")
+                    if v:
+                        team[n] = max(team.get(n, 0), v)
+                elif name.startswith("BenchmarkFMAPeak/"):
+                    for unit in ("GFLOP/cpu-s", "GFLOP/s"):
+                        if unit in rates:
+                            best[unit] = max(best.get(unit, 0), rates[unit])
     except OSError:
         pass
-    return best.get("GFLOP/cpu-s") or best.get("GFLOP/s")
+    return best.get("GFLOP/cpu-s") or best.get("GFLOP/s"), team
 
 
 def fmt(v):
@@ -307,9 +319,13 @@ def rss_table(rss):
           ["workload", "Tapir MiB", "PyTorch MiB", "ratio", "ratio range", "target", "status"], rows)
 
 
-def peak_table(rounds, n, peak):
+def peak_table(rounds, n, peak, team):
+    """SGEMM rates against n times one core's peak and, where measured, the
+    peak of n threads at once (which shared cores or power limits hold
+    below n times one core's)."""
     if not peak:
         return
+    top, tp = peak * n, team.get(n) if n > 1 else None
     rows = []
     for size in SGEMM_SIZES:
         def gf(side, w):
@@ -317,13 +333,21 @@ def peak_table(rounds, n, peak):
                         (rd.get(side, {}).get(w, {}).get("ns") for rd in rounds.values()) if ns])
         t, p, d = gf("go", f"sgemm{size}"), gf("torch", f"sgemm{size}"), gf("torch", f"sgemm{size}_onednn")
         if t or p or d:
-            top = peak * n
-            rows.append([f"sgemm{size}", fmt(t), pct(t / top if t else None), fmt(p), pct(p / top if p else None),
-                         fmt(d), pct(d / top if d else None)])
+            row = [f"sgemm{size}"]
+            for v in (t, p, d):
+                row += [fmt(v), pct(v / top if v else None)]
+                if tp:
+                    row.append(pct(v / tp if v else None))
+            rows.append(row)
     if rows:
-        table(f"SGEMM against the FMA peak (backend/cpu BenchmarkFMAPeak: {peak:.1f} GFLOP/s per core, x {n} = "
-              f"{peak * n:.1f}; % = wall-clock GFLOP/s / that)",
-              ["size", "Tapir GFLOP/s", "% peak", "torch.mm", "% peak", "oneDNN", "% peak"], rows)
+        cols = ["size"]
+        for side in ("Tapir GFLOP/s", "torch.mm", "oneDNN"):
+            cols += [side, "% peak"] + (["% team"] if tp else [])
+        title = (f"SGEMM against the FMA peak (backend/cpu BenchmarkFMAPeak: {peak:.1f} GFLOP/s per core, x {n} = "
+                 f"{top:.1f}; % = wall-clock GFLOP/s / that")
+        if tp:
+            title += f"; % team = against BenchmarkFMAPeakTeam, {n} threads at once: {tp:.1f} GFLOP/s, {tp / peak:.2f}x one core"
+        table(title + ")", cols, rows)
 
 
 def main():
@@ -346,7 +370,7 @@ def main():
             rss.setdefault(n, {}).setdefault(r, {})[side] = parse_rss(path)
     if not runs and not rss:
         sys.exit(f"report.py: no results in {d}")
-    peak = parse_peak(os.path.join(d, "peak.txt"))
+    peak, team = parse_peak(os.path.join(d, "peak.txt"))
     for name in ("load-start.txt", "load-end.txt"):
         try:
             with open(os.path.join(d, name)) as f:
@@ -361,7 +385,7 @@ def main():
         main_table(rounds)
         bandwidth_table(rounds)
         rss_table(rss.get(n, {}))
-        peak_table(rounds, n, peak)
+        peak_table(rounds, n, peak, team)
 
 
 main()
