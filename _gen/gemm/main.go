@@ -411,6 +411,19 @@ func packN(e elem, width int) {
 	JE(LabelRef("done"))
 	Label("loop")
 	bytes := width * e.size
+	copyRun(src, dst, bytes)
+	ADDQ(ld, src)
+	ADDQ(U32(bytes), dst)
+	DECQ(cnt)
+	JNE(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// copyRun copies bytes bytes from src to dst (registers holding the
+// addresses) with AVX moves, widest first.
+func copyRun(src, dst Register, bytes int) {
 	for off, r := 0, 0; off < bytes; r++ {
 		switch {
 		case bytes-off >= 32:
@@ -431,10 +444,53 @@ func packN(e elem, width int) {
 			off += 4
 		}
 	}
+}
+
+// packNRows generates packN<w><W>Rows(dst, src *T, ld, k, panels,
+// pstride int): packN<w><W> for panels whole panels side by side, panel j
+// from src[j·W] to dst[j·pstride], walked row by row instead of panel by
+// panel. Each row of k is read once, panels·W contiguous elements, so the
+// hardware prefetchers follow the reads as they would a copy's; the panel
+// at a time walk reads W elements of each of k rows ld apart, a new page
+// every row or two once ld passes 2 KB. The writes go to one stream per
+// panel; pstride should not be a multiple of 4 KB, or every panel's
+// lines land in the same L1 set (see bPanelStride in
+// backend/cpu/gemm_packed.go). Groups of 2 and 4 rows per panel visit
+// (fewer, longer write runs) were tried and were slower from memory than
+// one row, about as slow as the panel at a time walk.
+func packNRows(e elem, width int) {
+	name := fmt.Sprintf("packN%s%dRows", e.short(), width)
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst, src *%s, ld, k, panels, pstride int)", e.goType))
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[j·pstride+p·%d+i] = src[p·ld+j·%d+i] for i < %d, p < k, j < panels.", name, width, width, width))
+	bytes := width * e.size
+	ld := Load(Param("ld"), R8)
+	SHLQ(U8(e.shift()), ld)
+	src := Load(Param("src"), RSI)
+	dst := Load(Param("dst"), RDI)
+	cnt := Load(Param("k"), RCX)
+	panels := Load(Param("panels"), R9)
+	step := Load(Param("pstride"), R10)
+	SHLQ(U8(e.shift()), step)
+	TESTQ(cnt, cnt)
+	JE(LabelRef("done"))
+	TESTQ(panels, panels)
+	JE(LabelRef("done"))
+	s, d, j := R11, R12, R13
+	Label("row")
+	MOVQ(src, s)
+	MOVQ(dst, d)
+	MOVQ(panels, j)
+	Label("panel")
+	copyRun(s, d, bytes)
+	ADDQ(U32(bytes), s)
+	ADDQ(step, d)
+	DECQ(j)
+	JNE(LabelRef("panel"))
 	ADDQ(ld, src)
 	ADDQ(U32(bytes), dst)
 	DECQ(cnt)
-	JNE(LabelRef("loop"))
+	JNE(LabelRef("row"))
 	Label("done")
 	VZEROUPPER()
 	RET()
@@ -546,6 +602,10 @@ func main() {
 				packN(k.e, w)
 			}
 		}
+	}
+	// the row-major B packers of the float32 kernels (see packNRows)
+	for _, w := range []int{32, 48, 16} {
+		packNRows(f32, w)
 	}
 	// the implicit convolutions' weight gradient with 8×48: a panel of
 	// 48 columns of the column matrix is three runs of 16 channels

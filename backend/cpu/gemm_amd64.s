@@ -15128,6 +15128,135 @@ done:
 	VZEROUPPER
 	RET
 
+// func packNS32Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+// Requires: AVX
+TEXT ·packNS32Rows(SB), NOSPLIT, $0-48
+	MOVQ  ld+16(FP), R8
+	SHLQ  $0x02, R8
+	MOVQ  src+8(FP), SI
+	MOVQ  dst+0(FP), DI
+	MOVQ  k+24(FP), CX
+	MOVQ  panels+32(FP), R9
+	MOVQ  pstride+40(FP), R10
+	SHLQ  $0x02, R10
+	TESTQ CX, CX
+	JE    done
+	TESTQ R9, R9
+	JE    done
+
+row:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ R9, R13
+
+panel:
+	VMOVUPS (R11), Y0
+	VMOVUPS Y0, (R12)
+	VMOVUPS 32(R11), Y1
+	VMOVUPS Y1, 32(R12)
+	VMOVUPS 64(R11), Y2
+	VMOVUPS Y2, 64(R12)
+	VMOVUPS 96(R11), Y3
+	VMOVUPS Y3, 96(R12)
+	ADDQ    $0x00000080, R11
+	ADDQ    R10, R12
+	DECQ    R13
+	JNE     panel
+	ADDQ    R8, SI
+	ADDQ    $0x00000080, DI
+	DECQ    CX
+	JNE     row
+
+done:
+	VZEROUPPER
+	RET
+
+// func packNS48Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+// Requires: AVX
+TEXT ·packNS48Rows(SB), NOSPLIT, $0-48
+	MOVQ  ld+16(FP), R8
+	SHLQ  $0x02, R8
+	MOVQ  src+8(FP), SI
+	MOVQ  dst+0(FP), DI
+	MOVQ  k+24(FP), CX
+	MOVQ  panels+32(FP), R9
+	MOVQ  pstride+40(FP), R10
+	SHLQ  $0x02, R10
+	TESTQ CX, CX
+	JE    done
+	TESTQ R9, R9
+	JE    done
+
+row:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ R9, R13
+
+panel:
+	VMOVUPS (R11), Y0
+	VMOVUPS Y0, (R12)
+	VMOVUPS 32(R11), Y1
+	VMOVUPS Y1, 32(R12)
+	VMOVUPS 64(R11), Y2
+	VMOVUPS Y2, 64(R12)
+	VMOVUPS 96(R11), Y3
+	VMOVUPS Y3, 96(R12)
+	VMOVUPS 128(R11), Y4
+	VMOVUPS Y4, 128(R12)
+	VMOVUPS 160(R11), Y5
+	VMOVUPS Y5, 160(R12)
+	ADDQ    $0x000000c0, R11
+	ADDQ    R10, R12
+	DECQ    R13
+	JNE     panel
+	ADDQ    R8, SI
+	ADDQ    $0x000000c0, DI
+	DECQ    CX
+	JNE     row
+
+done:
+	VZEROUPPER
+	RET
+
+// func packNS16Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+// Requires: AVX
+TEXT ·packNS16Rows(SB), NOSPLIT, $0-48
+	MOVQ  ld+16(FP), R8
+	SHLQ  $0x02, R8
+	MOVQ  src+8(FP), SI
+	MOVQ  dst+0(FP), DI
+	MOVQ  k+24(FP), CX
+	MOVQ  panels+32(FP), R9
+	MOVQ  pstride+40(FP), R10
+	SHLQ  $0x02, R10
+	TESTQ CX, CX
+	JE    done
+	TESTQ R9, R9
+	JE    done
+
+row:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ R9, R13
+
+panel:
+	VMOVUPS (R11), Y0
+	VMOVUPS Y0, (R12)
+	VMOVUPS 32(R11), Y1
+	VMOVUPS Y1, 32(R12)
+	ADDQ    $0x00000040, R11
+	ADDQ    R10, R12
+	DECQ    R13
+	JNE     panel
+	ADDQ    R8, SI
+	ADDQ    $0x00000040, DI
+	DECQ    CX
+	JNE     row
+
+done:
+	VZEROUPPER
+	RET
+
 // func packTS16w48(dst *float32, src *float32, ld int, k int)
 // Requires: AVX
 TEXT ·packTS16w48(SB), NOSPLIT, $0-32

@@ -98,3 +98,78 @@ func benchPack(b *testing.B, fn func(dst, src *float32, ld, k int), w int, trans
 	}
 	b.ReportMetric((threadCPU()-t0)*1e9/float64(elems), "ns/elem-cpu")
 }
+
+// BenchmarkPackB runs packPanelsB on the row-major B blocks of the MLP
+// step's products (dx2: the 512×512 weight, k = 512; dw1, dw2: the
+// 128×784 and 128×512 activations, k = 128; dx3: the 10×512 weight), one
+// whole block per call as gemmPacked hands it, in the hot, L3 and mem
+// places of BenchmarkPackMLP, for each float32 kernel with a row by row
+// packer: "rows" as the driver runs it, "panel" with packNBRows unset
+// (the panel at a time walk, into the same padded panels). It reports ns
+// per packed element of the locked thread's CPU time.
+func BenchmarkPackB(b *testing.B) {
+	kns := gemmCandidates32()
+	if hasAVX512 {
+		kns = append(kns, sgemmAVX512x8)
+	}
+	cases := []struct {
+		name           string
+		rows, cols, kc int
+	}{{"dx2", 512, 512, 512}, {"dw1", 128, 784, 128}, {"dw2", 128, 512, 128}, {"dx3", 10, 512, 10}}
+	for _, kn := range kns {
+		if kn.packNBRows == nil {
+			continue
+		}
+		panel := *kn
+		panel.packNBRows = nil
+		for _, c := range cases {
+			for _, place := range []struct {
+				name string
+				mb   int
+			}{{"hot", 0}, {"L3", 4}, {"mem", 32}} {
+				for _, v := range []struct {
+					name string
+					kn   *microKernel[float32]
+				}{{"rows", kn}, {"panel", &panel}} {
+					b.Run(fmt.Sprintf("%dx%d/%s/%s/%s", kn.mr, kn.nr, c.name, place.name, v.name), func(b *testing.B) {
+						benchPackB(b, v.kn, c.rows, c.cols, c.kc, place.mb)
+					})
+				}
+			}
+		}
+	}
+}
+
+// benchPackB packs a rows×cols row-major B in blocks of kc rows and all
+// its columns (at most the kernel's nc at once) per pass, the source
+// rotating among copies of mb MB in all (at least one).
+func benchPackB(b *testing.B, kn *microKernel[float32], rows, cols, kc, mb int) {
+	size := rows * cols
+	copies := max(1, (mb<<20)/(4*size))
+	srcs := make([][]float32, copies)
+	for i := range srcs {
+		srcs[i] = make([]float32, size)
+		for j := range srcs[i] {
+			srcs[i][j] = float32(j % 1000)
+		}
+	}
+	ncMax := min(roundUp(cols, kn.nr), roundUp(kn.nc, kn.nr))
+	var buf packBuf[float32]
+	bp := buf.aligned(ncMax / kn.nr * bPanelStride[float32](kn.nr, kc))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU()
+	elems := 0
+	for i := 0; b.Loop(); i++ {
+		B := mat[float32]{srcs[i%copies], 0, rows, cols, cols, 1}
+		for jc := 0; jc < cols; jc += ncMax {
+			nc := min(ncMax, cols-jc)
+			for pc := 0; pc < rows; pc += kc {
+				kcc := min(kc, rows-pc)
+				packPanelsB(kn, bp, B, pc, kcc, jc, nc)
+				elems += nc * kcc
+			}
+		}
+	}
+	b.ReportMetric((threadCPU()-t0)*1e9/float64(elems), "ns/elem-cpu")
+}

@@ -113,3 +113,67 @@ func testPacker[T float](t *testing.T, p packCase[T]) {
 		}
 	}
 }
+
+// TestPackNBRows holds each row by row packer (packNBRows) to an index
+// loop: 0…3 panels, k = 0…70, source strides just past the panels and far
+// past them, a source off a cache line, panel strides of exactly k·nr and
+// padded, with NaN sentinels between and around the source rows and
+// around and between the destination panels, which must stay untouched.
+func TestPackNBRows(t *testing.T) {
+	kns := gemmCandidates32()
+	if hasAVX512 {
+		kns = append(kns, sgemmAVX512x8)
+	}
+	maxK := 70
+	if testing.Short() {
+		maxK = 40
+	}
+	for _, kn := range kns {
+		fn, nr := kn.packNBRows, kn.nr
+		if fn == nil {
+			continue
+		}
+		t.Run(kn.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(23, uint64(nr)))
+			for panels := 0; panels <= 3; panels++ {
+				for k := 0; k <= maxK; k++ {
+					span := panels * nr
+					for _, ld := range []int{span + 3, span + 61} {
+						for _, pad := range []int{0, 16} {
+							for _, off := range []int{0, 5} {
+								name := fmt.Sprintf("panels=%d k=%d ld=%d pad=%d off=%d", panels, k, ld, pad, off)
+								src := make([]float32, guard+off+k*ld+guard)
+								for i := range src {
+									src[i] = sentinel[float32]()
+								}
+								base := guard + off
+								for p := 0; p < k; p++ {
+									discrete(rng, src[base+p*ld:base+p*ld+span])
+								}
+								ps := k*nr + pad
+								got := make([]float32, guard+panels*ps+guard)
+								for i := range got {
+									got[i] = sentinel[float32]()
+								}
+								want := append([]float32(nil), got...)
+								for j := 0; j < panels; j++ {
+									for p := 0; p < k; p++ {
+										for i := 0; i < nr; i++ {
+											want[guard+j*ps+p*nr+i] = src[base+p*ld+j*nr+i]
+										}
+									}
+								}
+								fn(&got[guard], &src[base], ld, k, panels, ps)
+								for i := range got {
+									if !sameValue(got[i], want[i]) {
+										t.Fatalf("%s: element %d (panels from %d) is %v, want %v", name, i, guard, got[i], want[i])
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}

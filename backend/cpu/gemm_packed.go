@@ -56,6 +56,10 @@ type microKernel[T float] struct {
 	// packT(dst, src, ld, k) sets dst[p·w+i] = src[i·ld+p], packN sets
 	// dst[p·w+j] = src[p·ld+j], for a panel w = mr (A) or nr (B) wide.
 	packTA, packNA, packTB, packNB func(dst, src *T, ld, k int)
+	// packNBRows, where set, is packNB for panels whole panels side by
+	// side, panel j from src[j·nr] to dst[j·pstride], walked row by row
+	// (see packPanelsB).
+	packNBRows func(dst, src *T, ld, k, panels, pstride int)
 }
 
 // The kernels in use: nil means the pure-Go path (gemm.go). They are set
@@ -157,8 +161,9 @@ func gemmPackedInto[T float](kn *microKernel[T], C, A, B mat[T], threads int, ac
 		bufs := getPackBufs[T]()
 		defer packBufPool[T]().Put(bufs)
 		ap := bufs.a.aligned(mc * kc)
-		bp := bufs.b.aligned(ncMax*kc + mr*nr)
-		tile := bp[ncMax*kc:]
+		bStride := bPanelStride[T](nr, kc) // at least that of any shorter k block
+		bp := bufs.b.aligned(ncMax/nr*bStride + mr*nr)
+		tile := bp[ncMax/nr*bStride:]
 		for {
 			task := int(next.Add(1) - 1)
 			if task >= tasks {
@@ -185,7 +190,7 @@ func gemmPackedInto[T float](kn *microKernel[T], C, A, B mat[T], threads int, ac
 							}
 							for jr := 0; jr < nc; jr += nr {
 								w := min(nr, nc-jr)
-								b := &bp[jr*kcc]
+								b := &bp[jr/nr*bPanelStride[T](nr, kcc)]
 								fn, rows, cols := full, fullRows, nr
 								if w <= nr/2 && kn.narrow != nil {
 									fn, rows, cols = kn.narrow[h], h, nr/2
@@ -379,14 +384,54 @@ func packPanelA[T float](kn *microKernel[T], dst []T, A mat[T], i, h, pc, kc int
 	}
 }
 
+// bPanelStride is the distance, in elements, between the packed panels
+// of B for a k block of kc: kc·nr rounded up to whole cache lines, and
+// then to an odd number of them. Panels exactly kc·nr apart are a multiple
+// of 4 KB apart whenever kc is a multiple of 32 (kc·32 floats: 128 bytes
+// per k), so the same row of every panel falls in the same set of the
+// L1 cache (64 sets of 64 bytes): packing a row-major B row by row
+// (packNBRows) writes a line or two to each panel per row, all
+// into one or two sets of 8 ways, and ran 1.5–2× slower than the panel
+// at a time walk from cache. An odd number of lines apart, consecutive
+// panels fall in different sets and the row walk is as fast as the
+// panel walk from cache (BenchmarkPackB). The kernel reads a panel from
+// its start, which stays on a cache line boundary.
+func bPanelStride[T float](nr, kc int) int {
+	var z T
+	line := 64 / int(unsafe.Sizeof(z)) // elements per cache line
+	s := roundUp(kc*nr, line)
+	if s/line%2 == 0 {
+		s += line
+	}
+	return s
+}
+
 // packPanelsB copies B[pc:pc+kc, jc:jc+nc] into panels of nr columns, each
-// stored k-major (nr values per k) at bp[jr·kc:], zero-padding the columns
-// past nc.
+// stored k-major (nr values per k) at bp[jr/nr·bPanelStride(nr, kc):],
+// zero-padding the columns past nc.
+//
+// A row-major B's whole panels are packed row by row (packNBRows) where
+// the kernel has the routine: each row of the block is read once, nc
+// contiguous elements, as a copy reads, instead of nr elements of each of
+// kc rows ld apart per panel. The operands of a training step come from
+// L3 or memory (a 512×512 weight is 1 MB), and rows 2 KB or more apart
+// defeat the hardware prefetchers: from memory, the row walk packed the
+// MLP's blocks in 0.3–0.4 ns per element against 0.6–0.8 panel by panel;
+// from L2 or L3 the two ran alike (BenchmarkPackB, AVX-512, one thread).
 func packPanelsB[T float](kn *microKernel[T], bp []T, B mat[T], pc, kc, jc, nc int) {
 	nr := kn.nr
-	for jr := 0; jr < nc; jr += nr {
+	ps := bPanelStride[T](nr, kc)
+	jr0 := 0 // the columns packed row by row
+	if full := nc / nr; full > 0 && kc > 0 && B.cs == 1 && B.rs >= 0 && kn.packNBRows != nil {
+		base := B.off + pc*B.rs + jc
+		_ = B.data[base+(kc-1)*B.rs+full*nr-1] // the block's far corner, bounds-checked here
+		_ = bp[(full-1)*ps+kc*nr-1]            // and the last panel's
+		kn.packNBRows(&bp[0], &B.data[base], B.rs, kc, full, ps)
+		jr0 = full * nr
+	}
+	for jr := jr0; jr < nc; jr += nr {
 		w := min(nr, nc-jr)
-		dst := bp[jr*kc : jr*kc+nr*kc]
+		dst := bp[jr/nr*ps : jr/nr*ps+nr*kc]
 		base := B.off + pc*B.rs + (jc+jr)*B.cs
 		if w == nr && kc > 0 {
 			last := base + (kc-1)*B.rs + (nr-1)*B.cs // the block's far corner, bounds-checked here

@@ -509,6 +509,21 @@ func packTS48(dst *float32, src *float32, ld int, k int)
 //go:noescape
 func packNS48(dst *float32, src *float32, ld int, k int)
 
+// packNS32Rows sets dst[j·pstride+p·32+i] = src[p·ld+j·32+i] for i < 32, p < k, j < panels.
+//
+//go:noescape
+func packNS32Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+
+// packNS48Rows sets dst[j·pstride+p·48+i] = src[p·ld+j·48+i] for i < 48, p < k, j < panels.
+//
+//go:noescape
+func packNS48Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+
+// packNS16Rows sets dst[j·pstride+p·16+i] = src[p·ld+j·16+i] for i < 16, p < k, j < panels.
+//
+//go:noescape
+func packNS16Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+
 // packTS16w48 sets dst[p·48+i] = src[i·ld+p] for i < 16, p < k.
 //
 //go:noescape
