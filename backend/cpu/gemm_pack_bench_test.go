@@ -99,14 +99,17 @@ func benchPack(b *testing.B, fn func(dst, src *float32, ld, k int), w int, trans
 	b.ReportMetric((threadCPU()-t0)*1e9/float64(elems), "ns/elem-cpu")
 }
 
-// BenchmarkPackB runs packPanelsB on the row-major B blocks of the MLP
-// step's products (dx2: the 512×512 weight, k = 512; dw1, dw2: the
-// 128×784 and 128×512 activations, k = 128; dx3: the 10×512 weight), one
-// whole block per call as gemmPacked hands it, in the hot, L3 and mem
-// places of BenchmarkPackMLP, for each float32 kernel with a row by row
-// packer: "rows" as the driver runs it, "panel" with packNBRows unset
-// (the panel at a time walk, into the same padded panels). It reports ns
-// per packed element of the locked thread's CPU time.
+// BenchmarkPackB runs packPanelsB on the B blocks of the MLP step's
+// products, one whole block per call as gemmPacked hands it, in the hot,
+// L3 and mem places of BenchmarkPackMLP, for each float32 kernel with a
+// row by row packer. Row-major: dx2 (the 512×512 weight, k = 512), dw1,
+// dw2 (the 128×784 and 128×512 activations, k = 128), dx3 (the 10×512
+// weight), "rows" as the driver runs it, "panel" with packNBRows unset
+// (the panel at a time walk, into the same padded panels). Column-major
+// (the forward products x·Wᵀ): fwd1 (W1 [512,784], kc 392) and fwd2 (W2
+// [512,512]), "panel" as the driver runs it (packTB a panel at a time),
+// in the L3 and mem places. It reports ns per packed element of the
+// locked thread's CPU time.
 func BenchmarkPackB(b *testing.B) {
 	kns := gemmCandidates32()
 	if hasAVX512 {
@@ -114,8 +117,10 @@ func BenchmarkPackB(b *testing.B) {
 	}
 	cases := []struct {
 		name           string
-		rows, cols, kc int
-	}{{"dx2", 512, 512, 512}, {"dw1", 128, 784, 128}, {"dw2", 128, 512, 128}, {"dx3", 10, 512, 10}}
+		rows, cols, kc int // B is rows×cols (k×n)
+		col            bool
+	}{{"dx2", 512, 512, 512, false}, {"dw1", 128, 784, 128, false}, {"dw2", 128, 512, 128, false}, {"dx3", 10, 512, 10, false},
+		{"fwd1", 784, 512, 392, true}, {"fwd2", 512, 512, 512, true}}
 	for _, kn := range kns {
 		if kn.packNBRows == nil {
 			continue
@@ -127,12 +132,19 @@ func BenchmarkPackB(b *testing.B) {
 				name string
 				mb   int
 			}{{"hot", 0}, {"L3", 4}, {"mem", 32}} {
-				for _, v := range []struct {
+				if c.col && place.mb == 0 {
+					continue // 1.6 and 1 MB: no hot place
+				}
+				variants := []struct {
 					name string
 					kn   *microKernel[float32]
-				}{{"rows", kn}, {"panel", &panel}} {
+				}{{"rows", kn}, {"panel", &panel}}
+				if c.col { // one walk
+					variants = variants[1:]
+				}
+				for _, v := range variants {
 					b.Run(fmt.Sprintf("%dx%d/%s/%s/%s", kn.mr, kn.nr, c.name, place.name, v.name), func(b *testing.B) {
-						benchPackB(b, v.kn, c.rows, c.cols, c.kc, place.mb)
+						benchPackB(b, v.kn, c.rows, c.cols, c.kc, c.col, place.mb)
 					})
 				}
 			}
@@ -140,10 +152,11 @@ func BenchmarkPackB(b *testing.B) {
 	}
 }
 
-// benchPackB packs a rows×cols row-major B in blocks of kc rows and all
-// its columns (at most the kernel's nc at once) per pass, the source
-// rotating among copies of mb MB in all (at least one).
-func benchPackB(b *testing.B, kn *microKernel[float32], rows, cols, kc, mb int) {
+// benchPackB packs a rows×cols B, row-major or (col) column-major, in
+// blocks of kc rows and all its columns (at most the kernel's nc at once)
+// per pass, the source rotating among copies of mb MB in all (at least
+// one).
+func benchPackB(b *testing.B, kn *microKernel[float32], rows, cols, kc int, col bool, mb int) {
 	size := rows * cols
 	copies := max(1, (mb<<20)/(4*size))
 	srcs := make([][]float32, copies)
@@ -162,6 +175,9 @@ func benchPackB(b *testing.B, kn *microKernel[float32], rows, cols, kc, mb int) 
 	elems := 0
 	for i := 0; b.Loop(); i++ {
 		B := mat[float32]{srcs[i%copies], 0, rows, cols, cols, 1}
+		if col {
+			B.rs, B.cs = 1, rows
+		}
 		for jc := 0; jc < cols; jc += ncMax {
 			nc := min(ncMax, cols-jc)
 			for pc := 0; pc < rows; pc += kc {
