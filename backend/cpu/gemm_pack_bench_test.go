@@ -63,15 +63,8 @@ func BenchmarkPackMLP(b *testing.B) {
 // pass, with k blocks of kc, the source rotating among copies of mb MB in
 // all (at least one).
 func benchPack(b *testing.B, fn func(dst, src *float32, ld, k int), w int, trans bool, rows, cols, kc, mb int) {
-	size := rows * cols
-	copies := max(1, (mb<<20)/(4*size))
-	srcs := make([][]float32, copies)
-	for i := range srcs {
-		srcs[i] = make([]float32, size)
-		for j := range srcs[i] {
-			srcs[i][j] = float32(j % 1000)
-		}
-	}
+	srcs := packSources(rows*cols, mb)
+	copies := len(srcs)
 	// panels: w rows (trans) or w columns (not) at a time
 	panels, k := rows/w, cols
 	if !trans {
@@ -157,15 +150,8 @@ func BenchmarkPackB(b *testing.B) {
 // per pass, the source rotating among copies of mb MB in all (at least
 // one).
 func benchPackB(b *testing.B, kn *microKernel[float32], rows, cols, kc int, col bool, mb int) {
-	size := rows * cols
-	copies := max(1, (mb<<20)/(4*size))
-	srcs := make([][]float32, copies)
-	for i := range srcs {
-		srcs[i] = make([]float32, size)
-		for j := range srcs[i] {
-			srcs[i][j] = float32(j % 1000)
-		}
-	}
+	srcs := packSources(rows*cols, mb)
+	copies := len(srcs)
 	ncMax := min(roundUp(cols, kn.nr), roundUp(kn.nc, kn.nr))
 	var buf packBuf[float32]
 	bp := buf.aligned(ncMax / kn.nr * bPanelStride[float32](kn.nr, kc))
@@ -188,4 +174,18 @@ func benchPackB(b *testing.B, kn *microKernel[float32], rows, cols, kc int, col 
 		}
 	}
 	b.ReportMetric((threadCPU()-t0)*1e9/float64(elems), "ns/elem-cpu")
+}
+
+// packSources returns copies of a source of size elements, as many as
+// fill mb MB (at least one), for a packing benchmark to rotate among so
+// that its source comes from L3 or memory rather than L2.
+func packSources(size, mb int) [][]float32 {
+	srcs := make([][]float32, max(1, (mb<<20)/(4*size)))
+	for i := range srcs {
+		srcs[i] = make([]float32, size)
+		for j := range srcs[i] {
+			srcs[i][j] = float32(j % 1000)
+		}
+	}
+	return srcs
 }
