@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"runtime"
-	"slices"
 
 	"github.com/tapir-ml/tapir/backend"
 )
@@ -34,12 +33,7 @@ func inferShape(op string, shape []int, numel int, from []int) []int {
 			fail(op, ErrShape, "invalid shape %v", shape)
 		}
 	}
-	var known int
-	if infer >= 0 {
-		known = shapeProduct(op, slices.Delete(slices.Clone(out), infer, infer+1), shape)
-	} else {
-		known = shapeProduct(op, out, shape)
-	}
+	known := shapeProduct(op, out) // the −1 left out
 	if infer >= 0 {
 		if known == 0 || numel%known != 0 {
 			fail(op, ErrShape, "shape %v is invalid for input of shape %v (%d elements)", shape, from, numel)

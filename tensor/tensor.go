@@ -214,7 +214,7 @@ func emptyOn(op string, be backend.Backend, dt DType, shape []int) *Tensor {
 			fail(op, ErrShape, "negative dimension in shape %v", append([]int(nil), shape...))
 		}
 	}
-	n := shapeProduct(op, shape, shape)
+	n := shapeProduct(op, shape)
 	if sz := max(dt.Size(), 1); n > math.MaxInt/sz {
 		fail(op, ErrOutOfMemory, "shape %v of %v takes more bytes than an int counts", append([]int(nil), shape...), dt)
 	}
@@ -223,16 +223,21 @@ func emptyOn(op string, be backend.Backend, dt DType, shape []int) *Tensor {
 	return t
 }
 
-// shapeProduct returns the product of dims, all at least 0, and fails
-// with ErrShape, naming op and shape, when it does not fit in an int: a
-// shape such as [2³², 2³²] would otherwise wrap to 0 elements and pass
-// for empty. A zero dim makes the product 0 however large the others.
-func shapeProduct(op string, dims, shape []int) int {
-	if slices.Contains(dims, 0) {
+// shapeProduct returns the product of shape's dims, a −1 (a dim that
+// Reshape infers) left out, and fails with ErrShape, naming op and shape,
+// when it does not fit in an int: a shape such as [2³², 2³²] would
+// otherwise wrap to 0 elements and pass for empty. A zero dim makes the
+// product 0 however large the others. Callers reject other negative
+// dims first.
+func shapeProduct(op string, shape []int) int {
+	if slices.Contains(shape, 0) {
 		return 0
 	}
 	n := 1
-	for _, s := range dims {
+	for _, s := range shape {
+		if s < 0 {
+			continue
+		}
 		if n > math.MaxInt/s {
 			fail(op, ErrShape, "shape %v has more elements than an int counts", append([]int(nil), shape...))
 		}
