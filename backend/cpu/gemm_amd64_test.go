@@ -39,8 +39,9 @@ func BenchmarkFMAPeak(b *testing.B) {
 // average and in its fastest calls: the ceiling of a parallel product on
 // this machine. Cores that share a physical core, a power budget or a
 // hypervisor's time slices give less than p times one core's peak, and
-// only this measures by how much. (The thread count is in the name, not
-// taken from -test.cpu, which sub-benchmarks do not see.)
+// only this measures by how much. (The thread count is in the name:
+// given a list of -test.cpu values, Go runs every sub-benchmark at the
+// GOMAXPROCS its parent ran with.)
 func BenchmarkFMAPeakTeam(b *testing.B) {
 	const iters = 1 << 16
 	run := func(b *testing.B, p int, fn func(int), flopsPerIter float64) {
