@@ -176,6 +176,7 @@ func gemmPackedInto[T float](kn *microKernel[T], C, A, B mat[T], threads int, ac
 				nc := min(ncMax, c1-jc)
 				for pc := 0; pc < k; pc += kc {
 					kcc := min(kc, k-pc)
+					ps := bPanelStride[T](nr, kcc) // where packPanelsB puts each panel
 					packPanelsB(kn, bp, B, pc, kcc, jc, nc)
 					for ic := r0; ic < r1; ic += mc {
 						mcc := min(mc, r1-ic)
@@ -190,7 +191,7 @@ func gemmPackedInto[T float](kn *microKernel[T], C, A, B mat[T], threads int, ac
 							}
 							for jr := 0; jr < nc; jr += nr {
 								w := min(nr, nc-jr)
-								b := &bp[jr/nr*bPanelStride[T](nr, kcc)]
+								b := &bp[jr/nr*ps]
 								fn, rows, cols := full, fullRows, nr
 								if w <= nr/2 && kn.narrow != nil {
 									fn, rows, cols = kn.narrow[h], h, nr/2
