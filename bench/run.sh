@@ -12,8 +12,8 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-"1 2"}
-BENCHTIME=${BENCHTIME:-2s}   # go test -benchtime for each benchmark
-GOCOUNT=${GOCOUNT:-1}        # go test -count; above 1, report.py takes the median
+BENCHTIME=${BENCHTIME:-0.4s} # go test -benchtime for each benchmark…
+GOCOUNT=${GOCOUNT:-5}        # …run -count times; report.py takes the median of the counts
 BENCH=${BENCH:-.}            # go test -bench regex (the torch side runs all workloads…)
 TORCH_ONLY=${TORCH_ONLY:-}   # …unless this regex (torch_bench.py --only) narrows them
 PYTHON=${PYTHON:-/usr/bin/python3}
