@@ -217,7 +217,7 @@ func TestSmallBuffers(t *testing.T) {
 
 // The allocations of the ops a training step makes most, on one thread:
 // Alloc of a small buffer one, the elementwise ops and their broadcasts
-// none.
+// none, nor a matrix product.
 func TestOpAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -232,6 +232,11 @@ func TestOpAllocs(t *testing.T) {
 	cond := newOperand(t, bl, lkContig, []int{16, 32}, func() float64 { return float64(rng.IntN(2)) })
 	bmask, _ := newOutput(t, bl, lkContig, []int{16, 32}, rng)
 	zero := scalarView(t, f32, []int{16, 32}, 0)
+	// a product big enough for the packed path (gemm_packed.go) where
+	// there is a SIMD kernel
+	ma := newOperand(t, f32, lkContig, []int{1, 64, 96}, genFor(f32, rng, -1, 1))
+	mb := newOperand(t, f32, lkContig, []int{1, 96, 80}, genFor(f32, rng, -1, 1))
+	mc, _ := newOutput(t, f32, lkContig, []int{1, 64, 80}, rng)
 	for _, c := range []struct {
 		name string
 		max  float64
@@ -248,6 +253,7 @@ func TestOpAllocs(t *testing.T) {
 		{"relu trans", 1, func() { be.Unary(backend.ReLU, dst.view(), tr.view(), backend.Scalars{}) }},
 		{"where scalar", 0, func() { be.Where(dst.view(), cond.view(), x.view(), zero.view()) }},
 		{"sign", 0, func() { be.Unary(backend.Sign, dst.view(), x.view(), backend.Scalars{}) }},
+		{"matmul", 0, func() { be.MatMul(mc.view(), ma.view(), mb.view()) }},
 	} {
 		if got := testing.AllocsPerRun(20, c.fn); got > c.max {
 			t.Errorf("%s: %v allocations per op, want at most %v", c.name, got, c.max)

@@ -59,21 +59,14 @@ func batchMats[T any](v backend.View) (data []T, batch, rows, cols, bs, rs, cs i
 }
 
 func matmulFloat[T float](dst, a, b backend.View) {
-	ad, batch, m, k, abs, ars, acs := batchMats[T](a)
-	bd, _, _, n, bbs, brs, bcs := batchMats[T](b)
-	cd, _, _, _, cbs, crs, ccs := batchMats[T](dst)
+	_, batch, m, k, _, _, _ := batchMats[T](a)
+	n := b.Shape[2]
 	p := NumThreads()
-	one := func(i, threads int) {
-		A := mat[T]{ad, a.Offset + i*abs, m, k, ars, acs}
-		B := mat[T]{bd, b.Offset + i*bbs, k, n, brs, bcs}
-		C := mat[T]{cd, dst.Offset + i*cbs, m, n, crs, ccs}
-		gemm(C, A, B, threads)
-	}
 	if p > 1 && batch >= p && m*n*k >= 4096 {
 		// many small products: one goroutine per batch slice
 		parallelFor(batch, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				one(i, 1)
+				matmulSlice[T](dst, a, b, i, 1)
 			}
 		})
 		return
@@ -83,8 +76,21 @@ func matmulFloat[T float](dst, a, b backend.View) {
 		threads = p
 	}
 	for i := 0; i < batch; i++ {
-		one(i, threads)
+		matmulSlice[T](dst, a, b, i, threads)
 	}
+}
+
+// matmulSlice sets batch slice i of dst to the product of a's and b's
+// on up to threads goroutines. (A function, not a closure in
+// matmulFloat, so that a product on one thread allocates nothing.)
+func matmulSlice[T float](dst, a, b backend.View, i, threads int) {
+	ad, _, m, k, abs, ars, acs := batchMats[T](a)
+	bd, _, _, n, bbs, brs, bcs := batchMats[T](b)
+	cd, _, _, _, cbs, crs, ccs := batchMats[T](dst)
+	A := mat[T]{ad, a.Offset + i*abs, m, k, ars, acs}
+	B := mat[T]{bd, b.Offset + i*bbs, k, n, brs, bcs}
+	C := mat[T]{cd, dst.Offset + i*cbs, m, n, crs, ccs}
+	gemm(C, A, B, threads)
 }
 
 // gemm sets C = A·B using up to threads goroutines: tiny products by
@@ -125,8 +131,9 @@ const simdParallelGemm = 1 << 18
 func gemmGo[T float](C, A, B mat[T], threads int) {
 	m, n, k := C.rows, C.cols, A.cols
 	kc0 := min(k, gemmKC)
-	bp := getScratch[T](kc0 * roundUp(min(n, gemmNC), gemmNR))
-	defer putScratch(bp)
+	bps := getScratch[T](kc0 * roundUp(min(n, gemmNC), gemmNR))
+	defer putScratch(bps)
+	bp := *bps
 	splitRows := threads > 1 && m >= threads*gemmMR*8
 	if threads > 1 && !splitRows && (n+gemmNR-1)/gemmNR < 2*threads {
 		threads = 1 // too small to split either way
@@ -137,11 +144,13 @@ func gemmGo[T float](C, A, B mat[T], threads int) {
 			kc := min(gemmKC, k-pc)
 			packB(bp, B, pc, kc, jc, nc)
 			if splitRows {
-				parallelFor(threads, 1, func(lo, hi int) {
-					ap := getScratch[T](roundUp(gemmMC, gemmMR) * kc0)
-					defer putScratch(ap)
+				parts, jc := threads, jc
+				parallelFor(parts, 1, func(lo, hi int) {
+					aps := getScratch[T](roundUp(gemmMC, gemmMR) * kc0)
+					defer putScratch(aps)
+					ap := *aps
 					for part := lo; part < hi; part++ {
-						r0, r1 := rowSplit(m, part, threads)
+						r0, r1 := rowSplit(m, part, parts)
 						for ic := r0; ic < r1; ic += gemmMC {
 							mc := min(gemmMC, r1-ic)
 							packA(ap, A, ic, mc, pc, kc)
@@ -151,19 +160,24 @@ func gemmGo[T float](C, A, B mat[T], threads int) {
 				})
 				continue
 			}
-			ap := getScratch[T](roundUp(min(m, gemmMC), gemmMR) * kc0)
+			aps := getScratch[T](roundUp(min(m, gemmMC), gemmMR) * kc0)
+			ap := *aps
 			for ic := 0; ic < m; ic += gemmMC {
 				mc := min(gemmMC, m-ic)
 				packA(ap, A, ic, mc, pc, kc)
-				panels := (nc + gemmNR - 1) / gemmNR
-				parallelFor(threads, 1, func(lo, hi int) {
+				if threads == 1 { // no closure: one thread allocates nothing
+					macroKernel(C, ap, bp, ic, mc, jc, 0, nc, pc, kc)
+					continue
+				}
+				panels, parts, jc := (nc+gemmNR-1)/gemmNR, threads, jc
+				parallelFor(parts, 1, func(lo, hi int) {
 					for part := lo; part < hi; part++ {
-						p0, p1 := panels*part/threads, panels*(part+1)/threads
+						p0, p1 := panels*part/parts, panels*(part+1)/parts
 						macroKernel(C, ap, bp, ic, mc, jc, p0*gemmNR, min(p1*gemmNR, nc), pc, kc)
 					}
 				})
 			}
-			putScratch(ap)
+			putScratch(aps)
 		}
 	}
 }
@@ -313,25 +327,27 @@ func micro4x2[T float](tile *[gemmMR * gemmNR]T, a, b []T, kc int) {
 // otherwise allocate over a megabyte of it per call.
 var scratch32, scratch64 sync.Pool
 
-func getScratch[T float](n int) []T {
-	var z T
-	p := &scratch64
-	if _, ok := any(z).(float32); ok {
-		p = &scratch32
-	}
+// getScratch returns n elements of packing scratch, behind the pointer
+// that putScratch hands back to the pool (a slice put by value would cost
+// an allocation for its header on every call).
+func getScratch[T float](n int) *[]T {
+	p := scratchPool[T]()
 	if v, _ := p.Get().(*[]T); v != nil && cap(*v) >= n {
-		return (*v)[:n]
+		*v = (*v)[:n]
+		return v
 	}
-	return make([]T, n)
+	s := make([]T, n)
+	return &s
 }
 
-func putScratch[T float](s []T) {
+func putScratch[T float](s *[]T) { scratchPool[T]().Put(s) }
+
+func scratchPool[T float]() *sync.Pool {
 	var z T
-	p := &scratch64
 	if _, ok := any(z).(float32); ok {
-		p = &scratch32
+		return &scratch32
 	}
-	p.Put(&s)
+	return &scratch64
 }
 
 // matmulInt is the integer product: direct dot products per batch

@@ -155,64 +155,101 @@ func gemmPackedInto[T float](kn *microKernel[T], C, A, B mat[T], threads int, ac
 	ncMax := min((colPanels+colTasks-1)/colTasks*nr, roundUp(kn.nc, nr))
 	direct := C.cs == 1 && C.rs >= n
 
-	tasks := rowTasks * colTasks
+	g := packedGemm[T]{kn: kn, C: C, A: A, B: B, accum: accum, direct: direct,
+		m: m, n: n, k: k, kc: kc, mc: mc, ncMax: ncMax,
+		rowPanels: rowPanels, colPanels: colPanels, rowTasks: rowTasks, colTasks: colTasks}
+	if p := min(threads, rowTasks*colTasks); p > 1 {
+		g.parallel(p)
+		return
+	}
 	var next atomic.Int64
-	worker := func() {
-		bufs := getPackBufs[T]()
-		defer packBufPool[T]().Put(bufs)
-		ap := bufs.a.aligned(mc * kc)
-		bStride := bPanelStride[T](nr, kc) // at least that of any shorter k block
-		bp := bufs.b.aligned(ncMax/nr*bStride + mr*nr)
-		tile := bp[ncMax/nr*bStride:]
-		for {
-			task := int(next.Add(1) - 1)
-			if task >= tasks {
-				return
-			}
-			rt, ct := task/colTasks, task%colTasks
-			r0, r1 := rowPanels*rt/rowTasks*mr, min(rowPanels*(rt+1)/rowTasks*mr, m)
-			c0, c1 := colPanels*ct/colTasks*nr, min(colPanels*(ct+1)/colTasks*nr, n)
-			for jc := c0; jc < c1; jc += ncMax {
-				nc := min(ncMax, c1-jc)
-				for pc := 0; pc < k; pc += kc {
-					kcc := min(kc, k-pc)
-					ps := bPanelStride[T](nr, kcc) // where packPanelsB puts each panel
-					packPanelsB(kn, bp, B, pc, kcc, jc, nc)
-					for ic := r0; ic < r1; ic += mc {
-						mcc := min(mc, r1-ic)
-						packPanelsA(kn, ap, A, ic, mcc, pc, kcc)
-						for ip := 0; ip < (mcc+mr-1)/mr; ip++ {
-							i := ic + ip*mr
-							h := min(mr, m-i)
-							a := &ap[ip*mr*kcc]
-							full, fullRows := kn.fn, mr // the kernel for whole panels of B, and the rows it writes
-							if h < mr && kn.edge != nil {
-								full, fullRows = kn.edge[h], h
+	g.work(&next)
+}
+
+// packedGemm is one product of gemmPackedInto cut into its grid of tasks.
+// A product on one thread runs as one task and allocates nothing; only
+// the parallel path's goroutines need their own copy of it.
+type packedGemm[T float] struct {
+	kn                   *microKernel[T]
+	C, A, B              mat[T]
+	accum, direct        bool
+	m, n, k              int
+	kc, mc, ncMax        int // k block, and the largest blocks of rows and columns
+	rowPanels, colPanels int
+	rowTasks, colTasks   int
+}
+
+// parallel runs g's tasks on p goroutines.
+func (g packedGemm[T]) parallel(p int) {
+	var next atomic.Int64
+	parallelFor(p, 1, func(lo, hi int) {
+		for range hi - lo {
+			g.work(&next)
+		}
+	})
+}
+
+// work takes tasks from next until none are left and runs each.
+func (g *packedGemm[T]) work(next *atomic.Int64) {
+	kn, C, A, B, accum, direct := g.kn, g.C, g.A, g.B, g.accum, g.direct
+	m, n, k, mr, nr := g.m, g.n, g.k, kn.mr, kn.nr
+	kc, mc, ncMax := g.kc, g.mc, g.ncMax
+	rowPanels, colPanels, rowTasks, colTasks := g.rowPanels, g.colPanels, g.rowTasks, g.colTasks
+	tasks := rowTasks * colTasks
+	bufs := getPackBufs[T]()
+	defer packBufPool[T]().Put(bufs)
+	ap := bufs.a.aligned(mc * kc)
+	bStride := bPanelStride[T](nr, kc) // at least that of any shorter k block
+	bp := bufs.b.aligned(ncMax/nr*bStride + mr*nr)
+	tile := bp[ncMax/nr*bStride:]
+	for {
+		task := int(next.Add(1) - 1)
+		if task >= tasks {
+			return
+		}
+		rt, ct := task/colTasks, task%colTasks
+		r0, r1 := rowPanels*rt/rowTasks*mr, min(rowPanels*(rt+1)/rowTasks*mr, m)
+		c0, c1 := colPanels*ct/colTasks*nr, min(colPanels*(ct+1)/colTasks*nr, n)
+		for jc := c0; jc < c1; jc += ncMax {
+			nc := min(ncMax, c1-jc)
+			for pc := 0; pc < k; pc += kc {
+				kcc := min(kc, k-pc)
+				ps := bPanelStride[T](nr, kcc) // where packPanelsB puts each panel
+				packPanelsB(kn, bp, B, pc, kcc, jc, nc)
+				for ic := r0; ic < r1; ic += mc {
+					mcc := min(mc, r1-ic)
+					packPanelsA(kn, ap, A, ic, mcc, pc, kcc)
+					for ip := 0; ip < (mcc+mr-1)/mr; ip++ {
+						i := ic + ip*mr
+						h := min(mr, m-i)
+						a := &ap[ip*mr*kcc]
+						full, fullRows := kn.fn, mr // the kernel for whole panels of B, and the rows it writes
+						if h < mr && kn.edge != nil {
+							full, fullRows = kn.edge[h], h
+						}
+						for jr := 0; jr < nc; jr += nr {
+							w := min(nr, nc-jr)
+							b := &bp[jr/nr*ps]
+							fn, rows, cols := full, fullRows, nr
+							if w <= nr/2 && kn.narrow != nil {
+								fn, rows, cols = kn.narrow[h], h, nr/2
 							}
-							for jr := 0; jr < nc; jr += nr {
-								w := min(nr, nc-jr)
-								b := &bp[jr/nr*ps]
-								fn, rows, cols := full, fullRows, nr
-								if w <= nr/2 && kn.narrow != nil {
-									fn, rows, cols = kn.narrow[h], h, nr/2
-								}
-								add := accum || pc > 0
-								if direct && rows == h && cols == w {
-									fn(kcc, a, b, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
-									continue
-								}
-								fn(kcc, a, b, &tile[0], nr, false)
-								for ii := 0; ii < h; ii++ {
-									row := C.off + (i+ii)*C.rs + (jc+jr)*C.cs
-									t := tile[ii*nr : ii*nr+w]
-									if !add {
-										for jj, v := range t {
-											C.data[row+jj*C.cs] = v
-										}
-									} else {
-										for jj, v := range t {
-											C.data[row+jj*C.cs] += v
-										}
+							add := accum || pc > 0
+							if direct && rows == h && cols == w {
+								fn(kcc, a, b, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
+								continue
+							}
+							fn(kcc, a, b, &tile[0], nr, false)
+							for ii := 0; ii < h; ii++ {
+								row := C.off + (i+ii)*C.rs + (jc+jr)*C.cs
+								t := tile[ii*nr : ii*nr+w]
+								if !add {
+									for jj, v := range t {
+										C.data[row+jj*C.cs] = v
+									}
+								} else {
+									for jj, v := range t {
+										C.data[row+jj*C.cs] += v
 									}
 								}
 							}
@@ -221,15 +258,6 @@ func gemmPackedInto[T float](kn *microKernel[T], C, A, B mat[T], threads int, ac
 				}
 			}
 		}
-	}
-	if p := min(threads, tasks); p > 1 {
-		parallelFor(p, 1, func(lo, hi int) {
-			for range hi - lo {
-				worker()
-			}
-		})
-	} else {
-		worker()
 	}
 }
 
