@@ -144,6 +144,8 @@ func gemmGo[T float](C, A, B mat[T], threads int) {
 			kc := min(gemmKC, k-pc)
 			packB(bp, B, pc, kc, jc, nc)
 			if splitRows {
+				// the closure captures copies, so that only this path
+				// moves them to the heap
 				parts, jc := threads, jc
 				parallelFor(parts, 1, func(lo, hi int) {
 					aps := getScratch[T](roundUp(gemmMC, gemmMR) * kc0)
@@ -169,7 +171,7 @@ func gemmGo[T float](C, A, B mat[T], threads int) {
 					macroKernel(C, ap, bp, ic, mc, jc, 0, nc, pc, kc)
 					continue
 				}
-				panels, parts, jc := (nc+gemmNR-1)/gemmNR, threads, jc
+				panels, parts, jc := (nc+gemmNR-1)/gemmNR, threads, jc // copies, as above
 				parallelFor(parts, 1, func(lo, hi int) {
 					for part := lo; part < hi; part++ {
 						p0, p1 := panels*part/parts, panels*(part+1)/parts
