@@ -37,10 +37,7 @@ func TestPackTBRun(t *testing.T) {
 			ld := k + 3
 			src := make([]float32, run*ld+1)
 			discrete(rng, src)
-			got := make([]float32, guard+k*nr+guard)
-			for i := range got {
-				got[i] = sentinel[float32]()
-			}
+			got := sentinels[float32](guard + k*nr + guard)
 			want := append([]float32(nil), got...)
 			for i := 0; i < run; i++ {
 				for p := 0; p < k; p++ {

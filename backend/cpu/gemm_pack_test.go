@@ -80,18 +80,12 @@ func testPacker[T float](t *testing.T, p packCase[T]) {
 		for _, ld := range []int{span + 3, span + 61} {
 			for _, off := range []int{0, 5} {
 				name := fmt.Sprintf("k=%d ld=%d off=%d", k, ld, off)
-				src := make([]T, guard+off+lines*ld+guard)
-				for i := range src {
-					src[i] = sentinel[T]()
-				}
+				src := sentinels[T](guard + off + lines*ld + guard)
 				base := guard + off
 				for r := 0; r < lines; r++ {
 					discrete(rng, src[base+r*ld:base+r*ld+span])
 				}
-				got := make([]T, guard+k*p.width+guard)
-				for i := range got {
-					got[i] = sentinel[T]()
-				}
+				got := sentinels[T](guard + k*p.width + guard)
 				discrete(rng, got[guard:guard+k*p.width]) // what a partial packer leaves alone
 				want := append([]T(nil), got...)
 				for i := 0; i < p.rows; i++ {
@@ -142,19 +136,13 @@ func TestPackNBRows(t *testing.T) {
 						for _, pad := range []int{0, 16} {
 							for _, off := range []int{0, 5} {
 								name := fmt.Sprintf("panels=%d k=%d ld=%d pad=%d off=%d", panels, k, ld, pad, off)
-								src := make([]float32, guard+off+k*ld+guard)
-								for i := range src {
-									src[i] = sentinel[float32]()
-								}
+								src := sentinels[float32](guard + off + k*ld + guard)
 								base := guard + off
 								for p := 0; p < k; p++ {
 									discrete(rng, src[base+p*ld:base+p*ld+span])
 								}
 								ps := k*nr + pad
-								got := make([]float32, guard+panels*ps+guard)
-								for i := range got {
-									got[i] = sentinel[float32]()
-								}
+								got := sentinels[float32](guard + panels*ps + guard)
 								want := append([]float32(nil), got...)
 								for j := 0; j < panels; j++ {
 									for p := 0; p < k; p++ {

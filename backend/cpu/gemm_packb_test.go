@@ -62,10 +62,7 @@ func testPackPanelsB(t *testing.T, rng *rand.Rand, kn *microKernel[float32], nc,
 	nr := kn.nr
 	ps := bPanelStride[float32](nr, kc)
 	panels := (nc + nr - 1) / nr
-	got := make([]float32, panels*ps+guard)
-	for i := range got {
-		got[i] = sentinel[float32]()
-	}
+	got := sentinels[float32](panels*ps + guard)
 	want := append([]float32(nil), got...)
 	for jp := 0; jp < panels; jp++ {
 		for p := 0; p < kc; p++ {

@@ -395,6 +395,16 @@ func sameValue[T float](got, want T) bool {
 	return false
 }
 
+// sentinels returns n sentinels: a guard band, or an output whose every
+// element a test expects to be written or left alone.
+func sentinels[T float](n int) []T {
+	s := make([]T, n)
+	for i := range s {
+		s[i] = sentinel[T]()
+	}
+	return s
+}
+
 // sentinel is a NaN with a payload no kernel computes.
 func sentinel[T float]() T {
 	var z T
@@ -511,10 +521,7 @@ func testKernelPart[T float](t *testing.T, kn *microKernel[T], fn func(k int, a,
 			discrete(rng, a)
 			discrete(rng, b)
 			a[len(a)-1], b[len(b)-1] = sentinel[T](), sentinel[T]()
-			got := make([]T, guard+(mr-1)*ldc+nr+guard)
-			for i := range got {
-				got[i] = sentinel[T]()
-			}
+			got := sentinels[T](guard + (mr-1)*ldc + nr + guard)
 			for i := 0; i < mr; i++ {
 				discrete(rng, got[guard+i*ldc:guard+i*ldc+nr])
 			}
@@ -560,10 +567,7 @@ func testPacks[T float](t *testing.T, kn *microKernel[T]) {
 			}
 			src := make([]T, rows*ld+1)
 			discrete(rng, src)
-			got := make([]T, guard+k*p.w+guard)
-			for i := range got {
-				got[i] = sentinel[T]()
-			}
+			got := sentinels[T](guard + k*p.w + guard)
 			want := append([]T(nil), got...)
 			for r := 0; r < rows; r++ {
 				for c := 0; c < cols; c++ {
