@@ -23,6 +23,8 @@
 // accumulators, so the whole MR×NR tile stays in registers and the rows of
 // C are written with full-width vector stores. backend/cpu/gemm_packed.go
 // holds the pure-Go twin of this loop (microRef) and the blocking around it.
+// The _ra kernels (rowAKernels) take A unpacked instead, the MR rows of a
+// row-major matrix lda elements apart: a[i·lda + p] (microRefRowA).
 package main
 
 import (
@@ -87,6 +89,9 @@ type kernel struct {
 	// noNarrow: generate no narrow variants (their one vector of columns
 	// is nr/2, what the blocking expects, only for two-vector tiles)
 	noNarrow bool
+	// rowA: read A unpacked, mr rows of a row-major matrix lda elements
+	// apart, instead of a packed panel (see rowAKernels)
+	rowA bool
 }
 
 // narrow returns k computing only the first vector of columns of its
@@ -119,6 +124,9 @@ func (k kernel) name() string {
 	if k.rows > 0 && k.rows < k.mr {
 		s += fmt.Sprintf("_r%d", k.rows)
 	}
+	if k.rowA {
+		s += "_ra"
+	}
 	return s
 }
 
@@ -139,9 +147,15 @@ func (k kernel) generate() {
 		panic(fmt.Sprintf("%s needs %d vector registers", k.name(), need))
 	}
 
-	TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a, b, c *%s, ldc int, accum bool)", k.e.goType))
+	if k.rowA {
+		TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a *%s, lda int, b, c *%s, ldc int, accum bool)", k.e.goType, k.e.goType))
+	} else {
+		TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a, b, c *%s, ldc int, accum bool)", k.e.goType))
+	}
 	Pragma("noescape")
 	switch {
+	case k.rowA:
+		Doc(fmt.Sprintf("%s is %s reading A unpacked: Σ_{p<k} a[i·lda+p]·b[p·%d+j].", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name(), nr))
 	case nv < k.nv:
 		Doc(fmt.Sprintf("%s is %s for the first %d columns and %d rows of the tile only.", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name(), nv*k.is.bytes/sz, rows))
 	case rows == mr:
@@ -153,6 +167,35 @@ func (k kernel) generate() {
 	n := Load(Param("k"), RCX)
 	pa := Load(Param("a"), RSI)
 	pb := Load(Param("b"), RDX)
+
+	// aRow is where row i of A holds the p-th value of k of the current
+	// iteration: packed, a[p·mr + i]; unpacked (rowA), row i of a
+	// row-major A, addressed from one of the bases pa, pa+4·lda and
+	// pa+8·lda plus 0, 1, 2 or 3 times lda.
+	aRow := func(i, p int) Mem { return Mem{Base: pa, Disp: (p*mr + i) * sz} }
+	aBases := []Register{pa}
+	if k.rowA {
+		lda := Load(Param("lda"), R9)
+		SHLQ(U8(k.e.shift()), lda)
+		l3 := R10
+		LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, l3)
+		aBases = []Register{pa, R11, R12}[:(mr+3)/4]
+		for j := 1; j < len(aBases); j++ {
+			LEAQ(Mem{Base: aBases[j-1], Index: lda, Scale: 4}, aBases[j])
+		}
+		aRow = func(i, p int) Mem {
+			m := Mem{Base: aBases[i/4], Disp: p * sz}
+			switch i % 4 {
+			case 1:
+				m.Index, m.Scale = lda, 1
+			case 2:
+				m.Index, m.Scale = lda, 2
+			case 3:
+				m.Index, m.Scale = l3, 1
+			}
+			return m
+		}
+	}
 
 	pc := Load(Param("c"), RDI)
 	ldc := Load(Param("ldc"), R8)
@@ -187,7 +230,7 @@ func (k kernel) generate() {
 			k.e.movu(Mem{Base: pb, Disp: (p*nr)*sz + v*k.is.bytes}, bv(v))
 		}
 		for i := 0; i < rows; i++ {
-			src := Mem{Base: pa, Disp: (p*mr + i) * sz}
+			src := aRow(i, p)
 			if k.bcstM {
 				for v := 0; v < nv; v++ {
 					k.e.fmaB(src, bv(v), acc(i, v))
@@ -201,6 +244,17 @@ func (k kernel) generate() {
 		}
 	}
 
+	// advanceA moves A on by steps values of k
+	advanceA := func(steps int) {
+		if !k.rowA {
+			ADDQ(U32(steps*mr*sz), pa)
+			return
+		}
+		for _, r := range aBases {
+			ADDQ(U32(steps*sz), r)
+		}
+	}
+
 	Comment(fmt.Sprintf("k loop, %d steps per iteration", k.unroll))
 	Label("loop")
 	CMPQ(n, Imm(uint64(k.unroll)))
@@ -208,7 +262,7 @@ func (k kernel) generate() {
 	for p := 0; p < k.unroll; p++ {
 		step(p)
 	}
-	ADDQ(U32(k.unroll*mr*sz), pa)
+	advanceA(k.unroll)
 	ADDQ(U32(k.unroll*nr*sz), pb)
 	SUBQ(Imm(uint64(k.unroll)), n)
 	JMP(LabelRef("loop"))
@@ -217,7 +271,7 @@ func (k kernel) generate() {
 	TESTQ(n, n)
 	JE(LabelRef("store"))
 	step(0)
-	ADDQ(U32(mr*sz), pa)
+	advanceA(1)
 	ADDQ(U32(nr*sz), pb)
 	DECQ(n)
 	JMP(LabelRef("tail"))
@@ -541,6 +595,21 @@ var kernels = []kernel{
 	{e: f32, is: avx512, mr: 8, nv: 3, unroll: 4, bcstM: true, prefC: true, prefB: 8, noNarrow: true},
 }
 
+// rowAKernels lists the float32 kernels' twins that read A unpacked from
+// a row-major matrix (kernel.rowA): where a product would otherwise pack a
+// row-major A by transposing it and then use each panel for a few tiles
+// only (a Linear layer's forward on a small batch, computed as
+// Cᵀ = W·xᵀ), reading the rows where they lie costs less than the
+// transposing pack. Full tiles only: the driver packs the last, partial
+// panel of rows and takes the edge kernels for it. They prefetch nothing
+// of A: prefetching each row 256 bytes ahead once per iteration made the
+// 12×32 kernel 5% slower on rows in L1 and no faster on weights rotating
+// through L3 (BenchmarkSgemmRowA); the hardware follows the rows' streams.
+var rowAKernels = []kernel{
+	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, bcstM: true, prefC: true, prefB: 8, rowA: true},
+	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8, rowA: true},
+}
+
 var table = flag.String("table", "", "write the Go table of edge kernels to this file")
 
 // writeTable writes, for each kernel, the Go arrays of its edge kernels:
@@ -583,6 +652,9 @@ func main() {
 	}
 	ConstraintExpr("amd64,!purego")
 	for _, k := range kernels {
+		k.generate()
+	}
+	for _, k := range rowAKernels {
 		k.generate()
 	}
 	for _, k := range kernels {

@@ -81,6 +81,12 @@ func copyTransposed[T any](d, s []T, dst, src backend.View) bool {
 // transposeBlock sets d[do + i·c + j] = s[so + i + j·sc] for i0 ≤ i < i1,
 // j < c, a strip of transposeLines columns at a time.
 func transposeBlock[T any](d, s []T, do, so, i0, i1, c, sc int) {
+	transposeBlockLD(d, s, do, c, so, i0, i1, c, sc)
+}
+
+// transposeBlockLD is transposeBlock into rows ldd ≥ c apart:
+// d[do + i·ldd + j] = s[so + i + j·sc].
+func transposeBlockLD[T any](d, s []T, do, ldd, so, i0, i1, c, sc int) {
 	const b = transposeLines
 	var z T
 	k := transpose8
@@ -93,15 +99,15 @@ func transposeBlock[T any](d, s []T, do, so, i0, i1, c, sc int) {
 		if k != nil && j1-j0 == 8 {
 			if m := (i1 - i0) &^ 7; m > 0 {
 				// the last element either side reaches, checked
-				_ = d[do+(i0+m-1)*c+j1-1]
+				_ = d[do+(i0+m-1)*ldd+j1-1]
 				_, _ = s[so+i0+j0*sc], s[so+i0+m-1+j0*sc]
 				_, _ = s[so+i0+(j1-1)*sc], s[so+i0+m-1+(j1-1)*sc]
-				k((*uint32)(unsafe.Pointer(&d[do+i0*c+j0])), c, (*uint32)(unsafe.Pointer(&s[so+i0+j0*sc])), sc, m)
+				k((*uint32)(unsafe.Pointer(&d[do+i0*ldd+j0])), ldd, (*uint32)(unsafe.Pointer(&s[so+i0+j0*sc])), sc, m)
 				i += m
 			}
 		}
 		for ; i < i1; i++ {
-			row := d[do+i*c+j0 : do+i*c+j1]
+			row := d[do+i*ldd+j0 : do+i*ldd+j1]
 			p := so + i + j0*sc
 			for j := range row {
 				row[j] = s[p]

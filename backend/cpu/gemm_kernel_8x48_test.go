@@ -65,7 +65,8 @@ func TestGemm8x48MatchesGo(t *testing.T) {
 
 // BenchmarkGemmKernelTiles runs the float32 AVX-512 tiles alone on
 // L1-resident packed panels (k = 256), per CPU second of the locked
-// thread: 12×32, its 4-row edge (the last panel of 64 rows) and 8×48.
+// thread: 12×32, its 4-row edge (the last panel of 64 rows), 8×48, and
+// 12×32 reading A unpacked (rows k apart).
 func BenchmarkGemmKernelTiles(b *testing.B) {
 	if !hasAVX512 {
 		b.Skip("no AVX-512")
@@ -79,6 +80,7 @@ func BenchmarkGemmKernelTiles(b *testing.B) {
 		{"12x32", sgemmAVX512_12x32, 12, 32, 12},
 		{"12x32_r4", sgemmAVX512_12x32_r4, 12, 32, 4},
 		{"8x48", sgemmAVX512_8x48, 8, 48, 8},
+		{"12x32_ra", func(k int, a, b, c *float32, ldc int, accum bool) { sgemmAVX512_12x32_ra(k, a, k, b, c, ldc, accum) }, 12, 32, 12},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			const k = 256

@@ -34,6 +34,16 @@ import (
 // kernel adds into C after the first k block); edge tiles, and every tile
 // of a C with another column stride, go through a small contiguous tile
 // and are copied out in Go.
+//
+// Packing a row-major A transposes it (packTA), and so does packing a
+// column-major B (packTB). A Linear layer's forward x·Wᵀ has both, and
+// on a training batch its weight W, the larger operand, would be packed
+// whole for few tiles per panel. Where the kernel has a rowA twin, such a
+// product is computed as Cᵀ = W·xᵀ instead (rowATransposed), with W's
+// rows read by the kernel where they lie and only xᵀ packed, into a
+// scratch matrix copied out transposed; and any product with a row-major
+// A and at most rowAMaxCols columns reads A's whole panels unpacked
+// (useRowA).
 
 // microKernel is one register-tile kernel and the blocking tuned for it.
 type microKernel[T float] struct {
@@ -52,6 +62,10 @@ type microKernel[T float] struct {
 	// columns of the tile only: a panel of B at most nr/2 wide (as all of
 	// a narrow C is) costs half the work.
 	narrow []func(k int, a, b, c *T, ldc int, accum bool)
+	// rowA, where set, is fn reading A unpacked: mr rows of a row-major A,
+	// a[i·lda + p] for row i, instead of a packed panel (see
+	// gemmPackedInto). Full tiles only.
+	rowA func(k int, a *T, lda int, b, c *T, ldc int, accum bool)
 	// Optional assembly packs of whole panels (nil: the Go loops).
 	// packT(dst, src, ld, k) sets dst[p·w+i] = src[i·ld+p], packN sets
 	// dst[p·w+j] = src[p·ld+j], for a panel w = mr (A) or nr (B) wide.
@@ -95,11 +109,22 @@ func kernelFor[T float]() *microKernel[T] {
 // the assembly computes and its test oracle. a holds mr values per k, b
 // nr values per k.
 func microRef[T float](mr, nr, k int, a, b, c []T, ldc int, accum bool) {
+	microRefA(mr, nr, k, a, 1, mr, b, c, ldc, accum)
+}
+
+// microRefRowA is microRef reading A unpacked, as the rowA kernels do: a
+// holds mr rows of k values, lda apart.
+func microRefRowA[T float](mr, nr, k int, a []T, lda int, b, c []T, ldc int, accum bool) {
+	microRefA(mr, nr, k, a, lda, 1, b, c, ldc, accum)
+}
+
+// microRefA is microRef with row i's p-th value of A at a[i·ars + p·acs].
+func microRefA[T float](mr, nr, k int, a []T, ars, acs int, b, c []T, ldc int, accum bool) {
 	for i := 0; i < mr; i++ {
 		for j := 0; j < nr; j++ {
 			var s T
 			for p := 0; p < k; p++ {
-				s += a[p*mr+i] * b[p*nr+j]
+				s += a[i*ars+p*acs] * b[p*nr+j]
 			}
 			if accum {
 				c[i*ldc+j] += s
@@ -110,12 +135,21 @@ func microRef[T float](mr, nr, k int, a, b, c []T, ldc int, accum bool) {
 	}
 }
 
-// refKernel wraps microRef as a microKernel with the given shape and
-// blocking, so the blocking and packing can be tested on any platform.
+// refKernel wraps microRef (and microRefRowA) as a microKernel with the
+// given shape and blocking, so the blocking and packing can be tested on
+// any platform.
 func refKernel[T float](mr, nr, kc, nc, mc int) *microKernel[T] {
 	return &microKernel[T]{name: "ref", mr: mr, nr: nr, kc: kc, nc: nc, mc: mc,
 		fn: func(k int, a, b, c *T, ldc int, accum bool) {
 			microRef(mr, nr, k, unsafe.Slice(a, k*mr), unsafe.Slice(b, k*nr),
+				unsafe.Slice(c, (mr-1)*ldc+nr), ldc, accum)
+		},
+		rowA: func(k int, a *T, lda int, b, c *T, ldc int, accum bool) {
+			if k == 0 { // no row of A is read
+				microRef(mr, nr, 0, nil, nil, unsafe.Slice(c, (mr-1)*ldc+nr), ldc, accum)
+				return
+			}
+			microRefRowA(mr, nr, k, unsafe.Slice(a, (mr-1)*lda+k), lda, unsafe.Slice(b, k*nr),
 				unsafe.Slice(c, (mr-1)*ldc+nr), ldc, accum)
 		}}
 }
@@ -138,9 +172,18 @@ func gemmPacked[T float](kn *microKernel[T], C, A, B mat[T], threads int) {
 // its bias first, and the kernel's first k block then adds into it, which
 // spares a separate pass over C to add the bias.
 func gemmPackedInto[T float](kn *microKernel[T], C, A, B mat[T], threads int, accum bool) {
-	if swapOperands(kn, C.rows, C.cols) {
+	switch {
+	case swapOperands(kn, C.rows, C.cols):
 		C, A, B = C.t(), B.t(), A.t()
+	case !accum && rowATransposed(kn, C, A, B):
+		gemmTransposedRowA(kn, C, A, B, threads, nil)
+		return
 	}
+	gemmPackedRun(kn, C, A, B, threads, accum)
+}
+
+// gemmPackedRun is gemmPackedInto with the orientation chosen.
+func gemmPackedRun[T float](kn *microKernel[T], C, A, B mat[T], threads int, accum bool) {
 	m, n, k := C.rows, C.cols, A.cols
 	mr, nr := kn.mr, kn.nr
 	kb := (k + kn.kc - 1) / kn.kc
@@ -148,14 +191,18 @@ func gemmPackedInto[T float](kn *microKernel[T], C, A, B mat[T], threads int, ac
 	rowPanels, colPanels := (m+mr-1)/mr, (n+nr-1)/nr
 	rowTasks, colTasks := 1, 1
 	if threads > 1 {
-		rowTasks, colTasks = taskGrid(m, n, rowPanels, colPanels, tasksPerThread*threads)
+		am := m // elements of A packed per column block, per unit of k
+		if useRowA(kn, A, n) {
+			am = m % mr // only the last, partial panel
+		}
+		rowTasks, colTasks = taskGrid(am, n, rowPanels, colPanels, tasksPerThread*threads)
 	}
 	// the task's blocks: at most mc rows of A and nc columns of B at once
 	mc := min((rowPanels+rowTasks-1)/rowTasks*mr, roundUp(kn.mc, mr))
 	ncMax := min((colPanels+colTasks-1)/colTasks*nr, roundUp(kn.nc, nr))
 	direct := C.cs == 1 && C.rs >= n
 
-	g := packedGemm[T]{kn: kn, C: C, A: A, B: B, accum: accum, direct: direct,
+	g := packedGemm[T]{kn: kn, C: C, A: A, B: B, accum: accum, direct: direct, rowA: useRowA(kn, A, n),
 		m: m, n: n, k: k, kc: kc, mc: mc, ncMax: ncMax,
 		rowPanels: rowPanels, colPanels: colPanels, rowTasks: rowTasks, colTasks: colTasks}
 	if p := min(threads, rowTasks*colTasks); p > 1 {
@@ -173,6 +220,7 @@ type packedGemm[T float] struct {
 	kn                   *microKernel[T]
 	C, A, B              mat[T]
 	accum, direct        bool
+	rowA                 bool // whole panels of A are read unpacked by kn.rowA
 	m, n, k              int
 	kc, mc, ncMax        int // k block, and the largest blocks of rows and columns
 	rowPanels, colPanels int
@@ -218,7 +266,12 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 				packPanelsB(kn, bp, B, pc, kcc, jc, nc)
 				for ic := r0; ic < r1; ic += mc {
 					mcc := min(mc, r1-ic)
-					packPanelsA(kn, ap, A, ic, mcc, pc, kcc)
+					if !g.rowA {
+						packPanelsA(kn, ap, A, ic, mcc, pc, kcc)
+					} else if h := mcc % mr; h > 0 { // only a last, partial panel
+						r := mcc - h
+						packPanelA(kn, ap[r*kcc:(r+mr)*kcc], A, ic+r, h, pc, kcc)
+					}
 					for ip := 0; ip < (mcc+mr-1)/mr; ip++ {
 						i := ic + ip*mr
 						h := min(mr, m-i)
@@ -227,19 +280,33 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 						if h < mr && kn.edge != nil {
 							full, fullRows = kn.edge[h], h
 						}
+						var arow *T // the panel's first row, where kn.rowA reads it unpacked
+						if g.rowA && h == mr {
+							o := A.off + i*A.rs + pc
+							_ = A.data[o+(mr-1)*A.rs+kcc-1] // the panel's far corner, bounds-checked here
+							arow = &A.data[o]
+						}
 						for jr := 0; jr < nc; jr += nr {
 							w := min(nr, nc-jr)
 							b := &bp[jr/nr*ps]
 							fn, rows, cols := full, fullRows, nr
-							if w <= nr/2 && kn.narrow != nil {
+							if w <= nr/2 && kn.narrow != nil && arow == nil {
 								fn, rows, cols = kn.narrow[h], h, nr/2
 							}
 							add := accum || pc > 0
 							if direct && rows == h && cols == w {
-								fn(kcc, a, b, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
+								if arow != nil {
+									kn.rowA(kcc, arow, A.rs, b, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
+								} else {
+									fn(kcc, a, b, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
+								}
 								continue
 							}
-							fn(kcc, a, b, &tile[0], nr, false)
+							if arow != nil {
+								kn.rowA(kcc, arow, A.rs, b, &tile[0], nr, false)
+							} else {
+								fn(kcc, a, b, &tile[0], nr, false)
+							}
 							for ii := 0; ii < h; ii++ {
 								row := C.off + (i+ii)*C.rs + (jc+jr)*C.cs
 								t := tile[ii*nr : ii*nr+w]
@@ -259,6 +326,107 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 			}
 		}
 	}
+}
+
+// rowAMaxCols is the widest C whose row-major A the packed product reads
+// unpacked (kn.rowA): a panel of A packed by transposing it serves
+// ⌈n/nr⌉ tiles, and at rowAMaxCols columns or fewer, few enough that the
+// pack costs more than reading A's rows where they lie. Measured with
+// the Linear forward of BenchmarkSgemmRowA (AVX-512, one thread, per CPU
+// second), reading W unpacked ran 5–20% faster at batches of 32 to 128,
+// with the weight hot or coming from memory, and 2–8% slower at 256.
+const rowAMaxCols = 128
+
+// useRowA reports whether the packed product of an A with n columns of
+// C reads whole panels of A unpacked.
+func useRowA[T float](kn *microKernel[T], A mat[T], n int) bool {
+	return kn.rowA != nil && A.cs == 1 && A.rs >= A.cols && n <= rowAMaxCols && A.rows >= kn.mr &&
+		rowAFits(kn, n)
+}
+
+// rowAFits reports whether n columns of C cost kn.rowA, which has no
+// narrow variant and computes whole tiles of nr columns, at most 1/8
+// more tile work than kn's kernels (a last panel of a few columns costs
+// the narrow kernel half a tile).
+func rowAFits[T float](kn *microKernel[T], n int) bool {
+	return 8*roundUp(n, kn.nr) <= 9*tileWork(kn, 1, n)
+}
+
+// rowATransposed reports whether C = A·B is computed as Cᵀ = Bᵀ·Aᵀ into
+// a scratch matrix with Bᵀ read unpacked (gemmTransposedRowA): a Linear
+// layer's forward x·Wᵀ on a batch of at most rowAMaxCols rows, where both
+// operands are row-major and so both packs would transpose, and the
+// weight, the larger, would be packed whole.
+func rowATransposed[T float](kn *microKernel[T], C, A, B mat[T]) bool {
+	m, n := C.rows, C.cols
+	return kn.rowA != nil && A.cs == 1 && B.rs == 1 && B.cs >= B.rows &&
+		m <= rowAMaxCols && m < n && n >= kn.mr && rowAFits(kn, m)
+}
+
+// gemmTransposedRowA sets C = A·B as Cᵀ = Bᵀ·Aᵀ (see rowATransposed),
+// plus the row vector bias where bias is not nil: the product goes into
+// a contiguous scratch n×m with Bᵀ, row-major, read unpacked (into rows
+// set to the bias first, where there is one), and is then copied into C
+// transposed. Each element is the same sum in the same order as
+// gemmPackedRun's (with the bias first, as MatMulBias's prefill).
+func gemmTransposedRowA[T float](kn *microKernel[T], C, A, B mat[T], threads int, bias *mat[T]) {
+	m, n := C.rows, C.cols
+	sp := getScratch[T](m * n)
+	defer putScratch(sp)
+	S := mat[T]{*sp, 0, n, m, m, 1}
+	if bias != nil {
+		for j := 0; j < n; j++ {
+			fillDoubling(S.data[j*m:(j+1)*m], bias.at(0, j))
+		}
+	}
+	gemmPackedRun(kn, S, B.t(), A.t(), threads, bias != nil)
+	transposeOut(C, S, threads)
+}
+
+// fillDoubling sets every element of s to v, by doubling copies.
+func fillDoubling[T any](s []T, v T) {
+	if len(s) == 0 {
+		return
+	}
+	s[0] = v
+	for k := 1; k < len(s); k *= 2 {
+		copy(s[k:], s[:k])
+	}
+}
+
+// transposeOut sets C = Sᵀ for a contiguous S. C's rows are walked in
+// blocks of 8, each swept across all its columns a square of 8×8 at a
+// time, so each of C's lines is written whole while in cache: a strip of
+// 8 columns down all of C's rows (transposeBlock's walk) writes half a
+// line per row, and C's rows 2 KB apart (512 float32 columns) fall in two
+// sets of the L1 cache, which evicts each line between its halves.
+func transposeOut[T float](C, S mat[T], threads int) {
+	m, n := C.rows, C.cols
+	if m == 0 || n == 0 {
+		return
+	}
+	if C.cs != 1 || C.rs < n {
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				C.data[C.off+i*C.rs+j*C.cs] = S.data[S.off+j*S.rs+i]
+			}
+		}
+		return
+	}
+	const b = transposeLines
+	blocks := (m + b - 1) / b
+	chunk := blocks
+	if threads > 1 {
+		chunk = max(1, grain/(b*n))
+	}
+	parallelFor(blocks, chunk, func(lo, hi int) {
+		for ib := lo; ib < hi; ib++ {
+			i0, i1 := ib*b, min(ib*b+b, m)
+			for j0 := 0; j0 < n; j0 += b {
+				transposeBlockLD(C.data, S.data, C.off+j0, C.rs, S.off+j0*S.rs, i0, i1, min(b, n-j0), S.rs)
+			}
+		}
+	})
 }
 
 // swapOperands reports whether kn computes an m×n C markedly faster as

@@ -34,6 +34,16 @@ func dgemmAVX2_6x8(k int, a *float64, b *float64, c *float64, ldc int, accum boo
 //go:noescape
 func sgemmAVX512_8x48(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
 
+// sgemmAVX512_12x32_ra is sgemmAVX512_12x32 reading A unpacked: Σ_{p<k} a[i·lda+p]·b[p·32+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_ra(k int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
+
+// sgemmAVX2_6x16_ra is sgemmAVX2_6x16 reading A unpacked: Σ_{p<k} a[i·lda+p]·b[p·16+j].
+//
+//go:noescape
+func sgemmAVX2_6x16_ra(k int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
+
 // sgemmAVX512_12x32_r1 is sgemmAVX512_12x32 for the first 1 rows of the tile only.
 //
 //go:noescape

@@ -502,6 +502,48 @@ func testKernel[T float](t *testing.T, kn *microKernel[T]) {
 	for h := 1; h < len(kn.narrow); h++ {
 		testKernelPart(t, kn, kn.narrow[h], h, kn.nr/2)
 	}
+	if kn.rowA != nil {
+		testKernelRowA(t, kn)
+	}
+}
+
+// testKernelRowA holds kn.rowA to microRefRowA, bit for bit, as
+// testKernelPart holds the packed kernels, on rows of A lda = k+pad
+// apart whose padding is NaN: a kernel that reads past a row's k values,
+// or a row too many, returns NaN.
+func testKernelRowA[T float](t *testing.T, kn *microKernel[T]) {
+	rng := rand.New(rand.NewPCG(17, uint64(kn.mr*100+kn.nr)))
+	mr, nr, ldc := kn.mr, kn.nr, kn.nr+5
+	for k := 1; k <= 70; k++ {
+		if k > 20 && k%8 != 1 && k%8 != 4 {
+			continue
+		}
+		for _, pad := range []int{0, 3, 16} {
+			for _, accum := range []bool{false, true} {
+				lda := k + pad
+				a := sentinels[T](mr*lda + 1)
+				for i := 0; i < mr; i++ {
+					discrete(rng, a[i*lda:i*lda+k])
+				}
+				b := make([]T, k*nr+1)
+				discrete(rng, b)
+				b[len(b)-1] = sentinel[T]()
+				got := sentinels[T](guard + (mr-1)*ldc + nr + guard)
+				for i := 0; i < mr; i++ {
+					discrete(rng, got[guard+i*ldc:guard+i*ldc+nr])
+				}
+				want := append([]T(nil), got...)
+				microRefRowA(mr, nr, k, a, lda, b, want[guard:], ldc, accum)
+				kn.rowA(k, &a[0], lda, &b[0], &got[guard], ldc, accum)
+				for i := range got {
+					if !sameValue(got[i], want[i]) {
+						t.Fatalf("%s rowA k=%d lda=%d accum=%v: element %d (tile starts at %d, rows %d apart) is %v, want %v",
+							kn.name, k, lda, accum, i, guard, ldc, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
 }
 
 // testKernelPart is testKernel for fn, which computes the first rows rows

@@ -48,11 +48,15 @@ func matmulBiasFloat[T float](dst, a, b, bias backend.View) {
 	prefill := n < biasPrefillCols
 	for i := 0; i < batch; i++ {
 		C := mat[T]{cd, dst.Offset + i*cbs, m, n, crs, ccs}
+		A, B := mat[T]{ad, a.Offset + i*abs, m, k, ars, acs}, mat[T]{bd, b.Offset + i*bbs, k, n, brs, bcs}
+		if rowATransposed(kn, C, A, B) {
+			gemmTransposedRowA(kn, C, A, B, threads, &bv)
+			continue
+		}
 		if prefill {
 			setBiasRows(C, bv)
 		}
-		gemmPackedInto(kn, C, mat[T]{ad, a.Offset + i*abs, m, k, ars, acs},
-			mat[T]{bd, b.Offset + i*bbs, k, n, brs, bcs}, threads, prefill)
+		gemmPackedInto(kn, C, A, B, threads, prefill)
 		if !prefill {
 			addBiasRows(C, bv)
 		}
