@@ -63,8 +63,8 @@ type microKernel[T float] struct {
 	// a narrow C is) costs half the work.
 	narrow []func(k int, a, b, c *T, ldc int, accum bool)
 	// rowA, where set, is fn reading A unpacked: mr rows of a row-major A,
-	// a[i·lda + p] for row i, instead of a packed panel (see
-	// gemmPackedInto). Full tiles only.
+	// a[i·lda + p] for row i, instead of a packed panel (see useRowA and
+	// rowATransposed). Full tiles only; k ≥ 1.
 	rowA func(k int, a *T, lda int, b, c *T, ldc int, accum bool)
 	// Optional assembly packs of whole panels (nil: the Go loops).
 	// packT(dst, src, ld, k) sets dst[p·w+i] = src[i·ld+p], packN sets
@@ -145,10 +145,6 @@ func refKernel[T float](mr, nr, kc, nc, mc int) *microKernel[T] {
 				unsafe.Slice(c, (mr-1)*ldc+nr), ldc, accum)
 		},
 		rowA: func(k int, a *T, lda int, b, c *T, ldc int, accum bool) {
-			if k == 0 { // no row of A is read
-				microRef(mr, nr, 0, nil, nil, unsafe.Slice(c, (mr-1)*ldc+nr), ldc, accum)
-				return
-			}
 			microRefRowA(mr, nr, k, unsafe.Slice(a, (mr-1)*lda+k), lda, unsafe.Slice(b, k*nr),
 				unsafe.Slice(c, (mr-1)*ldc+nr), ldc, accum)
 		}}
@@ -191,11 +187,7 @@ func gemmPackedRun[T float](kn *microKernel[T], C, A, B mat[T], threads int, acc
 	rowPanels, colPanels := (m+mr-1)/mr, (n+nr-1)/nr
 	rowTasks, colTasks := 1, 1
 	if threads > 1 {
-		am := m // elements of A packed per column block, per unit of k
-		if useRowA(kn, A, n) {
-			am = m % mr // only the last, partial panel
-		}
-		rowTasks, colTasks = taskGrid(am, n, rowPanels, colPanels, tasksPerThread*threads)
+		rowTasks, colTasks = taskGrid(m, n, rowPanels, colPanels, tasksPerThread*threads)
 	}
 	// the task's blocks: at most mc rows of A and nc columns of B at once
 	mc := min((rowPanels+rowTasks-1)/rowTasks*mr, roundUp(kn.mc, mr))

@@ -11,8 +11,10 @@ var _ backend.BiasMatMuler = (*CPU)(nil)
 // kernel and short rows (fewer than biasPrefillCols), dst's rows are
 // first set to the bias and the packed GEMM adds the product into them;
 // longer rows get the bias added after the product, row by row with the
-// vector kernel while they are in cache. Either way the result is the
-// product and the bias summed, up to the order of the bias's addition.
+// vector kernel while they are in cache. A product computed transposed
+// (rowATransposed: x·Wᵀ on a small batch) starts its scratch rows from
+// the bias. Either way the result is the product and the bias summed, up
+// to the order of the bias's addition.
 func (*CPU) MatMulBias(dst, a, b, bias backend.View) {
 	switch a.DType() {
 	case backend.Float32:
