@@ -368,22 +368,11 @@ func gemmTransposedRowA[T float](kn *microKernel[T], C, A, B mat[T], threads int
 	S := mat[T]{*sp, 0, n, m, m, 1}
 	if bias != nil {
 		for j := 0; j < n; j++ {
-			fillDoubling(S.data[j*m:(j+1)*m], bias.at(0, j))
+			fillSlice(S.data[j*m:(j+1)*m], bias.at(0, j))
 		}
 	}
 	gemmPackedRun(kn, S, B.t(), A.t(), threads, bias != nil)
 	transposeOut(C, S, threads)
-}
-
-// fillDoubling sets every element of s to v, by doubling copies.
-func fillDoubling[T any](s []T, v T) {
-	if len(s) == 0 {
-		return
-	}
-	s[0] = v
-	for k := 1; k < len(s); k *= 2 {
-		copy(s[k:], s[:k])
-	}
 }
 
 // transposeOut sets C = Sᵀ for a contiguous S. C's rows are walked in

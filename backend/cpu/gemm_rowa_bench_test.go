@@ -4,6 +4,7 @@ package cpu
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 )
@@ -32,12 +33,13 @@ func BenchmarkSgemmRowA(b *testing.B) {
 					name = "rowA"
 				}
 				b.Run(fmt.Sprintf("%dx%dx%d/w%d/%s", m, n, k, copies, name), func(b *testing.B) {
+					rng := rand.New(rand.NewPCG(5, 7))
 					x := make([]float32, m*k)
-					discreteSeq(x)
+					discrete(rng, x)
 					ws, cs := make([][]float32, copies), make([][]float32, copies)
 					for i := range ws {
 						ws[i], cs[i] = make([]float32, n*k), make([]float32, m*n)
-						discreteSeq(ws[i])
+						discrete(rng, ws[i])
 					}
 					X := mat[float32]{x, 0, m, k, k, 1}
 					runtime.LockOSThread()
@@ -58,12 +60,5 @@ func BenchmarkSgemmRowA(b *testing.B) {
 				})
 			}
 		}
-	}
-}
-
-// discreteSeq fills s with a repeating run of small integers.
-func discreteSeq(s []float32) {
-	for i := range s {
-		s[i] = float32(i%7 - 3)
 	}
 }
