@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tapir-ml/tapir/backend"
+	"github.com/tapir-ml/tapir/backend/backendtest"
 	"github.com/tapir-ml/tapir/backend/cpu"
 	"github.com/tapir-ml/tapir/backend/cuda"
 	"github.com/tapir-ml/tapir/tensor"
@@ -210,4 +211,12 @@ func TestGPUSteadyStateAllocations(t *testing.T) {
 	if _, _, after := g.MemoryStats(); after != before {
 		t.Fatalf("steady state made %d driver allocations", after-before)
 	}
+}
+
+// TestGPUConformance runs the backend conformance suite (the one the CPU
+// backend passes) on the device: every op family against its float64
+// reference, fresh random inputs, outputs poisoned before each run.
+func TestGPUConformance(t *testing.T) {
+	g := gpu(t)
+	backendtest.Run(t, g, backendtest.Options{})
 }

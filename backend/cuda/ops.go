@@ -474,8 +474,8 @@ func operand(v backend.View) cublas.Operand {
 // MatMul implements backend.Backend with cuBLAS (float32 and float64).
 func (b *Backend) MatMul(dst, x, y backend.View) {
 	dt := x.DType()
-	if dt != backend.Float32 && dt != backend.Float64 {
-		panic("cuda: matmul: unsupported dtype " + dt.String() + " (float32 and float64 only)")
+	if dt != backend.Float32 && dt != backend.Float64 && !kernels.IntMatMulSupported(dt) {
+		panic("cuda: matmul: unsupported dtype " + dt.String())
 	}
 	B, M, K, N := dst.Shape[0], x.Shape[1], x.Shape[2], y.Shape[2]
 	if B == 0 || M == 0 || N == 0 {
@@ -483,6 +483,16 @@ func (b *Backend) MatMul(dst, x, y backend.View) {
 	}
 	if K == 0 {
 		b.Fill(dst, 0)
+		return
+	}
+	if !dt.IsFloat() {
+		// cuBLAS has no integer GEMM for these types: a direct kernel
+		n := int64(B * M * N)
+		b.run(func() error {
+			args := new(cu.Args).Ptr(base(x)).Ptr(base(y)).Ptr(base(dst)).I64(n).I64(int64(M)).I64(int64(N)).I64(int64(K)).
+				Raw(layOf(x)).Raw(layOf(y)).Raw(layOf(dst))
+			return b.launch("matmul_"+kernels.Short(dt), n, args)
+		})
 		return
 	}
 	if err := b.matmul(dst, x, y, B, M, N); err != nil {

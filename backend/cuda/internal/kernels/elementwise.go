@@ -120,12 +120,36 @@ extern "C" __global__ void where_{{$s}}_c({{$t.S}}* d, const u8* c, const {{$t.S
 extern "C" __global__ void where_{{$s}}_s({{$t.S}}* d, const u8* c, const {{$t.S}}* a, const {{$t.S}}* b, i64 n, Lay ld, Lay lc, Lay la, Lay lb) {
 	GRID_STRIDE(i, n) d[at(ld, i)] = c[at(lc, i)] ? a[at(la, i)] : b[at(lb, i)];
 }
+{{- if .IntMatMul}}
+// matmul_<dt>: the integer batched product, one thread per element of
+// dst [B,M,N]; lx, ly, ld are 3-d layouts ([B,M,K], [B,K,N], [B,M,N]).
+// Sums wrap as the type does: modular arithmetic in u64, then narrowed.
+extern "C" __global__ void matmul_{{$s}}(const {{$t.S}}* x, const {{$t.S}}* y, {{$t.S}}* d, i64 n, i64 M, i64 N, i64 K, Lay lx, Lay ly, Lay ld) {
+	GRID_STRIDE(i, n) {
+		i64 j = i % N, r = i / N;
+		i64 m = r % M, p = r / M;
+		const {{$t.S}}* xr = x + lx.off + p * lx.st[0] + m * lx.st[1];
+		const {{$t.S}}* yc = y + ly.off + p * ly.st[0] + j * ly.st[2];
+		u64 acc = 0;
+		for (i64 k = 0; k < K; ++k)
+			acc += (u64)(i64)ld_{{$s}}(xr[k * lx.st[2]]) * (u64)(i64)ld_{{$s}}(yc[k * ly.st[1]]);
+		d[at(ld, i)] = st_{{$s}}(({{$t.C}})(i64)acc);
+	}
+}
+{{- end}}
 `
 
-// MiscModule holds fill_<dt>_{c,s} and where_<dt>_{c,s}.
+// MiscModule holds fill_<dt>_{c,s} and where_<dt>_{c,s}, and for the
+// integer types matmul_<dt> (the float products go through cuBLAS).
 func MiscModule(dt backend.DType) Module {
 	t := types[dt]
-	return module("misc_"+t.Short, miscTmpl, map[string]any{"T": t, "FromDouble": convert("v", true, dt)})
+	return module("misc_"+t.Short, miscTmpl, map[string]any{"T": t, "FromDouble": convert("v", true, dt), "IntMatMul": IntMatMulSupported(dt)})
+}
+
+// IntMatMulSupported reports whether matmul_<dt> exists: the integer
+// types other than Bool.
+func IntMatMulSupported(dt backend.DType) bool {
+	return dt == backend.Int64 || dt == backend.Int32 || dt == backend.Uint8
 }
 
 // convert is the C expression converting x — a double if isFloat, else

@@ -88,7 +88,9 @@ func unaryBody(op backend.UnaryOp, t typ) string {
 	case backend.Sigmoid:
 		return "return sigm(x);"
 	case backend.GELU:
-		return "return (" + C + ")0.5 * x * ((" + C + ")1 + " + f("erf") + "(x * (" + C + ")0.70710678118654752440));"
+		// erfc(−x/√2) rather than 1 + erf(x/√2): for negative x the sum
+		// cancels and float32 keeps few correct digits
+		return "return (" + C + ")0.5 * x * " + f("erfc") + "(x * (" + C + ")-0.70710678118654752440);"
 	case backend.SiLU:
 		return "return x * sigm(x);"
 	case backend.Softplus:

@@ -36,6 +36,10 @@ func expected() map[string][]string {
 			add("binary_"+s, both(fmt.Sprintf("binary_%s_%s", op, s))...)
 		}
 		add("misc_"+s, append(both("fill_"+s), both("where_"+s)...)...)
+		switch dt {
+		case backend.Int64, backend.Int32, backend.Uint8:
+			add("misc_"+s, "matmul_"+s)
+		}
 		for _, d := range backend.DTypes() {
 			add("copy_"+s, both(fmt.Sprintf("copy_%s_%s", s, Short(d)))...)
 		}
@@ -55,7 +59,7 @@ func expected() map[string][]string {
 		}
 		add("index_"+s, "index_select_"+s, "gather_"+s)
 		switch dt {
-		case backend.Float32, backend.Float64, backend.Int64, backend.Int32:
+		case backend.Float32, backend.Float64, backend.Int64, backend.Int32, backend.Uint8:
 			add("index_"+s, "index_add_"+s, "scatter_add_"+s)
 		}
 	}

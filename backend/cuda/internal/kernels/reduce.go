@@ -213,6 +213,8 @@ func atomicAdd(dt backend.DType) string {
 		return "atomicAdd(p, v)"
 	case backend.Int64:
 		return "atomicAdd((u64*)p, (u64)v)"
+	case backend.Uint8:
+		return "atomicAddU8(p, v)"
 	}
 	return ""
 }
@@ -229,6 +231,21 @@ __device__ __forceinline__ bool badidx(i64 k, i64 lim, i64* err) {
 	atomicExch((u64*)err, 1ULL);
 	return true;
 }
+{{- if eq $s "u8"}}
+// atomicAddU8 adds v to *p, wrapping, by compare-and-swap on the aligned
+// 32-bit word that holds the byte (allocations are 256-byte aligned and
+// rounded up to their size class, so the word lies inside the buffer).
+__device__ __forceinline__ void atomicAddU8(u8* p, u8 v) {
+	u32* w = (u32*)((u64)p & ~(u64)3);
+	u32 sh = ((u32)(u64)p & 3u) * 8u;
+	u32 old = *w, seen;
+	do {
+		seen = old;
+		u32 b = ((seen >> sh) + v) & 0xffu;
+		old = atomicCAS(w, seen, (seen & ~(0xffu << sh)) | (b << sh));
+	} while (old != seen);
+}
+{{- end}}
 // dst element i (over dst's shape); c = its coordinate along dim;
 // ls: dst's shape with src's strides and 0 at dim
 extern "C" __global__ void index_select_{{$s}}(const {{$t.S}}* s, {{$t.S}}* d, const i64* index, i64 n, i64 inner, i64 dimsz,
@@ -278,7 +295,7 @@ extern "C" __global__ void scatter_add_{{$s}}(const {{$t.S}}* s, {{$t.S}}* d, co
 `
 
 // IndexModule holds index_select_<dt> and gather_<dt>, and for the types
-// with atomic adds (float32, float64, int64, int32) index_add_<dt> and
+// with atomic adds (float32, float64, int64, int32, uint8) index_add_<dt> and
 // scatter_add_<dt>.
 func IndexModule(dt backend.DType) Module {
 	t := types[dt]
