@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/tapir-ml/tapir/backend"
 	"github.com/tapir-ml/tapir/backend/cuda/internal/alloc"
@@ -147,6 +148,7 @@ func newBackend(drv *cu.Driver, index int) (*Backend, error) {
 	b.opts = b.compiler.ArchOptions(b.major, b.minor)
 	b.name = fmt.Sprintf("cuda:%d (%s, sm_%d%d, driver %d, NVRTC %s)", index, name, b.major, b.minor, driver.version, b.compiler.Version())
 	b.alloc = alloc.New(devMem{b})
+	b.alloc.SetCollector(collectGarbage, minGCDebt)
 	err = b.do(func() error {
 		blk, err := b.alloc.Alloc(16, alloc.Stream(b.stream))
 		if err != nil {
@@ -386,4 +388,31 @@ func (b *Backend) launchGrid(entry string, grid uint32, args *cu.Args) error {
 		return err
 	}
 	return b.drv.Launch(f, [3]uint32{grid, 1, 1}, [3]uint32{blockSize, 1, 1}, 0, b.stream, args)
+}
+
+// minGCDebt is the least device memory handed out, and not freed, since
+// the allocator's last collection at which a request that finds no cached
+// block runs a collection before asking the driver (see package alloc).
+const minGCDebt = 256 << 20
+
+// gcSentinel is an object made only to die, whose cleanup says that the
+// cleanups of a GC cycle are running.
+type gcSentinel struct {
+	_ *int // a pointer keeps it out of the tiny allocator
+	_ [8]byte
+}
+
+// collectGarbage runs a GC cycle and waits, briefly, for the cleanups it
+// queued: tensors' storages give their device blocks back from
+// runtime.AddCleanup, and the Go collector, pacing itself by the Go heap,
+// never sees the device memory they hold.
+func collectGarbage() {
+	done := make(chan struct{})
+	runtime.AddCleanup(new(gcSentinel), func(c chan struct{}) { close(c) }, done)
+	runtime.GC()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Millisecond):
+	}
+	runtime.Gosched()
 }

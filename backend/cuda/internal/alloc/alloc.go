@@ -29,6 +29,7 @@ type Block struct {
 	Size   uint64 // the class size, ≥ the request
 	stream Stream
 	live   bool
+	epoch  uint64 // the allocator's collection count when handed out
 }
 
 // Stats counts the allocator's work.
@@ -38,6 +39,7 @@ type Stats struct {
 	Mallocs, DriverFrees int // driver calls
 	Hits                 int // requests served from the cache
 	CacheFlushes         int // out-of-memory retries
+	Collections          int // collector runs (see SetCollector)
 }
 
 // Allocator is a caching allocator over a Device. It is safe for
@@ -47,6 +49,15 @@ type Allocator struct {
 	mu    sync.Mutex
 	cache map[key][]*Block
 	st    Stats
+
+	// the collector (SetCollector) and its pacing
+	collect  func()
+	minDebt  uint64
+	debt     uint64        // bytes handed out since the last collection and not freed since
+	live     uint64        // bytes in use after the last collection
+	epoch    uint64        // collections so far
+	gcDone   chan struct{} // closed when the collection under way ends
+	inflight bool
 }
 
 type key struct {
@@ -71,21 +82,86 @@ func Class(n uint64) uint64 {
 	return (n + q - 1) / q * q
 }
 
+// SetCollector gives the allocator a way to get back blocks whose owners
+// are garbage: collect runs a garbage collection and returns once the
+// blocks it found dead have (mostly) been freed. The allocator keeps a
+// debt, the bytes handed out since its last collection and not freed
+// since; when a request finds no cached block and the debt has reached
+// minDebt, or half of what was in use after the last collection if that
+// is more, it collects before asking the driver. It also collects before
+// giving up on an out-of-memory error. Frees of blocks handed out in the
+// same collection period (a backward pass freeing what it consumed) pay
+// the debt back, so a loop that frees explicitly never collects.
+func (a *Allocator) SetCollector(collect func(), minDebt uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.collect, a.minDebt = collect, minDebt
+}
+
+// take pops a cached block of key k, or returns nil. The caller holds
+// the lock.
+func (a *Allocator) take(k key) *Block {
+	l := a.cache[k]
+	if len(l) == 0 {
+		return nil
+	}
+	b := l[len(l)-1]
+	a.cache[k] = l[:len(l)-1]
+	a.st.Cached -= k.size
+	a.st.CachedN--
+	a.st.Hits++
+	return a.use(b)
+}
+
+// collectLocked runs the collector, or waits for the run another
+// goroutine started. The caller holds the lock, which is released
+// meanwhile so that the collection's frees can come in.
+func (a *Allocator) collectLocked() {
+	if a.inflight {
+		done := a.gcDone
+		a.mu.Unlock()
+		<-done
+		a.mu.Lock()
+		return
+	}
+	done := make(chan struct{})
+	a.gcDone, a.inflight = done, true
+	a.mu.Unlock()
+	a.collect()
+	a.mu.Lock()
+	a.inflight = false
+	close(done)
+	a.st.Collections++
+	a.epoch++
+	a.debt = 0
+	a.live = a.st.InUse
+}
+
 // Alloc returns a block of at least n bytes for use on stream s.
 func (a *Allocator) Alloc(n uint64, s Stream) (*Block, error) {
 	size := Class(n)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	k := key{s, size}
-	if l := a.cache[k]; len(l) > 0 {
-		b := l[len(l)-1]
-		a.cache[k] = l[:len(l)-1]
-		a.st.Cached -= size
-		a.st.CachedN--
-		a.st.Hits++
-		return a.use(b), nil
+	if b := a.take(k); b != nil {
+		return b, nil
+	}
+	if a.collect != nil && a.debt >= max(a.minDebt, a.live/2) {
+		// much was handed out since the last collection: some of it may
+		// be garbage, waiting for a GC to free it
+		a.collectLocked()
+		if b := a.take(k); b != nil {
+			return b, nil
+		}
 	}
 	p, err := a.dev.Malloc(size)
+	if err != nil && errors.Is(err, ErrDeviceOOM) && a.collect != nil {
+		a.collectLocked()
+		if b := a.take(k); b != nil {
+			return b, nil
+		}
+		p, err = a.dev.Malloc(size)
+	}
 	if err != nil && errors.Is(err, ErrDeviceOOM) && a.st.CachedN > 0 {
 		a.st.CacheFlushes++
 		if ferr := a.flushLocked(); ferr != nil {
@@ -111,8 +187,10 @@ func (a *Allocator) Alloc(n uint64, s Stream) (*Block, error) {
 
 func (a *Allocator) use(b *Block) *Block {
 	b.live = true
+	b.epoch = a.epoch
 	a.st.InUse += b.Size
 	a.st.InUseBlocks++
+	a.debt += b.Size
 	return b
 }
 
@@ -128,6 +206,9 @@ func (a *Allocator) Free(b *Block) {
 		panic("cuda: alloc: block freed twice")
 	}
 	b.live = false
+	if b.epoch == a.epoch {
+		a.debt -= min(a.debt, b.Size)
+	}
 	a.st.InUse -= b.Size
 	a.st.InUseBlocks--
 	k := key{b.stream, b.Size}

@@ -211,3 +211,91 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("after concurrent use: %+v, %d live driver blocks", st, len(dev.live))
 	}
 }
+
+// garbage stands for tensors that died unreferenced: their blocks come
+// back only when the collector runs.
+type garbage struct {
+	a    *Allocator
+	dead []*Block
+	runs int
+}
+
+func (g *garbage) collect() {
+	g.runs++
+	for _, b := range g.dead {
+		g.a.Free(b)
+	}
+	g.dead = g.dead[:0]
+}
+
+func TestCollectorPacesByDebt(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		name        string
+		explicit    bool // the loop frees its blocks itself
+		wantCollect bool
+	}{
+		{"garbage", false, true},
+		{"explicit frees", true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dev := newFake(1 << 40)
+			a := New(dev)
+			g := &garbage{a: a}
+			a.SetCollector(g.collect, 8*mb)
+			for i := 0; i < 1000; i++ {
+				size := uint64(mb)
+				if c.explicit {
+					// a new size class now and then, so that requests
+					// reach the debt check: freed blocks must pay back
+					size = mb * uint64(1+i/10)
+				}
+				b, err := a.Alloc(size, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.explicit {
+					a.Free(b)
+				} else {
+					g.dead = append(g.dead, b)
+				}
+			}
+			st := a.Stats()
+			if c.wantCollect {
+				// a collection once per 8 MB of debt, each bringing the
+				// garbage back for reuse: about 8 blocks ever allocated
+				if st.Collections < 100 || st.Mallocs > 9 {
+					t.Errorf("%d collections and %d driver allocations; want a collection per 8 MB and no more than 9 blocks", st.Collections, st.Mallocs)
+				}
+			} else if st.Collections != 0 {
+				t.Errorf("%d collections, want 0", st.Collections)
+			}
+			if st.Collections != g.runs {
+				t.Errorf("Stats.Collections %d, collector ran %d times", st.Collections, g.runs)
+			}
+		})
+	}
+}
+
+func TestOutOfMemoryCollectsFirst(t *testing.T) {
+	const mb = 1 << 20
+	dev := newFake(4 * mb)
+	a := New(dev)
+	g := &garbage{a: a}
+	a.SetCollector(g.collect, 1<<40) // never by debt
+	for i := 0; i < 4; i++ {
+		b, err := a.Alloc(mb, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.dead = append(g.dead, b)
+	}
+	// the device is full of garbage; a 2 MB request collects, finds no
+	// cached 2 MB block, frees the cache and gets one from the driver
+	if _, err := a.Alloc(2*mb, 1); err != nil {
+		t.Fatalf("with 4 MB of garbage, a 2 MB request failed: %v", err)
+	}
+	if st := a.Stats(); st.Collections != 1 || st.CacheFlushes != 1 {
+		t.Errorf("%d collections and %d cache flushes, want 1 and 1", st.Collections, st.CacheFlushes)
+	}
+}

@@ -9,7 +9,16 @@
 // for later work on s, because the stream runs that work after what was
 // queued before; it is never handed to another stream.
 //
-// When the device reports out of memory, the allocator waits for the
+// Tensors that die unreferenced give their blocks back from a cleanup,
+// after a garbage collection, and Go's collector paces itself by the Go
+// heap, which knows nothing of device memory. So the allocator paces
+// collections itself ([Allocator.SetCollector]): it counts the bytes
+// handed out since its last collection and not freed since, and when a
+// request would go to the driver with that debt over a limit, it
+// collects first and serves the request from what came back.
+//
+// When the device reports out of memory, the allocator collects, then
+// waits for the
 // device (so no queued kernel still uses a cached block), frees every
 // cached block, and tries once more; if that fails too the error wraps
 // backend.ErrOutOfMemory and states the request, the bytes in use and
