@@ -582,3 +582,90 @@ func (b *Backend) matmul(dst, x, y backend.View, B, M, N int) error {
 	}
 	return nil
 }
+
+var _ backend.FusedOptimizer = (*Backend)(nil)
+
+// fusedOperands reports whether views can go to a fused optimizer
+// kernel: contiguous Float32 or Float64, all of p's type and shape.
+func fusedOperands(p backend.View, others ...backend.View) bool {
+	dt := p.DType()
+	if (dt != backend.Float32 && dt != backend.Float64) || !p.IsContiguous() {
+		return false
+	}
+	for _, o := range others {
+		if o.DType() != dt || !o.IsContiguous() || o.Numel() != p.Numel() || len(o.Shape) != len(p.Shape) {
+			return false
+		}
+		for i := range o.Shape {
+			if o.Shape[i] != p.Shape[i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func flag(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// SGDStep implements backend.FusedOptimizer: contiguous Float32 and
+// Float64 operands; others are declined.
+func (b *Backend) SGDStep(p, g, buf backend.View, h backend.SGDHyper) bool {
+	ops := []backend.View{g}
+	if h.Momentum != 0 {
+		ops = append(ops, buf)
+	}
+	if !fusedOperands(p, ops...) {
+		return false
+	}
+	n := int64(p.Numel())
+	if n == 0 {
+		return true
+	}
+	var bp cu.DevPtr
+	if h.Momentum != 0 {
+		bp = first(buf)
+	}
+	b.run(func() error {
+		args := new(cu.Args).Ptr(first(p)).Ptr(first(g)).Ptr(bp).I64(n).F64(-h.LR).F64(h.Momentum).F64(1 - h.Dampening).F64(h.WeightDecay).
+			I32(flag(h.Nesterov)).I32(flag(h.First)).I32(flag(h.Maximize))
+		return b.launch("sgd_"+kernels.Short(p.DType()), n, args)
+	})
+	return true
+}
+
+// AdamStep implements backend.FusedOptimizer: contiguous Float32 and
+// Float64 operands; others are declined.
+func (b *Backend) AdamStep(p, g, m, v, vmax backend.View, h backend.AdamHyper) bool {
+	ops := []backend.View{g, m, v}
+	if h.AMSGrad {
+		ops = append(ops, vmax)
+	}
+	if !fusedOperands(p, ops...) {
+		return false
+	}
+	n := int64(p.Numel())
+	if n == 0 {
+		return true
+	}
+	var vp cu.DevPtr
+	if h.AMSGrad {
+		vp = first(vmax)
+	}
+	decay, wd := 1.0, h.WeightDecay
+	if h.Decoupled {
+		decay, wd = 1-h.LR*h.WeightDecay, 0
+	}
+	step, bc2 := h.BiasCorrections()
+	b.run(func() error {
+		args := new(cu.Args).Ptr(first(p)).Ptr(first(g)).Ptr(first(m)).Ptr(first(v)).Ptr(vp).I64(n).
+			F64(decay).F64(wd).F64(h.Beta1).F64(h.Beta2).F64(h.Eps).F64(-step).F64(bc2).
+			I32(flag(h.AMSGrad)).I32(flag(h.Maximize))
+		return b.launch("adam_"+kernels.Short(p.DType()), n, args)
+	})
+	return true
+}
