@@ -3,6 +3,7 @@ package cuda_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -219,4 +220,42 @@ func TestGPUSteadyStateAllocations(t *testing.T) {
 func TestGPUConformance(t *testing.T) {
 	g := gpu(t)
 	backendtest.Run(t, g, backendtest.Options{})
+}
+
+// TestGPUSplitReductionsMatchCPU: reductions with few outputs of many
+// elements each (BatchNorm's per-channel statistics, whole-tensor sums)
+// take the split kernels; they agree with the CPU, NaN included.
+func TestGPUSplitReductionsMatchCPU(t *testing.T) {
+	g := gpu(t)
+	h := cpu.Get()
+	const n, c, hw = 16, 8, 48 * 48
+	data := make([]float32, n*c*hw)
+	for i := range data {
+		data[i] = float32(math.Sin(float64(i)*0.37)) * 3
+	}
+	gx, hx := upload(t, g, data, n, c, 48, 48)
+	out := func(be backend.Backend, shape ...int) backend.View {
+		s, err := be.Alloc(backend.Float32, backend.Numel(shape))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return backend.View{Storage: s, Layout: backend.Contiguous(shape)}
+	}
+	for _, shape := range [][]int{{1, c, 1, 1}, {1, 1, 1, 1}, {n, 1, 1, 1}} {
+		for _, op := range []backend.ReduceOp{backend.ReduceSum, backend.ReduceMean, backend.ReduceMax, backend.ReduceMin} {
+			gd, hd := out(g, shape...), out(h, shape...)
+			g.Reduce(op, gd, gx)
+			h.Reduce(op, hd, hx)
+			close32(t, fmt.Sprint("reduce ", op, " to ", shape), download(t, g, gd), download(t, h, hd), 1e-6)
+		}
+	}
+	// a NaN in channel 3 wins that channel's max and sum
+	data[3*hw+100] = float32(math.NaN())
+	gx, hx = upload(t, g, data, n, c, 48, 48)
+	for _, op := range []backend.ReduceOp{backend.ReduceMax, backend.ReduceSum} {
+		gd, hd := out(g, 1, c, 1, 1), out(h, 1, c, 1, 1)
+		g.Reduce(op, gd, gx)
+		h.Reduce(op, hd, hx)
+		close32(t, fmt.Sprint("reduce ", op, " with a NaN"), download(t, g, gd), download(t, h, hd), 1e-6)
+	}
 }

@@ -48,7 +48,7 @@ func expected() map[string][]string {
 			red = append(red, "mean")
 		}
 		for _, r := range red {
-			for _, v := range []string{"c", "s", "t"} {
+			for _, v := range []string{"c", "s", "t", "p", "f"} {
 				add("reduce_"+s, fmt.Sprintf("reduce_%s_%s_%s", r, s, v))
 			}
 		}

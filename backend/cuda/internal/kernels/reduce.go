@@ -36,7 +36,8 @@ func reduceOps(t typ) []reduceOp {
 // ReduceName is the kernel of op on dt. Variants: "c" (src contiguous,
 // reduced dims trailing, dst contiguous; a block per output), "s"
 // (strided; a block per output), "t" (strided; a thread per output,
-// for short reductions).
+// for short reductions), and the split pair "p" (several blocks per
+// output, each writing a partial accumulator) and "f" (combines them).
 func ReduceName(op backend.ReduceOp, dt backend.DType, variant string) string {
 	return fmt.Sprintf("reduce_%s_%s_%s", op, Short(dt), variant)
 }
@@ -78,6 +79,34 @@ extern "C" __global__ void reduce_{{.Name}}_{{$s}}_s({{$t.S}}* d, const {{$t.S}}
 		}
 		if (threadIdx.x == 0) d[at(ld, j)] = f_{{.Name}}(sh[0], r);
 		__syncthreads();
+	}
+}
+// split reductions, for few outputs of many elements each: block b
+// reduces chunk b%P of output b/P into part[b], unfinished; then _f
+// combines each output's P parts and finishes with the full count r
+extern "C" __global__ void reduce_{{.Name}}_{{$s}}_p({{$A}}* part, const {{$t.S}}* s, i64 nout, i64 r, i64 P, i64 chunk, Lay lk, Lay lr) {
+	__shared__ {{$A}} sh[256];
+	for (i64 b = blockIdx.x; b < nout * P; b += gridDim.x) {
+		i64 j = b / P, p = b - j * P;
+		i64 base = at(lk, j);
+		i64 k0 = p * chunk, k1 = k0 + chunk < r ? k0 + chunk : r;
+		{{$A}} a = {{.Ident}};
+		for (i64 k = k0 + threadIdx.x; k < k1; k += blockDim.x) a = r_{{.Name}}(a, ({{$A}})ld_{{$s}}(s[base + at(lr, k)]));
+		sh[threadIdx.x] = a;
+		__syncthreads();
+		for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+			if (threadIdx.x < w) sh[threadIdx.x] = r_{{.Name}}(sh[threadIdx.x], sh[threadIdx.x + w]);
+			__syncthreads();
+		}
+		if (threadIdx.x == 0) part[b] = sh[0];
+		__syncthreads();
+	}
+}
+extern "C" __global__ void reduce_{{.Name}}_{{$s}}_f({{$t.S}}* d, const {{$A}}* part, i64 nout, i64 P, i64 r, Lay ld) {
+	GRID_STRIDE(j, nout) {
+		{{$A}} a = part[j * P];
+		for (i64 p = 1; p < P; ++p) a = r_{{.Name}}(a, part[j * P + p]);
+		d[at(ld, j)] = f_{{.Name}}(a, r);
 	}
 }
 extern "C" __global__ void reduce_{{.Name}}_{{$s}}_t({{$t.S}}* d, const {{$t.S}}* s, i64 nout, i64 r, Lay ld, Lay lk, Lay lr) {
@@ -132,7 +161,7 @@ func ArgName(op backend.ArgOp, dt backend.DType, contig bool) string {
 	return fmt.Sprintf("%s_%s_%s", name, Short(dt), cs(contig))
 }
 
-// ReduceModule holds reduce_<op>_<dt>_{c,s,t} and arg{max,min}_<dt>_{c,s}.
+// ReduceModule holds reduce_<op>_<dt>_{c,s,t,p,f} and arg{max,min}_<dt>_{c,s}.
 func ReduceModule(dt backend.DType) Module {
 	t := types[dt]
 	return module("reduce_"+t.Short, reduceTmpl, map[string]any{"T": t, "Ops": reduceOps(t), "Args": []string{"argmax", "argmin"}})
