@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/tapir-ml/tapir/backend"
-	"github.com/tapir-ml/tapir/backend/cuda"
 	"github.com/tapir-ml/tapir/nn"
 	F "github.com/tapir-ml/tapir/nn/functional"
 	"github.com/tapir-ml/tapir/optim"
@@ -19,23 +18,10 @@ import (
 //	go test -run X -bench GPU ./backend/cuda
 //	python3 bench/gpu_torch.py
 
-// gpuB opens cuda:0 or skips the benchmark.
-func gpuB(b *testing.B) *cuda.Backend {
-	b.Helper()
-	if err := cuda.Available(); err != nil {
-		b.Skipf("skipping GPU benchmark: %v", err)
-	}
-	be, err := backend.Open(backend.CUDA(0))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return be.(*cuda.Backend)
-}
-
 // BenchmarkGPUSgemm times C = A·B in float32 at 8192³ (cuBLAS, full
 // float32: no TF32) through the backend, on random operands.
 func BenchmarkGPUSgemm(b *testing.B) {
-	g := gpuB(b)
+	g := gpu(b)
 	const n = 8192
 	view := func(seed uint64) backend.View {
 		s, err := g.Alloc(backend.Float32, n*n)
@@ -98,14 +84,14 @@ func stepBench(b *testing.B, m nn.Layer, x, y *tensor.Tensor, perStep float64, u
 }
 
 func BenchmarkGPUMLPStep(b *testing.B) {
-	gpuB(b)
+	gpu(b)
 	tensor.ManualSeed(1)
 	m := nn.NewSequential(nn.NewLinear(784, 512), nn.NewReLU(), nn.NewLinear(512, 512), nn.NewReLU(), nn.NewLinear(512, 10))
 	stepBench(b, m, tensor.Randn(128, 784), tensor.RandInt(0, 10, 128), 0, "")
 }
 
 func BenchmarkGPUCNNStep(b *testing.B) {
-	gpuB(b)
+	gpu(b)
 	tensor.ManualSeed(1)
 	m := nn.NewSequential(
 		nn.NewConv2d(1, 32, 3), nn.NewReLU(), nn.NewMaxPool2d(2),
@@ -115,7 +101,7 @@ func BenchmarkGPUCNNStep(b *testing.B) {
 }
 
 func BenchmarkGPUResNet18Step(b *testing.B) {
-	gpuB(b)
+	gpu(b)
 	tensor.ManualSeed(1)
 	m := zoo.ResNet18(zoo.ResNetConfig{NumClasses: 1000})
 	stepBench(b, m, tensor.Randn(64, 3, 224, 224), tensor.RandInt(0, 1000, 64), 64, "img/s")

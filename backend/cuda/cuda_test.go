@@ -39,8 +39,8 @@ func TestOpenWithoutDriver(t *testing.T) {
 	}
 }
 
-// gpu opens cuda:0 or skips with the reason.
-func gpu(t *testing.T) *cuda.Backend {
+// gpu opens cuda:0 or skips the test or benchmark with the reason.
+func gpu(t testing.TB) *cuda.Backend {
 	t.Helper()
 	if err := cuda.Available(); err != nil {
 		t.Skipf("skipping GPU test: %v", err)
