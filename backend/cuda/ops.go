@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/tapir-ml/tapir/backend"
 	"github.com/tapir-ml/tapir/backend/cuda/internal/alloc"
@@ -526,7 +527,8 @@ func operand(v backend.View) cublas.Operand {
 	return cublas.Operand{Rows: v.Shape[1], Cols: v.Shape[2], RowStride: v.Strides[1], ColStride: v.Strides[2]}
 }
 
-// MatMul implements backend.Backend with cuBLAS (float32 and float64).
+// MatMul implements backend.Backend: cuBLAS for float32 and float64, a
+// direct kernel for the integer types.
 func (b *Backend) MatMul(dst, x, y backend.View) {
 	dt := x.DType()
 	if dt != backend.Float32 && dt != backend.Float64 && !kernels.IntMatMulSupported(dt) {
@@ -648,13 +650,8 @@ func fusedOperands(p backend.View, others ...backend.View) bool {
 		return false
 	}
 	for _, o := range others {
-		if o.DType() != dt || !o.IsContiguous() || o.Numel() != p.Numel() || len(o.Shape) != len(p.Shape) {
+		if o.DType() != dt || !o.IsContiguous() || !slices.Equal(o.Shape, p.Shape) {
 			return false
-		}
-		for i := range o.Shape {
-			if o.Shape[i] != p.Shape[i] {
-				return false
-			}
 		}
 	}
 	return true
