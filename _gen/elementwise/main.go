@@ -409,6 +409,153 @@ func signf(x V) V {
 func maximum(a, b V) V { return sel(isNaN(a), a, maxps(a, b)) }
 func minimum(a, b V) V { return sel(isNaN(a), a, minps(a, b)) }
 
+// roundps rounds a to an integer: imm is VRNDSCALEPS's (and VROUNDPS's)
+// control, 0x08 to nearest even, 0x09 down, 0x0A up, the precision
+// exception suppressed. Exact, ±0 kept, NaN quieted.
+func roundps(a V, imm uint8) V {
+	r := vreg()
+	if cur.avx512 {
+		VRNDSCALEPS(U8(imm), a, r)
+	} else {
+		VROUNDPS(U8(imm), a, r)
+	}
+	return r
+}
+
+// log1pf is ln(1 + x) as the twin log1p32 computes it.
+func log1pf(x V) V {
+	u := add(x, c(1))
+	d := sub(sub(u, c(1)), x) // (u − 1) − x: the rounding error of u
+	r := sub(logf(u), div(d, u))
+	r = sel(cmp(cmpEQ, x, c(math.Inf(1))), x, r)
+	r = sel(cmp(cmpEQ, x, c(0)), x, r) // −0 stays −0
+	return sel(cmp(cmpEQ, u, c(0)), c(math.Inf(-1)), r)
+}
+
+// softplusf is the twin softplus32 with β = A and the threshold B.
+func softplusf(x, A, B V) V {
+	t := mul(x, A)
+	y := div(log1pf(expf(t)), A)
+	return sel(cmp(cmpGT, t, B), x, y)
+}
+
+// Sine and cosine work in float64, 8 lanes (AVX-512) or 4 (AVX2) at a
+// time; these are the float64 forms of the vector language.
+
+var consts64 = map[uint64]Mem{}
+
+// cd is the float64 constant v as a memory operand (64 bytes of it).
+func cd(v float64) Mem { return cq(math.Float64bits(v)) }
+
+// cq is the 64-bit pattern v, repeated, as a memory operand.
+func cq(v uint64) Mem {
+	if m, ok := consts64[v]; ok {
+		return m
+	}
+	m := GLOBL(fmt.Sprintf("vconstq%016x", v), RODATA|NOPTR)
+	for off := 0; off < 64; off += 8 {
+		DATA(off, U64(v))
+	}
+	consts64[v] = m
+	return m
+}
+
+func fmaPD(a, b V, c Op) V  { r := vreg(); VMOVAPD(a, r); VFMADD213PD(c, b, r); return r }
+func fnmaPD(a, b V, c Op) V { r := vreg(); VMOVAPD(a, r); VFNMADD213PD(c, b, r); return r }
+func mulPD(a V, b Op) V     { r := vreg(); VMULPD(b, a, r); return r }
+func subPD(a V, b Op) V     { r := vreg(); VSUBPD(b, a, r); return r }
+func loadPD(a Op) V         { r := vreg(); VMOVUPD(a, r); return r }
+
+// hornerPD evaluates Σ cs[k]·xᵏ in float64 with FMAs.
+func hornerPD(x V, cs ...float64) V {
+	p := loadPD(cd(cs[len(cs)-1]))
+	for k := len(cs) - 2; k >= 0; k-- {
+		VFMADD213PD(cd(cs[k]), x, p)
+	}
+	return p
+}
+
+// The constants of sin32 and cos32 (vecmath.go).
+const (
+	sincosMagic = 0x1.8p52
+	pio2a       = 0x1.921fb54p+0
+	pio2b       = 0x1.10b4611p-30
+	pio2c       = 0x1.4c4c6628b80dcp-59
+	twoOverPi   = 0x1.45f306dc9c883p-1
+)
+
+// sinC, cosC are the Taylor coefficients of (sin r − r)/r³ and
+// (cos r − 1)/r², in r².
+var (
+	sinC = []float64{-1.0 / 6, 1.0 / 120, -1.0 / 5040, 1.0 / 362880, -1.0 / 39916800}
+	cosC = []float64{-1.0 / 2, 1.0 / 24, -1.0 / 720, 1.0 / 40320, -1.0 / 3628800, 1.0 / 479001600}
+)
+
+// sincosPD is sin x (cos x with cos set) of float64 lanes as the twins
+// sin32 and cos32 compute them for |x| ≤ sincosMax.
+func sincosPD(x V, cos bool) V {
+	t := fmaPD(x, loadPD(cd(twoOverPi)), cd(sincosMagic)) // n + 1.5·2⁵²
+	n := subPD(t, cd(sincosMagic))
+	r := fnmaPD(n, loadPD(cd(pio2a)), x)
+	r = fnmaPD(n, loadPD(cd(pio2b)), r)
+	r = fnmaPD(n, loadPD(cd(pio2c)), r)
+	z := mulPD(r, r)
+	s := fmaPD(mulPD(r, z), hornerPD(z, sinC...), r)
+	co := fmaPD(z, hornerPD(z, cosC...), cd(1))
+	q := t // its low bits are n: the quadrant
+	if cos {
+		q = vreg()
+		VPADDQ(cq(1), t, q)
+	}
+	res := vreg()
+	if cur.avx512 {
+		k := K()
+		VPTESTMQ(cq(1), q, k)
+		VBLENDMPD(co, s, k, res)
+	} else {
+		m := vreg()
+		VPSLLQ(U8(63), q, m) // bit 0 to the sign, which VBLENDVPD reads
+		VBLENDVPD(m, co, s, res)
+	}
+	sign := vreg()
+	VPSLLQ(U8(62), and(q, cq(2)), sign) // bit 1 to the sign (and, xor: bitwise, as on 64-bit lanes)
+	return xor(res, sign)
+}
+
+// sincosf is sin x or cos x of float32 lanes, through float64: the lanes
+// are widened in two halves, and the results narrowed back. sin(±0) is
+// x itself.
+func sincosf(x V, cos bool) V {
+	var lo, hi, r V
+	if cur.avx512 {
+		h := YMM()
+		VEXTRACTF64X4(U8(1), x, h)
+		lo, hi = ZMM(), ZMM()
+		VCVTPS2PD(x.AsY(), lo)
+		VCVTPS2PD(h, hi)
+		rl, rh := YMM(), YMM()
+		VCVTPD2PS(sincosPD(lo, cos), rl)
+		VCVTPD2PS(sincosPD(hi, cos), rh)
+		r = ZMM()
+		VINSERTF64X4(U8(1), rh, rl.AsZ(), r)
+	} else {
+		h := XMM()
+		VEXTRACTF128(U8(1), x, h)
+		lo, hi = YMM(), YMM()
+		VCVTPS2PD(x.AsX(), lo)
+		VCVTPS2PD(h, hi)
+		rl, rh := XMM(), XMM()
+		VCVTPD2PSY(sincosPD(lo, cos), rl)
+		VCVTPD2PSY(sincosPD(hi, cos), rh)
+		r = YMM()
+		VINSERTF128(U8(1), rh, rl.AsY(), r)
+	}
+	if !cos {
+		r = sel(cmp(cmpEQ, x, c(0)), x, r)
+	}
+	return r
+}
+
 // ---------------------------------------------------------------- the kernels
 
 // unary ops take x and the scalars A, B (as vectors).
@@ -452,6 +599,13 @@ var unaries = []unary{
 	{"Silu", "x·σ(x)", 1, func(x, A, B V) V { return siluf(x) }, 0},
 	{"Gelu", "x·Φ(x)", 1, func(x, A, B V) V { return geluf(x) }, 0},
 	{"Erf", "erf x", 1, func(x, A, B V) V { return erff(x) }, 0},
+	{"Floor", "⌊x⌋", 4, func(x, A, B V) V { return roundps(x, 0x09) }, 0},
+	{"Ceil", "⌈x⌉", 4, func(x, A, B V) V { return roundps(x, 0x0a) }, 0},
+	{"Round", "x rounded to the nearest integer, ties to even", 4, func(x, A, B V) V { return roundps(x, 0x08) }, 0},
+	{"Log1p", "ln(1 + x)", 1, func(x, A, B V) V { return log1pf(x) }, 0},
+	{"Sin", "sin x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN)", 1, func(x, A, B V) V { return sincosf(x, false) }, 0},
+	{"Cos", "cos x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN)", 1, func(x, A, B V) V { return sincosf(x, true) }, 0},
+	{"Softplus", "a·x > b ? x : ln(1 + e^{a·x})/a", 1, func(x, A, B V) V { return softplusf(x, A, B) }, 2},
 }
 
 type binary struct {

@@ -198,13 +198,7 @@ func floatFunc(op backend.UnaryOp, p backend.Scalars) func(float64) float64 {
 	case backend.SiLU:
 		return func(x float64) float64 { return x * sigmoid(x) }
 	case backend.Softplus:
-		beta, threshold := p.A, p.B
-		return func(x float64) float64 {
-			if x*beta > threshold {
-				return x
-			}
-			return math.Log1p(math.Exp(x*beta)) / beta
-		}
+		return func(x float64) float64 { return softplus64(x, p.A, p.B) }
 	case backend.Erf:
 		return math.Erf
 	case backend.Floor:
@@ -235,6 +229,15 @@ func floatFunc(op backend.UnaryOp, p backend.Scalars) func(float64) float64 {
 		}
 	}
 	panic("cpu: unary: unknown float op " + op.String())
+}
+
+// softplus64 is torch's softplus: x where β·x > threshold, else
+// ln(1 + e^{β·x})/β.
+func softplus64(x, beta, threshold float64) float64 {
+	if x*beta > threshold {
+		return x
+	}
+	return math.Log1p(math.Exp(x*beta)) / beta
 }
 
 func sigmoid(x float64) float64 {

@@ -1,14 +1,10 @@
 package cpu
 
-import (
-	"math"
+import "github.com/tapir-ml/tapir/backend"
 
-	"github.com/tapir-ml/tapir/backend"
-)
-
-// Unary ops without a vec.go kernel (every integer op; log1p, sin, cos,
-// floor, softplus, … on floats) used to call an element function per
-// element through the iterator: an integer neg ran at 3 ns per element,
+// Unary ops without a vec.go kernel (every integer op; PowScalar on
+// floats) used to call an element function per element through the
+// iterator: an integer neg ran at 3 ns per element,
 // thirty times torch's. Here each op is a typed loop over a segment
 // (intUnSeg, floatUnSeg), run once over contiguous operands, per tile of
 // the strided path (strided.go) for transposed and stepped sources, and
@@ -99,9 +95,9 @@ func intUnaryOK(op backend.UnaryOp) bool {
 }
 
 // floatUnSeg is a float op without a vec kernel over one segment:
-// d[i] = T(f(float64(x[i]))), f being floatFunc's function. Floor, Ceil
-// and Round call math directly, which compiles to one rounding
-// instruction instead of a call through f.
+// d[i] = T(f(float64(x[i]))), f being floatFunc's function. Since
+// floor, ceil, round, log1p, sin, cos and softplus got kernels, that is
+// PowScalar with an exponent other than 2, ½ and −1.
 type floatUnSeg[T float] struct {
 	op backend.UnaryOp
 	f  func(float64) float64
@@ -109,36 +105,15 @@ type floatUnSeg[T float] struct {
 
 func (k floatUnSeg[T]) seg(d, x []T) {
 	x = x[:len(d)]
-	switch k.op {
-	case backend.Floor:
-		for i, v := range x {
-			d[i] = T(math.Floor(float64(v)))
-		}
-	case backend.Ceil:
-		for i, v := range x {
-			d[i] = T(math.Ceil(float64(v)))
-		}
-	case backend.Round:
-		for i, v := range x {
-			d[i] = T(math.RoundToEven(float64(v)))
-		}
-	default:
-		f := k.f
-		for i, v := range x {
-			d[i] = T(f(float64(v)))
-		}
+	f := k.f
+	for i, v := range x {
+		d[i] = T(f(float64(v)))
 	}
 }
 
-// floatUnChunk is the parallel grain of floatUnSeg's op: the roundings
-// cost a few adds, the rest (log1p, sin, pow) tens of them.
-func floatUnChunk(op backend.UnaryOp) int {
-	switch op {
-	case backend.Floor, backend.Ceil, backend.Round:
-		return grain / 4
-	}
-	return grain / 16
-}
+// floatUnChunk is the parallel grain of floatUnSeg's op: math.Pow costs
+// tens of adds.
+func floatUnChunk(backend.UnaryOp) int { return grain / 16 }
 
 // unarySegs runs kernel k over dst and src: once over contiguous
 // operands (in chunks across threads), by tiles when src is strided

@@ -47,6 +47,13 @@ const (
 	vuSilu
 	vuGelu
 	vuErf
+	vuFloor
+	vuCeil
+	vuRound // to the nearest integer, ties to even
+	vuLog1p
+	vuSin
+	vuCos
+	vuSoftplus // a·x > b ? x : ln(1 + e^{a·x})/a
 	numVecUn
 )
 
@@ -142,6 +149,11 @@ func (t *vecAsm) wrap(name string) *vecKernels[float32] {
 				func(lo, m int) { fnt(&dst[lo], &x[lo], m, a, b) })
 		}
 	}
+	for i, twin := range [...]func(float32) float32{vuSin: sin32, vuCos: cos32} {
+		if twin != nil {
+			k.un[i] = sincosFix(k.un[i], twin)
+		}
+	}
 	for i, f := range t.bin {
 		fnt, fring, step := t.binNT[i], t.binRing[i], t.ringStep
 		k.bin[i] = func(dst, x, y []float32) {
@@ -162,6 +174,27 @@ func (t *vecAsm) wrap(name string) *vecKernels[float32] {
 		}
 	}
 	return k
+}
+
+// sincosFix wraps the assembly sine or cosine, which reduces only
+// arguments up to sincosMax: a run that holds a larger one, ±Inf or a
+// NaN (its largest or smallest element says so, read by the reduction
+// kernels before the run is written, as it may be in place) goes to the
+// twin instead, which hands those elements to Go's math.
+func sincosFix(k func(dst, x []float32, a, b float32), twin func(float32) float32) func(dst, x []float32, a, b float32) {
+	return func(dst, x []float32, a, b float32) {
+		if len(dst) == 0 {
+			return
+		}
+		x = x[:len(dst)]
+		if hi, lo := red32.max(x), red32.min(x); hi <= sincosMax && lo >= -sincosMax {
+			k(dst, x, a, b)
+			return
+		}
+		for i, v := range x {
+			dst[i] = twin(v)
+		}
+	}
 }
 
 // Two read streams whose addresses agree modulo aliasPeriod, to within
@@ -373,6 +406,9 @@ func goVecCommon[T float](k *vecKernels[T]) {
 		}
 	}
 	k.un[vuSign] = mapGo(signOf[T])
+	k.un[vuFloor] = mapGo(func(v T) T { return T(math.Floor(float64(v))) })
+	k.un[vuCeil] = mapGo(func(v T) T { return T(math.Ceil(float64(v))) })
+	k.un[vuRound] = mapGo(func(v T) T { return T(math.RoundToEven(float64(v))) })
 	k.bin[vbAdd] = func(d, x, y []T) {
 		x, y = x[:len(d)], y[:len(d)]
 		for i := range d {
@@ -452,6 +488,15 @@ func goVec32() *vecKernels[float32] {
 	k.un[vuSilu] = mapGo(silu32)
 	k.un[vuGelu] = mapGo(gelu32)
 	k.un[vuErf] = mapGo(erf32)
+	k.un[vuLog1p] = mapGo(log1p32)
+	k.un[vuSin] = mapGo(sin32)
+	k.un[vuCos] = mapGo(cos32)
+	k.un[vuSoftplus] = func(d, x []float32, a, b float32) {
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = softplus32(v, a, b)
+		}
+	}
 	return k
 }
 
@@ -466,6 +511,15 @@ func goVec64() *vecKernels[float64] {
 	k.un[vuSilu] = mapGo(func(x float64) float64 { return x * sigmoid(x) })
 	k.un[vuGelu] = mapGo(func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) })
 	k.un[vuErf] = mapGo(math.Erf)
+	k.un[vuLog1p] = mapGo(math.Log1p)
+	k.un[vuSin] = mapGo(math.Sin)
+	k.un[vuCos] = mapGo(math.Cos)
+	k.un[vuSoftplus] = func(d, x []float64, a, b float64) {
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = softplus64(v, a, b)
+		}
+	}
 	return k
 }
 
@@ -504,6 +558,20 @@ func vecUnaryOf(op backend.UnaryOp, p backend.Scalars) (k vecUn, a, b float64, o
 		return vuSilu, 0, 0, true
 	case backend.Erf:
 		return vuErf, 0, 0, true
+	case backend.Floor:
+		return vuFloor, 0, 0, true
+	case backend.Ceil:
+		return vuCeil, 0, 0, true
+	case backend.Round:
+		return vuRound, 0, 0, true
+	case backend.Log1p:
+		return vuLog1p, 0, 0, true
+	case backend.Sin:
+		return vuSin, 0, 0, true
+	case backend.Cos:
+		return vuCos, 0, 0, true
+	case backend.Softplus:
+		return vuSoftplus, p.A, p.B, true
 	case backend.AddScalar:
 		return vuAdds, p.A, 0, true
 	case backend.MulScalar:
@@ -534,6 +602,9 @@ func vecUnaryOf(op backend.UnaryOp, p backend.Scalars) (k vecUn, a, b float64, o
 // vecChunk is the parallel grain of a kernel: the transcendental ones
 // cost ten to forty times an add per element.
 func vecChunk(k vecUn) int {
+	if k >= vuFloor && k <= vuRound {
+		return grain
+	}
 	if k >= vuExp {
 		return grain / 16
 	}

@@ -13,8 +13,8 @@ import (
 // generic (the strided path every op took before the fast paths), go
 // (the pure-Go twins) and simd (the default: the best assembly table).
 // The bytes are those read and written. Compare with PyTorch timing
-// torch.add/mul/clamp_min/exp/tanh/sigmoid(x, out=d) and F.gelu(x) on
-// the same sizes with OMP_NUM_THREADS=1 and torch.set_num_threads(1);
+// torch.add/mul/clamp_min/exp/tanh/sigmoid/sin/cos/log1p/floor(x, out=d)
+// and F.gelu(x), F.softplus(x) on the same sizes with OMP_NUM_THREADS=1 and torch.set_num_threads(1);
 // run this with -cpu 1.
 //
 //	go test -run '^$' -bench Elementwise -cpu 1 ./backend/cpu
@@ -24,14 +24,20 @@ func BenchmarkElementwise(b *testing.B) {
 		un   backend.UnaryOp
 		bin  backend.BinaryOp
 		isBi bool
+		p    backend.Scalars
 	}{
-		{"add", 0, backend.Add, true},
-		{"mul", 0, backend.Mul, true},
-		{"relu", backend.ReLU, 0, false},
-		{"exp", backend.Exp, 0, false},
-		{"tanh", backend.Tanh, 0, false},
-		{"sigmoid", backend.Sigmoid, 0, false},
-		{"gelu", backend.GELU, 0, false},
+		{"add", 0, backend.Add, true, backend.Scalars{}},
+		{"mul", 0, backend.Mul, true, backend.Scalars{}},
+		{"relu", backend.ReLU, 0, false, backend.Scalars{}},
+		{"exp", backend.Exp, 0, false, backend.Scalars{}},
+		{"tanh", backend.Tanh, 0, false, backend.Scalars{}},
+		{"sigmoid", backend.Sigmoid, 0, false, backend.Scalars{}},
+		{"gelu", backend.GELU, 0, false, backend.Scalars{}},
+		{"sin", backend.Sin, 0, false, backend.Scalars{}},
+		{"cos", backend.Cos, 0, false, backend.Scalars{}},
+		{"log1p", backend.Log1p, 0, false, backend.Scalars{}},
+		{"softplus", backend.Softplus, 0, false, backend.Scalars{A: 1, B: 20}},
+		{"floor", backend.Floor, 0, false, backend.Scalars{}},
 	}
 	modes := []struct {
 		name string
@@ -65,7 +71,7 @@ func BenchmarkElementwise(b *testing.B) {
 					} else {
 						b.SetBytes(int64(8 * n))
 						for b.Loop() {
-							theCPU.Unary(op.un, d, x, backend.Scalars{})
+							theCPU.Unary(op.un, d, x, op.p)
 						}
 					}
 				})

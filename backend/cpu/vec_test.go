@@ -44,14 +44,22 @@ var vecMathCases = []struct {
 	name  string
 	ref   func(float64) float64
 	bound float64 // ulps
+	a, b  float32 // the kernel's scalars
 }{
-	{vuExp, "exp", math.Exp, 1},
-	{vuLog, "log", math.Log, 1},
-	{vuTanh, "tanh", math.Tanh, 2},
-	{vuSigmoid, "sigmoid", sigmoid, 2.5},
-	{vuSilu, "silu", func(x float64) float64 { return x * sigmoid(x) }, 3},
-	{vuGelu, "gelu", func(x float64) float64 { return x * math.Erfc(-x/math.Sqrt2) / 2 }, 6},
-	{vuErf, "erf", math.Erf, 2.5},
+	{vuExp, "exp", math.Exp, 1, 0, 0},
+	{vuLog, "log", math.Log, 1, 0, 0},
+	{vuTanh, "tanh", math.Tanh, 2, 0, 0},
+	{vuSigmoid, "sigmoid", sigmoid, 2.5, 0, 0},
+	{vuSilu, "silu", func(x float64) float64 { return x * sigmoid(x) }, 3, 0, 0},
+	{vuGelu, "gelu", func(x float64) float64 { return x * math.Erfc(-x/math.Sqrt2) / 2 }, 6, 0, 0},
+	{vuErf, "erf", math.Erf, 2.5, 0, 0},
+	{vuFloor, "floor", math.Floor, 0, 0, 0},
+	{vuCeil, "ceil", math.Ceil, 0, 0, 0},
+	{vuRound, "round", math.RoundToEven, 0, 0, 0},
+	{vuLog1p, "log1p", math.Log1p, 1.5, 0, 0},
+	{vuSin, "sin", math.Sin, 0.501, 0, 0},
+	{vuCos, "cos", math.Cos, 0.501, 0, 0},
+	{vuSoftplus, "softplus", func(x float64) float64 { return softplus64(x, 1, 20) }, 2, 1, 20},
 }
 
 // sweep32 is every step-th float32 bit pattern (both signs, denormals,
@@ -87,7 +95,7 @@ func TestVecMathAccuracy(t *testing.T) {
 			want[i] = c.ref(float64(x))
 		}
 		for _, tbl := range vecTables() {
-			tbl.un[c.k](got, xs, 0, 0)
+			tbl.un[c.k](got, xs, c.a, c.b)
 			worst, at := 0.0, float32(0)
 			for i, g := range got {
 				if c.k == vuSilu && xs[i] < siluDenormal && !math.IsInf(float64(xs[i]), -1) {
@@ -119,6 +127,8 @@ func TestVecMathAccuracy(t *testing.T) {
 // The special values match Go's math after rounding to float32.
 func TestVecMathSpecial(t *testing.T) {
 	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	negZero := float32(math.Copysign(0, -1))
+	big := float32(1e30)
 	cases := []struct {
 		k       vecUn
 		in, out []float32
@@ -130,6 +140,12 @@ func TestVecMathSpecial(t *testing.T) {
 		{vuSilu, []float32{0, inf, nan, 100}, []float32{0, inf, nan, 100}},
 		{vuGelu, []float32{0, inf, -inf, nan, 30, -30}, []float32{0, inf, nan, nan, 30, float32(math.Copysign(0, -1))}},
 		{vuErf, []float32{0, inf, -inf, nan, 5, -5}, []float32{0, 1, -1, nan, 1, -1}},
+		{vuFloor, []float32{-0.5, negZero, 0.5, 2.5, -2.5, inf, -inf, nan, 0x1p30 + 128}, []float32{-1, negZero, 0, 2, -3, inf, -inf, nan, 0x1p30 + 128}},
+		{vuCeil, []float32{-0.5, negZero, 0.5, 2.5, -2.5, inf, -inf, nan}, []float32{negZero, negZero, 1, 3, -2, inf, -inf, nan}},
+		{vuRound, []float32{-0.5, 0.5, 1.5, 2.5, -2.5, 0.49999997, inf, nan}, []float32{negZero, 0, 2, 2, -2, 0, inf, nan}},
+		{vuLog1p, []float32{0, negZero, -1, -2, inf, -inf, nan, 0x1p-149, -0x1p-30}, []float32{0, negZero, -inf, nan, inf, nan, nan, 0x1p-149, -0x1p-30}},
+		{vuSin, []float32{0, negZero, inf, -inf, nan, 0x1p-149, big, math.MaxFloat32}, []float32{0, negZero, nan, nan, nan, 0x1p-149, float32(math.Sin(float64(big))), float32(math.Sin(math.MaxFloat32))}},
+		{vuCos, []float32{0, negZero, inf, -inf, nan, big, 0x1p24, 0x1p24 + 2}, []float32{1, 1, nan, nan, nan, float32(math.Cos(float64(big))), float32(math.Cos(0x1p24)), float32(math.Cos(0x1p24 + 2))}},
 	}
 	for _, tbl := range vecTables() {
 		for _, c := range cases {
@@ -149,32 +165,39 @@ func TestVecMathSpecial(t *testing.T) {
 // what every table must produce bit for bit (for the transcendental ones,
 // the twin itself, within an ulp).
 var vecUnRefs = [numVecUn]func(x, a, b float32) float32{
-	vuAdds:    func(x, a, _ float32) float32 { return x + a },
-	vuRsubs:   func(x, a, _ float32) float32 { return a - x },
-	vuMuls:    func(x, a, _ float32) float32 { return x * a },
-	vuDivs:    func(x, a, _ float32) float32 { return x / a },
-	vuRdivs:   func(x, a, _ float32) float32 { return a / x },
-	vuMaxs:    func(x, a, _ float32) float32 { return maxNaN(x, a) },
-	vuMaxsr:   func(x, a, _ float32) float32 { return maxNaN(a, x) },
-	vuMins:    func(x, a, _ float32) float32 { return minNaN(x, a) },
-	vuMinsr:   func(x, a, _ float32) float32 { return minNaN(a, x) },
-	vuNeg:     func(x, _, _ float32) float32 { return -x },
-	vuAbs:     func(x, _, _ float32) float32 { return abs32(x) },
-	vuSquare:  func(x, _, _ float32) float32 { return x * x },
-	vuRelu:    func(x, _, _ float32) float32 { return clampRef(x, 0, float32(math.Inf(1))) },
-	vuSqrt:    func(x, _, _ float32) float32 { return float32(math.Sqrt(float64(x))) },
-	vuRsqrt:   func(x, _, _ float32) float32 { return 1 / float32(math.Sqrt(float64(x))) },
-	vuRecip:   func(x, _, _ float32) float32 { return 1 / x },
-	vuClamp:   func(x, a, b float32) float32 { return clampRef(x, a, b) },
-	vuLeaky:   func(x, a, _ float32) float32 { return leaky(x, a) },
-	vuSign:    func(x, _, _ float32) float32 { return signRef(x) },
-	vuExp:     func(x, _, _ float32) float32 { return exp32(x) },
-	vuLog:     func(x, _, _ float32) float32 { return log32(x) },
-	vuTanh:    func(x, _, _ float32) float32 { return tanh32(x) },
-	vuSigmoid: func(x, _, _ float32) float32 { return sigmoid32(x) },
-	vuSilu:    func(x, _, _ float32) float32 { return silu32(x) },
-	vuGelu:    func(x, _, _ float32) float32 { return gelu32(x) },
-	vuErf:     func(x, _, _ float32) float32 { return erf32(x) },
+	vuAdds:     func(x, a, _ float32) float32 { return x + a },
+	vuRsubs:    func(x, a, _ float32) float32 { return a - x },
+	vuMuls:     func(x, a, _ float32) float32 { return x * a },
+	vuDivs:     func(x, a, _ float32) float32 { return x / a },
+	vuRdivs:    func(x, a, _ float32) float32 { return a / x },
+	vuMaxs:     func(x, a, _ float32) float32 { return maxNaN(x, a) },
+	vuMaxsr:    func(x, a, _ float32) float32 { return maxNaN(a, x) },
+	vuMins:     func(x, a, _ float32) float32 { return minNaN(x, a) },
+	vuMinsr:    func(x, a, _ float32) float32 { return minNaN(a, x) },
+	vuNeg:      func(x, _, _ float32) float32 { return -x },
+	vuAbs:      func(x, _, _ float32) float32 { return abs32(x) },
+	vuSquare:   func(x, _, _ float32) float32 { return x * x },
+	vuRelu:     func(x, _, _ float32) float32 { return clampRef(x, 0, float32(math.Inf(1))) },
+	vuSqrt:     func(x, _, _ float32) float32 { return float32(math.Sqrt(float64(x))) },
+	vuRsqrt:    func(x, _, _ float32) float32 { return 1 / float32(math.Sqrt(float64(x))) },
+	vuRecip:    func(x, _, _ float32) float32 { return 1 / x },
+	vuClamp:    func(x, a, b float32) float32 { return clampRef(x, a, b) },
+	vuLeaky:    func(x, a, _ float32) float32 { return leaky(x, a) },
+	vuSign:     func(x, _, _ float32) float32 { return signRef(x) },
+	vuExp:      func(x, _, _ float32) float32 { return exp32(x) },
+	vuLog:      func(x, _, _ float32) float32 { return log32(x) },
+	vuTanh:     func(x, _, _ float32) float32 { return tanh32(x) },
+	vuSigmoid:  func(x, _, _ float32) float32 { return sigmoid32(x) },
+	vuSilu:     func(x, _, _ float32) float32 { return silu32(x) },
+	vuGelu:     func(x, _, _ float32) float32 { return gelu32(x) },
+	vuErf:      func(x, _, _ float32) float32 { return erf32(x) },
+	vuFloor:    func(x, _, _ float32) float32 { return float32(math.Floor(float64(x))) },
+	vuCeil:     func(x, _, _ float32) float32 { return float32(math.Ceil(float64(x))) },
+	vuRound:    func(x, _, _ float32) float32 { return float32(math.RoundToEven(float64(x))) },
+	vuLog1p:    func(x, _, _ float32) float32 { return log1p32(x) },
+	vuSin:      func(x, _, _ float32) float32 { return sin32(x) },
+	vuCos:      func(x, _, _ float32) float32 { return cos32(x) },
+	vuSoftplus: func(x, a, b float32) float32 { return softplus32(x, a, b) },
 }
 
 // signRef is sign written with branches: 1, −1, or x·0.
@@ -306,7 +329,7 @@ func TestVecKernels(t *testing.T) {
 							t.Fatalf("%s: kernel %d n=%d (a=%v b=%v): [%d] f(%v) = %v, want %v", tbl.name, k, n, ab[0], ab[1], i, x[i], dst[i], w)
 						}
 					}
-					if k >= vuNeg && k != vuClamp && k != vuLeaky {
+					if k >= vuNeg && k != vuClamp && k != vuLeaky && k != vuSoftplus {
 						break // no scalars
 					}
 				}

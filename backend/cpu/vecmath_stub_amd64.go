@@ -134,6 +134,41 @@ func vGeluAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vErfAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
+// vFloorAVX512 sets dst[i] = ⌊x⌋ for i < n, using AVX512.
+//
+//go:noescape
+func vFloorAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCeilAVX512 sets dst[i] = ⌈x⌉ for i < n, using AVX512.
+//
+//go:noescape
+func vCeilAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRoundAVX512 sets dst[i] = x rounded to the nearest integer, ties to even for i < n, using AVX512.
+//
+//go:noescape
+func vRoundAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLog1pAVX512 sets dst[i] = ln(1 + x) for i < n, using AVX512.
+//
+//go:noescape
+func vLog1pAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSinAVX512 sets dst[i] = sin x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN) for i < n, using AVX512.
+//
+//go:noescape
+func vSinAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCosAVX512 sets dst[i] = cos x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN) for i < n, using AVX512.
+//
+//go:noescape
+func vCosAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSoftplusAVX512 sets dst[i] = a·x > b ? x : ln(1 + e^{a·x})/a for i < n, using AVX512.
+//
+//go:noescape
+func vSoftplusAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX512 sets dst[i] = x + y for i < n, using AVX512.
 //
 //go:noescape
@@ -298,6 +333,41 @@ func vGeluNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //
 //go:noescape
 func vErfNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vFloorNTAVX512 sets dst[i] = ⌊x⌋ for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vFloorNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCeilNTAVX512 sets dst[i] = ⌈x⌉ for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vCeilNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRoundNTAVX512 sets dst[i] = x rounded to the nearest integer, ties to even for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRoundNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLog1pNTAVX512 sets dst[i] = ln(1 + x) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vLog1pNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSinNTAVX512 sets dst[i] = sin x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSinNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCosNTAVX512 sets dst[i] = cos x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vCosNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSoftplusNTAVX512 sets dst[i] = a·x > b ? x : ln(1 + e^{a·x})/a for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSoftplusNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
 // vAddNTAVX512 sets dst[i] = x + y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
 //
@@ -654,6 +724,41 @@ func vGeluAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vErfAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
+// vFloorAVX2 sets dst[i] = ⌊x⌋ for i < n, using AVX2.
+//
+//go:noescape
+func vFloorAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCeilAVX2 sets dst[i] = ⌈x⌉ for i < n, using AVX2.
+//
+//go:noescape
+func vCeilAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRoundAVX2 sets dst[i] = x rounded to the nearest integer, ties to even for i < n, using AVX2.
+//
+//go:noescape
+func vRoundAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLog1pAVX2 sets dst[i] = ln(1 + x) for i < n, using AVX2.
+//
+//go:noescape
+func vLog1pAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSinAVX2 sets dst[i] = sin x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN) for i < n, using AVX2.
+//
+//go:noescape
+func vSinAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCosAVX2 sets dst[i] = cos x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN) for i < n, using AVX2.
+//
+//go:noescape
+func vCosAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSoftplusAVX2 sets dst[i] = a·x > b ? x : ln(1 + e^{a·x})/a for i < n, using AVX2.
+//
+//go:noescape
+func vSoftplusAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX2 sets dst[i] = x + y for i < n, using AVX2.
 //
 //go:noescape
@@ -818,6 +923,41 @@ func vGeluNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //
 //go:noescape
 func vErfNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vFloorNTAVX2 sets dst[i] = ⌊x⌋ for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vFloorNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCeilNTAVX2 sets dst[i] = ⌈x⌉ for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vCeilNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vRoundNTAVX2 sets dst[i] = x rounded to the nearest integer, ties to even for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vRoundNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLog1pNTAVX2 sets dst[i] = ln(1 + x) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vLog1pNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSinNTAVX2 sets dst[i] = sin x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSinNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCosNTAVX2 sets dst[i] = cos x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vCosNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSoftplusNTAVX2 sets dst[i] = a·x > b ? x : ln(1 + e^{a·x})/a for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSoftplusNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
 // vAddNTAVX2 sets dst[i] = x + y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
 //
