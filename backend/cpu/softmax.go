@@ -90,12 +90,7 @@ func softmaxRow[T float](d, s []T, log bool) {
 // element is −Inf, so that the sum is 0 and a log-sum-exp −Inf, as
 // torch's), and Σ e in float64.
 func expShifted[T float](d, s []T) (mx T, sum float64) {
-	mx = s[0]
-	for _, x := range s[1:] {
-		if x > mx || x != x {
-			mx = x
-		}
-	}
+	mx = laneMax(s)
 	if math.IsInf(float64(mx), -1) {
 		mx = 0
 	}
@@ -103,6 +98,22 @@ func expShifted[T float](d, s []T) (mx T, sum float64) {
 	k.un[vuAdds](d, s, -mx, 0)
 	k.un[vuExp](d, d, 0, 0)
 	return mx, sumRow(d)
+}
+
+// laneMax is the largest element of a non-empty x, or a NaN if it holds
+// one: for float32 by the reduction kernel (reduce_vec.go), which of ±0
+// it returns aside, as the loop does.
+func laneMax[T float](x []T) T {
+	if x32, ok := any(x).([]float32); ok {
+		return T(red32.max(x32))
+	}
+	mx := x[0]
+	for _, v := range x[1:] {
+		if v > mx || v != v {
+			mx = v
+		}
+	}
+	return mx
 }
 
 // SoftmaxBackward writes the gradient of Softmax (or, with log, of
@@ -166,8 +177,12 @@ func dotRow[T float](x, y []T) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// sumRow is Σ x in float64, in four running sums.
+// sumRow is Σ x in float64: for float32 by the widening reduction kernel
+// (reduce_vec.go), else in four running sums.
 func sumRow[T float](x []T) float64 {
+	if x32, ok := any(x).([]float32); ok {
+		return red32.sum(x32)
+	}
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
