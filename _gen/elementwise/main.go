@@ -522,38 +522,56 @@ func sincosPD(x V, cos bool) V {
 	return xor(res, sign)
 }
 
-// sincosf is sin x or cos x of float32 lanes, through float64: the lanes
-// are widened in two halves, and the results narrowed back. sin(±0) is
-// x itself.
-func sincosf(x V, cos bool) V {
-	var lo, hi, r V
+// viaPD is f of float32 lanes computed in float64: the lanes are
+// widened in two halves, and f's results narrowed back, each rounded
+// once to float32.
+func viaPD(x V, f func(V) V) V {
 	if cur.avx512 {
 		h := YMM()
 		VEXTRACTF64X4(U8(1), x, h)
-		lo, hi = ZMM(), ZMM()
+		lo, hi := ZMM(), ZMM()
 		VCVTPS2PD(x.AsY(), lo)
 		VCVTPS2PD(h, hi)
 		rl, rh := YMM(), YMM()
-		VCVTPD2PS(sincosPD(lo, cos), rl)
-		VCVTPD2PS(sincosPD(hi, cos), rh)
-		r = ZMM()
+		VCVTPD2PS(f(lo), rl)
+		VCVTPD2PS(f(hi), rh)
+		r := ZMM()
 		VINSERTF64X4(U8(1), rh, rl.AsZ(), r)
-	} else {
-		h := XMM()
-		VEXTRACTF128(U8(1), x, h)
-		lo, hi = YMM(), YMM()
-		VCVTPS2PD(x.AsX(), lo)
-		VCVTPS2PD(h, hi)
-		rl, rh := XMM(), XMM()
-		VCVTPD2PSY(sincosPD(lo, cos), rl)
-		VCVTPD2PSY(sincosPD(hi, cos), rh)
-		r = YMM()
-		VINSERTF128(U8(1), rh, rl.AsY(), r)
+		return r
 	}
+	h := XMM()
+	VEXTRACTF128(U8(1), x, h)
+	lo, hi := YMM(), YMM()
+	VCVTPS2PD(x.AsX(), lo)
+	VCVTPS2PD(h, hi)
+	rl, rh := XMM(), XMM()
+	VCVTPD2PSY(f(lo), rl)
+	VCVTPD2PSY(f(hi), rh)
+	r := YMM()
+	VINSERTF128(U8(1), rh, rl.AsY(), r)
+	return r
+}
+
+// sincosf is sin x or cos x of float32 lanes, through float64. sin(±0)
+// is x itself.
+func sincosf(x V, cos bool) V {
+	r := viaPD(x, func(d V) V { return sincosPD(d, cos) })
 	if !cos {
 		r = sel(cmp(cmpEQ, x, c(0)), x, r)
 	}
 	return r
+}
+
+// divPD is a / b; sqrtPD √a.
+func divPD(a V, b Op) V { r := vreg(); VDIVPD(b, a, r); return r }
+func sqrtPD(a V) V      { r := vreg(); VSQRTPD(a, r); return r }
+func addPD(a V, b Op) V { r := vreg(); VADDPD(b, a, r); return r }
+
+// invSqrtf is x^−½ as math.Pow has it, in float64: x + 0 turns −0 into
+// +0, so that 1/√−0 is +Inf, and −Inf gives +0, not √−Inf's NaN.
+func invSqrtf(x V) V {
+	r := viaPD(x, func(d V) V { return divPD(loadPD(cd(1)), sqrtPD(addPD(d, cd(0)))) })
+	return sel(cmp(cmpEQ, x, c(math.Inf(-1))), zero(), r)
 }
 
 // ---------------------------------------------------------------- the kernels
@@ -606,6 +624,11 @@ var unaries = []unary{
 	{"Sin", "sin x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN)", 1, func(x, A, B V) V { return sincosf(x, false) }, 0},
 	{"Cos", "cos x for |x| ≤ 2²⁴ (the caller redoes larger x, ±Inf and NaN)", 1, func(x, A, B V) V { return sincosf(x, true) }, 0},
 	{"Softplus", "a·x > b ? x : ln(1 + e^{a·x})/a", 1, func(x, A, B V) V { return softplusf(x, A, B) }, 2},
+	// the powers torch's pow special-cases, each in float64 and rounded
+	// once to float32
+	{"Cube", "x³", 2, func(x, A, B V) V { return viaPD(x, func(d V) V { return mulPD(mulPD(d, d), d) }) }, 0},
+	{"InvSquare", "1/x²", 2, func(x, A, B V) V { return viaPD(x, func(d V) V { return divPD(loadPD(cd(1)), mulPD(d, d)) }) }, 0},
+	{"InvSqrt", "1/√x", 2, func(x, A, B V) V { return invSqrtf(x) }, 0},
 }
 
 type binary struct {

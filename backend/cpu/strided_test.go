@@ -500,7 +500,8 @@ func segUnCases(dt backend.DType) []segUnCase {
 			{backend.Floor, backend.Scalars{}, math.Floor, 0},
 			{backend.Ceil, backend.Scalars{}, math.Ceil, 0},
 			{backend.Round, backend.Scalars{}, math.RoundToEven, 0},
-			{backend.PowScalar, backend.Scalars{A: 3}, func(x float64) float64 { return math.Pow(x, 3) }, 0},
+			{backend.PowScalar, backend.Scalars{A: 3}, func(x float64) float64 { return math.Pow(x, 3) }, 0.501},
+			{backend.PowScalar, backend.Scalars{A: 2.5}, func(x float64) float64 { return math.Pow(x, 2.5) }, 0},
 			{backend.Softplus, backend.Scalars{A: 1, B: 2}, func(x float64) float64 {
 				if x > 2 {
 					return x

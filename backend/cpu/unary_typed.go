@@ -97,7 +97,7 @@ func intUnaryOK(op backend.UnaryOp) bool {
 // floatUnSeg is a float op without a vec kernel over one segment:
 // d[i] = T(f(float64(x[i]))), f being floatFunc's function. Since
 // floor, ceil, round, log1p, sin, cos and softplus got kernels, that is
-// PowScalar with an exponent other than 2, ½ and −1.
+// PowScalar with an exponent other than 2, 3, ½, −½, −1 and −2.
 type floatUnSeg[T float] struct {
 	op backend.UnaryOp
 	f  func(float64) float64

@@ -53,7 +53,10 @@ const (
 	vuLog1p
 	vuSin
 	vuCos
-	vuSoftplus // a·x > b ? x : ln(1 + e^{a·x})/a
+	vuSoftplus  // a·x > b ? x : ln(1 + e^{a·x})/a
+	vuCube      // x³: PowScalar 3
+	vuInvSquare // 1/x²: PowScalar −2
+	vuInvSqrt   // 1/√x: PowScalar −½ (vuRsqrt is the op Rsqrt, rounded twice)
 	numVecUn
 )
 
@@ -497,6 +500,9 @@ func goVec32() *vecKernels[float32] {
 			d[i] = softplus32(v, a, b)
 		}
 	}
+	k.un[vuCube] = mapGo(func(x float32) float32 { d := float64(x); return float32(d * d * d) })
+	k.un[vuInvSquare] = mapGo(func(x float32) float32 { d := float64(x); return float32(1 / (d * d)) })
+	k.un[vuInvSqrt] = mapGo(invSqrt32)
 	return k
 }
 
@@ -520,6 +526,10 @@ func goVec64() *vecKernels[float64] {
 			d[i] = softplus64(v, a, b)
 		}
 	}
+	// float64 keeps math.Pow's rounding for these powers
+	k.un[vuCube] = mapGo(func(x float64) float64 { return math.Pow(x, 3) })
+	k.un[vuInvSquare] = mapGo(func(x float64) float64 { return math.Pow(x, -2) })
+	k.un[vuInvSqrt] = mapGo(func(x float64) float64 { return math.Pow(x, -0.5) })
 	return k
 }
 
@@ -594,6 +604,12 @@ func vecUnaryOf(op backend.UnaryOp, p backend.Scalars) (k vecUn, a, b float64, o
 			return vuSqrt, 0, 0, true
 		case -1:
 			return vuRecip, 0, 0, true
+		case 3:
+			return vuCube, 0, 0, true
+		case -2:
+			return vuInvSquare, 0, 0, true
+		case -0.5:
+			return vuInvSqrt, 0, 0, true
 		}
 	}
 	return 0, 0, 0, false
@@ -602,14 +618,13 @@ func vecUnaryOf(op backend.UnaryOp, p backend.Scalars) (k vecUn, a, b float64, o
 // vecChunk is the parallel grain of a kernel: the transcendental ones
 // cost ten to forty times an add per element.
 func vecChunk(k vecUn) int {
-	if k >= vuFloor && k <= vuRound {
+	switch {
+	case k >= vuFloor && k <= vuRound:
 		return grain
-	}
-	if k >= vuExp {
-		return grain / 16
-	}
-	if k >= vuSqrt && k <= vuRecip || k == vuDivs || k == vuRdivs {
+	case k >= vuSqrt && k <= vuRecip || k == vuDivs || k == vuRdivs || k >= vuCube:
 		return grain / 4
+	case k >= vuExp:
+		return grain / 16
 	}
 	return grain
 }

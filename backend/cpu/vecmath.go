@@ -36,6 +36,9 @@ import "math"
 //	                       float32 kernel rounds it
 //	sin32      ≤ 0.501 ulp (measured 0.50012 over every float32: all
 //	cos32                  but correctly rounded)
+//	x³, 1/x²,  ≤ 0.501 ulp (computed in float64 and rounded once; the
+//	1/√x                   PowScalar exponents 3, −2 and −½, which torch
+//	                       also special-cases)
 //	floor, ceil and round are exact (one rounding instruction)
 //
 // Both the assembly and these twins are checked against those bounds, and
@@ -374,4 +377,14 @@ func cos32(x float32) float32 {
 		return float32(math.Cos(float64(x)))
 	}
 	return float32(sincos64(float64(x), true))
+}
+
+// invSqrt32 is x^−½ as math.Pow has it, computed in float64 and rounded
+// once: + 0 turns −0 into +0, so that 1/√−0 is +Inf, and −Inf gives +0
+// where √−Inf is NaN.
+func invSqrt32(x float32) float32 {
+	if math.IsInf(float64(x), -1) {
+		return 0
+	}
+	return float32(1 / math.Sqrt(float64(x)+0))
 }

@@ -4095,6 +4095,301 @@ done:
 	VZEROUPPER
 	RET
 
+// func vCubeAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·vCubeAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ          CX, $0x00000020
+	JB            single
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMULPD        Z0, Z0, Z3
+	VMULPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMULPD        Z1, Z1, Z0
+	VMULPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVUPS       Z0, (DI)
+	VMOVUPS       64(SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMULPD        Z0, Z0, Z3
+	VMULPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMULPD        Z1, Z1, Z0
+	VMULPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVUPS       Z0, 64(DI)
+	ADDQ          $0x00000080, DI
+	ADDQ          $0x00000080, SI
+	SUBQ          $0x00000020, CX
+	JMP           loop
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMULPD        Z0, Z0, Z3
+	VMULPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMULPD        Z1, Z1, Z0
+	VMULPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVUPS       Z0, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	TESTQ         CX, CX
+	JE            done
+	MOVL          $0x00000001, AX
+	SHLL          CL, AX
+	DECL          AX
+	KMOVW         AX, K1
+	VMOVUPS.Z     (SI), K1, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMULPD        Z0, Z0, Z3
+	VMULPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMULPD        Z1, Z1, Z0
+	VMULPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVUPS       Z0, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vInvSquareAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·vInvSquareAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ          CX, $0x00000020
+	JB            single
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VMULPD        Z0, Z0, Z0
+	VDIVPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VMULPD        Z1, Z1, Z1
+	VDIVPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVUPS       Z0, (DI)
+	VMOVUPS       64(SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VMULPD        Z0, Z0, Z0
+	VDIVPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VMULPD        Z1, Z1, Z1
+	VDIVPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVUPS       Z0, 64(DI)
+	ADDQ          $0x00000080, DI
+	ADDQ          $0x00000080, SI
+	SUBQ          $0x00000020, CX
+	JMP           loop
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VMULPD        Z0, Z0, Z0
+	VDIVPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VMULPD        Z1, Z1, Z1
+	VDIVPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVUPS       Z0, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	TESTQ         CX, CX
+	JE            done
+	MOVL          $0x00000001, AX
+	SHLL          CL, AX
+	DECL          AX
+	KMOVW         AX, K1
+	VMOVUPS.Z     (SI), K1, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VMULPD        Z0, Z0, Z0
+	VDIVPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VMULPD        Z1, Z1, Z1
+	VDIVPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVUPS       Z0, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vInvSqrtAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·vInvSqrtAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ          CX, $0x00000020
+	JB            single
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z2
+	VCVTPS2PD     Y1, Z1
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z8
+	VADDPD        vconstq0000000000000000<>+0(SB), Z2, Z2
+	VSQRTPD       Z2, Z2
+	VDIVPD        Z2, Z8, Z2
+	VCVTPD2PS     Z2, Y7
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z2
+	VADDPD        vconstq0000000000000000<>+0(SB), Z1, Z1
+	VSQRTPD       Z1, Z1
+	VDIVPD        Z1, Z2, Z1
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $0x01, Y1, Z7, Z1
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z0, K1
+	VXORPS        Z0, Z0, Z0
+	VBLENDMPS     Z0, Z1, K1, Z3
+	VMOVUPS       Z3, (DI)
+	VMOVUPS       64(SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y2
+	VCVTPS2PD     Y0, Z1
+	VCVTPS2PD     Y2, Z2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z8
+	VADDPD        vconstq0000000000000000<>+0(SB), Z1, Z1
+	VSQRTPD       Z1, Z1
+	VDIVPD        Z1, Z8, Z1
+	VCVTPD2PS     Z1, Y7
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z1
+	VADDPD        vconstq0000000000000000<>+0(SB), Z2, Z2
+	VSQRTPD       Z2, Z2
+	VDIVPD        Z2, Z1, Z1
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $0x01, Y1, Z7, Z1
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z0, K1
+	VXORPS        Z0, Z0, Z0
+	VBLENDMPS     Z0, Z1, K1, Z4
+	VMOVUPS       Z4, 64(DI)
+	ADDQ          $0x00000080, DI
+	ADDQ          $0x00000080, SI
+	SUBQ          $0x00000020, CX
+	JMP           loop
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y2
+	VCVTPS2PD     Y0, Z1
+	VCVTPS2PD     Y2, Z2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VADDPD        vconstq0000000000000000<>+0(SB), Z1, Z1
+	VSQRTPD       Z1, Z1
+	VDIVPD        Z1, Z3, Z1
+	VCVTPD2PS     Z1, Y7
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z1
+	VADDPD        vconstq0000000000000000<>+0(SB), Z2, Z2
+	VSQRTPD       Z2, Z2
+	VDIVPD        Z2, Z1, Z1
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $0x01, Y1, Z7, Z1
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z0, K1
+	VXORPS        Z0, Z0, Z0
+	VBLENDMPS     Z0, Z1, K1, Z5
+	VMOVUPS       Z5, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	TESTQ         CX, CX
+	JE            done
+	MOVL          $0x00000001, AX
+	SHLL          CL, AX
+	DECL          AX
+	KMOVW         AX, K1
+	VMOVUPS.Z     (SI), K1, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y2
+	VCVTPS2PD     Y0, Z1
+	VCVTPS2PD     Y2, Z2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VADDPD        vconstq0000000000000000<>+0(SB), Z1, Z1
+	VSQRTPD       Z1, Z1
+	VDIVPD        Z1, Z3, Z1
+	VCVTPD2PS     Z1, Y7
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z1
+	VADDPD        vconstq0000000000000000<>+0(SB), Z2, Z2
+	VSQRTPD       Z2, Z2
+	VDIVPD        Z2, Z1, Z1
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $0x01, Y1, Z7, Z1
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z0, K2
+	VXORPS        Z0, Z0, Z0
+	VBLENDMPS     Z0, Z1, K2, Z6
+	VMOVUPS       Z6, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+DATA vconstq0000000000000000<>+0(SB)/8, $0x0000000000000000
+DATA vconstq0000000000000000<>+8(SB)/8, $0x0000000000000000
+DATA vconstq0000000000000000<>+16(SB)/8, $0x0000000000000000
+DATA vconstq0000000000000000<>+24(SB)/8, $0x0000000000000000
+DATA vconstq0000000000000000<>+32(SB)/8, $0x0000000000000000
+DATA vconstq0000000000000000<>+40(SB)/8, $0x0000000000000000
+DATA vconstq0000000000000000<>+48(SB)/8, $0x0000000000000000
+DATA vconstq0000000000000000<>+56(SB)/8, $0x0000000000000000
+GLOBL vconstq0000000000000000<>(SB), RODATA|NOPTR, $64
+
 // func vAddAVX512(dst *float32, x *float32, y *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·vAddAVX512(SB), NOSPLIT, $0-32
@@ -6472,6 +6767,225 @@ single:
 	ADDQ         $0x00000040, SI
 	SUBQ         $0x00000010, CX
 	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vCubeNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vCubeNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ          CX, $0x00000020
+	JB            single
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMULPD        Z0, Z0, Z3
+	VMULPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMULPD        Z1, Z1, Z0
+	VMULPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVNTPS      Z0, (DI)
+	VMOVUPS       64(SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMULPD        Z0, Z0, Z3
+	VMULPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMULPD        Z1, Z1, Z0
+	VMULPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVNTPS      Z0, 64(DI)
+	ADDQ          $0x00000080, DI
+	ADDQ          $0x00000080, SI
+	SUBQ          $0x00000020, CX
+	JMP           loop
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMULPD        Z0, Z0, Z3
+	VMULPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMULPD        Z1, Z1, Z0
+	VMULPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVNTPS      Z0, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vInvSquareNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vInvSquareNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ          CX, $0x00000020
+	JB            single
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VMULPD        Z0, Z0, Z0
+	VDIVPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VMULPD        Z1, Z1, Z1
+	VDIVPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVNTPS      Z0, (DI)
+	VMOVUPS       64(SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VMULPD        Z0, Z0, Z0
+	VDIVPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VMULPD        Z1, Z1, Z1
+	VDIVPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVNTPS      Z0, 64(DI)
+	ADDQ          $0x00000080, DI
+	ADDQ          $0x00000080, SI
+	SUBQ          $0x00000020, CX
+	JMP           loop
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z0
+	VCVTPS2PD     Y1, Z1
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VMULPD        Z0, Z0, Z0
+	VDIVPD        Z0, Z3, Z0
+	VCVTPD2PS     Z0, Y2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VMULPD        Z1, Z1, Z1
+	VDIVPD        Z1, Z0, Z0
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z0
+	VMOVNTPS      Z0, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vInvSqrtNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vInvSqrtNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ          CX, $0x00000020
+	JB            single
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VCVTPS2PD     Y0, Z2
+	VCVTPS2PD     Y1, Z1
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z7
+	VADDPD        vconstq0000000000000000<>+0(SB), Z2, Z2
+	VSQRTPD       Z2, Z2
+	VDIVPD        Z2, Z7, Z2
+	VCVTPD2PS     Z2, Y6
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z2
+	VADDPD        vconstq0000000000000000<>+0(SB), Z1, Z1
+	VSQRTPD       Z1, Z1
+	VDIVPD        Z1, Z2, Z1
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $0x01, Y1, Z6, Z1
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z0, K1
+	VXORPS        Z0, Z0, Z0
+	VBLENDMPS     Z0, Z1, K1, Z3
+	VMOVNTPS      Z3, (DI)
+	VMOVUPS       64(SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y2
+	VCVTPS2PD     Y0, Z1
+	VCVTPS2PD     Y2, Z2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z7
+	VADDPD        vconstq0000000000000000<>+0(SB), Z1, Z1
+	VSQRTPD       Z1, Z1
+	VDIVPD        Z1, Z7, Z1
+	VCVTPD2PS     Z1, Y6
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z1
+	VADDPD        vconstq0000000000000000<>+0(SB), Z2, Z2
+	VSQRTPD       Z2, Z2
+	VDIVPD        Z2, Z1, Z1
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $0x01, Y1, Z6, Z1
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z0, K1
+	VXORPS        Z0, Z0, Z0
+	VBLENDMPS     Z0, Z1, K1, Z4
+	VMOVNTPS      Z4, 64(DI)
+	ADDQ          $0x00000080, DI
+	ADDQ          $0x00000080, SI
+	SUBQ          $0x00000020, CX
+	JMP           loop
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z0
+	VEXTRACTF64X4 $0x01, Z0, Y2
+	VCVTPS2PD     Y0, Z1
+	VCVTPS2PD     Y2, Z2
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VADDPD        vconstq0000000000000000<>+0(SB), Z1, Z1
+	VSQRTPD       Z1, Z1
+	VDIVPD        Z1, Z3, Z1
+	VCVTPD2PS     Z1, Y6
+	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z1
+	VADDPD        vconstq0000000000000000<>+0(SB), Z2, Z2
+	VSQRTPD       Z2, Z2
+	VDIVPD        Z2, Z1, Z1
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $0x01, Y1, Z6, Z1
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z0, K1
+	VXORPS        Z0, Z0, Z0
+	VBLENDMPS     Z0, Z1, K1, Z5
+	VMOVNTPS      Z5, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
 
 tail:
 	SFENCE
@@ -13582,6 +14096,288 @@ done:
 	VZEROUPPER
 	RET
 
+// func vCubeAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX
+TEXT ·vCubeAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ         CX, $0x00000010
+	JB           single
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMULPD       Y0, Y0, Y3
+	VMULPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMULPD       Y1, Y1, Y0
+	VMULPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      32(SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMULPD       Y0, Y0, Y3
+	VMULPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMULPD       Y1, Y1, Y0
+	VMULPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVUPS      Y0, 32(DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          loop
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMULPD       Y0, Y0, Y3
+	VMULPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMULPD       Y1, Y1, Y0
+	VMULPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	NEGQ         CX
+	LEAQ         vtailmask<>+0(SB), AX
+	VMOVUPS      32(AX)(CX*4), Y0
+	VMASKMOVPS   (SI), Y0, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VCVTPS2PD    X1, Y1
+	VCVTPS2PD    X2, Y3
+	VMULPD       Y1, Y1, Y4
+	VMULPD       Y1, Y4, Y1
+	VCVTPD2PSY   Y1, X2
+	VMULPD       Y3, Y3, Y1
+	VMULPD       Y3, Y1, Y1
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y2, Y1
+	VMASKMOVPS   Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vInvSquareAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX
+TEXT ·vInvSquareAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ         CX, $0x00000010
+	JB           single
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y3
+	VMULPD       Y0, Y0, Y0
+	VDIVPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y0
+	VMULPD       Y1, Y1, Y1
+	VDIVPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      32(SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y3
+	VMULPD       Y0, Y0, Y0
+	VDIVPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y0
+	VMULPD       Y1, Y1, Y1
+	VDIVPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVUPS      Y0, 32(DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          loop
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y3
+	VMULPD       Y0, Y0, Y0
+	VDIVPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y0
+	VMULPD       Y1, Y1, Y1
+	VDIVPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	NEGQ         CX
+	LEAQ         vtailmask<>+0(SB), AX
+	VMOVUPS      32(AX)(CX*4), Y0
+	VMASKMOVPS   (SI), Y0, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VCVTPS2PD    X1, Y1
+	VCVTPS2PD    X2, Y3
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y4
+	VMULPD       Y1, Y1, Y1
+	VDIVPD       Y1, Y4, Y1
+	VCVTPD2PSY   Y1, X2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y1
+	VMULPD       Y3, Y3, Y3
+	VDIVPD       Y3, Y1, Y1
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y2, Y1
+	VMASKMOVPS   Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vInvSqrtAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX
+TEXT ·vInvSqrtAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ         CX, $0x00000010
+	JB           single
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y2
+	VCVTPS2PD    X1, Y1
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y4
+	VADDPD       vconstq0000000000000000<>+0(SB), Y2, Y2
+	VSQRTPD      Y2, Y2
+	VDIVPD       Y2, Y4, Y2
+	VCVTPD2PSY   Y2, X3
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y2
+	VADDPD       vconstq0000000000000000<>+0(SB), Y1, Y1
+	VSQRTPD      Y1, Y1
+	VDIVPD       Y1, Y2, Y1
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y3, Y1
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y0, Y0
+	VXORPS       Y2, Y2, Y2
+	VBLENDVPS    Y0, Y2, Y1, Y0
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      32(SI), Y0
+	VEXTRACTF128 $0x01, Y0, X2
+	VCVTPS2PD    X0, Y1
+	VCVTPS2PD    X2, Y2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y4
+	VADDPD       vconstq0000000000000000<>+0(SB), Y1, Y1
+	VSQRTPD      Y1, Y1
+	VDIVPD       Y1, Y4, Y1
+	VCVTPD2PSY   Y1, X3
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y1
+	VADDPD       vconstq0000000000000000<>+0(SB), Y2, Y2
+	VSQRTPD      Y2, Y2
+	VDIVPD       Y2, Y1, Y1
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y3, Y1
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y0, Y0
+	VXORPS       Y2, Y2, Y2
+	VBLENDVPS    Y0, Y2, Y1, Y0
+	VMOVUPS      Y0, 32(DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          loop
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X2
+	VCVTPS2PD    X0, Y1
+	VCVTPS2PD    X2, Y2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y4
+	VADDPD       vconstq0000000000000000<>+0(SB), Y1, Y1
+	VSQRTPD      Y1, Y1
+	VDIVPD       Y1, Y4, Y1
+	VCVTPD2PSY   Y1, X3
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y1
+	VADDPD       vconstq0000000000000000<>+0(SB), Y2, Y2
+	VSQRTPD      Y2, Y2
+	VDIVPD       Y2, Y1, Y1
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y3, Y1
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y0, Y0
+	VXORPS       Y2, Y2, Y2
+	VBLENDVPS    Y0, Y2, Y1, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	NEGQ         CX
+	LEAQ         vtailmask<>+0(SB), AX
+	VMOVUPS      32(AX)(CX*4), Y0
+	VMASKMOVPS   (SI), Y0, Y1
+	VEXTRACTF128 $0x01, Y1, X3
+	VCVTPS2PD    X1, Y2
+	VCVTPS2PD    X3, Y4
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y5
+	VADDPD       vconstq0000000000000000<>+0(SB), Y2, Y2
+	VSQRTPD      Y2, Y2
+	VDIVPD       Y2, Y5, Y2
+	VCVTPD2PSY   Y2, X3
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y2
+	VADDPD       vconstq0000000000000000<>+0(SB), Y4, Y4
+	VSQRTPD      Y4, Y4
+	VDIVPD       Y4, Y2, Y2
+	VCVTPD2PSY   Y2, X2
+	VINSERTF128  $0x01, X2, Y3, Y2
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y1, Y1
+	VXORPS       Y3, Y3, Y3
+	VBLENDVPS    Y1, Y3, Y2, Y1
+	VMASKMOVPS   Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
 // func vAddAVX2(dst *float32, x *float32, y *float32, n int)
 // Requires: AVX
 TEXT ·vAddAVX2(SB), NOSPLIT, $0-32
@@ -16023,6 +16819,225 @@ single:
 	VCMPPS       $0x1e, Y1, Y3, Y3
 	VBLENDVPS    Y3, Y2, Y4, Y2
 	VMOVNTPS     Y2, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vCubeNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vCubeNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ         CX, $0x00000010
+	JB           single
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMULPD       Y0, Y0, Y3
+	VMULPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMULPD       Y1, Y1, Y0
+	VMULPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVNTPS     Y0, (DI)
+	VMOVUPS      32(SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMULPD       Y0, Y0, Y3
+	VMULPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMULPD       Y1, Y1, Y0
+	VMULPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVNTPS     Y0, 32(DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          loop
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMULPD       Y0, Y0, Y3
+	VMULPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMULPD       Y1, Y1, Y0
+	VMULPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vInvSquareNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vInvSquareNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ         CX, $0x00000010
+	JB           single
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y3
+	VMULPD       Y0, Y0, Y0
+	VDIVPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y0
+	VMULPD       Y1, Y1, Y1
+	VDIVPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVNTPS     Y0, (DI)
+	VMOVUPS      32(SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y3
+	VMULPD       Y0, Y0, Y0
+	VDIVPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y0
+	VMULPD       Y1, Y1, Y1
+	VDIVPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVNTPS     Y0, 32(DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          loop
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y0
+	VCVTPS2PD    X1, Y1
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y3
+	VMULPD       Y0, Y0, Y0
+	VDIVPD       Y0, Y3, Y0
+	VCVTPD2PSY   Y0, X2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y0
+	VMULPD       Y1, Y1, Y1
+	VDIVPD       Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y2, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vInvSqrtNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vInvSqrtNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ         CX, $0x00000010
+	JB           single
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VCVTPS2PD    X0, Y2
+	VCVTPS2PD    X1, Y1
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y4
+	VADDPD       vconstq0000000000000000<>+0(SB), Y2, Y2
+	VSQRTPD      Y2, Y2
+	VDIVPD       Y2, Y4, Y2
+	VCVTPD2PSY   Y2, X3
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y2
+	VADDPD       vconstq0000000000000000<>+0(SB), Y1, Y1
+	VSQRTPD      Y1, Y1
+	VDIVPD       Y1, Y2, Y1
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y3, Y1
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y0, Y0
+	VXORPS       Y2, Y2, Y2
+	VBLENDVPS    Y0, Y2, Y1, Y0
+	VMOVNTPS     Y0, (DI)
+	VMOVUPS      32(SI), Y0
+	VEXTRACTF128 $0x01, Y0, X2
+	VCVTPS2PD    X0, Y1
+	VCVTPS2PD    X2, Y2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y4
+	VADDPD       vconstq0000000000000000<>+0(SB), Y1, Y1
+	VSQRTPD      Y1, Y1
+	VDIVPD       Y1, Y4, Y1
+	VCVTPD2PSY   Y1, X3
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y1
+	VADDPD       vconstq0000000000000000<>+0(SB), Y2, Y2
+	VSQRTPD      Y2, Y2
+	VDIVPD       Y2, Y1, Y1
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y3, Y1
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y0, Y0
+	VXORPS       Y2, Y2, Y2
+	VBLENDVPS    Y0, Y2, Y1, Y0
+	VMOVNTPS     Y0, 32(DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          loop
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VEXTRACTF128 $0x01, Y0, X2
+	VCVTPS2PD    X0, Y1
+	VCVTPS2PD    X2, Y2
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y4
+	VADDPD       vconstq0000000000000000<>+0(SB), Y1, Y1
+	VSQRTPD      Y1, Y1
+	VDIVPD       Y1, Y4, Y1
+	VCVTPD2PSY   Y1, X3
+	VMOVUPD      vconstq3ff0000000000000<>+0(SB), Y1
+	VADDPD       vconstq0000000000000000<>+0(SB), Y2, Y2
+	VSQRTPD      Y2, Y2
+	VDIVPD       Y2, Y1, Y1
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y3, Y1
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y0, Y0
+	VXORPS       Y2, Y2, Y2
+	VBLENDVPS    Y0, Y2, Y1, Y0
+	VMOVNTPS     Y0, (DI)
 	ADDQ         $0x00000020, DI
 	ADDQ         $0x00000020, SI
 	SUBQ         $0x00000008, CX

@@ -169,6 +169,21 @@ func vCosAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vSoftplusAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
+// vCubeAVX512 sets dst[i] = x³ for i < n, using AVX512.
+//
+//go:noescape
+func vCubeAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vInvSquareAVX512 sets dst[i] = 1/x² for i < n, using AVX512.
+//
+//go:noescape
+func vInvSquareAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vInvSqrtAVX512 sets dst[i] = 1/√x for i < n, using AVX512.
+//
+//go:noescape
+func vInvSqrtAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX512 sets dst[i] = x + y for i < n, using AVX512.
 //
 //go:noescape
@@ -368,6 +383,21 @@ func vCosNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //
 //go:noescape
 func vSoftplusNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCubeNTAVX512 sets dst[i] = x³ for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vCubeNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vInvSquareNTAVX512 sets dst[i] = 1/x² for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vInvSquareNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vInvSqrtNTAVX512 sets dst[i] = 1/√x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vInvSqrtNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
 // vAddNTAVX512 sets dst[i] = x + y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
 //
@@ -759,6 +789,21 @@ func vCosAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vSoftplusAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
+// vCubeAVX2 sets dst[i] = x³ for i < n, using AVX2.
+//
+//go:noescape
+func vCubeAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vInvSquareAVX2 sets dst[i] = 1/x² for i < n, using AVX2.
+//
+//go:noescape
+func vInvSquareAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vInvSqrtAVX2 sets dst[i] = 1/√x for i < n, using AVX2.
+//
+//go:noescape
+func vInvSqrtAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX2 sets dst[i] = x + y for i < n, using AVX2.
 //
 //go:noescape
@@ -958,6 +1003,21 @@ func vCosNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //
 //go:noescape
 func vSoftplusNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vCubeNTAVX2 sets dst[i] = x³ for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vCubeNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vInvSquareNTAVX2 sets dst[i] = 1/x² for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vInvSquareNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vInvSqrtNTAVX2 sets dst[i] = 1/√x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vInvSqrtNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
 // vAddNTAVX2 sets dst[i] = x + y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
 //
