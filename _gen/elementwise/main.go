@@ -238,24 +238,34 @@ const (
 )
 
 // cmp is the lanes where a pred b holds.
-func cmp(pred uint8, a V, b Op) Mask {
+func cmp(pred uint8, a V, b Op) Mask { return cmpW(pred, a, b, VCMPPS) }
+
+// cmpPD is cmp on float64 lanes.
+func cmpPD(pred uint8, a V, b Op) Mask { return cmpW(pred, a, b, VCMPPD) }
+
+func cmpW(pred uint8, a V, b Op, vcmp func(...Op)) Mask {
 	if cur.avx512 {
 		k := K()
-		VCMPPS(U8(pred), b, a, k)
+		vcmp(U8(pred), b, a, k)
 		return Mask{k: k}
 	}
 	r := vreg()
-	VCMPPS(U8(pred), b, a, r)
+	vcmp(U8(pred), b, a, r)
 	return Mask{v: r}
 }
 
 // sel is m ? t : f, lane by lane; t may be a memory operand.
-func sel(m Mask, t Op, f V) V {
+func sel(m Mask, t Op, f V) V { return selW(m, t, f, VBLENDMPS, VBLENDVPS) }
+
+// selPD is sel on float64 lanes.
+func selPD(m Mask, t Op, f V) V { return selW(m, t, f, VBLENDMPD, VBLENDVPD) }
+
+func selW(m Mask, t Op, f V, blendm func(...Op), blendv func(xy, mxy, xy1, xy2 Op)) V {
 	r := vreg()
 	if cur.avx512 {
-		VBLENDMPS(t, f, m.k, r)
+		blendm(t, f, m.k, r)
 	} else {
-		VBLENDVPS(m.v, t, f, r)
+		blendv(m.v, t, f, r)
 	}
 	return r
 }
@@ -567,6 +577,69 @@ func divPD(a V, b Op) V { r := vreg(); VDIVPD(b, a, r); return r }
 func sqrtPD(a V) V      { r := vreg(); VSQRTPD(a, r); return r }
 func addPD(a V, b Op) V { r := vreg(); VADDPD(b, a, r); return r }
 
+// The constants of pow32 (vecmath.go).
+const (
+	powLn2   = 0x1.62e42fefa39efp-1
+	powLn2Hi = 0x1.62e42fefa3800p-1 // ln 2 to 43 bits: n·powLn2Hi is exact for |n| < 2¹⁰
+	powLn2Lo = 0x1.ef35793c7673p-45 // ln 2 − powLn2Hi
+	powYMax  = 200                  // |p·ln x| beyond which the float32 result is 0 or +Inf
+)
+
+// powLogC are the coefficients of (atanh s − s)/s³ in s²: 1/(2j+3);
+// powExpC those of e^r: 1/j!.
+var (
+	powLogC = []float64{1.0 / 3, 1.0 / 5, 1.0 / 7, 1.0 / 9, 1.0 / 11, 1.0 / 13, 1.0 / 15, 1.0 / 17}
+	powExpC = []float64{1, 1, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800}
+)
+
+// powf is x^p for positive finite float32 lanes as the twin powPos64
+// computes it, in float64; p is A + B (the caller splits it so).
+func powf(x, A, B V) V {
+	var pl, ph V // p in float64: the float32 halves A + B, widened
+	if cur.avx512 {
+		pl, ph = ZMM(), ZMM()
+		VCVTPS2PD(A.AsY(), pl)
+		VCVTPS2PD(B.AsY(), ph)
+	} else {
+		pl, ph = YMM(), YMM()
+		VCVTPS2PD(A.AsX(), pl)
+		VCVTPS2PD(B.AsX(), ph)
+	}
+	p := addPD(pl, ph)
+	return viaPD(x, func(d V) V {
+		// d = 2^e·m, m in [1, 2), then m in (√½, √2]
+		e := vreg()
+		VPSRLQ(U8(52), d, e)
+		m := or(and(d, cq(0x000fffffffffffff)), cq(0x3ff0000000000000))
+		big := cmpPD(cmpGT, m, cd(math.Sqrt2))
+		m = selPD(big, mulPD(m, cd(0.5)), m)
+		VPADDQ(selPD(big, cq(1), zero()), e, e)
+		kd := subPD(or(e, cq(0x4330000000000000)), cd(0x1p52+1023)) // e − 1023 as a float64
+		f := subPD(m, cd(1))
+		sv := divPD(f, addPD(f, cd(2)))
+		s2 := addPD(sv, sv)
+		z := mulPD(sv, sv)
+		lnm := fmaPD(mulPD(s2, z), hornerPD(z, powLogC...), s2)
+		lnx := fmaPD(kd, loadPD(cd(powLn2)), lnm)
+		y := mulPD(lnx, p)
+		y = maxPDc(y, -powYMax)
+		y = minPDc(y, powYMax)
+		t := fmaPD(y, loadPD(cd(1/math.Ln2)), cd(sincosMagic))
+		n := subPD(t, cd(sincosMagic))
+		r := fnmaPD(n, loadPD(cd(powLn2Hi)), y)
+		r = fnmaPD(n, loadPD(cd(powLn2Lo)), r)
+		er := hornerPD(r, powExpC...)
+		// 2ⁿ from n's bits in t: (n + 1023) << 52
+		sc := vreg()
+		VPSUBQ(cq(math.Float64bits(sincosMagic)-1023), t, sc)
+		VPSLLQ(U8(52), sc, sc)
+		return mulPD(er, sc)
+	})
+}
+
+func maxPDc(a V, v float64) V { r := vreg(); VMAXPD(cd(v), a, r); return r }
+func minPDc(a V, v float64) V { r := vreg(); VMINPD(cd(v), a, r); return r }
+
 // invSqrtf is x^−½ as math.Pow has it, in float64: x + 0 turns −0 into
 // +0, so that 1/√−0 is +Inf, and −Inf gives +0, not √−Inf's NaN.
 func invSqrtf(x V) V {
@@ -629,6 +702,7 @@ var unaries = []unary{
 	{"Cube", "x³", 2, func(x, A, B V) V { return viaPD(x, func(d V) V { return mulPD(mulPD(d, d), d) }) }, 0},
 	{"InvSquare", "1/x²", 2, func(x, A, B V) V { return viaPD(x, func(d V) V { return divPD(loadPD(cd(1)), mulPD(d, d)) }) }, 0},
 	{"InvSqrt", "1/√x", 2, func(x, A, B V) V { return invSqrtf(x) }, 0},
+	{"Pow", "x^(a+b) for positive finite x (the caller redoes the rest)", 1, func(x, A, B V) V { return powf(x, A, B) }, 2},
 }
 
 type binary struct {

@@ -2,8 +2,8 @@ package cpu
 
 import "github.com/tapir-ml/tapir/backend"
 
-// Unary ops without a vec.go kernel (every integer op; PowScalar on
-// floats) used to call an element function per element through the
+// Unary ops without a vec.go kernel (every integer op; PowScalar's
+// special exponents on floats) used to call an element function per element through the
 // iterator: an integer neg ran at 3 ns per element,
 // thirty times torch's. Here each op is a typed loop over a segment
 // (intUnSeg, floatUnSeg), run once over contiguous operands, per tile of
@@ -96,8 +96,8 @@ func intUnaryOK(op backend.UnaryOp) bool {
 
 // floatUnSeg is a float op without a vec kernel over one segment:
 // d[i] = T(f(float64(x[i]))), f being floatFunc's function. Since
-// floor, ceil, round, log1p, sin, cos and softplus got kernels, that is
-// PowScalar with an exponent other than 2, 3, ½, −½, −1 and −2.
+// floor, ceil, round, log1p, sin, cos, softplus and the powers got
+// kernels, that is PowScalar with the exponent 0, 1, ±Inf or NaN.
 type floatUnSeg[T float] struct {
 	op backend.UnaryOp
 	f  func(float64) float64
@@ -112,7 +112,7 @@ func (k floatUnSeg[T]) seg(d, x []T) {
 }
 
 // floatUnChunk is the parallel grain of floatUnSeg's op: math.Pow costs
-// tens of adds.
+// tens of adds (its special exponents less, but they are rare).
 func floatUnChunk(backend.UnaryOp) int { return grain / 16 }
 
 // unarySegs runs kernel k over dst and src: once over contiguous

@@ -57,6 +57,7 @@ const (
 	vuCube      // x³: PowScalar 3
 	vuInvSquare // 1/x²: PowScalar −2
 	vuInvSqrt   // 1/√x: PowScalar −½ (vuRsqrt is the op Rsqrt, rounded twice)
+	vuPow       // x^(a+b): PowScalar's other exponents, split in two floats
 	numVecUn
 )
 
@@ -157,6 +158,7 @@ func (t *vecAsm) wrap(name string) *vecKernels[float32] {
 			k.un[i] = sincosFix(k.un[i], twin)
 		}
 	}
+	k.un[vuPow] = powFix(k.un[vuPow])
 	for i, f := range t.bin {
 		fnt, fring, step := t.binNT[i], t.binRing[i], t.ringStep
 		k.bin[i] = func(dst, x, y []float32) {
@@ -196,6 +198,25 @@ func sincosFix(k func(dst, x []float32, a, b float32), twin func(float32) float3
 		}
 		for i, v := range x {
 			dst[i] = twin(v)
+		}
+	}
+}
+
+// powFix wraps the assembly power, which handles positive finite x only:
+// a run that holds any other (its smallest or largest element says so)
+// goes to the twin, which hands those elements to math.Pow.
+func powFix(k func(dst, x []float32, a, b float32)) func(dst, x []float32, a, b float32) {
+	return func(dst, x []float32, a, b float32) {
+		if len(dst) == 0 {
+			return
+		}
+		x = x[:len(dst)]
+		if lo, hi := red32.min(x), red32.max(x); lo > 0 && hi <= math.MaxFloat32 {
+			k(dst, x, a, b)
+			return
+		}
+		for i, v := range x {
+			dst[i] = pow32(v, a, b)
 		}
 	}
 }
@@ -503,6 +524,12 @@ func goVec32() *vecKernels[float32] {
 	k.un[vuCube] = mapGo(func(x float32) float32 { d := float64(x); return float32(d * d * d) })
 	k.un[vuInvSquare] = mapGo(func(x float32) float32 { d := float64(x); return float32(1 / (d * d)) })
 	k.un[vuInvSqrt] = mapGo(invSqrt32)
+	k.un[vuPow] = func(d, x []float32, a, b float32) {
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = pow32(v, a, b)
+		}
+	}
 	return k
 }
 
@@ -530,6 +557,12 @@ func goVec64() *vecKernels[float64] {
 	k.un[vuCube] = mapGo(func(x float64) float64 { return math.Pow(x, 3) })
 	k.un[vuInvSquare] = mapGo(func(x float64) float64 { return math.Pow(x, -2) })
 	k.un[vuInvSqrt] = mapGo(func(x float64) float64 { return math.Pow(x, -0.5) })
+	k.un[vuPow] = func(d, x []float64, a, _ float64) { // a is the whole exponent
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = math.Pow(v, a)
+		}
+	}
 	return k
 }
 
@@ -610,7 +643,15 @@ func vecUnaryOf(op backend.UnaryOp, p backend.Scalars) (k vecUn, a, b float64, o
 			return vuInvSquare, 0, 0, true
 		case -0.5:
 			return vuInvSqrt, 0, 0, true
+		case 0, 1:
+			return 0, 0, 0, false // math.Pow's (1 and x), NaN and Inf included
 		}
+		if math.IsInf(p.A, 0) || math.IsNaN(p.A) || math.Abs(p.A) > math.MaxFloat32 {
+			return 0, 0, 0, false
+		}
+		// a float32 kernel takes float32(a) + float32(b), p to 48 bits;
+		// the float64 one takes a alone
+		return vuPow, p.A, p.A - float64(float32(p.A)), true
 	}
 	return 0, 0, 0, false
 }

@@ -63,6 +63,10 @@ var vecMathCases = []struct {
 	{vuCube, "cube", func(x float64) float64 { return math.Pow(x, 3) }, 0.501, 0, 0},
 	{vuInvSquare, "invsquare", func(x float64) float64 { return math.Pow(x, -2) }, 0.501, 0, 0},
 	{vuInvSqrt, "invsqrt", func(x float64) float64 { return math.Pow(x, -0.5) }, 0.501, 0, 0},
+	{vuPow, "pow 2.5", func(x float64) float64 { return math.Pow(x, 2.5) }, 0.501, 2.5, 0},
+	{vuPow, "pow 0.3", func(x float64) float64 { return math.Pow(x, 0.3) }, 0.501, 0.3, float32(0.3 - float64(float32(0.3)))},
+	{vuPow, "pow -1.7", func(x float64) float64 { return math.Pow(x, -1.7) }, 0.501, -1.7, float32(-1.7 - float64(float32(-1.7)))},
+	{vuPow, "pow 7", func(x float64) float64 { return math.Pow(x, 7) }, 0.501, 7, 0},
 }
 
 // sweep32 is every step-th float32 bit pattern (both signs, denormals,
@@ -204,6 +208,7 @@ var vecUnRefs = [numVecUn]func(x, a, b float32) float32{
 	vuCube:      func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), 3)) },
 	vuInvSquare: func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -2)) },
 	vuInvSqrt:   func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -0.5)) },
+	vuPow:       pow32,
 }
 
 // signRef is sign written with branches: 1, −1, or x·0.
@@ -335,7 +340,7 @@ func TestVecKernels(t *testing.T) {
 							t.Fatalf("%s: kernel %d n=%d (a=%v b=%v): [%d] f(%v) = %v, want %v", tbl.name, k, n, ab[0], ab[1], i, x[i], dst[i], w)
 						}
 					}
-					if k >= vuNeg && k != vuClamp && k != vuLeaky && k != vuSoftplus {
+					if k >= vuNeg && k != vuClamp && k != vuLeaky && k != vuSoftplus && k != vuPow {
 						break // no scalars
 					}
 				}
@@ -421,6 +426,41 @@ func TestVecDispatchAgrees(t *testing.T) {
 				if !same(got[i], want[i], 1) {
 					t.Errorf("%s: gelu(%v) = %v, twin %v", name, x[i], got[i], want[i])
 				}
+			}
+		}
+	}
+}
+
+// The power kernels take only positive finite x (powFix sends runs with
+// any other to the twin, as the accuracy sweep's runs, which hold
+// negatives, all go): here each table gets a sweep of positive finite
+// float32s, held to the documented bound against math.Pow with the
+// exponent the two scalars carry.
+func TestVecPowPositive(t *testing.T) {
+	step := uint32(331)
+	if testing.Short() {
+		step = 40009
+	}
+	var xs []float32
+	for b := uint32(1); b < 0x7f800000; b += step {
+		xs = append(xs, math.Float32frombits(b))
+	}
+	got := make([]float32, len(xs))
+	for _, p := range []float64{2.5, 0.3, -1.7, 7, 1e-3, -40, 1.0 / 3} {
+		a := float32(p)
+		b := float32(p - float64(a))
+		pe := float64(a) + float64(b)
+		for _, tbl := range vecTables() {
+			tbl.un[vuPow](got, xs, a, b)
+			worst, at := 0.0, float32(0)
+			for i, g := range got {
+				if e := ulpErr(g, math.Pow(float64(xs[i]), pe)); !(e <= worst) {
+					worst, at = e, xs[i]
+				}
+			}
+			t.Logf("pow %v/%s: max error %.4f ulp at %v", p, tbl.name, worst, at)
+			if !(worst <= 0.501) {
+				t.Errorf("pow %v/%s: error %.4f ulp at x = %v, documented bound 0.501", p, tbl.name, worst, at)
 			}
 		}
 	}

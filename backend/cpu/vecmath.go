@@ -39,6 +39,9 @@ import "math"
 //	x³, 1/x²,  ≤ 0.501 ulp (computed in float64 and rounded once; the
 //	1/√x                   PowScalar exponents 3, −2 and −½, which torch
 //	                       also special-cases)
+//	x^p        ≤ 0.501 ulp (measured 0.5000) for positive finite x, the
+//	                       PowScalar exponents without a kernel of their
+//	                       own, in float64 (pow32); other x go to math.Pow
 //	floor, ceil and round are exact (one rounding instruction)
 //
 // Both the assembly and these twins are checked against those bounds, and
@@ -387,4 +390,76 @@ func invSqrt32(x float32) float32 {
 		return 0
 	}
 	return float32(1 / math.Sqrt(float64(x)+0))
+}
+
+// x^p for float32 x and a float64 p: for positive finite x, in float64,
+// ln x = k·ln2 + 2·atanh(s) with x = 2ᵏ·m, m in (√½, √2], s = (m−1)/(m+1)
+// and the series of atanh through s¹⁷ (truncation below 2⁻³⁹ of ln m);
+// y = p·ln x, clamped to ±powYMax; e^y = 2ⁿ·e^r with n = round(y/ln2),
+// r = y − n·ln2 in two steps and the Taylor series of e^r through r¹¹
+// (truncation 2⁻⁴⁷). The result is rounded once to float32. The kernel
+// takes p as two float32 scalars, a = float32(p) and b = float32(p − a),
+// whose sum is p to 48 bits. Every other x (zeros, negatives, ±Inf,
+// NaN) goes to math.Pow (see powFix).
+const (
+	powLn2   = 0x1.62e42fefa39efp-1
+	powLn2Hi = 0x1.62e42fefa3800p-1 // ln 2 to 42 bits: n·powLn2Hi is exact for |n| < 2¹¹
+	powLn2Lo = 0x1.ef35793c7673p-45 // ln 2 − powLn2Hi
+	powYMax  = 200                  // |p·ln x| beyond which the float32 result is 0 or +Inf
+)
+
+var (
+	powLogC = [...]float64{1.0 / 3, 1.0 / 5, 1.0 / 7, 1.0 / 9, 1.0 / 11, 1.0 / 13, 1.0 / 15, 1.0 / 17}
+	powExpC = [...]float64{1, 1, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800}
+)
+
+// powPos64 is x^p for a positive finite x in the steps of the assembly.
+func powPos64(x, p float64) float64 {
+	b := math.Float64bits(x)
+	e := b >> 52
+	m := math.Float64frombits(b&0x000fffffffffffff | 0x3ff0000000000000)
+	if m > math.Sqrt2 {
+		m = float64(m * 0.5)
+		e++
+	}
+	kd := math.Float64frombits(e|0x4330000000000000) - (0x1p52 + 1023)
+	f := m - 1
+	s := f / (f + 2)
+	s2 := s + s
+	z := float64(s * s)
+	q := powLogC[len(powLogC)-1]
+	for j := len(powLogC) - 2; j >= 0; j-- {
+		q = math.FMA(q, z, powLogC[j])
+	}
+	lnm := math.FMA(float64(s2*z), q, s2)
+	lnx := math.FMA(kd, powLn2, lnm)
+	y := float64(lnx * p)
+	// clamped as VMAXPD and VMINPD do it (a NaN gives the bound; the
+	// dispatch sends no NaN p here)
+	if !(y > -powYMax) {
+		y = -powYMax
+	}
+	if !(y < powYMax) {
+		y = powYMax
+	}
+	t := math.FMA(y, 1/math.Ln2, sincosMagic)
+	n := t - sincosMagic
+	r := math.FMA(-n, powLn2Hi, y)
+	r = math.FMA(-n, powLn2Lo, r)
+	er := powExpC[len(powExpC)-1]
+	for j := len(powExpC) - 2; j >= 0; j-- {
+		er = math.FMA(er, r, powExpC[j])
+	}
+	sc := math.Float64frombits((math.Float64bits(t) - (math.Float64bits(sincosMagic) - 1023)) << 52)
+	return float64(er * sc)
+}
+
+// pow32 is x^(a+b) (see powPos64): math.Pow's for every x but the
+// positive finite ones.
+func pow32(x, a, b float32) float32 {
+	p := float64(a) + float64(b)
+	if x > 0 && x <= math.MaxFloat32 {
+		return float32(powPos64(float64(x), p))
+	}
+	return float32(math.Pow(float64(x), p))
 }

@@ -184,6 +184,11 @@ func vInvSquareAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vInvSqrtAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
+// vPowAVX512 sets dst[i] = x^(a+b) for positive finite x (the caller redoes the rest) for i < n, using AVX512.
+//
+//go:noescape
+func vPowAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX512 sets dst[i] = x + y for i < n, using AVX512.
 //
 //go:noescape
@@ -398,6 +403,11 @@ func vInvSquareNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //
 //go:noescape
 func vInvSqrtNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vPowNTAVX512 sets dst[i] = x^(a+b) for positive finite x (the caller redoes the rest) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vPowNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
 // vAddNTAVX512 sets dst[i] = x + y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
 //
@@ -804,6 +814,11 @@ func vInvSquareAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vInvSqrtAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
+// vPowAVX2 sets dst[i] = x^(a+b) for positive finite x (the caller redoes the rest) for i < n, using AVX2.
+//
+//go:noescape
+func vPowAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX2 sets dst[i] = x + y for i < n, using AVX2.
 //
 //go:noescape
@@ -1018,6 +1033,11 @@ func vInvSquareNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //
 //go:noescape
 func vInvSqrtNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vPowNTAVX2 sets dst[i] = x^(a+b) for positive finite x (the caller redoes the rest) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vPowNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
 // vAddNTAVX2 sets dst[i] = x + y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
 //

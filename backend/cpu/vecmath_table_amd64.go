@@ -43,6 +43,7 @@ var vecAsmAVX512 = vecAsm{
 		vuCube:      vCubeAVX512,
 		vuInvSquare: vInvSquareAVX512,
 		vuInvSqrt:   vInvSqrtAVX512,
+		vuPow:       vPowAVX512,
 	},
 	bin: [numVecBin]func(dst, x, y *float32, n int){
 		vbAdd:      vAddAVX512,
@@ -90,6 +91,7 @@ var vecAsmAVX512 = vecAsm{
 		vuCube:      vCubeNTAVX512,
 		vuInvSquare: vInvSquareNTAVX512,
 		vuInvSqrt:   vInvSqrtNTAVX512,
+		vuPow:       vPowNTAVX512,
 	},
 	binNT: [numVecBin]func(dst, x, y *float32, n int){
 		vbAdd:      vAddNTAVX512,
@@ -154,6 +156,7 @@ var vecAsmAVX2 = vecAsm{
 		vuCube:      vCubeAVX2,
 		vuInvSquare: vInvSquareAVX2,
 		vuInvSqrt:   vInvSqrtAVX2,
+		vuPow:       vPowAVX2,
 	},
 	bin: [numVecBin]func(dst, x, y *float32, n int){
 		vbAdd:      vAddAVX2,
@@ -201,6 +204,7 @@ var vecAsmAVX2 = vecAsm{
 		vuCube:      vCubeNTAVX2,
 		vuInvSquare: vInvSquareNTAVX2,
 		vuInvSqrt:   vInvSqrtNTAVX2,
+		vuPow:       vPowNTAVX2,
 	},
 	binNT: [numVecBin]func(dst, x, y *float32, n int){
 		vbAdd:      vAddNTAVX2,
