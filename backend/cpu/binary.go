@@ -58,6 +58,15 @@ func binaryT[T number](op backend.BinaryOp, dst, a, b backend.View) {
 		}
 	}
 	x, y := slice[T](a.Storage), slice[T](b.Storage)
+	if f := denseSeg[T](op); f != nil && !vecOff && dst.IsContiguous() && a.IsContiguous() && b.IsContiguous() {
+		// same-shape contiguous integers (bools' LogicalAnd and Or
+		// included): one typed loop per chunk
+		n := dst.Numel()
+		d := slice[T](dst.Storage)[dst.Offset:][:n]
+		x, y = x[a.Offset:][:n], y[b.Offset:][:n]
+		parallelFor(n, grain, func(lo, hi int) { f(d[lo:hi], x[lo:hi], y[lo:hi]) })
+		return
+	}
 	it := newIter(dst.Shape, dst.Layout, a.Layout, b.Layout)
 	_, st := it.inner()
 	if op.IsComparison() {
@@ -67,6 +76,55 @@ func binaryT[T number](op backend.BinaryOp, dst, a, b backend.View) {
 	r, chunk := binRunOf[T](op)
 	r.d, r.x, r.y, r.st = slice[T](dst.Storage), x, y, st
 	eachR(&it, chunk, r)
+}
+
+// denseSeg returns op as a loop over three equal-length slices, for the
+// arithmetic ops that need no call per element; nil for the others.
+func denseSeg[T number](op backend.BinaryOp) func(d, x, y []T) {
+	switch op {
+	case backend.Add:
+		return func(d, x, y []T) {
+			x, y = x[:len(d)], y[:len(d)]
+			for i := range d {
+				d[i] = x[i] + y[i]
+			}
+		}
+	case backend.Sub:
+		return func(d, x, y []T) {
+			x, y = x[:len(d)], y[:len(d)]
+			for i := range d {
+				d[i] = x[i] - y[i]
+			}
+		}
+	case backend.Mul:
+		return func(d, x, y []T) {
+			x, y = x[:len(d)], y[:len(d)]
+			for i := range d {
+				d[i] = x[i] * y[i]
+			}
+		}
+	case backend.Maximum, backend.Minimum:
+		var z T
+		switch any(z).(type) {
+		case float32, float64:
+			return nil // NaN and ±0 rules: the vector kernels or binRun
+		}
+		if op == backend.Maximum {
+			return func(d, x, y []T) {
+				x, y = x[:len(d)], y[:len(d)]
+				for i := range d {
+					d[i] = max(x[i], y[i]) // integers: a conditional move
+				}
+			}
+		}
+		return func(d, x, y []T) {
+			x, y = x[:len(d)], y[:len(d)]
+			for i := range d {
+				d[i] = min(x[i], y[i])
+			}
+		}
+	}
+	return nil
 }
 
 // cmpRun is the generic strided loop of a comparison.
@@ -85,14 +143,15 @@ func (r cmpRun[T]) run(off [maxOps]int, n int) {
 }
 
 // binRun is the generic strided loop of an arithmetic op; f is the
-// element function of the ops other than Add, Sub and Mul.
+// element function of the ops other than Add, Sub, Mul, Maximum and
+// Minimum.
 // binRunOf returns the generic run for op, without operands, and the
-// chunk of elements to split it by: ops other than +, − and × call a
-// function per element, so they take smaller chunks.
+// chunk of elements to split it by: ops other than +, −, ×, max and min
+// call a function per element, so they take smaller chunks.
 func binRunOf[T number](op backend.BinaryOp) (binRun[T], int) {
 	r := binRun[T]{op: op}
 	switch op {
-	case backend.Add, backend.Sub, backend.Mul:
+	case backend.Add, backend.Sub, backend.Mul, backend.Maximum, backend.Minimum:
 		return r, grain
 	}
 	r.f = binaryFunc[T](op)
@@ -121,6 +180,14 @@ func (r binRun[T]) run(off [maxOps]int, n int) {
 	case backend.Mul:
 		for i := 0; i < n; i, o, p, q = i+1, o+ds, p+as, q+bs {
 			d[o] = x[p] * y[q]
+		}
+	case backend.Maximum: // inline, not through binaryFunc's call: bools' LogicalOr
+		for i := 0; i < n; i, o, p, q = i+1, o+ds, p+as, q+bs {
+			d[o] = maxNaN(x[p], y[q])
+		}
+	case backend.Minimum: // and LogicalAnd
+		for i := 0; i < n; i, o, p, q = i+1, o+ds, p+as, q+bs {
+			d[o] = minNaN(x[p], y[q])
 		}
 	default:
 		for i := 0; i < n; i, o, p, q = i+1, o+ds, p+as, q+bs {

@@ -477,14 +477,14 @@ func goVecCommon[T float](k *vecKernels[T]) {
 	}
 }
 
-func maxNaN[T float](a, b T) T {
+func maxNaN[T number](a, b T) T {
 	if a > b || a != a {
 		return a
 	}
 	return b
 }
 
-func minNaN[T float](a, b T) T {
+func minNaN[T number](a, b T) T {
 	if a < b || a != a {
 		return a
 	}

@@ -24,6 +24,9 @@ func ReLU6(x *tensor.Tensor) *tensor.Tensor { return clampOpen(x, 0, 6) }
 // inside (lo, hi) and 0 elsewhere, the bounds included (Clamp's own passes
 // the gradient at the bounds).
 func clampOpen(x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
+	if !x.RequiresGrad() || !tensor.GradEnabled() {
+		return x.Clamp(lo, hi) // the same values, in one pass
+	}
 	inside := x.GtScalar(lo).LogicalAnd(x.LtScalar(hi))
 	return tensor.Where(inside, x, x.Detach().Clamp(lo, hi))
 }
