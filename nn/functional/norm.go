@@ -136,9 +136,9 @@ func GroupNorm(x *tensor.Tensor, groups int, weight, bias *tensor.Tensor, eps fl
 	checkVec(op, "weight", weight, c, x)
 	checkVec(op, "bias", bias, c, x)
 	n := x.Size(0)
-	g := x.Reshape(n, groups, -1)
-	mean := g.MeanKeepDim(2)
-	variance := g.VarOpt([]int{2}, 0, true)
-	y := g.Sub(mean).Mul(variance.AddScalar(eps).Rsqrt()).Reshape(x.Shape()...)
+	// each group of each sample is a row of [N, groups, rest]: its
+	// normalization is a layer norm's without the affine part (one pass
+	// for the statistics, one for the result, and a fused backward)
+	y := tensor.LayerNorm(x.Reshape(n, groups, -1), 1, nil, nil, eps).Reshape(x.Shape()...)
 	return affine(y, weight, bias, channelShape(c, x.Dim()))
 }
