@@ -109,6 +109,18 @@ func indexSelectT[T any](dst, src backend.View, dim int, index backend.View) err
 		// whole blocks of inner elements (an embedding's rows) by copy
 		k := len(idx)
 		d, s = d[dst.Offset:], s[src.Offset:]
+		if inner == 1 {
+			// single elements (the last dim): a gather per row
+			parallelFor(outer, max(1, grain/max(k, 1)), func(lo, hi int) {
+				for o := lo; o < hi; o++ {
+					row, out := s[o*n:(o+1)*n], d[o*k:(o+1)*k]
+					for j, i := range idx[:len(out)] {
+						out[j] = row[i]
+					}
+				}
+			})
+			return nil
+		}
 		parallelFor(outer*k, max(1, grain/max(inner, 1)), func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				o, j := t/k, t%k
