@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"encoding/binary"
 	"math"
 	"unsafe"
 
@@ -24,7 +25,12 @@ func (*CPU) Binary(op backend.BinaryOp, dst, a, b backend.View) {
 		binaryT[int64](op, dst, a, b)
 	case backend.Int32:
 		binaryT[int32](op, dst, a, b)
-	case backend.Uint8, backend.Bool:
+	case backend.Bool:
+		if !vecOff && boolDense(op, dst, a, b) {
+			return
+		}
+		binaryT[uint8](op, dst, a, b)
+	case backend.Uint8:
 		binaryT[uint8](op, dst, a, b)
 	default:
 		panic(badDType("binary "+op.String(), a.DType()))
@@ -76,6 +82,39 @@ func binaryT[T number](op backend.BinaryOp, dst, a, b backend.View) {
 	r, chunk := binRunOf[T](op)
 	r.d, r.x, r.y, r.st = slice[T](dst.Storage), x, y, st
 	eachR(&it, chunk, r)
+}
+
+// boolDense runs LogicalAnd and LogicalOr (Minimum and Maximum on Bool)
+// over contiguous same-shape operands eight elements at a time: a Bool
+// holds 0 or 1, so the minimum is the bitwise and, the maximum the or.
+// It reports whether it ran.
+func boolDense(op backend.BinaryOp, dst, a, b backend.View) bool {
+	if op != backend.Minimum && op != backend.Maximum || !dst.IsContiguous() || !a.IsContiguous() || !b.IsContiguous() {
+		return false
+	}
+	n := dst.Numel()
+	d := u8(dst.Storage)[dst.Offset:][:n]
+	x, y := u8(a.Storage)[a.Offset:][:n], u8(b.Storage)[b.Offset:][:n]
+	and := op == backend.Minimum
+	parallelFor(n/8, grain/8, func(lo, hi int) {
+		for i := lo * 8; i < hi*8; i += 8 {
+			v, w := binary.LittleEndian.Uint64(x[i:]), binary.LittleEndian.Uint64(y[i:])
+			if and {
+				v &= w
+			} else {
+				v |= w
+			}
+			binary.LittleEndian.PutUint64(d[i:], v)
+		}
+	})
+	for i := n &^ 7; i < n; i++ {
+		if and {
+			d[i] = x[i] & y[i]
+		} else {
+			d[i] = x[i] | y[i]
+		}
+	}
+	return true
 }
 
 // denseSeg returns op as a loop over three equal-length slices, for the
