@@ -153,12 +153,12 @@ func (t *vecAsm) wrap(name string) *vecKernels[float32] {
 				func(lo, m int) { fnt(&dst[lo], &x[lo], m, a, b) })
 		}
 	}
-	for i, twin := range [...]func(float32) float32{vuSin: sin32, vuCos: cos32} {
-		if twin != nil {
-			k.un[i] = sincosFix(k.un[i], twin)
-		}
-	}
-	k.un[vuPow] = powFix(k.un[vuPow])
+	// kernels that cover part of the float32 range; runs that reach
+	// beyond go to their twins, which hand those elements to Go's math
+	sincosArgs := func(lo, hi float32) bool { return hi <= sincosMax && lo >= -sincosMax }
+	k.un[vuSin] = checkedRun(k.un[vuSin], sincosArgs, func(v, _, _ float32) float32 { return sin32(v) })
+	k.un[vuCos] = checkedRun(k.un[vuCos], sincosArgs, func(v, _, _ float32) float32 { return cos32(v) })
+	k.un[vuPow] = checkedRun(k.un[vuPow], func(lo, hi float32) bool { return lo > 0 && hi <= math.MaxFloat32 }, pow32)
 	for i, f := range t.bin {
 		fnt, fring, step := t.binNT[i], t.binRing[i], t.ringStep
 		k.bin[i] = func(dst, x, y []float32) {
@@ -181,42 +181,24 @@ func (t *vecAsm) wrap(name string) *vecKernels[float32] {
 	return k
 }
 
-// sincosFix wraps the assembly sine or cosine, which reduces only
-// arguments up to sincosMax: a run that holds a larger one, ±Inf or a
-// NaN (its largest or smallest element says so, read by the reduction
-// kernels before the run is written, as it may be in place) goes to the
-// twin instead, which hands those elements to Go's math.
-func sincosFix(k func(dst, x []float32, a, b float32), twin func(float32) float32) func(dst, x []float32, a, b float32) {
+// checkedRun wraps an assembly kernel k that covers only the runs whose
+// smallest and largest elements pass covers (the sine and cosine reduce
+// arguments up to sincosMax, the power takes positive finite x): the
+// extremes come from the reduction kernels, read before the run is
+// written, as it may be in place; a NaN fails every comparison. Other
+// runs go to twin, element by element.
+func checkedRun(k func(dst, x []float32, a, b float32), covers func(lo, hi float32) bool, twin func(x, a, b float32) float32) func(dst, x []float32, a, b float32) {
 	return func(dst, x []float32, a, b float32) {
 		if len(dst) == 0 {
 			return
 		}
 		x = x[:len(dst)]
-		if hi, lo := red32.max(x), red32.min(x); hi <= sincosMax && lo >= -sincosMax {
+		if covers(red32.min(x), red32.max(x)) {
 			k(dst, x, a, b)
 			return
 		}
 		for i, v := range x {
-			dst[i] = twin(v)
-		}
-	}
-}
-
-// powFix wraps the assembly power, which handles positive finite x only:
-// a run that holds any other (its smallest or largest element says so)
-// goes to the twin, which hands those elements to math.Pow.
-func powFix(k func(dst, x []float32, a, b float32)) func(dst, x []float32, a, b float32) {
-	return func(dst, x []float32, a, b float32) {
-		if len(dst) == 0 {
-			return
-		}
-		x = x[:len(dst)]
-		if lo, hi := red32.min(x), red32.max(x); lo > 0 && hi <= math.MaxFloat32 {
-			k(dst, x, a, b)
-			return
-		}
-		for i, v := range x {
-			dst[i] = pow32(v, a, b)
+			dst[i] = twin(v, a, b)
 		}
 	}
 }

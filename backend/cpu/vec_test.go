@@ -431,7 +431,7 @@ func TestVecDispatchAgrees(t *testing.T) {
 	}
 }
 
-// The power kernels take only positive finite x (powFix sends runs with
+// The power kernels take only positive finite x (checkedRun sends runs with
 // any other to the twin, as the accuracy sweep's runs, which hold
 // negatives, all go): here each table gets a sweep of positive finite
 // float32s, held to the documented bound against math.Pow with the

@@ -315,7 +315,7 @@ func softplus32(x, beta, threshold float32) float32 {
 // picks one of them and the sign. Beyond sincosMax, and for ±Inf and
 // NaN, the functions are Go's math.Sin and math.Cos (which reduce by
 // Payne–Hanek); the assembly kernels leave those elements to the same
-// calls (see sincosFix).
+// calls (see checkedRun).
 const (
 	sincosMax   = 0x1p24
 	sincosMagic = 0x1.8p52
@@ -400,7 +400,7 @@ func invSqrt32(x float32) float32 {
 // (truncation 2⁻⁴⁷). The result is rounded once to float32. The kernel
 // takes p as two float32 scalars, a = float32(p) and b = float32(p − a),
 // whose sum is p to 48 bits. Every other x (zeros, negatives, ±Inf,
-// NaN) goes to math.Pow (see powFix).
+// NaN) goes to math.Pow (see checkedRun).
 const (
 	powLn2   = 0x1.62e42fefa39efp-1
 	powLn2Hi = 0x1.62e42fefa3800p-1 // ln 2 to 42 bits: n·powLn2Hi is exact for |n| < 2¹¹
