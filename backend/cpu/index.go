@@ -172,6 +172,16 @@ func indexAddT[T number](dst backend.View, dim int, index, src backend.View) err
 		// whole blocks, added in index order (an index may repeat)
 		k := len(idx)
 		d, s = d[dst.Offset:], s[src.Offset:]
+		if inner == 1 {
+			// single elements (the last dim): a scatter-add per row
+			for o := 0; o < outer; o++ {
+				row, in := d[o*n:(o+1)*n], s[o*k:(o+1)*k]
+				for j, i := range idx[:len(in)] {
+					row[i] += in[j]
+				}
+			}
+			return nil
+		}
 		for t := 0; t < outer*k; t++ {
 			o, j := t/k, t%k
 			row := d[(o*n+int(idx[j]))*inner:][:inner]
