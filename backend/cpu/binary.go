@@ -64,9 +64,9 @@ func binaryT[T number](op backend.BinaryOp, dst, a, b backend.View) {
 		}
 	}
 	x, y := slice[T](a.Storage), slice[T](b.Storage)
-	if f := denseSeg[T](op); f != nil && !vecOff && dst.IsContiguous() && a.IsContiguous() && b.IsContiguous() {
-		// same-shape contiguous integers (bools' LogicalAnd and Or
-		// included): one typed loop per chunk
+	if f := intMinMaxSeg[T](op); f != nil && !vecOff && dst.IsContiguous() && a.IsContiguous() && b.IsContiguous() {
+		// same-shape contiguous integer max and min: one typed loop per
+		// chunk
 		n := dst.Numel()
 		d := slice[T](dst.Storage)[dst.Offset:][:n]
 		x, y = x[a.Offset:][:n], y[b.Offset:][:n]
@@ -117,45 +117,26 @@ func boolDense(op backend.BinaryOp, dst, a, b backend.View) bool {
 	return true
 }
 
-// denseSeg returns op as a loop over three equal-length slices, for the
-// arithmetic ops that need no call per element; nil for the others.
-func denseSeg[T number](op backend.BinaryOp) func(d, x, y []T) {
+// intMinMaxSeg returns integer Maximum or Minimum as a loop over three
+// equal-length slices (a conditional move per element; bools' LogicalOr
+// and LogicalAnd are these ops); nil for other ops and for floats, whose
+// NaN and ±0 rules the vector kernels and binRun keep. Add, Sub and Mul
+// need no call per element in binRun already.
+func intMinMaxSeg[T number](op backend.BinaryOp) func(d, x, y []T) {
+	var z T
+	switch any(z).(type) {
+	case float32, float64:
+		return nil
+	}
 	switch op {
-	case backend.Add:
+	case backend.Maximum:
 		return func(d, x, y []T) {
 			x, y = x[:len(d)], y[:len(d)]
 			for i := range d {
-				d[i] = x[i] + y[i]
+				d[i] = max(x[i], y[i])
 			}
 		}
-	case backend.Sub:
-		return func(d, x, y []T) {
-			x, y = x[:len(d)], y[:len(d)]
-			for i := range d {
-				d[i] = x[i] - y[i]
-			}
-		}
-	case backend.Mul:
-		return func(d, x, y []T) {
-			x, y = x[:len(d)], y[:len(d)]
-			for i := range d {
-				d[i] = x[i] * y[i]
-			}
-		}
-	case backend.Maximum, backend.Minimum:
-		var z T
-		switch any(z).(type) {
-		case float32, float64:
-			return nil // NaN and ±0 rules: the vector kernels or binRun
-		}
-		if op == backend.Maximum {
-			return func(d, x, y []T) {
-				x, y = x[:len(d)], y[:len(d)]
-				for i := range d {
-					d[i] = max(x[i], y[i]) // integers: a conditional move
-				}
-			}
-		}
+	case backend.Minimum:
 		return func(d, x, y []T) {
 			x, y = x[:len(d)], y[:len(d)]
 			for i := range d {
