@@ -96,25 +96,94 @@ func boolDense(op backend.BinaryOp, dst, a, b backend.View) bool {
 	d := u8(dst.Storage)[dst.Offset:][:n]
 	x, y := u8(a.Storage)[a.Offset:][:n], u8(b.Storage)[b.Offset:][:n]
 	and := op == backend.Minimum
-	parallelFor(n/8, grain/8, func(lo, hi int) {
-		for i := lo * 8; i < hi*8; i += 8 {
-			v, w := binary.LittleEndian.Uint64(x[i:]), binary.LittleEndian.Uint64(y[i:])
+	parallelFor(n, grain, func(lo, hi int) { boolAndOr(d[lo:hi], x[lo:hi], y[lo:hi], and) })
+	return true
+}
+
+// boolAndOr sets d to x & y (and) or x | y over bytes. Where the three
+// slices lie equally far from a word boundary (fresh tensors all start on
+// one), it runs over whole words of the buffers after a head of bytes;
+// otherwise over unaligned eight-byte loads. A loop that sliced the bytes
+// at each word (binary.LittleEndian.Uint64(x[i:])) and chose the op per
+// word spent some 45 instructions on eight bytes: 300 µs on 1 MiB
+// against 30 µs for these loops.
+func boolAndOr(d, x, y []uint8, and bool) {
+	x, y = x[:len(d)], y[:len(d)]
+	if len(d) >= 64 {
+		h := int(-uintptr(unsafe.Pointer(&d[0])) & 7)
+		if uintptr(unsafe.Pointer(&x[h]))&7 == 0 && uintptr(unsafe.Pointer(&y[h]))&7 == 0 {
+			boolBytes(d[:h], x[:h], y[:h], and)
+			m := (len(d) - h) / 8
+			words := func(s []uint8) []uint64 { return unsafe.Slice((*uint64)(unsafe.Pointer(&s[h])), m) }
 			if and {
-				v &= w
+				andWords(words(d), words(x), words(y))
 			} else {
-				v |= w
+				orWords(words(d), words(x), words(y))
 			}
-			binary.LittleEndian.PutUint64(d[i:], v)
+			t := h + 8*m
+			boolBytes(d[t:], x[t:], y[t:], and)
+			return
 		}
-	})
-	for i := n &^ 7; i < n; i++ {
+	}
+	le := binary.LittleEndian
+	i := 0
+	for ; i+32 <= len(d); i += 32 {
+		dd, xx, yy := (*[32]byte)(d[i:]), (*[32]byte)(x[i:]), (*[32]byte)(y[i:])
+		v0, w0 := le.Uint64(xx[0:]), le.Uint64(yy[0:])
+		v1, w1 := le.Uint64(xx[8:]), le.Uint64(yy[8:])
+		v2, w2 := le.Uint64(xx[16:]), le.Uint64(yy[16:])
+		v3, w3 := le.Uint64(xx[24:]), le.Uint64(yy[24:])
+		if and {
+			v0, v1, v2, v3 = v0&w0, v1&w1, v2&w2, v3&w3
+		} else {
+			v0, v1, v2, v3 = v0|w0, v1|w1, v2|w2, v3|w3
+		}
+		le.PutUint64(dd[0:], v0)
+		le.PutUint64(dd[8:], v1)
+		le.PutUint64(dd[16:], v2)
+		le.PutUint64(dd[24:], v3)
+	}
+	boolBytes(d[i:], x[i:], y[i:], and)
+}
+
+// boolBytes is boolAndOr a byte at a time, for heads and tails.
+func boolBytes(d, x, y []uint8, and bool) {
+	x, y = x[:len(d)], y[:len(d)]
+	for i := range d {
 		if and {
 			d[i] = x[i] & y[i]
 		} else {
 			d[i] = x[i] | y[i]
 		}
 	}
-	return true
+}
+
+// andWords sets d to x & y; orWords to x | y. Eight words a step, each
+// a three-index slice, leave the loop body without bounds checks.
+func andWords(d, x, y []uint64) {
+	x, y = x[:len(d)], y[:len(d)]
+	i := 0
+	for ; i+8 <= len(d); i += 8 {
+		dd, xx, yy := d[i:i+8:i+8], x[i:i+8:i+8], y[i:i+8:i+8]
+		dd[0], dd[1], dd[2], dd[3] = xx[0]&yy[0], xx[1]&yy[1], xx[2]&yy[2], xx[3]&yy[3]
+		dd[4], dd[5], dd[6], dd[7] = xx[4]&yy[4], xx[5]&yy[5], xx[6]&yy[6], xx[7]&yy[7]
+	}
+	for ; i < len(d); i++ {
+		d[i] = x[i] & y[i]
+	}
+}
+
+func orWords(d, x, y []uint64) {
+	x, y = x[:len(d)], y[:len(d)]
+	i := 0
+	for ; i+8 <= len(d); i += 8 {
+		dd, xx, yy := d[i:i+8:i+8], x[i:i+8:i+8], y[i:i+8:i+8]
+		dd[0], dd[1], dd[2], dd[3] = xx[0]|yy[0], xx[1]|yy[1], xx[2]|yy[2], xx[3]|yy[3]
+		dd[4], dd[5], dd[6], dd[7] = xx[4]|yy[4], xx[5]|yy[5], xx[6]|yy[6], xx[7]|yy[7]
+	}
+	for ; i < len(d); i++ {
+		d[i] = x[i] | y[i]
+	}
 }
 
 // intMinMaxSeg returns integer Maximum or Minimum as a loop over three

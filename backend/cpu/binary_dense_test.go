@@ -102,51 +102,67 @@ func TestBinaryDense32OtherDTypes(t *testing.T) {
 	}
 }
 
-// Bool's LogicalAnd and LogicalOr (Minimum and Maximum) eight bytes at a
-// time (boolDense) agree with the generic loops at every length 0..70
-// and past the parallel grain, at offsets, and leave the bytes around
-// the output alone.
+// Bool's LogicalAnd and LogicalOr (Minimum and Maximum) a word at a
+// time (boolDense) agree with a reference loop and with the generic loops
+// at every length 0..140 and past the parallel grain, with each operand at
+// its own offset (so that the operands lie equally or differently far
+// from a word boundary), with both inputs one view, and leave the bytes
+// around the output alone.
 func TestBoolDense(t *testing.T) {
 	rng := rand.New(rand.NewPCG(43, 44))
-	lengths := []int{grain - 1, 2*grain + 5}
-	for n := 0; n <= 70; n++ {
+	lengths := []int{grain - 1, 2*grain + 5, 3*grain + 77}
+	for n := 0; n <= 140; n++ {
 		lengths = append(lengths, n)
 	}
 	const guard = 5
 	for _, n := range lengths {
 		for _, op := range []backend.BinaryOp{backend.Minimum, backend.Maximum} {
-			off := rng.IntN(8)
-			mk := func() backend.View {
-				s, err := be.Alloc(backend.Bool, n+off+guard)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b := u8(s)
-				for i := range b {
-					b[i] = uint8(rng.IntN(2))
-				}
-				return backend.View{Storage: s, Layout: backend.Layout{Shape: []int{n}, Strides: []int{1}, Offset: off}}
-			}
-			x, y := mk(), mk()
-			var got [2][]uint8
-			for k, generic := range []bool{false, true} {
-				d := mk()
-				before := append([]uint8(nil), u8(d.Storage)...)
-				old := vecOff
-				vecOff = generic
-				be.Binary(op, d, x, y)
-				vecOff = old
-				b := u8(d.Storage)
-				for i := range b {
-					if (i < off || i >= off+n) && b[i] != before[i] {
-						t.Fatalf("n=%d %v: byte %d outside the output changed", n, op, i)
+			for _, offs := range [][3]int{{0, 0, 0}, {3, 3, 3}, {rng.IntN(8), rng.IntN(8), rng.IntN(8)}, {1, 0, 0}, {0, 5, 0}, {0, 0, 7}} {
+				mk := func(off int) backend.View {
+					s, err := be.Alloc(backend.Bool, n+off+guard)
+					if err != nil {
+						t.Fatal(err)
 					}
+					b := u8(s)
+					for i := range b {
+						b[i] = uint8(rng.IntN(2))
+					}
+					return backend.View{Storage: s, Layout: backend.Layout{Shape: []int{n}, Strides: []int{1}, Offset: off}}
 				}
-				got[k] = append([]uint8(nil), b[off:off+n]...)
-			}
-			for i := range got[0] {
-				if got[0][i] != got[1][i] {
-					t.Fatalf("n=%d %v: [%d] = %d, generic %d", n, op, i, got[0][i], got[1][i])
+				x, y := mk(offs[1]), mk(offs[2])
+				for _, same := range []bool{false, true} {
+					b := y
+					if same {
+						b = x
+					}
+					xs, ys := u8(x.Storage)[x.Offset:], u8(b.Storage)[b.Offset:]
+					want := make([]uint8, n)
+					for i := range want {
+						want[i] = max(xs[i], ys[i])
+						if op == backend.Minimum {
+							want[i] = min(xs[i], ys[i])
+						}
+					}
+					off := offs[0]
+					for _, generic := range []bool{false, true} {
+						d := mk(off)
+						before := append([]uint8(nil), u8(d.Storage)...)
+						old := vecOff
+						vecOff = generic
+						be.Binary(op, d, x, b)
+						vecOff = old
+						got := u8(d.Storage)
+						for i := range got {
+							if (i < off || i >= off+n) && got[i] != before[i] {
+								t.Fatalf("n=%d %v offsets %v same=%v generic=%v: byte %d outside the output changed", n, op, offs, same, generic, i)
+							}
+						}
+						for i, w := range want {
+							if got[off+i] != w {
+								t.Fatalf("n=%d %v offsets %v same=%v generic=%v: [%d] = %d, want %d", n, op, offs, same, generic, i, got[off+i], w)
+							}
+						}
+					}
 				}
 			}
 		}
