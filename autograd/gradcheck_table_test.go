@@ -78,6 +78,10 @@ func gradCheckCases() []gcCase {
 		{name: "ceil", in: []*tensor.Tensor{rnd(3, 4)}, f: u((*tensor.Tensor).Ceil)},
 		{name: "round", in: []*tensor.Tensor{rnd(3, 4)}, f: u((*tensor.Tensor).Round)},
 		{name: "leaky_relu", in: []*tensor.Tensor{away(3, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor { return x.LeakyReLU(0.2) })},
+		// over (−5, 5), both kinks at ±3 and all three pieces
+		{name: "hardsigmoid", in: []*tensor.Tensor{leaf(gen.Uniform(tensor.Float64, -5, 5, 3, 4))}, f: u((*tensor.Tensor).Hardsigmoid)},
+		{name: "hardswish", in: []*tensor.Tensor{leaf(gen.Uniform(tensor.Float64, -5, 5, 3, 4))}, f: u((*tensor.Tensor).Hardswish)},
+		{name: "elu", in: []*tensor.Tensor{rnd(3, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor { return x.ELU(0.7, 1.3) })},
 		{name: "add_scalar", in: []*tensor.Tensor{rnd(3, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor { return x.AddScalar(1.5) })},
 		{name: "mul_scalar", in: []*tensor.Tensor{rnd(3, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor { return x.MulScalar(-2.5) })},
 		{name: "rsub_scalar", in: []*tensor.Tensor{rnd(3, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor { return x.RSubScalar(2) })},

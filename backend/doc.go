@@ -28,5 +28,6 @@
 // replaces by compositions of Backend methods: [Convolver] (convolutions
 // without an unfolded copy), [FusedOptimizer] (one-pass SGD and Adam
 // steps), [LSTMCeller], [SoftmaxBackwarder], [LayerNormer],
-// [MaxPoolBackwarder], [ReLUBackwarder] and [CrossEntropier].
+// [MaxPoolBackwarder], [ReLUBackwarder], [ActivationBackwarder] and
+// [CrossEntropier].
 package backend

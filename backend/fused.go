@@ -93,6 +93,26 @@ type ReLUBackwarder interface {
 	ReLUBackward(dst, g, y View)
 }
 
+// ActivationBackwarder computes the gradient of an activation in one
+// call; without it package tensor composes the same values from other
+// ops.
+type ActivationBackwarder interface {
+	// ActivationBackward sets dst = g·f′(x) per element for the unary op
+	// with scalars p at its input x, and reports true; or reports false,
+	// writing nothing, for an op it has no kernel for. The values at the
+	// kinks are torch's:
+	//   - Hardsigmoid: g/6 strictly inside (−3, 3), else 0 (a NaN x too);
+	//   - Hardswish: 0 below −3, g·(x/3 + ½) on [−3, 3], g above 3 and
+	//     at a NaN x;
+	//   - LeakyReLU: g for x > 0, else g·p.A;
+	//   - ELU: g·p.B for x > 0, else g·p.A·p.B·eˣ;
+	//   - SiLU: g·σ(x)·(1 + x·(1 − σ(x)));
+	//   - GELU: g·(Φ(x) + x·φ(x)), the exact (erf) form.
+	// The three views are contiguous, of one float DType and one shape;
+	// dst may be g itself but overlaps x not at all.
+	ActivationBackward(op UnaryOp, dst, g, x View, p Scalars) bool
+}
+
 // CrossEntropier computes the cross entropy of logits against class
 // indices, and its gradient, in one pass over each row
 // (tensor.FusedCrossEntropy); without it callers compose log-softmax and

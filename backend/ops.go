@@ -6,36 +6,39 @@ type UnaryOp uint8
 // The unary ops. Those marked (float) are defined on floating-point types
 // only; the others on every numeric type.
 const (
-	Neg        UnaryOp = iota
-	Abs                // |x|
-	Sign               // -1, 0 or 1
-	Square             // x²
-	ReLU               // max(x, 0)
-	Exp                // (float)
-	Log                // (float)
-	Log1p              // (float) log(1+x)
-	Sqrt               // (float)
-	Rsqrt              // (float) 1/√x
-	Reciprocal         // (float) 1/x
-	Sin                // (float)
-	Cos                // (float)
-	Tanh               // (float)
-	Sigmoid            // (float) 1/(1+e⁻ˣ)
-	GELU               // (float) x·Φ(x), exact (erf) form
-	SiLU               // (float) x·σ(x)
-	Softplus           // (float) log(1+e^(A·x))/A, x when A·x > B (torch defaults A=1, B=20)
-	Erf                // (float)
-	Floor              // (float)
-	Ceil               // (float)
-	Round              // (float) half to even
-	AddScalar          // x + A
-	MulScalar          // x · A
-	RSubScalar         // A − x
-	DivScalar          // (float) x / A
-	RDivScalar         // (float) A / x
-	PowScalar          // (float) x^A
-	Clamp              // min(max(x, A), B)
-	LeakyReLU          // (float) x if x > 0 else A·x
+	Neg         UnaryOp = iota
+	Abs                 // |x|
+	Sign                // -1, 0 or 1
+	Square              // x²
+	ReLU                // max(x, 0)
+	Exp                 // (float)
+	Log                 // (float)
+	Log1p               // (float) log(1+x)
+	Sqrt                // (float)
+	Rsqrt               // (float) 1/√x
+	Reciprocal          // (float) 1/x
+	Sin                 // (float)
+	Cos                 // (float)
+	Tanh                // (float)
+	Sigmoid             // (float) 1/(1+e⁻ˣ)
+	GELU                // (float) x·Φ(x), exact (erf) form
+	SiLU                // (float) x·σ(x)
+	Softplus            // (float) log(1+e^(A·x))/A, x when A·x > B (torch defaults A=1, B=20)
+	Erf                 // (float)
+	Floor               // (float)
+	Ceil                // (float)
+	Round               // (float) half to even
+	AddScalar           // x + A
+	MulScalar           // x · A
+	RSubScalar          // A − x
+	DivScalar           // (float) x / A
+	RDivScalar          // (float) A / x
+	PowScalar           // (float) x^A
+	Clamp               // min(max(x, A), B)
+	LeakyReLU           // (float) x if x > 0 else A·x
+	Hardsigmoid         // (float) min(max(x + 3, 0), 6)/6
+	Hardswish           // (float) x·min(max(x + 3, 0), 6)/6
+	ELU                 // (float) B·x if x > 0 else A·B·(eˣ − 1): torch's elu with alpha A and scale B
 	NumUnaryOps
 )
 
@@ -44,6 +47,7 @@ var unaryNames = [NumUnaryOps]string{
 	"rsqrt", "reciprocal", "sin", "cos", "tanh", "sigmoid", "gelu", "silu",
 	"softplus", "erf", "floor", "ceil", "round", "add_scalar", "mul_scalar",
 	"rsub_scalar", "div_scalar", "rdiv_scalar", "pow_scalar", "clamp", "leaky_relu",
+	"hardsigmoid", "hardswish", "elu",
 }
 
 func (op UnaryOp) String() string {

@@ -45,6 +45,9 @@ const (
 	opCeil
 	opRound
 	opLeakyReLU
+	opHardsigmoid
+	opHardswish
+	opELU
 	opAddScalar
 	opMulScalar
 	opRSubScalar
@@ -229,6 +232,9 @@ func init() {
 		})},
 		opGELU: {"Gelu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			// Φ(x) + x·φ(x)
+			if d := fusedActivationGrad(c, g, backend.GELU, backend.Scalars{}); d != nil {
+				return d
+			}
 			x := c.saved(0)
 			cdf := x.MulScalar(1 / math.Sqrt2).Erf().AddScalar(1).MulScalar(0.5)
 			pdf := x.Square().MulScalar(-0.5).Exp().MulScalar(1 / math.Sqrt(2*math.Pi))
@@ -236,6 +242,9 @@ func init() {
 		})},
 		opSiLU: {"Silu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			// σ(x)·(1 + x·(1−σ(x)))
+			if d := fusedActivationGrad(c, g, backend.SiLU, backend.Scalars{}); d != nil {
+				return d
+			}
 			x := c.saved(0)
 			s := x.Sigmoid()
 			return g.Mul(s.Mul(x.Mul(s.RSubScalar(1)).AddScalar(1)))
@@ -254,9 +263,28 @@ func init() {
 		opCeil:  {"Ceil", unaryRule(zeroRule)},
 		opRound: {"Round", unaryRule(zeroRule)},
 		opLeakyReLU: {"LeakyRelu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
-			x := c.saved(0)
 			slope := c.n.attrs.(scalarAttr).A
+			if d := fusedActivationGrad(c, g, backend.LeakyReLU, backend.Scalars{A: slope}); d != nil {
+				return d
+			}
+			x := c.saved(0)
 			return g.Mul(Where(x.GtScalar(0), OnesLike(x), FullLike(x, slope)))
+		})},
+		opHardsigmoid: {"Hardsigmoid", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return activationGrad(c, g, backend.Hardsigmoid)
+		})},
+		opHardswish: {"Hardswish", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			return activationGrad(c, g, backend.Hardswish)
+		})},
+		opELU: {"Elu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			// scale for x > 0, alpha·scale·eˣ elsewhere (0 included, as torch)
+			a := c.n.attrs.(scalarAttr) // alpha, scale
+			if d := fusedActivationGrad(c, g, backend.ELU, backend.Scalars{A: a.A, B: a.B}); d != nil {
+				return d
+			}
+			x := c.saved(0)
+			neg := x.ClampMax(0).Exp().MulScalar(a.A * a.B)
+			return g.Mul(Where(x.GtScalar(0), fullOf(x.DType(), x.Device(), a.B, nil), neg))
 		})},
 		opAddScalar:  {"AddScalar", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g })},
 		opMulScalar:  {"MulScalar", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.MulScalar(c.n.attrs.(scalarAttr).A) })},
@@ -507,28 +535,84 @@ var torchNames = map[opID]string{
 // to g only, which is right almost everywhere.
 func reluGrad(c *gradCtx, g *Tensor) *Tensor {
 	y := c.saved(0)
-	if !c.create && !reluBackwardOff && sameShape(y.shape, g.shape) && y.Device() == g.Device() &&
-		y.DType() == g.DType() && (g.DType() == Float32 || g.DType() == Float64) {
-		if k, ok := g.be().(backend.ReLUBackwarder); ok {
-			y = y.Contiguous()
-			dst := g
-			switch {
-			case !g.IsContiguous():
-				g = g.Contiguous() // a fresh copy, to overwrite
-				dst = g
-			case !c.reusable(g):
-				dst = emptyLike("relu_backward", g, g.DType())
-			}
-			k.ReLUBackward(dst.view(), g.view(), y.view())
-			runtime.KeepAlive(g)
-			runtime.KeepAlive(y)
-			if dst == g {
-				dst.st.version.Add(1)
-			}
-			return dst
+	if k, ok := g.be().(backend.ReLUBackwarder); ok && !reluBackwardOff {
+		if d := fusedGrad(c, "relu_backward", g, y, func(dst, g, y backend.View) bool {
+			k.ReLUBackward(dst, g, y)
+			return true
+		}); d != nil {
+			return d
 		}
 	}
 	return Where(y.LeScalar(0), zerosOf(g.DType(), g.Device(), nil), g)
+}
+
+// fusedGrad runs a one-pass gradient kernel, run(dst, g, y), of an
+// elementwise op whose saved tensor y has g's shape, when the pass is not
+// recorded and g is float: over contiguous operands, into g itself where
+// the engine owns it (a fresh copy of a strided g is owned too), else
+// into a new tensor. It returns nil where it does not apply or run
+// reports false.
+func fusedGrad(c *gradCtx, name string, g, y *Tensor, run func(dst, g, y backend.View) bool) *Tensor {
+	if c.create || !sameShape(y.shape, g.shape) || y.Device() != g.Device() ||
+		y.DType() != g.DType() || (g.DType() != Float32 && g.DType() != Float64) {
+		return nil
+	}
+	y = y.Contiguous()
+	dst := g
+	switch {
+	case !g.IsContiguous():
+		g = g.Contiguous() // a fresh copy, to overwrite
+		dst = g
+	case !c.reusable(g):
+		dst = emptyLike(name, g, g.DType())
+	}
+	ok := run(dst.view(), g.view(), y.view())
+	runtime.KeepAlive(g)
+	runtime.KeepAlive(y)
+	if !ok {
+		return nil
+	}
+	if dst == g {
+		dst.st.version.Add(1)
+	}
+	return dst
+}
+
+// activationBackwardOff makes the activations' gradients compose even
+// where the backend has the one-pass kernel (fusedActivationGrad); tests
+// set it to compare the two.
+var activationBackwardOff bool
+
+// fusedActivationGrad is the gradient of the unary op (scalars p) at its
+// saved input from the backend's one-pass kernel
+// (backend.ActivationBackwarder), or nil where fusedGrad does not apply
+// or the backend has none for op.
+func fusedActivationGrad(c *gradCtx, g *Tensor, op backend.UnaryOp, p backend.Scalars) *Tensor {
+	k, ok := g.be().(backend.ActivationBackwarder)
+	if !ok || activationBackwardOff {
+		return nil
+	}
+	return fusedGrad(c, op.String()+"_backward", g, c.saved(0), func(dst, g, x backend.View) bool {
+		return k.ActivationBackward(op, dst, g, x, p)
+	})
+}
+
+// activationGrad is the gradient of Hardsigmoid or Hardswish (op) at the
+// saved input, with torch's values at the kinks: one pass where the
+// backend has it, else composed from comparisons and Where, which can be
+// differentiated again (their second derivative is 1/3 on hardswish's
+// middle piece, 0 elsewhere).
+func activationGrad(c *gradCtx, g *Tensor, op backend.UnaryOp) *Tensor {
+	if d := fusedActivationGrad(c, g, op, backend.Scalars{}); d != nil {
+		return d
+	}
+	x := c.saved(0)
+	zero := zerosOf(g.DType(), g.Device(), nil)
+	if op == backend.Hardsigmoid {
+		return Where(x.GtScalar(-3).LogicalAnd(x.LtScalar(3)), g.DivScalar(6), zero)
+	}
+	mid := g.Mul(x.DivScalar(3).AddScalar(0.5))
+	return Where(x.LtScalar(-3), zero, Where(x.LeScalar(3), mid, g))
 }
 
 // reluBackwardOff makes reluGrad compose the gradient even where the

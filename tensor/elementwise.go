@@ -172,6 +172,29 @@ func (t *Tensor) LeakyReLU(slope float64) *Tensor {
 	return t.unary("leaky_relu", backend.LeakyReLU, opLeakyReLU, backend.Scalars{A: slope}, scalarAttr{A: slope}, saveIn)
 }
 
+// Hardsigmoid returns min(max(t + 3, 0), 6)/6
+// (torch.nn.functional.hardsigmoid). Its gradient is 1/6 strictly
+// inside (−3, 3) and 0 elsewhere, as torch's.
+func (t *Tensor) Hardsigmoid() *Tensor {
+	return t.unary("hardsigmoid", backend.Hardsigmoid, opHardsigmoid, backend.Scalars{}, nil, saveIn)
+}
+
+// Hardswish returns t·min(max(t + 3, 0), 6)/6
+// (torch.nn.functional.hardswish). Its gradient is torch's: 0 below −3,
+// t/3 + ½ on [−3, 3] (the ends included) and 1 above.
+func (t *Tensor) Hardswish() *Tensor {
+	return t.unary("hardswish", backend.Hardswish, opHardswish, backend.Scalars{}, nil, saveIn)
+}
+
+// ELU returns scale·t where t > 0 and scale·alpha·(eᵗ − 1) elsewhere
+// (torch.nn.functional.elu is scale 1; SELU is alpha ≈ 1.6733 and scale
+// ≈ 1.0507). eᵗ − 1 keeps its relative accuracy near 0. The gradient at
+// 0 is alpha·scale, as torch's.
+func (t *Tensor) ELU(alpha, scale float64) *Tensor {
+	p := backend.Scalars{A: alpha, B: scale}
+	return t.unary("elu", backend.ELU, opELU, p, scalarAttr{alpha, scale}, saveIn)
+}
+
 // Clamp limits every element to [min, max]; pass ±math.Inf for a
 // one-sided clamp. The gradient passes where min ≤ t ≤ max.
 func (t *Tensor) Clamp(min, max float64) *Tensor {

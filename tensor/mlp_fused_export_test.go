@@ -9,6 +9,15 @@ func SetReLUBackwardFused(on bool) bool {
 	return old
 }
 
+// SetActivationBackwardFused switches the one-pass backward kernels of
+// Hardsigmoid and Hardswish on or off (off: the composed selects) and
+// returns the previous setting; for tests in tensor_test.
+func SetActivationBackwardFused(on bool) bool {
+	old := !activationBackwardOff
+	activationBackwardOff = !on
+	return old
+}
+
 // SharesStorageWithGrad reports whether t's Grad shares storage with o,
 // for tests of the backward engine's buffer hand-over.
 func SharesStorageWithGrad(t, o *Tensor) bool {

@@ -398,6 +398,33 @@ func geluf(x V) V {
 	return sel(cmp(cmpLT, abs(x), c(0.9*math.Sqrt2)), ys, yl)
 }
 
+// siluGradf is σ(x)·(1 + x·(1 − σ(x))), SiLU's derivative, as the twin
+// siluGrad32: 1 − σ(x) = σ(−x) from the same parts, without the
+// cancellation of 1 − σ.
+func siluGradf(x V) V {
+	e := expf(neg(abs(x)))
+	pos := cmp(cmpGE, x, c(0))
+	den := add(e, c(1))
+	s := div(sel(pos, c(1), e), den)
+	sm := div(sel(pos, e, load(c(1))), den)
+	return mul(s, add(mul(x, sm), c(1)))
+}
+
+// geluGradf is Φ(x) + x·φ(x), GELU's derivative, as the twin
+// geluGrad32: Φ from geluf's pieces, φ = e^{−x²/2}/√(2π) from the
+// factor e of erfc's.
+func geluGradf(x V) V {
+	w := mul(x, c(math.Sqrt2/2))
+	ps := fma(mul(w, horner(square(w), erfC...)), load(c(0.5)), c(0.5))
+	xc := minps(load(c(20)), abs(x))
+	e, q := erfcFactors(xc, 0.5)
+	pneg := mul(mul(q, c(0.5)), e)
+	ppos := sub(load(c(1)), half(mul(e, q)))
+	pl := sel(cmp(cmpLT, x, c(0)), pneg, ppos)
+	p := sel(cmp(cmpLT, abs(x), c(0.9*math.Sqrt2)), ps, pl)
+	return fma(x, mul(e, c(1/math.Sqrt(2*math.Pi))), p)
+}
+
 // erff is erf x as the twin erf32 computes it.
 func erff(x V) V {
 	ys := mul(x, horner(square(x), erfC...))
@@ -637,6 +664,56 @@ func powf(x, A, B V) V {
 	})
 }
 
+// widenPD is the float32 scalar broadcast in A as float64 lanes.
+func widenPD(A V) V {
+	if cur.avx512 {
+		r := ZMM()
+		VCVTPS2PD(A.AsY(), r)
+		return r
+	}
+	r := YMM()
+	VCVTPS2PD(A.AsX(), r)
+	return r
+}
+
+// expm1NegPD is eʸ − 1 of float64 lanes y ≤ 0 as the twin expm1Neg64
+// computes it: y clamped to −powYMax, eʸ = 2ⁿ·eʳ as in powf, and
+// eʸ − 1 = 2ⁿ·(eʳ − 1) + (2ⁿ − 1), with eʳ − 1 = r·Σ rʲ/(j+1)!, which
+// keeps its relative accuracy near 0. 2ⁿ − 1 is exact for the n ≥ −52
+// where it matters, and the two terms do not cancel: for n = −1 the
+// result lies in [−0.65, −0.3], for smaller n nearer −1.
+func expm1NegPD(y V) V {
+	y = maxPDc(y, -powYMax)
+	t := fmaPD(y, loadPD(cd(1/math.Ln2)), cd(sincosMagic))
+	n := subPD(t, cd(sincosMagic))
+	r := fnmaPD(n, loadPD(cd(powLn2Hi)), y)
+	r = fnmaPD(n, loadPD(cd(powLn2Lo)), r)
+	p := mulPD(r, hornerPD(r, powExpC[1:]...))
+	sc := vreg()
+	VPSUBQ(cq(math.Float64bits(sincosMagic)-1023), t, sc)
+	VPSLLQ(U8(52), sc, sc)
+	return fmaPD(sc, p, subPD(sc, cd(1)))
+}
+
+// eluf is torch's elu with alpha A and scale B, as the twin elu32: in
+// float64, B·x for x > 0 and A·B·(eˣ − 1) otherwise, rounded once; NaN
+// stays NaN.
+func eluf(x, A, B V) V {
+	b := widenPD(B)
+	ab := mulPD(widenPD(A), b)
+	r := viaPD(x, func(d V) V {
+		neg := mulPD(expm1NegPD(minPDc(d, 0)), ab)
+		return selPD(cmpPD(cmpGT, d, cd(0)), mulPD(d, b), neg)
+	})
+	return sel(isNaN(x), x, r)
+}
+
+// hardClamp is min(max(x + 3, 0), 6), a NaN kept (VMAXPS and VMINPS
+// return their second source, here x + 3, when either is NaN).
+func hardClamp(x V) V {
+	return minps(load(c(6)), maxps(zero(), add(x, c(3))))
+}
+
 func maxPDc(a V, v float64) V { r := vreg(); VMAXPD(cd(v), a, r); return r }
 func minPDc(a V, v float64) V { r := vreg(); VMINPD(cd(v), a, r); return r }
 
@@ -703,6 +780,15 @@ var unaries = []unary{
 	{"InvSquare", "1/x²", 2, func(x, A, B V) V { return viaPD(x, func(d V) V { return divPD(loadPD(cd(1)), mulPD(d, d)) }) }, 0},
 	{"InvSqrt", "1/√x", 2, func(x, A, B V) V { return invSqrtf(x) }, 0},
 	{"Pow", "x^(a+b) for positive finite x (the caller redoes the rest)", 1, func(x, A, B V) V { return powf(x, A, B) }, 2},
+	// torch's hard activations, in its order of operations
+	{"Hardsigmoid", "min(max(x + 3, 0), 6)/6", 4, func(x, A, B V) V { return div(hardClamp(x), c(6)) }, 0},
+	{"Hardswish", "x·min(max(x + 3, 0), 6)/6", 4, func(x, A, B V) V { return div(mul(x, hardClamp(x)), c(6)) }, 0},
+	{"Elu", "x > 0 ? b·x : a·b·(eˣ − 1), in float64", 1, func(x, A, B V) V { return eluf(x, A, B) }, 2},
+	// derivatives f′(x) of activations, which their gradients multiply by g
+	{"LeakyGrad", "x > 0 ? 1 : a", 4, func(x, A, B V) V { return sel(cmp(cmpGT, x, c(0)), c(1), A) }, 1},
+	{"EluGrad", "x > 0 ? b : a·b·eˣ", 1, func(x, A, B V) V { return sel(cmp(cmpGT, x, c(0)), B, mul(expf(x), mul(A, B))) }, 2},
+	{"SiluGrad", "σ(x)·(1 + x·σ(−x))", 1, func(x, A, B V) V { return siluGradf(x) }, 0},
+	{"GeluGrad", "Φ(x) + x·φ(x)", 1, func(x, A, B V) V { return geluGradf(x) }, 0},
 }
 
 type binary struct {
@@ -722,6 +808,15 @@ var binaries = []binary{
 	// select, so x = ±Inf or NaN where y ≤ 0 still gives 0, and a NaN y
 	// (unordered, so not ≤ 0) passes x
 	{"ReluGrad", "y ≤ 0 ? 0 : x", func(x, y V) V { z := zero(); return sel(cmp(cmpLE, y, z), z, x) }},
+	// the gradients x·f′(y) of hardsigmoid and hardswish at their input
+	// y, with torch's values at ±3 and its NaN handling: hardsigmoid's is
+	// x/6 strictly inside (−3, 3), else 0 (NaN too); hardswish's is 0
+	// below −3, x·(y/3 + ½) up to 3, and x above 3 or at a NaN y
+	{"HardsigmoidGrad", "|y| < 3 ? x/6 : 0", func(x, y V) V { return sel(cmp(cmpLT, abs(y), c(3)), div(x, c(6)), zero()) }},
+	{"HardswishGrad", "y < −3 ? 0 : y ≤ 3 ? x·(y/3 + ½) : x", func(x, y V) V {
+		in := sel(cmp(cmpLE, y, c(3)), mul(x, add(div(y, c(3)), c(0.5))), x)
+		return sel(cmp(cmpLT, y, c(-3)), zero(), in)
+	}},
 }
 
 // loop generates the map over n elements: body loads its operands at the

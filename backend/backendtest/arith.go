@@ -116,6 +116,20 @@ var unaryCases = []unaryCase{
 			}
 			return p.A * x
 		}},
+	{op: backend.Hardsigmoid, lo: -5, hi: 5, f: func(x float64, _ backend.Scalars) float64 { return min(max(x+3, 0), 6) / 6 }},
+	{op: backend.Hardswish, lo: -5, hi: 5, f: func(x float64, _ backend.Scalars) float64 { return x * min(max(x+3, 0), 6) / 6 }},
+	{op: backend.ELU, p: backend.Scalars{A: 1, B: 1}, lo: -4, hi: 3, transc: true, f: elu64},
+	// SELU's constants; and a negative alpha, whose negative side is positive
+	{op: backend.ELU, tag: "_selu", p: backend.Scalars{A: 1.6732632423543772848, B: 1.0507009873554804934}, lo: -4, hi: 3, transc: true, f: elu64},
+	{op: backend.ELU, tag: "_negalpha", p: backend.Scalars{A: -0.5, B: 2}, lo: -4, hi: 3, transc: true, f: elu64},
+}
+
+// elu64 is torch's elu with alpha p.A and scale p.B.
+func elu64(x float64, p backend.Scalars) float64 {
+	if x > 0 {
+		return p.B * x
+	}
+	return p.A * p.B * math.Expm1(x)
 }
 
 func sign(x float64) int64 {
@@ -305,6 +319,10 @@ func testUnarySpecial(c *ctx) {
 		{backend.RDivScalar, backend.Scalars{A: 1}, []float64{0, inf, nan}, []float64{inf, 0, nan}},
 		{backend.Clamp, backend.Scalars{A: -1, B: 1}, []float64{nan, -inf, inf, 0.5}, []float64{nan, -1, 1, 0.5}},
 		{backend.LeakyReLU, backend.Scalars{A: 0.5}, []float64{nan, -inf, inf, -2}, []float64{nan, -inf, inf, -1}},
+		{backend.Hardsigmoid, backend.Scalars{}, []float64{nan, -inf, inf, -3, 3, 0}, []float64{nan, 0, 1, 0, 1, 0.5}},
+		// torch's: −∞·0 is NaN
+		{backend.Hardswish, backend.Scalars{}, []float64{nan, -inf, inf, -3, 3, -4}, []float64{nan, nan, inf, 0, 3, 0}},
+		{backend.ELU, backend.Scalars{A: 1, B: 2}, []float64{nan, -inf, inf, 0, -1000, 1e-30}, []float64{nan, -2, inf, 0, -2, 2e-30}},
 	}
 	for _, dt := range c.types(floatTypes...) {
 		c.run(dt.String(), func(c *ctx) {

@@ -157,13 +157,14 @@ var _ backend.Backend = (*CPU)(nil)
 // The optional interfaces CPU implements (Convolver in conv_implicit.go's
 // methods, the fused kernels in lstm.go, softmax.go, layernorm.go, pool_grad.go, relu.go and crossentropy.go).
 var (
-	_ backend.Convolver         = (*CPU)(nil)
-	_ backend.LSTMCeller        = (*CPU)(nil)
-	_ backend.SoftmaxBackwarder = (*CPU)(nil)
-	_ backend.LayerNormer       = (*CPU)(nil)
-	_ backend.MaxPoolBackwarder = (*CPU)(nil)
-	_ backend.ReLUBackwarder    = (*CPU)(nil)
-	_ backend.CrossEntropier    = (*CPU)(nil)
+	_ backend.Convolver            = (*CPU)(nil)
+	_ backend.LSTMCeller           = (*CPU)(nil)
+	_ backend.SoftmaxBackwarder    = (*CPU)(nil)
+	_ backend.LayerNormer          = (*CPU)(nil)
+	_ backend.MaxPoolBackwarder    = (*CPU)(nil)
+	_ backend.ReLUBackwarder       = (*CPU)(nil)
+	_ backend.ActivationBackwarder = (*CPU)(nil)
+	_ backend.CrossEntropier       = (*CPU)(nil)
 )
 
 // BinaryDense32 is Binary for the commonest tiny op, without building its

@@ -93,6 +93,14 @@ var unaryCases = []unaryCase{
 		}
 		return 0.01 * x
 	}},
+	{op: backend.Hardsigmoid, lo: -5, hi: 5, want: func(x float64, _ backend.Scalars) float64 { return math.Min(math.Max(x+3, 0), 6) / 6 }},
+	{op: backend.Hardswish, lo: -5, hi: 5, want: func(x float64, _ backend.Scalars) float64 { return x * math.Min(math.Max(x+3, 0), 6) / 6 }},
+	{op: backend.ELU, p: backend.Scalars{A: 1.5, B: 0.5}, lo: -4, hi: 3, want: func(x float64, p backend.Scalars) float64 {
+		if x > 0 {
+			return p.B * x
+		}
+		return p.A * p.B * (math.Exp(x) - 1)
+	}},
 }
 
 // roundHalfEven rounds to the nearest integer, halves to even, by hand.

@@ -227,6 +227,12 @@ func floatFunc(op backend.UnaryOp, p backend.Scalars) func(float64) float64 {
 			}
 			return p.A * x
 		}
+	case backend.Hardsigmoid:
+		return func(x float64) float64 { return hardClamp(x) / 6 }
+	case backend.Hardswish:
+		return func(x float64) float64 { return x * hardClamp(x) / 6 }
+	case backend.ELU:
+		return func(x float64) float64 { return elu64(x, p.A, p.B) }
 	}
 	panic("cpu: unary: unknown float op " + op.String())
 }

@@ -53,11 +53,18 @@ const (
 	vuLog1p
 	vuSin
 	vuCos
-	vuSoftplus  // a·x > b ? x : ln(1 + e^{a·x})/a
-	vuCube      // x³: PowScalar 3
-	vuInvSquare // 1/x²: PowScalar −2
-	vuInvSqrt   // 1/√x: PowScalar −½ (vuRsqrt is the op Rsqrt, rounded twice)
-	vuPow       // x^(a+b): PowScalar's other exponents, split in two floats
+	vuSoftplus    // a·x > b ? x : ln(1 + e^{a·x})/a
+	vuCube        // x³: PowScalar 3
+	vuInvSquare   // 1/x²: PowScalar −2
+	vuInvSqrt     // 1/√x: PowScalar −½ (vuRsqrt is the op Rsqrt, rounded twice)
+	vuPow         // x^(a+b): PowScalar's other exponents, split in two floats
+	vuHardsigmoid // min(max(x + 3, 0), 6)/6
+	vuHardswish   // x·min(max(x + 3, 0), 6)/6
+	vuElu         // x > 0 ? b·x : a·b·(eˣ − 1)
+	vuLeakyGrad   // x > 0 ? 1 : a, LeakyReLU's derivative
+	vuEluGrad     // x > 0 ? b : a·b·eˣ, ELU's
+	vuSiluGrad    // σ(x)·(1 + x·σ(−x)), SiLU's
+	vuGeluGrad    // Φ(x) + x·φ(x), GELU's
 	numVecUn
 )
 
@@ -71,7 +78,9 @@ const (
 	vbDiv
 	vbMax // maximum: a > b || a != a ? a : b
 	vbMin
-	vbReluGrad // ReLU's gradient a at ReLU's output b: b <= 0 ? 0 : a
+	vbReluGrad        // ReLU's gradient a at ReLU's output b: b <= 0 ? 0 : a
+	vbHardsigmoidGrad // hardsigmoid's gradient a at its input b: |b| < 3 ? a/6 : 0
+	vbHardswishGrad   // hardswish's: b < −3 ? 0 : b ≤ 3 ? a·(b/3 + ½) : a
 	numVecBin
 )
 
@@ -412,6 +421,14 @@ func goVecCommon[T float](k *vecKernels[T]) {
 		}
 	}
 	k.un[vuSign] = mapGo(signOf[T])
+	k.un[vuHardsigmoid] = mapGo(func(v T) T { return hardClamp(v) / 6 })
+	k.un[vuHardswish] = mapGo(func(v T) T { return v * hardClamp(v) / 6 })
+	k.un[vuLeakyGrad] = func(d, x []T, a, _ T) {
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = leakyGrad(v, a)
+		}
+	}
 	k.un[vuFloor] = mapGo(func(v T) T { return T(math.Floor(float64(v))) })
 	k.un[vuCeil] = mapGo(func(v T) T { return T(math.Ceil(float64(v))) })
 	k.un[vuRound] = mapGo(func(v T) T { return T(math.RoundToEven(float64(v))) })
@@ -449,6 +466,18 @@ func goVecCommon[T float](k *vecKernels[T]) {
 		x, y = x[:len(d)], y[:len(d)]
 		for i := range d {
 			d[i] = reluGrad(x[i], y[i])
+		}
+	}
+	k.bin[vbHardsigmoidGrad] = func(d, x, y []T) {
+		x, y = x[:len(d)], y[:len(d)]
+		for i := range d {
+			d[i] = hardsigmoidGrad(x[i], y[i])
+		}
+	}
+	k.bin[vbHardswishGrad] = func(d, x, y []T) {
+		x, y = x[:len(d)], y[:len(d)]
+		for i := range d {
+			d[i] = hardswishGrad(x[i], y[i])
 		}
 	}
 	k.bin[vbMin] = func(d, x, y []T) {
@@ -512,6 +541,20 @@ func goVec32() *vecKernels[float32] {
 			d[i] = pow32(v, a, b)
 		}
 	}
+	k.un[vuElu] = func(d, x []float32, a, b float32) {
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = elu32(v, a, b)
+		}
+	}
+	k.un[vuEluGrad] = func(d, x []float32, a, b float32) {
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = eluGrad32(v, a, b)
+		}
+	}
+	k.un[vuSiluGrad] = mapGo(siluGrad32)
+	k.un[vuGeluGrad] = mapGo(geluGrad32)
 	return k
 }
 
@@ -545,6 +588,20 @@ func goVec64() *vecKernels[float64] {
 			d[i] = math.Pow(v, a)
 		}
 	}
+	k.un[vuElu] = func(d, x []float64, a, b float64) {
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = elu64(v, a, b)
+		}
+	}
+	k.un[vuEluGrad] = func(d, x []float64, a, b float64) {
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = eluGrad64(v, a, b)
+		}
+	}
+	k.un[vuSiluGrad] = mapGo(siluGrad64)
+	k.un[vuGeluGrad] = mapGo(geluGrad64)
 	return k
 }
 
@@ -611,6 +668,12 @@ func vecUnaryOf(op backend.UnaryOp, p backend.Scalars) (k vecUn, a, b float64, o
 		return vuClamp, p.A, p.B, true
 	case backend.LeakyReLU:
 		return vuLeaky, p.A, 0, true
+	case backend.Hardsigmoid:
+		return vuHardsigmoid, 0, 0, true
+	case backend.Hardswish:
+		return vuHardswish, 0, 0, true
+	case backend.ELU:
+		return vuElu, p.A, p.B, true
 	case backend.PowScalar:
 		switch p.A {
 		case 2:

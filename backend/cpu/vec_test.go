@@ -67,7 +67,39 @@ var vecMathCases = []struct {
 	{vuPow, "pow 0.3", func(x float64) float64 { return math.Pow(x, 0.3) }, 0.501, 0.3, float32(0.3 - float64(float32(0.3)))},
 	{vuPow, "pow -1.7", func(x float64) float64 { return math.Pow(x, -1.7) }, 0.501, -1.7, float32(-1.7 - float64(float32(-1.7)))},
 	{vuPow, "pow 7", func(x float64) float64 { return math.Pow(x, 7) }, 0.501, 7, 0},
+	{vuHardsigmoid, "hardsigmoid", func(x float64) float64 { return hardClamp(x) / 6 }, 1, 0, 0},
+	{vuHardswish, "hardswish", hardswishRef, 2, 0, 0},
+	{vuElu, "elu", func(x float64) float64 { return elu64(x, 1, 1) }, 0.501, 1, 1},
+	// SELU's constants, as float32 scalars: the reference takes the same
+	{vuElu, "selu", func(x float64) float64 { return elu64(x, float64(float32(seluA)), float64(float32(seluS))) }, 0.501, seluA, seluS},
+	{vuLeakyGrad, "leaky grad", func(x float64) float64 { return leakyGrad(x, float64(float32(0.01))) }, 0, 0.01, 0},
+	// exp32's ulp and the product's rounding, a·b rounded to float32
+	// first; below −87.3 eˣ is denormal, which the product by a·b > 1
+	// makes normal again with the denormal's last bit
+	{vuEluGrad, "elu grad", func(x float64) float64 { return eluGrad64(x, 1, 1) }, 2, 1, 1},
+	{vuEluGrad, "selu grad", func(x float64) float64 {
+		if x > 0 {
+			return float64(float32(seluS))
+		}
+		return math.Exp(x) * float64(float32(seluA)*float32(seluS))
+	}, 2, seluA, seluS},
 }
+
+// hardswishRef is x·min(max(x + 3, 0), 6)/6 with torch's float32
+// overflow: beyond float32's range x·6 is +Inf before the division.
+func hardswishRef(x float64) float64 {
+	p := x * hardClamp(x)
+	if p > math.MaxFloat32 {
+		return math.Inf(1)
+	}
+	return p / 6
+}
+
+// SELU's alpha and scale (Klambauer et al., 2017).
+const (
+	seluA = 1.6732632423543772848170429916717
+	seluS = 1.0507009873554804934193349852946
+)
 
 // sweep32 is every step-th float32 bit pattern (both signs, denormals,
 // ±Inf and NaNs included) and the special values.
@@ -84,6 +116,59 @@ func sweep32(step uint64) []float32 {
 		xs = append(xs, x)
 	}
 	return xs
+}
+
+// TestVecGradAccuracy bounds the derivative kernels of SiLU and GELU,
+// sums of two terms that cancel where the derivative crosses 0 (near
+// −1.28 and −0.75), by their condition: within bound·2⁻²⁴·(|a| + |b|)
+// of the float64 value a + b, the terms taken in float64 as well. Away
+// from the crossings that is a few ulps of the result.
+func TestVecGradAccuracy(t *testing.T) {
+	step := uint64(331)
+	if testing.Short() {
+		step = 40009
+	}
+	xs := sweep32(step)
+	got := make([]float32, len(xs))
+	cases := []struct {
+		k     vecUn
+		name  string
+		terms func(x float64) (a, b float64)
+		bound float64
+	}{
+		{vuSiluGrad, "silu grad", func(x float64) (float64, float64) {
+			s := sigmoid(x)
+			return s, s * x * sigmoid(-x)
+		}, 4},
+		{vuGeluGrad, "gelu grad", func(x float64) (float64, float64) {
+			return math.Erfc(-x/math.Sqrt2) / 2, x * math.Exp(-x*x/2) / math.Sqrt(2*math.Pi)
+		}, 6},
+	}
+	for _, c := range cases {
+		for _, tbl := range vecTables() {
+			tbl.un[c.k](got, xs, 0, 0)
+			worst, at := 0.0, float32(0)
+			for i, x := range xs {
+				a, b := c.terms(float64(x))
+				want := a + b
+				if math.IsNaN(want) || math.IsInf(float64(x), 0) {
+					// NaN in, NaN out; at ±Inf the limits (0 and 1) or NaN (Inf·0)
+					continue
+				}
+				// where the terms are denormal, what is left is absolute:
+				// φ or e^x near 2⁻¹⁴⁹ and times x
+				scale := max((math.Abs(a)+math.Abs(b))*0x1p-24, (1+math.Abs(float64(x)))*0x1p-149)
+				e := math.Abs(float64(got[i])-want) / scale
+				if e > worst || math.IsNaN(e) {
+					worst, at = e, x
+				}
+			}
+			t.Logf("%s/%s: max error %.3f (units of 2⁻²⁴ of the terms) at %v", c.name, tbl.name, worst, at)
+			if !(worst <= c.bound) {
+				t.Errorf("%s/%s: error %.3f at x = %v; bound %v", c.name, tbl.name, worst, at, c.bound)
+			}
+		}
+	}
 }
 
 // siluDenormal is where e^x, a factor of silu(x), leaves the normal range.
@@ -172,43 +257,50 @@ func TestVecMathSpecial(t *testing.T) {
 // what every table must produce bit for bit (for the transcendental ones,
 // the twin itself, within an ulp).
 var vecUnRefs = [numVecUn]func(x, a, b float32) float32{
-	vuAdds:      func(x, a, _ float32) float32 { return x + a },
-	vuRsubs:     func(x, a, _ float32) float32 { return a - x },
-	vuMuls:      func(x, a, _ float32) float32 { return x * a },
-	vuDivs:      func(x, a, _ float32) float32 { return x / a },
-	vuRdivs:     func(x, a, _ float32) float32 { return a / x },
-	vuMaxs:      func(x, a, _ float32) float32 { return maxNaN(x, a) },
-	vuMaxsr:     func(x, a, _ float32) float32 { return maxNaN(a, x) },
-	vuMins:      func(x, a, _ float32) float32 { return minNaN(x, a) },
-	vuMinsr:     func(x, a, _ float32) float32 { return minNaN(a, x) },
-	vuNeg:       func(x, _, _ float32) float32 { return -x },
-	vuAbs:       func(x, _, _ float32) float32 { return abs32(x) },
-	vuSquare:    func(x, _, _ float32) float32 { return x * x },
-	vuRelu:      func(x, _, _ float32) float32 { return clampRef(x, 0, float32(math.Inf(1))) },
-	vuSqrt:      func(x, _, _ float32) float32 { return float32(math.Sqrt(float64(x))) },
-	vuRsqrt:     func(x, _, _ float32) float32 { return 1 / float32(math.Sqrt(float64(x))) },
-	vuRecip:     func(x, _, _ float32) float32 { return 1 / x },
-	vuClamp:     func(x, a, b float32) float32 { return clampRef(x, a, b) },
-	vuLeaky:     func(x, a, _ float32) float32 { return leaky(x, a) },
-	vuSign:      func(x, _, _ float32) float32 { return signRef(x) },
-	vuExp:       func(x, _, _ float32) float32 { return exp32(x) },
-	vuLog:       func(x, _, _ float32) float32 { return log32(x) },
-	vuTanh:      func(x, _, _ float32) float32 { return tanh32(x) },
-	vuSigmoid:   func(x, _, _ float32) float32 { return sigmoid32(x) },
-	vuSilu:      func(x, _, _ float32) float32 { return silu32(x) },
-	vuGelu:      func(x, _, _ float32) float32 { return gelu32(x) },
-	vuErf:       func(x, _, _ float32) float32 { return erf32(x) },
-	vuFloor:     func(x, _, _ float32) float32 { return float32(math.Floor(float64(x))) },
-	vuCeil:      func(x, _, _ float32) float32 { return float32(math.Ceil(float64(x))) },
-	vuRound:     func(x, _, _ float32) float32 { return float32(math.RoundToEven(float64(x))) },
-	vuLog1p:     func(x, _, _ float32) float32 { return log1p32(x) },
-	vuSin:       func(x, _, _ float32) float32 { return sin32(x) },
-	vuCos:       func(x, _, _ float32) float32 { return cos32(x) },
-	vuSoftplus:  func(x, a, b float32) float32 { return softplus32(x, a, b) },
-	vuCube:      func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), 3)) },
-	vuInvSquare: func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -2)) },
-	vuInvSqrt:   func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -0.5)) },
-	vuPow:       pow32,
+	vuAdds:        func(x, a, _ float32) float32 { return x + a },
+	vuRsubs:       func(x, a, _ float32) float32 { return a - x },
+	vuMuls:        func(x, a, _ float32) float32 { return x * a },
+	vuDivs:        func(x, a, _ float32) float32 { return x / a },
+	vuRdivs:       func(x, a, _ float32) float32 { return a / x },
+	vuMaxs:        func(x, a, _ float32) float32 { return maxNaN(x, a) },
+	vuMaxsr:       func(x, a, _ float32) float32 { return maxNaN(a, x) },
+	vuMins:        func(x, a, _ float32) float32 { return minNaN(x, a) },
+	vuMinsr:       func(x, a, _ float32) float32 { return minNaN(a, x) },
+	vuNeg:         func(x, _, _ float32) float32 { return -x },
+	vuAbs:         func(x, _, _ float32) float32 { return abs32(x) },
+	vuSquare:      func(x, _, _ float32) float32 { return x * x },
+	vuRelu:        func(x, _, _ float32) float32 { return clampRef(x, 0, float32(math.Inf(1))) },
+	vuSqrt:        func(x, _, _ float32) float32 { return float32(math.Sqrt(float64(x))) },
+	vuRsqrt:       func(x, _, _ float32) float32 { return 1 / float32(math.Sqrt(float64(x))) },
+	vuRecip:       func(x, _, _ float32) float32 { return 1 / x },
+	vuClamp:       func(x, a, b float32) float32 { return clampRef(x, a, b) },
+	vuLeaky:       func(x, a, _ float32) float32 { return leaky(x, a) },
+	vuSign:        func(x, _, _ float32) float32 { return signRef(x) },
+	vuExp:         func(x, _, _ float32) float32 { return exp32(x) },
+	vuLog:         func(x, _, _ float32) float32 { return log32(x) },
+	vuTanh:        func(x, _, _ float32) float32 { return tanh32(x) },
+	vuSigmoid:     func(x, _, _ float32) float32 { return sigmoid32(x) },
+	vuSilu:        func(x, _, _ float32) float32 { return silu32(x) },
+	vuGelu:        func(x, _, _ float32) float32 { return gelu32(x) },
+	vuErf:         func(x, _, _ float32) float32 { return erf32(x) },
+	vuFloor:       func(x, _, _ float32) float32 { return float32(math.Floor(float64(x))) },
+	vuCeil:        func(x, _, _ float32) float32 { return float32(math.Ceil(float64(x))) },
+	vuRound:       func(x, _, _ float32) float32 { return float32(math.RoundToEven(float64(x))) },
+	vuLog1p:       func(x, _, _ float32) float32 { return log1p32(x) },
+	vuSin:         func(x, _, _ float32) float32 { return sin32(x) },
+	vuCos:         func(x, _, _ float32) float32 { return cos32(x) },
+	vuSoftplus:    func(x, a, b float32) float32 { return softplus32(x, a, b) },
+	vuCube:        func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), 3)) },
+	vuInvSquare:   func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -2)) },
+	vuInvSqrt:     func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -0.5)) },
+	vuPow:         pow32,
+	vuHardsigmoid: func(x, _, _ float32) float32 { return hardClamp(x) / 6 },
+	vuHardswish:   func(x, _, _ float32) float32 { return x * hardClamp(x) / 6 },
+	vuElu:         elu32,
+	vuLeakyGrad:   func(x, a, _ float32) float32 { return leakyGrad(x, a) },
+	vuEluGrad:     eluGrad32,
+	vuSiluGrad:    func(x, _, _ float32) float32 { return siluGrad32(x) },
+	vuGeluGrad:    func(x, _, _ float32) float32 { return geluGrad32(x) },
 }
 
 // signRef is sign written with branches: 1, −1, or x·0.
@@ -254,6 +346,22 @@ var vecBinRefs = [numVecBin]func(x, y float32) float32{
 		}
 		return g
 	},
+	// torch's hardsigmoid_backward and hardswish_backward, as written there
+	vbHardsigmoidGrad: func(g, x float32) float32 {
+		if x > -3 && x < 3 {
+			return g / 6
+		}
+		return 0
+	},
+	vbHardswishGrad: func(g, x float32) float32 {
+		if x < -3 {
+			return 0
+		}
+		if x <= 3 {
+			return g * ((x / 3) + 0.5)
+		}
+		return g
+	},
 }
 
 // same reports whether got is want bit for bit (any NaN matches any NaN),
@@ -270,7 +378,7 @@ func same(got, want float32, tol float64) bool {
 
 // vecInputs returns n random values with some specials mixed in.
 func vecInputs(rng *rand.Rand, n int) []float32 {
-	specials := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0x1p-140, -1, 1}
+	specials := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0x1p-140, -1, 1, -3, 3}
 	xs := make([]float32, n)
 	for i := range xs {
 		switch rng.IntN(10) {
@@ -340,7 +448,7 @@ func TestVecKernels(t *testing.T) {
 							t.Fatalf("%s: kernel %d n=%d (a=%v b=%v): [%d] f(%v) = %v, want %v", tbl.name, k, n, ab[0], ab[1], i, x[i], dst[i], w)
 						}
 					}
-					if k >= vuNeg && k != vuClamp && k != vuLeaky && k != vuSoftplus && k != vuPow {
+					if k >= vuNeg && k != vuClamp && k != vuLeaky && k != vuSoftplus && k != vuPow && k != vuElu && k != vuLeakyGrad && k != vuEluGrad {
 						break // no scalars
 					}
 				}

@@ -463,3 +463,162 @@ func pow32(x, a, b float32) float32 {
 	}
 	return float32(math.Pow(float64(x), p))
 }
+
+// hardClamp is min(max(x + 3, 0), 6), the inner clamp of torch's
+// hardsigmoid and hardswish (x + 3, NaN included, where it lies inside).
+// In float32 the kernels compute those as torch does, one rounding per
+// step: hardsigmoid within 1 ulp, hardswish within 2 (x + 3 is exact
+// wherever it is small, by Sterbenz's lemma, so it adds no cancellation).
+func hardClamp[T float](x T) T {
+	t := x + 3
+	if t < 0 {
+		t = 0
+	}
+	if t > 6 {
+		t = 6
+	}
+	return t
+}
+
+// elu64 is torch's elu with alpha a and scale b: b·x for x > 0, else
+// a·b·(eˣ − 1).
+func elu64(x, a, b float64) float64 {
+	if x > 0 {
+		return b * x
+	}
+	return a * b * math.Expm1(x)
+}
+
+// elu32 is elu64 for float32 in the steps of the assembly: in float64,
+// eˣ − 1 for x ≤ 0 (expm1Neg64), times a·b, rounded once to float32;
+// b·x, rounded once, for x > 0. Within 0.501 ulp of elu64 with the same
+// a and b (truncation below 2⁻⁴⁵ of the result before its rounding).
+func elu32(x, a, b float32) float32 {
+	d := float64(x)
+	if d > 0 {
+		return float32(d * float64(b))
+	}
+	if d != d {
+		return x
+	}
+	return float32(expm1Neg64(d) * (float64(a) * float64(b)))
+}
+
+// expm1Neg64 is eʸ − 1 for y ≤ 0 (see expm1NegPD in the generator):
+// y clamped to −powYMax, n = round(y/ln2), r = y − n·ln2 in two steps,
+// eʳ − 1 = r·Σ rʲ/(j+1)! through r¹¹/11! (truncation below 2⁻⁴⁷
+// relative), and eʸ − 1 = 2ⁿ·(eʳ − 1) + (2ⁿ − 1).
+func expm1Neg64(y float64) float64 {
+	if !(y > -powYMax) {
+		y = -powYMax
+	}
+	t := math.FMA(y, 1/math.Ln2, sincosMagic)
+	n := t - sincosMagic
+	r := math.FMA(-n, powLn2Hi, y)
+	r = math.FMA(-n, powLn2Lo, r)
+	q := powExpC[len(powExpC)-1]
+	for j := len(powExpC) - 2; j >= 1; j-- {
+		q = math.FMA(q, r, powExpC[j])
+	}
+	p := float64(r * q)
+	sc := math.Float64frombits((math.Float64bits(t) - (math.Float64bits(sincosMagic) - 1023)) << 52)
+	return math.FMA(sc, p, sc-1)
+}
+
+// hardsigmoidGrad is torch's hardsigmoid_backward of the gradient g at
+// the input x: g/6 strictly inside (−3, 3), else 0 (a NaN x included).
+func hardsigmoidGrad[T float](g, x T) T {
+	if x > -3 && x < 3 {
+		return g / 6
+	}
+	return 0
+}
+
+// hardswishGrad is torch's hardswish_backward: 0 below −3, g·(x/3 + ½)
+// on [−3, 3], g above 3 and at a NaN x.
+func hardswishGrad[T float](g, x T) T {
+	switch {
+	case x < -3:
+		return 0
+	case x <= 3:
+		return g * (x/3 + 0.5)
+	}
+	return g
+}
+
+// The derivatives of activations, for their one-pass gradients
+// (ActivationBackward), each the twin of its assembly kernel.
+
+// leakyGrad is LeakyReLU's derivative: 1 for x > 0, else the slope a.
+func leakyGrad[T float](x, a T) T {
+	if x > 0 {
+		return 1
+	}
+	return a
+}
+
+// eluGrad32 is ELU's derivative with alpha a and scale b: b for x > 0,
+// else eˣ·(a·b) with eˣ from exp32 (its value at 0 is a·b, torch's).
+func eluGrad32(x, a, b float32) float32 {
+	if x > 0 {
+		return b
+	}
+	return exp32(x) * (a * b)
+}
+
+// eluGrad64 is eluGrad32 in float64.
+func eluGrad64(x, a, b float64) float64 {
+	if x > 0 {
+		return b
+	}
+	return math.Exp(x) * (a * b)
+}
+
+// siluGrad32 is σ(x)·(1 + x·σ(−x)), SiLU's derivative, with σ(x) and
+// σ(−x) = 1 − σ(x) both from e = e^{−|x|} as sigmoid32 has them.
+func siluGrad32(x float32) float32 {
+	e := exp32(-abs32(x))
+	num, other := e, float32(1)
+	if x >= 0 {
+		num, other = 1, e
+	}
+	den := e + 1
+	s, sm := num/den, other/den
+	return s * (float32(x*sm) + 1)
+}
+
+// siluGrad64 is SiLU's derivative in float64.
+func siluGrad64(x float64) float64 {
+	s := sigmoid(x)
+	return s * (1 + x*sigmoid(-x))
+}
+
+// invSqrt2Pi32 is 1/√(2π), the standard normal density at 0.
+const invSqrt2Pi32 = float32(0.3989422804014327)
+
+// geluGrad32 is Φ(x) + x·φ(x), GELU's derivative: Φ = ½ + ½·erf(x/√2)
+// from the erf polynomial for |x| < 0.9·√2, else from erfc's factors e
+// and q (|x| clamped to 20) as in gelu32; φ = e/√(2π), e being
+// e^{−x²/2} with the square's rounding corrected.
+func geluGrad32(x float32) float32 {
+	xc := abs32(x)
+	if xc > 20 {
+		xc = 20
+	}
+	e, q := erfcParts(xc, 0.5, sqrtHalf32)
+	var p float32
+	switch {
+	case abs32(x) < geluSmall32:
+		p = fma32(erfPoly(x*sqrtHalf32), 0.5, 0.5)
+	case x < 0:
+		p = q * 0.5 * e
+	default:
+		p = 1 - 0.5*(e*q)
+	}
+	return fma32(x, e*invSqrt2Pi32, p)
+}
+
+// geluGrad64 is GELU's derivative in float64.
+func geluGrad64(x float64) float64 {
+	return math.Erfc(-x/math.Sqrt2)/2 + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
+}

@@ -4933,6 +4933,842 @@ DATA vconstq4337fffffffffc01<>+48(SB)/8, $0x4337fffffffffc01
 DATA vconstq4337fffffffffc01<>+56(SB)/8, $0x4337fffffffffc01
 GLOBL vconstq4337fffffffffc01<>(SB), RODATA|NOPTR, $64
 
+// func vHardsigmoidAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·vHardsigmoidAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ    CX, $0x00000040
+	JB      single
+	VMOVUPS (SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS  Z0, Z2, Z0
+	VMINPS  Z0, Z1, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, (DI)
+	VMOVUPS 64(SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS  Z0, Z2, Z0
+	VMINPS  Z0, Z1, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, 64(DI)
+	VMOVUPS 128(SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS  Z0, Z2, Z0
+	VMINPS  Z0, Z1, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, 128(DI)
+	VMOVUPS 192(SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS  Z0, Z2, Z0
+	VMINPS  Z0, Z1, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, 192(DI)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000010
+	JB      tail
+	VMOVUPS (SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS  Z0, Z2, Z0
+	VMINPS  Z0, Z1, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, CX
+	JMP     single
+
+tail:
+	TESTQ     CX, CX
+	JE        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS   vconst40c00000<>+0(SB), Z1
+	VXORPS    Z2, Z2, Z2
+	VADDPS    vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS    Z0, Z2, Z0
+	VMINPS    Z0, Z1, Z0
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+DATA vconst40c00000<>+0(SB)/4, $0x40c00000
+DATA vconst40c00000<>+4(SB)/4, $0x40c00000
+DATA vconst40c00000<>+8(SB)/4, $0x40c00000
+DATA vconst40c00000<>+12(SB)/4, $0x40c00000
+DATA vconst40c00000<>+16(SB)/4, $0x40c00000
+DATA vconst40c00000<>+20(SB)/4, $0x40c00000
+DATA vconst40c00000<>+24(SB)/4, $0x40c00000
+DATA vconst40c00000<>+28(SB)/4, $0x40c00000
+DATA vconst40c00000<>+32(SB)/4, $0x40c00000
+DATA vconst40c00000<>+36(SB)/4, $0x40c00000
+DATA vconst40c00000<>+40(SB)/4, $0x40c00000
+DATA vconst40c00000<>+44(SB)/4, $0x40c00000
+DATA vconst40c00000<>+48(SB)/4, $0x40c00000
+DATA vconst40c00000<>+52(SB)/4, $0x40c00000
+DATA vconst40c00000<>+56(SB)/4, $0x40c00000
+DATA vconst40c00000<>+60(SB)/4, $0x40c00000
+GLOBL vconst40c00000<>(SB), RODATA|NOPTR, $64
+
+DATA vconst40400000<>+0(SB)/4, $0x40400000
+DATA vconst40400000<>+4(SB)/4, $0x40400000
+DATA vconst40400000<>+8(SB)/4, $0x40400000
+DATA vconst40400000<>+12(SB)/4, $0x40400000
+DATA vconst40400000<>+16(SB)/4, $0x40400000
+DATA vconst40400000<>+20(SB)/4, $0x40400000
+DATA vconst40400000<>+24(SB)/4, $0x40400000
+DATA vconst40400000<>+28(SB)/4, $0x40400000
+DATA vconst40400000<>+32(SB)/4, $0x40400000
+DATA vconst40400000<>+36(SB)/4, $0x40400000
+DATA vconst40400000<>+40(SB)/4, $0x40400000
+DATA vconst40400000<>+44(SB)/4, $0x40400000
+DATA vconst40400000<>+48(SB)/4, $0x40400000
+DATA vconst40400000<>+52(SB)/4, $0x40400000
+DATA vconst40400000<>+56(SB)/4, $0x40400000
+DATA vconst40400000<>+60(SB)/4, $0x40400000
+GLOBL vconst40400000<>(SB), RODATA|NOPTR, $64
+
+// func vHardswishAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·vHardswishAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ    CX, $0x00000040
+	JB      single
+	VMOVUPS (SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS  Z3, Z2, Z2
+	VMINPS  Z2, Z1, Z1
+	VMULPS  Z1, Z0, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, (DI)
+	VMOVUPS 64(SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS  Z3, Z2, Z2
+	VMINPS  Z2, Z1, Z1
+	VMULPS  Z1, Z0, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, 64(DI)
+	VMOVUPS 128(SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS  Z3, Z2, Z2
+	VMINPS  Z2, Z1, Z1
+	VMULPS  Z1, Z0, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, 128(DI)
+	VMOVUPS 192(SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS  Z3, Z2, Z2
+	VMINPS  Z2, Z1, Z1
+	VMULPS  Z1, Z0, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, 192(DI)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000010
+	JB      tail
+	VMOVUPS (SI), Z0
+	VMOVUPS vconst40c00000<>+0(SB), Z1
+	VXORPS  Z2, Z2, Z2
+	VADDPS  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS  Z3, Z2, Z2
+	VMINPS  Z2, Z1, Z1
+	VMULPS  Z1, Z0, Z0
+	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, CX
+	JMP     single
+
+tail:
+	TESTQ     CX, CX
+	JE        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS   vconst40c00000<>+0(SB), Z1
+	VXORPS    Z2, Z2, Z2
+	VADDPS    vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS    Z3, Z2, Z2
+	VMINPS    Z2, Z1, Z1
+	VMULPS    Z1, Z0, Z0
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vEluAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·vEluAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+	VBROADCASTSS b+28(FP), Z1
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z2
+	VCVTPS2PD     Y1, Z3
+	VCVTPS2PD     Y0, Z4
+	VMULPD        Z3, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z2, Y5
+	VCVTPS2PD     Y2, Z12
+	VCVTPS2PD     Y5, Z13
+	VMINPD        vconstq0000000000000000<>+0(SB), Z12, Z14
+	VMAXPD        vconstqc069000000000000<>+0(SB), Z14, Z14
+	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z15
+	VMOVAPD       Z14, Z16
+	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z15, Z16
+	VSUBPD        vconstq4338000000000000<>+0(SB), Z16, Z15
+	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z17
+	VMOVAPD       Z15, Z18
+	VFNMADD213PD  Z14, Z17, Z18
+	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z14
+	VMOVAPD       Z15, Z15
+	VFNMADD213PD  Z18, Z14, Z15
+	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z14
+	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z15, Z14
+	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z15, Z14
+	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z15, Z14
+	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z15, Z14
+	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z15, Z14
+	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z15, Z14
+	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z15, Z14
+	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z15, Z14
+	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z15, Z14
+	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z15, Z14
+	VMULPD        Z14, Z15, Z14
+	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z16, Z15
+	VPSLLQ        $0x34, Z15, Z15
+	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z15, Z16
+	VMOVAPD       Z15, Z15
+	VFMADD213PD   Z16, Z14, Z15
+	VMULPD        Z4, Z15, Z14
+	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z12, K1
+	VMULPD        Z3, Z12, Z12
+	VBLENDMPD     Z12, Z14, K1, Z6
+	VCVTPD2PS     Z6, Y5
+	VMINPD        vconstq0000000000000000<>+0(SB), Z13, Z12
+	VMAXPD        vconstqc069000000000000<>+0(SB), Z12, Z12
+	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z14
+	VMOVAPD       Z12, Z15
+	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z14, Z15
+	VSUBPD        vconstq4338000000000000<>+0(SB), Z15, Z14
+	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z16
+	VMOVAPD       Z14, Z17
+	VFNMADD213PD  Z12, Z16, Z17
+	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z12
+	VMOVAPD       Z14, Z14
+	VFNMADD213PD  Z17, Z12, Z14
+	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z12
+	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z14, Z12
+	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z14, Z12
+	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z14, Z12
+	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z14, Z12
+	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z14, Z12
+	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z14, Z12
+	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z14, Z12
+	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z14, Z12
+	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z14, Z12
+	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z14, Z12
+	VMULPD        Z12, Z14, Z12
+	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z15, Z14
+	VPSLLQ        $0x34, Z14, Z14
+	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z14, Z15
+	VMOVAPD       Z14, Z14
+	VFMADD213PD   Z15, Z12, Z14
+	VMULPD        Z4, Z14, Z4
+	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z13, K1
+	VMULPD        Z3, Z13, Z3
+	VBLENDMPD     Z3, Z4, K1, Z7
+	VCVTPD2PS     Z7, Y3
+	VINSERTF64X4  $0x01, Y3, Z5, Z3
+	VCMPPS        $0x03, Z2, Z2, K1
+	VBLENDMPS     Z2, Z3, K1, Z8
+	VMOVUPS       Z8, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	TESTQ         CX, CX
+	JE            done
+	MOVL          $0x00000001, AX
+	SHLL          CL, AX
+	DECL          AX
+	KMOVW         AX, K1
+	VMOVUPS.Z     (SI), K1, Z2
+	VCVTPS2PD     Y1, Z1
+	VCVTPS2PD     Y0, Z0
+	VMULPD        Z1, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y4
+	VCVTPS2PD     Y2, Z3
+	VCVTPS2PD     Y4, Z4
+	VMINPD        vconstq0000000000000000<>+0(SB), Z3, Z6
+	VMAXPD        vconstqc069000000000000<>+0(SB), Z6, Z6
+	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z7
+	VMOVAPD       Z6, Z8
+	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z7, Z8
+	VSUBPD        vconstq4338000000000000<>+0(SB), Z8, Z7
+	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z12
+	VMOVAPD       Z7, Z13
+	VFNMADD213PD  Z6, Z12, Z13
+	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z6
+	VMOVAPD       Z7, Z7
+	VFNMADD213PD  Z13, Z6, Z7
+	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z6
+	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z7, Z6
+	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z7, Z6
+	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z7, Z6
+	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z7, Z6
+	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z7, Z6
+	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z7, Z6
+	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z7, Z6
+	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z7, Z6
+	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z7, Z6
+	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z7, Z6
+	VMULPD        Z6, Z7, Z6
+	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z8, Z7
+	VPSLLQ        $0x34, Z7, Z7
+	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z7, Z8
+	VMOVAPD       Z7, Z7
+	VFMADD213PD   Z8, Z6, Z7
+	VMULPD        Z0, Z7, Z6
+	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z3, K2
+	VMULPD        Z1, Z3, Z3
+	VBLENDMPD     Z3, Z6, K2, Z9
+	VCVTPD2PS     Z9, Y5
+	VMINPD        vconstq0000000000000000<>+0(SB), Z4, Z3
+	VMAXPD        vconstqc069000000000000<>+0(SB), Z3, Z3
+	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z6
+	VMOVAPD       Z3, Z7
+	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z6, Z7
+	VSUBPD        vconstq4338000000000000<>+0(SB), Z7, Z6
+	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z8
+	VMOVAPD       Z6, Z9
+	VFNMADD213PD  Z3, Z8, Z9
+	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z3
+	VMOVAPD       Z6, Z6
+	VFNMADD213PD  Z9, Z3, Z6
+	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z3
+	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z6, Z3
+	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z6, Z3
+	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z6, Z3
+	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z6, Z3
+	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z6, Z3
+	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z6, Z3
+	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z6, Z3
+	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z6, Z3
+	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z6, Z3
+	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z6, Z3
+	VMULPD        Z3, Z6, Z3
+	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z7, Z6
+	VPSLLQ        $0x34, Z6, Z6
+	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z6, Z7
+	VMOVAPD       Z6, Z6
+	VFMADD213PD   Z7, Z3, Z6
+	VMULPD        Z0, Z6, Z0
+	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z4, K2
+	VMULPD        Z1, Z4, Z1
+	VBLENDMPD     Z1, Z0, K2, Z10
+	VCVTPD2PS     Z10, Y0
+	VINSERTF64X4  $0x01, Y0, Z5, Z0
+	VCMPPS        $0x03, Z2, Z2, K2
+	VBLENDMPS     Z2, Z0, K2, Z11
+	VMOVUPS       Z11, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vLeakyGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·vLeakyGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z2
+	VMOVUPS   Z2, (DI)
+	VMOVUPS   64(SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z3
+	VMOVUPS   Z3, 64(DI)
+	VMOVUPS   128(SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z4
+	VMOVUPS   Z4, 128(DI)
+	VMOVUPS   192(SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z5
+	VMOVUPS   Z5, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z6
+	VMOVUPS   Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	TESTQ     CX, CX
+	JE        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K2
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K2, Z7
+	VMOVUPS   Z7, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vEluGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·vEluGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+	VBROADCASTSS b+28(FP), Z1
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z2
+	VCMPPS       $0x1e, vconst00000000<>+0(SB), Z2, K1
+	VMOVUPS      vconstc2d00000<>+0(SB), Z3
+	VMAXPS       Z2, Z3, Z2
+	VMOVUPS      vconst42b20000<>+0(SB), Z3
+	VMINPS       Z2, Z3, Z2
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS      Z2, Z6
+	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z6
+	VSUBPS       vconst4b400000<>+0(SB), Z6, Z3
+	VMOVUPS      vconst3f318000<>+0(SB), Z6
+	VMOVAPS      Z3, Z7
+	VFNMADD213PS Z2, Z6, Z7
+	VMOVUPS      vconstb95e8083<>+0(SB), Z2
+	VMOVAPS      Z3, Z6
+	VFNMADD213PS Z7, Z2, Z6
+	VMOVUPS      vconst3ab51226<>+0(SB), Z2
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z6, Z2
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z6, Z2
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z6, Z2
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z6, Z2
+	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z2
+	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z2
+	VSCALEFPS    Z3, Z2, Z2
+	VMULPS       Z1, Z0, Z3
+	VMULPS       Z3, Z2, Z2
+	VBLENDMPS    Z1, Z2, K1, Z4
+	VMOVUPS      Z4, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (SI), K1, Z2
+	VCMPPS       $0x1e, vconst00000000<>+0(SB), Z2, K2
+	VMOVUPS      vconstc2d00000<>+0(SB), Z3
+	VMAXPS       Z2, Z3, Z2
+	VMOVUPS      vconst42b20000<>+0(SB), Z3
+	VMINPS       Z2, Z3, Z2
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS      Z2, Z4
+	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z4
+	VSUBPS       vconst4b400000<>+0(SB), Z4, Z3
+	VMOVUPS      vconst3f318000<>+0(SB), Z4
+	VMOVAPS      Z3, Z6
+	VFNMADD213PS Z2, Z4, Z6
+	VMOVUPS      vconstb95e8083<>+0(SB), Z2
+	VMOVAPS      Z3, Z4
+	VFNMADD213PS Z6, Z2, Z4
+	VMOVUPS      vconst3ab51226<>+0(SB), Z2
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z2
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z2
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z2
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z2
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z2
+	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z2
+	VSCALEFPS    Z3, Z2, Z2
+	VMULPS       Z1, Z0, Z0
+	VMULPS       Z0, Z2, Z0
+	VBLENDMPS    Z1, Z0, K2, Z5
+	VMOVUPS      Z5, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vSiluGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·vSiluGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD       vconst80000000<>+0(SB), Z1, Z1
+	VMOVUPS      vconstc2d00000<>+0(SB), Z6
+	VMAXPS       Z1, Z6, Z1
+	VMOVUPS      vconst42b20000<>+0(SB), Z6
+	VMINPS       Z1, Z6, Z1
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z6
+	VMOVAPS      Z1, Z7
+	VFMADD213PS  vconst4b400000<>+0(SB), Z6, Z7
+	VSUBPS       vconst4b400000<>+0(SB), Z7, Z6
+	VMOVUPS      vconst3f318000<>+0(SB), Z7
+	VMOVAPS      Z6, Z8
+	VFNMADD213PS Z1, Z7, Z8
+	VMOVUPS      vconstb95e8083<>+0(SB), Z1
+	VMOVAPS      Z6, Z7
+	VFNMADD213PS Z8, Z1, Z7
+	VMOVUPS      vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z7, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z7, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z7, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z7, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z1
+	VSCALEFPS    Z6, Z1, Z1
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VADDPS       vconst3f800000<>+0(SB), Z1, Z6
+	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
+	VDIVPS       Z6, Z2, Z7
+	VMOVUPS      vconst3f800000<>+0(SB), Z8
+	VBLENDMPS    Z1, Z8, K1, Z3
+	VDIVPS       Z6, Z3, Z1
+	VMULPS       Z1, Z0, Z0
+	VADDPS       vconst3f800000<>+0(SB), Z0, Z0
+	VMULPS       Z0, Z7, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (SI), K1, Z0
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD       vconst80000000<>+0(SB), Z1, Z1
+	VMOVUPS      vconstc2d00000<>+0(SB), Z2
+	VMAXPS       Z1, Z2, Z1
+	VMOVUPS      vconst42b20000<>+0(SB), Z2
+	VMINPS       Z1, Z2, Z1
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z2
+	VMOVAPS      Z1, Z3
+	VFMADD213PS  vconst4b400000<>+0(SB), Z2, Z3
+	VSUBPS       vconst4b400000<>+0(SB), Z3, Z2
+	VMOVUPS      vconst3f318000<>+0(SB), Z3
+	VMOVAPS      Z2, Z6
+	VFNMADD213PS Z1, Z3, Z6
+	VMOVUPS      vconstb95e8083<>+0(SB), Z1
+	VMOVAPS      Z2, Z3
+	VFNMADD213PS Z6, Z1, Z3
+	VMOVUPS      vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
+	VSCALEFPS    Z2, Z1, Z1
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K2
+	VADDPS       vconst3f800000<>+0(SB), Z1, Z2
+	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K2, Z4
+	VDIVPS       Z2, Z4, Z3
+	VMOVUPS      vconst3f800000<>+0(SB), Z4
+	VBLENDMPS    Z1, Z4, K2, Z5
+	VDIVPS       Z2, Z5, Z1
+	VMULPS       Z1, Z0, Z0
+	VADDPS       vconst3f800000<>+0(SB), Z0, Z0
+	VMULPS       Z0, Z3, Z0
+	VMOVUPS      Z0, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vGeluGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·vGeluGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS       Z1, Z1, Z2
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Z3
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstbec0937d<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3f906eba<>+0(SB), Z2, Z3
+	VMULPS       Z3, Z1, Z1
+	VMOVUPS      vconst3f000000<>+0(SB), Z2
+	VMOVAPS      Z1, Z1
+	VFMADD213PS  vconst3f000000<>+0(SB), Z2, Z1
+	VMOVUPS      vconst41a00000<>+0(SB), Z2
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z3
+	VMINPS       Z3, Z2, Z2
+	VMULPS       Z2, Z2, Z3
+	VPXORD       vconst80000000<>+0(SB), Z3, Z8
+	VMOVAPS      Z2, Z9
+	VFMADD213PS  Z8, Z2, Z9
+	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
+	VMULPS       vconst3f000000<>+0(SB), Z9, Z8
+	VPXORD       vconst80000000<>+0(SB), Z3, Z3
+	VMOVUPS      vconstc2d00000<>+0(SB), Z9
+	VMAXPS       Z3, Z9, Z3
+	VMOVUPS      vconst42b20000<>+0(SB), Z9
+	VMINPS       Z3, Z9, Z3
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z9
+	VMOVAPS      Z3, Z10
+	VFMADD213PS  vconst4b400000<>+0(SB), Z9, Z10
+	VSUBPS       vconst4b400000<>+0(SB), Z10, Z9
+	VMOVUPS      vconst3f318000<>+0(SB), Z10
+	VMOVAPS      Z9, Z11
+	VFNMADD213PS Z3, Z10, Z11
+	VMOVUPS      vconstb95e8083<>+0(SB), Z3
+	VMOVAPS      Z9, Z10
+	VFNMADD213PS Z11, Z3, Z10
+	VMOVUPS      vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z10, Z3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z10, Z3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z10, Z3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z10, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z10, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z10, Z3
+	VSCALEFPS    Z9, Z3, Z3
+	VMOVAPS      Z8, Z8
+	VFNMADD213PS Z3, Z3, Z8
+	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS       vconst3f3504f3<>+0(SB), Z2, Z2
+	VMOVUPS      vconst40000000<>+0(SB), Z3
+	VADDPS       vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS       Z2, Z3, Z2
+	VMOVUPS      vconst3d98d67b<>+0(SB), Z3
+	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z3
+	VMULPS       vconst3f000000<>+0(SB), Z3, Z2
+	VMULPS       Z8, Z2, Z2
+	VMOVUPS      vconst3f800000<>+0(SB), Z9
+	VMULPS       Z3, Z8, Z3
+	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
+	VSUBPS       Z3, Z9, Z3
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS    Z2, Z3, K1, Z4
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z2
+	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z2, K1
+	VBLENDMPS    Z1, Z4, K1, Z5
+	VMULPS       vconst3ecc422a<>+0(SB), Z8, Z1
+	VMOVAPS      Z0, Z0
+	VFMADD213PS  Z5, Z1, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (SI), K1, Z0
+	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS       Z1, Z1, Z2
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Z3
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstbec0937d<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3f906eba<>+0(SB), Z2, Z3
+	VMULPS       Z3, Z1, Z1
+	VMOVUPS      vconst3f000000<>+0(SB), Z2
+	VMOVAPS      Z1, Z1
+	VFMADD213PS  vconst3f000000<>+0(SB), Z2, Z1
+	VMOVUPS      vconst41a00000<>+0(SB), Z2
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z3
+	VMINPS       Z3, Z2, Z2
+	VMULPS       Z2, Z2, Z3
+	VPXORD       vconst80000000<>+0(SB), Z3, Z4
+	VMOVAPS      Z2, Z5
+	VFMADD213PS  Z4, Z2, Z5
+	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
+	VMULPS       vconst3f000000<>+0(SB), Z5, Z4
+	VPXORD       vconst80000000<>+0(SB), Z3, Z3
+	VMOVUPS      vconstc2d00000<>+0(SB), Z5
+	VMAXPS       Z3, Z5, Z3
+	VMOVUPS      vconst42b20000<>+0(SB), Z5
+	VMINPS       Z3, Z5, Z3
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z5
+	VMOVAPS      Z3, Z8
+	VFMADD213PS  vconst4b400000<>+0(SB), Z5, Z8
+	VSUBPS       vconst4b400000<>+0(SB), Z8, Z5
+	VMOVUPS      vconst3f318000<>+0(SB), Z8
+	VMOVAPS      Z5, Z9
+	VFNMADD213PS Z3, Z8, Z9
+	VMOVUPS      vconstb95e8083<>+0(SB), Z3
+	VMOVAPS      Z5, Z8
+	VFNMADD213PS Z9, Z3, Z8
+	VMOVUPS      vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z3
+	VSCALEFPS    Z5, Z3, Z3
+	VMOVAPS      Z4, Z4
+	VFNMADD213PS Z3, Z3, Z4
+	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS       vconst3f3504f3<>+0(SB), Z2, Z2
+	VMOVUPS      vconst40000000<>+0(SB), Z3
+	VADDPS       vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS       Z2, Z3, Z2
+	VMOVUPS      vconst3d98d67b<>+0(SB), Z3
+	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z3
+	VMULPS       vconst3f000000<>+0(SB), Z3, Z2
+	VMULPS       Z4, Z2, Z2
+	VMOVUPS      vconst3f800000<>+0(SB), Z5
+	VMULPS       Z3, Z4, Z3
+	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
+	VSUBPS       Z3, Z5, Z3
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS    Z2, Z3, K2, Z6
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z2
+	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z2, K2
+	VBLENDMPS    Z1, Z6, K2, Z7
+	VMULPS       vconst3ecc422a<>+0(SB), Z4, Z1
+	VMOVAPS      Z0, Z0
+	VFMADD213PS  Z7, Z1, Z0
+	VMOVUPS      Z0, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+DATA vconst3ecc422a<>+0(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+4(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+8(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+12(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+16(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+20(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+24(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+28(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+32(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+36(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+40(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+44(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+48(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+52(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+56(SB)/4, $0x3ecc422a
+DATA vconst3ecc422a<>+60(SB)/4, $0x3ecc422a
+GLOBL vconst3ecc422a<>(SB), RODATA|NOPTR, $64
+
 // func vAddAVX512(dst *float32, x *float32, y *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·vAddAVX512(SB), NOSPLIT, $0-32
@@ -5402,6 +6238,214 @@ tail:
 done:
 	VZEROUPPER
 	RET
+
+// func vHardsigmoidGradAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·vHardsigmoidGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z2
+	VMOVUPS   Z2, (DI)
+	VMOVUPS   64(SI), Z0
+	VMOVUPS   64(DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z3
+	VMOVUPS   Z3, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VMOVUPS   128(DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z4
+	VMOVUPS   Z4, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VMOVUPS   192(DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z5
+	VMOVUPS   Z5, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z6
+	VMOVUPS   Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	TESTQ     CX, CX
+	JE        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K2
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K2, Z7
+	VMOVUPS   Z7, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vHardswishGradAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·vHardswishGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z3
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z3, K1, Z4
+	VMOVUPS   Z4, (DI)
+	VMOVUPS   64(SI), Z0
+	VMOVUPS   64(DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z5
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z5, K1, Z6
+	VMOVUPS   Z6, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VMOVUPS   128(DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z7
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z7, K1, Z8
+	VMOVUPS   Z8, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VMOVUPS   192(DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z9
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z9, K1, Z10
+	VMOVUPS   Z10, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z11
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z11, K1, Z12
+	VMOVUPS   Z12, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	TESTQ     CX, CX
+	JE        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K2
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K2, Z13
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K2
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z13, K2, Z14
+	VMOVUPS   Z14, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+DATA vconstc0400000<>+0(SB)/4, $0xc0400000
+DATA vconstc0400000<>+4(SB)/4, $0xc0400000
+DATA vconstc0400000<>+8(SB)/4, $0xc0400000
+DATA vconstc0400000<>+12(SB)/4, $0xc0400000
+DATA vconstc0400000<>+16(SB)/4, $0xc0400000
+DATA vconstc0400000<>+20(SB)/4, $0xc0400000
+DATA vconstc0400000<>+24(SB)/4, $0xc0400000
+DATA vconstc0400000<>+28(SB)/4, $0xc0400000
+DATA vconstc0400000<>+32(SB)/4, $0xc0400000
+DATA vconstc0400000<>+36(SB)/4, $0xc0400000
+DATA vconstc0400000<>+40(SB)/4, $0xc0400000
+DATA vconstc0400000<>+44(SB)/4, $0xc0400000
+DATA vconstc0400000<>+48(SB)/4, $0xc0400000
+DATA vconstc0400000<>+52(SB)/4, $0xc0400000
+DATA vconstc0400000<>+56(SB)/4, $0xc0400000
+DATA vconstc0400000<>+60(SB)/4, $0xc0400000
+GLOBL vconstc0400000<>(SB), RODATA|NOPTR, $64
 
 // func vAddsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F, MMX+
@@ -7684,6 +8728,499 @@ tail:
 	VZEROUPPER
 	RET
 
+// func vHardsigmoidNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vHardsigmoidNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS   Z0, Z2, Z0
+	VMINPS   Z0, Z1, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS   Z0, Z2, Z0
+	VMINPS   Z0, Z1, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS   Z0, Z2, Z0
+	VMINPS   Z0, Z1, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS   Z0, Z2, Z0
+	VMINPS   Z0, Z1, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS   Z0, Z2, Z0
+	VMINPS   Z0, Z1, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardswishNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vHardswishNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS   Z3, Z2, Z2
+	VMINPS   Z2, Z1, Z1
+	VMULPS   Z1, Z0, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS   Z3, Z2, Z2
+	VMINPS   Z2, Z1, Z1
+	VMULPS   Z1, Z0, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS   Z3, Z2, Z2
+	VMINPS   Z2, Z1, Z1
+	VMULPS   Z1, Z0, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS   Z3, Z2, Z2
+	VMINPS   Z2, Z1, Z1
+	VMULPS   Z1, Z0, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMOVUPS  vconst40c00000<>+0(SB), Z1
+	VXORPS   Z2, Z2, Z2
+	VADDPS   vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS   Z3, Z2, Z2
+	VMINPS   Z2, Z1, Z1
+	VMULPS   Z1, Z0, Z0
+	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vEluNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vEluNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+	VBROADCASTSS b+28(FP), Z1
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z2
+	VCVTPS2PD     Y1, Z3
+	VCVTPS2PD     Y0, Z4
+	VMULPD        Z3, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z2, Y5
+	VCVTPS2PD     Y2, Z9
+	VCVTPS2PD     Y5, Z10
+	VMINPD        vconstq0000000000000000<>+0(SB), Z9, Z11
+	VMAXPD        vconstqc069000000000000<>+0(SB), Z11, Z11
+	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z12
+	VMOVAPD       Z11, Z13
+	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z12, Z13
+	VSUBPD        vconstq4338000000000000<>+0(SB), Z13, Z12
+	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z14
+	VMOVAPD       Z12, Z15
+	VFNMADD213PD  Z11, Z14, Z15
+	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z11
+	VMOVAPD       Z12, Z12
+	VFNMADD213PD  Z15, Z11, Z12
+	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z11
+	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z12, Z11
+	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z12, Z11
+	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z12, Z11
+	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z12, Z11
+	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z12, Z11
+	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z12, Z11
+	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z12, Z11
+	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z12, Z11
+	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z12, Z11
+	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z12, Z11
+	VMULPD        Z11, Z12, Z11
+	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z13, Z12
+	VPSLLQ        $0x34, Z12, Z12
+	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z12, Z13
+	VMOVAPD       Z12, Z12
+	VFMADD213PD   Z13, Z11, Z12
+	VMULPD        Z4, Z12, Z11
+	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z9, K1
+	VMULPD        Z3, Z9, Z9
+	VBLENDMPD     Z9, Z11, K1, Z6
+	VCVTPD2PS     Z6, Y5
+	VMINPD        vconstq0000000000000000<>+0(SB), Z10, Z9
+	VMAXPD        vconstqc069000000000000<>+0(SB), Z9, Z9
+	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z11
+	VMOVAPD       Z9, Z12
+	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z11, Z12
+	VSUBPD        vconstq4338000000000000<>+0(SB), Z12, Z11
+	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z13
+	VMOVAPD       Z11, Z14
+	VFNMADD213PD  Z9, Z13, Z14
+	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z9
+	VMOVAPD       Z11, Z11
+	VFNMADD213PD  Z14, Z9, Z11
+	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z9
+	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z11, Z9
+	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z11, Z9
+	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z11, Z9
+	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z11, Z9
+	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z11, Z9
+	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z11, Z9
+	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z11, Z9
+	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z11, Z9
+	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z11, Z9
+	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z11, Z9
+	VMULPD        Z9, Z11, Z9
+	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z12, Z11
+	VPSLLQ        $0x34, Z11, Z11
+	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z11, Z12
+	VMOVAPD       Z11, Z11
+	VFMADD213PD   Z12, Z9, Z11
+	VMULPD        Z4, Z11, Z4
+	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z10, K1
+	VMULPD        Z3, Z10, Z3
+	VBLENDMPD     Z3, Z4, K1, Z7
+	VCVTPD2PS     Z7, Y3
+	VINSERTF64X4  $0x01, Y3, Z5, Z3
+	VCMPPS        $0x03, Z2, Z2, K1
+	VBLENDMPS     Z2, Z3, K1, Z8
+	VMOVNTPS      Z8, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vLeakyGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vLeakyGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z2
+	VMOVNTPS  Z2, (DI)
+	VMOVUPS   64(SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z3
+	VMOVNTPS  Z3, 64(DI)
+	VMOVUPS   128(SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z4
+	VMOVNTPS  Z4, 128(DI)
+	VMOVUPS   192(SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z5
+	VMOVNTPS  Z5, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vEluGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vEluGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z0
+	VBROADCASTSS b+28(FP), Z1
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z2
+	VCMPPS       $0x1e, vconst00000000<>+0(SB), Z2, K1
+	VMOVUPS      vconstc2d00000<>+0(SB), Z3
+	VMAXPS       Z2, Z3, Z2
+	VMOVUPS      vconst42b20000<>+0(SB), Z3
+	VMINPS       Z2, Z3, Z2
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS      Z2, Z5
+	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z5
+	VSUBPS       vconst4b400000<>+0(SB), Z5, Z3
+	VMOVUPS      vconst3f318000<>+0(SB), Z5
+	VMOVAPS      Z3, Z6
+	VFNMADD213PS Z2, Z5, Z6
+	VMOVUPS      vconstb95e8083<>+0(SB), Z2
+	VMOVAPS      Z3, Z5
+	VFNMADD213PS Z6, Z2, Z5
+	VMOVUPS      vconst3ab51226<>+0(SB), Z2
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z2
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z2
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z2
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z2
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z2
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z2
+	VSCALEFPS    Z3, Z2, Z2
+	VMULPS       Z1, Z0, Z3
+	VMULPS       Z3, Z2, Z2
+	VBLENDMPS    Z1, Z2, K1, Z4
+	VMOVNTPS     Z4, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSiluGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vSiluGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD       vconst80000000<>+0(SB), Z1, Z1
+	VMOVUPS      vconstc2d00000<>+0(SB), Z4
+	VMAXPS       Z1, Z4, Z1
+	VMOVUPS      vconst42b20000<>+0(SB), Z4
+	VMINPS       Z1, Z4, Z1
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z4
+	VMOVAPS      Z1, Z5
+	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z5
+	VSUBPS       vconst4b400000<>+0(SB), Z5, Z4
+	VMOVUPS      vconst3f318000<>+0(SB), Z5
+	VMOVAPS      Z4, Z6
+	VFNMADD213PS Z1, Z5, Z6
+	VMOVUPS      vconstb95e8083<>+0(SB), Z1
+	VMOVAPS      Z4, Z5
+	VFNMADD213PS Z6, Z1, Z5
+	VMOVUPS      vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
+	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
+	VSCALEFPS    Z4, Z1, Z1
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VADDPS       vconst3f800000<>+0(SB), Z1, Z4
+	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
+	VDIVPS       Z4, Z2, Z5
+	VMOVUPS      vconst3f800000<>+0(SB), Z6
+	VBLENDMPS    Z1, Z6, K1, Z3
+	VDIVPS       Z4, Z3, Z1
+	VMULPS       Z1, Z0, Z0
+	VADDPS       vconst3f800000<>+0(SB), Z0, Z0
+	VMULPS       Z0, Z5, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vGeluGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vGeluGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS       Z1, Z1, Z2
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Z3
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstbec0937d<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3f906eba<>+0(SB), Z2, Z3
+	VMULPS       Z3, Z1, Z1
+	VMOVUPS      vconst3f000000<>+0(SB), Z2
+	VMOVAPS      Z1, Z1
+	VFMADD213PS  vconst3f000000<>+0(SB), Z2, Z1
+	VMOVUPS      vconst41a00000<>+0(SB), Z2
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z3
+	VMINPS       Z3, Z2, Z2
+	VMULPS       Z2, Z2, Z3
+	VPXORD       vconst80000000<>+0(SB), Z3, Z6
+	VMOVAPS      Z2, Z7
+	VFMADD213PS  Z6, Z2, Z7
+	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
+	VMULPS       vconst3f000000<>+0(SB), Z7, Z6
+	VPXORD       vconst80000000<>+0(SB), Z3, Z3
+	VMOVUPS      vconstc2d00000<>+0(SB), Z7
+	VMAXPS       Z3, Z7, Z3
+	VMOVUPS      vconst42b20000<>+0(SB), Z7
+	VMINPS       Z3, Z7, Z3
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z7
+	VMOVAPS      Z3, Z8
+	VFMADD213PS  vconst4b400000<>+0(SB), Z7, Z8
+	VSUBPS       vconst4b400000<>+0(SB), Z8, Z7
+	VMOVUPS      vconst3f318000<>+0(SB), Z8
+	VMOVAPS      Z7, Z9
+	VFNMADD213PS Z3, Z8, Z9
+	VMOVUPS      vconstb95e8083<>+0(SB), Z3
+	VMOVAPS      Z7, Z8
+	VFNMADD213PS Z9, Z3, Z8
+	VMOVUPS      vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z3
+	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z3
+	VSCALEFPS    Z7, Z3, Z3
+	VMOVAPS      Z6, Z6
+	VFNMADD213PS Z3, Z3, Z6
+	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS       vconst3f3504f3<>+0(SB), Z2, Z2
+	VMOVUPS      vconst40000000<>+0(SB), Z3
+	VADDPS       vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS       Z2, Z3, Z2
+	VMOVUPS      vconst3d98d67b<>+0(SB), Z3
+	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z3
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z3
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z3
+	VMULPS       vconst3f000000<>+0(SB), Z3, Z2
+	VMULPS       Z6, Z2, Z2
+	VMOVUPS      vconst3f800000<>+0(SB), Z7
+	VMULPS       Z3, Z6, Z3
+	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
+	VSUBPS       Z3, Z7, Z3
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS    Z2, Z3, K1, Z4
+	VPANDD       vconst7fffffff<>+0(SB), Z0, Z2
+	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z2, K1
+	VBLENDMPS    Z1, Z4, K1, Z5
+	VMULPS       vconst3ecc422a<>+0(SB), Z6, Z1
+	VMOVAPS      Z0, Z0
+	VFMADD213PS  Z5, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func vAddNTAVX512(dst *float32, x *float32, y *float32, n int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·vAddNTAVX512(SB), NOSPLIT, $0-32
@@ -8060,6 +9597,163 @@ single:
 	VCMPPS    $0x12, Z2, Z1, K1
 	VBLENDMPS Z2, Z0, K1, Z7
 	VMOVNTPS  Z7, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardsigmoidGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vHardsigmoidGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z2
+	VMOVNTPS  Z2, (DI)
+	VMOVUPS   64(SI), Z0
+	VMOVUPS   64(DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z3
+	VMOVNTPS  Z3, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VMOVUPS   128(DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z4
+	VMOVNTPS  Z4, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VMOVUPS   192(DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z5
+	VMOVNTPS  Z5, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000010, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardswishGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vHardswishGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000040
+	JB        single
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z3
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z3, K1, Z4
+	VMOVNTPS  Z4, (DI)
+	VMOVUPS   64(SI), Z0
+	VMOVUPS   64(DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z5
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z5, K1, Z6
+	VMOVNTPS  Z6, 64(DI)
+	VMOVUPS   128(SI), Z0
+	VMOVUPS   128(DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z7
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z7, K1, Z8
+	VMOVNTPS  Z8, 128(DI)
+	VMOVUPS   192(SI), Z0
+	VMOVUPS   192(DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z9
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z9, K1, Z10
+	VMOVNTPS  Z10, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000040, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000010
+	JB        tail
+	VMOVUPS   (SI), Z0
+	VMOVUPS   (DX), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z0, Z2
+	VBLENDMPS Z2, Z0, K1, Z11
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z11, K1, Z12
+	VMOVNTPS  Z12, (DI)
 	ADDQ      $0x00000040, DI
 	ADDQ      $0x00000040, SI
 	ADDQ      $0x00000040, DX
@@ -8856,6 +10550,290 @@ drainLoop:
 	VCMPPS    $0x12, Z2, Z0, K1
 	VBLENDMPS Z2, Z1, K1, Z6
 	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardsigmoidGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vHardsigmoidGradRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000100
+	JB        single
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z7
+	VMOVUPS   Z7, (R10)(R9*1)
+	VMOVUPS   (SI), Z7
+	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z7, Z0
+	VXORPS    Z7, Z7, Z7
+	VBLENDMPS Z0, Z7, K1, Z1
+	VMOVNTPS  Z1, (DI)
+	VMOVUPS   64(R10)(R9*1), Z0
+	VMOVUPS   64(DX), Z7
+	VMOVUPS   Z7, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Z7
+	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z7, Z0
+	VXORPS    Z7, Z7, Z7
+	VBLENDMPS Z0, Z7, K1, Z2
+	VMOVNTPS  Z2, 64(DI)
+	VMOVUPS   128(R10)(R9*1), Z0
+	VMOVUPS   128(DX), Z7
+	VMOVUPS   Z7, 128(R10)(R9*1)
+	VMOVUPS   128(SI), Z7
+	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z7, Z0
+	VXORPS    Z7, Z7, Z7
+	VBLENDMPS Z0, Z7, K1, Z3
+	VMOVNTPS  Z3, 128(DI)
+	VMOVUPS   192(R10)(R9*1), Z0
+	VMOVUPS   192(DX), Z7
+	VMOVUPS   Z7, 192(R10)(R9*1)
+	VMOVUPS   192(SI), Z7
+	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z7, Z0
+	VXORPS    Z7, Z7, Z7
+	VBLENDMPS Z0, Z7, K1, Z4
+	VMOVNTPS  Z4, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000100, CX
+	ADDQ      $0x00000100, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z1
+	VMOVUPS   Z1, (R10)(R9*1)
+	VMOVUPS   (SI), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z1, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z5
+	VMOVNTPS  Z5, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (SI), Z1
+	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40c00000<>+0(SB), Z1, Z0
+	VXORPS    Z1, Z1, Z1
+	VBLENDMPS Z0, Z1, K1, Z6
+	VMOVNTPS  Z6, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardswishGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·vHardswishGradRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000100
+	JB        single
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z13
+	VMOVUPS   Z13, (R10)(R9*1)
+	VMOVUPS   (SI), Z13
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40400000<>+0(SB), Z0, Z14
+	VADDPS    vconst3f000000<>+0(SB), Z14, Z14
+	VMULPS    Z14, Z13, Z14
+	VBLENDMPS Z14, Z13, K1, Z1
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z1, K1, Z2
+	VMOVNTPS  Z2, (DI)
+	VMOVUPS   64(R10)(R9*1), Z0
+	VMOVUPS   64(DX), Z13
+	VMOVUPS   Z13, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Z13
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40400000<>+0(SB), Z0, Z14
+	VADDPS    vconst3f000000<>+0(SB), Z14, Z14
+	VMULPS    Z14, Z13, Z14
+	VBLENDMPS Z14, Z13, K1, Z3
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z3, K1, Z4
+	VMOVNTPS  Z4, 64(DI)
+	VMOVUPS   128(R10)(R9*1), Z0
+	VMOVUPS   128(DX), Z13
+	VMOVUPS   Z13, 128(R10)(R9*1)
+	VMOVUPS   128(SI), Z13
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40400000<>+0(SB), Z0, Z14
+	VADDPS    vconst3f000000<>+0(SB), Z14, Z14
+	VMULPS    Z14, Z13, Z14
+	VBLENDMPS Z14, Z13, K1, Z5
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z5, K1, Z6
+	VMOVNTPS  Z6, 128(DI)
+	VMOVUPS   192(R10)(R9*1), Z0
+	VMOVUPS   192(DX), Z13
+	VMOVUPS   Z13, 192(R10)(R9*1)
+	VMOVUPS   192(SI), Z13
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40400000<>+0(SB), Z0, Z14
+	VADDPS    vconst3f000000<>+0(SB), Z14, Z14
+	VMULPS    Z14, Z13, Z14
+	VBLENDMPS Z14, Z13, K1, Z7
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z7, K1, Z8
+	VMOVNTPS  Z8, 192(DI)
+	ADDQ      $0x00000100, DI
+	ADDQ      $0x00000100, SI
+	ADDQ      $0x00000100, DX
+	SUBQ      $0x00000100, CX
+	ADDQ      $0x00000100, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (DX), Z1
+	VMOVUPS   Z1, (R10)(R9*1)
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40400000<>+0(SB), Z0, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z1, Z2
+	VBLENDMPS Z2, Z1, K1, Z9
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z9, K1, Z10
+	VMOVNTPS  Z10, (DI)
+	ADDQ      $0x00000040, DI
+	ADDQ      $0x00000040, SI
+	ADDQ      $0x00000040, DX
+	SUBQ      $0x00000040, CX
+	ADDQ      $0x00000040, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Z0
+	VMOVUPS   (SI), Z1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS    vconst40400000<>+0(SB), Z0, Z2
+	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS    Z2, Z1, Z2
+	VBLENDMPS Z2, Z1, K1, Z11
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS    Z0, Z0, Z0
+	VBLENDMPS Z0, Z11, K1, Z12
+	VMOVNTPS  Z12, (DI)
 	ADDQ      $0x00000040, DI
 	ADDQ      $0x00000040, SI
 	SUBQ      $0x00000040, CX
@@ -15352,6 +17330,829 @@ done:
 	VZEROUPPER
 	RET
 
+// func vHardsigmoidAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX
+TEXT ·vHardsigmoidAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ    CX, $0x00000020
+	JB      single
+	VMOVUPS (SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS  Y0, Y2, Y0
+	VMINPS  Y0, Y1, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, (DI)
+	VMOVUPS 32(SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS  Y0, Y2, Y0
+	VMINPS  Y0, Y1, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, 32(DI)
+	VMOVUPS 64(SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS  Y0, Y2, Y0
+	VMINPS  Y0, Y1, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, 64(DI)
+	VMOVUPS 96(SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS  Y0, Y2, Y0
+	VMINPS  Y0, Y1, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, 96(DI)
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000008
+	JB      tail
+	VMOVUPS (SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS  Y0, Y2, Y0
+	VMINPS  Y0, Y1, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, CX
+	JMP     single
+
+tail:
+	TESTQ      CX, CX
+	JE         done
+	NEGQ       CX
+	LEAQ       vtailmask<>+0(SB), AX
+	VMOVUPS    32(AX)(CX*4), Y0
+	VMASKMOVPS (SI), Y0, Y1
+	VMOVUPS    vconst40c00000<>+0(SB), Y2
+	VXORPS     Y3, Y3, Y3
+	VADDPS     vconst40400000<>+0(SB), Y1, Y1
+	VMAXPS     Y1, Y3, Y1
+	VMINPS     Y1, Y2, Y1
+	VDIVPS     vconst40c00000<>+0(SB), Y1, Y1
+	VMASKMOVPS Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vHardswishAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX
+TEXT ·vHardswishAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ    CX, $0x00000020
+	JB      single
+	VMOVUPS (SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS  Y3, Y2, Y2
+	VMINPS  Y2, Y1, Y1
+	VMULPS  Y1, Y0, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, (DI)
+	VMOVUPS 32(SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS  Y3, Y2, Y2
+	VMINPS  Y2, Y1, Y1
+	VMULPS  Y1, Y0, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, 32(DI)
+	VMOVUPS 64(SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS  Y3, Y2, Y2
+	VMINPS  Y2, Y1, Y1
+	VMULPS  Y1, Y0, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, 64(DI)
+	VMOVUPS 96(SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS  Y3, Y2, Y2
+	VMINPS  Y2, Y1, Y1
+	VMULPS  Y1, Y0, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, 96(DI)
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000008
+	JB      tail
+	VMOVUPS (SI), Y0
+	VMOVUPS vconst40c00000<>+0(SB), Y1
+	VXORPS  Y2, Y2, Y2
+	VADDPS  vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS  Y3, Y2, Y2
+	VMINPS  Y2, Y1, Y1
+	VMULPS  Y1, Y0, Y0
+	VDIVPS  vconst40c00000<>+0(SB), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, CX
+	JMP     single
+
+tail:
+	TESTQ      CX, CX
+	JE         done
+	NEGQ       CX
+	LEAQ       vtailmask<>+0(SB), AX
+	VMOVUPS    32(AX)(CX*4), Y0
+	VMASKMOVPS (SI), Y0, Y1
+	VMOVUPS    vconst40c00000<>+0(SB), Y2
+	VXORPS     Y3, Y3, Y3
+	VADDPS     vconst40400000<>+0(SB), Y1, Y4
+	VMAXPS     Y4, Y3, Y3
+	VMINPS     Y3, Y2, Y2
+	VMULPS     Y2, Y1, Y1
+	VDIVPS     vconst40c00000<>+0(SB), Y1, Y1
+	VMASKMOVPS Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vEluAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·vEluAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS b+28(FP), Y1
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y2
+	VCVTPS2PD    X1, Y3
+	VCVTPS2PD    X0, Y4
+	VMULPD       Y3, Y4, Y4
+	VEXTRACTF128 $0x01, Y2, X5
+	VCVTPS2PD    X2, Y6
+	VCVTPS2PD    X5, Y7
+	VMINPD       vconstq0000000000000000<>+0(SB), Y6, Y8
+	VMAXPD       vconstqc069000000000000<>+0(SB), Y8, Y8
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y9
+	VMOVAPD      Y8, Y10
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y9, Y10
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y10, Y9
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y11
+	VMOVAPD      Y9, Y12
+	VFNMADD213PD Y8, Y11, Y12
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y8
+	VMOVAPD      Y9, Y9
+	VFNMADD213PD Y12, Y8, Y9
+	VMOVUPD      vconstq3e5ae64567f544e4<>+0(SB), Y8
+	VFMADD213PD  vconstq3e927e4fb7789f5c<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3ec71de3a556c734<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3efa01a01a01a01a<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3f2a01a01a01a01a<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3f56c16c16c16c17<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3f81111111111111<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3fa5555555555555<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3fc5555555555555<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3fe0000000000000<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y9, Y8
+	VMULPD       Y8, Y9, Y8
+	VPSUBQ       vconstq4337fffffffffc01<>+0(SB), Y10, Y9
+	VPSLLQ       $0x34, Y9, Y9
+	VSUBPD       vconstq3ff0000000000000<>+0(SB), Y9, Y10
+	VMOVAPD      Y9, Y9
+	VFMADD213PD  Y10, Y8, Y9
+	VMULPD       Y4, Y9, Y8
+	VCMPPD       $0x1e, vconstq0000000000000000<>+0(SB), Y6, Y9
+	VMULPD       Y3, Y6, Y6
+	VBLENDVPD    Y9, Y6, Y8, Y6
+	VCVTPD2PSY   Y6, X5
+	VMINPD       vconstq0000000000000000<>+0(SB), Y7, Y6
+	VMAXPD       vconstqc069000000000000<>+0(SB), Y6, Y6
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y8
+	VMOVAPD      Y6, Y9
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y8, Y9
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y9, Y8
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y10
+	VMOVAPD      Y8, Y11
+	VFNMADD213PD Y6, Y10, Y11
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y6
+	VMOVAPD      Y8, Y8
+	VFNMADD213PD Y11, Y6, Y8
+	VMOVUPD      vconstq3e5ae64567f544e4<>+0(SB), Y6
+	VFMADD213PD  vconstq3e927e4fb7789f5c<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3ec71de3a556c734<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3efa01a01a01a01a<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3f2a01a01a01a01a<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3f56c16c16c16c17<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3f81111111111111<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3fa5555555555555<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3fc5555555555555<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3fe0000000000000<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y8, Y6
+	VMULPD       Y6, Y8, Y6
+	VPSUBQ       vconstq4337fffffffffc01<>+0(SB), Y9, Y8
+	VPSLLQ       $0x34, Y8, Y8
+	VSUBPD       vconstq3ff0000000000000<>+0(SB), Y8, Y9
+	VMOVAPD      Y8, Y8
+	VFMADD213PD  Y9, Y6, Y8
+	VMULPD       Y4, Y8, Y4
+	VCMPPD       $0x1e, vconstq0000000000000000<>+0(SB), Y7, Y6
+	VMULPD       Y3, Y7, Y3
+	VBLENDVPD    Y6, Y3, Y4, Y3
+	VCVTPD2PSY   Y3, X3
+	VINSERTF128  $0x01, X3, Y5, Y3
+	VCMPPS       $0x03, Y2, Y2, Y4
+	VBLENDVPS    Y4, Y2, Y3, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	NEGQ         CX
+	LEAQ         vtailmask<>+0(SB), AX
+	VMOVUPS      32(AX)(CX*4), Y2
+	VMASKMOVPS   (SI), Y2, Y3
+	VCVTPS2PD    X1, Y1
+	VCVTPS2PD    X0, Y0
+	VMULPD       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y3, X5
+	VCVTPS2PD    X3, Y4
+	VCVTPS2PD    X5, Y6
+	VMINPD       vconstq0000000000000000<>+0(SB), Y4, Y7
+	VMAXPD       vconstqc069000000000000<>+0(SB), Y7, Y7
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y8
+	VMOVAPD      Y7, Y9
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y8, Y9
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y9, Y8
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y10
+	VMOVAPD      Y8, Y11
+	VFNMADD213PD Y7, Y10, Y11
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y7
+	VMOVAPD      Y8, Y8
+	VFNMADD213PD Y11, Y7, Y8
+	VMOVUPD      vconstq3e5ae64567f544e4<>+0(SB), Y7
+	VFMADD213PD  vconstq3e927e4fb7789f5c<>+0(SB), Y8, Y7
+	VFMADD213PD  vconstq3ec71de3a556c734<>+0(SB), Y8, Y7
+	VFMADD213PD  vconstq3efa01a01a01a01a<>+0(SB), Y8, Y7
+	VFMADD213PD  vconstq3f2a01a01a01a01a<>+0(SB), Y8, Y7
+	VFMADD213PD  vconstq3f56c16c16c16c17<>+0(SB), Y8, Y7
+	VFMADD213PD  vconstq3f81111111111111<>+0(SB), Y8, Y7
+	VFMADD213PD  vconstq3fa5555555555555<>+0(SB), Y8, Y7
+	VFMADD213PD  vconstq3fc5555555555555<>+0(SB), Y8, Y7
+	VFMADD213PD  vconstq3fe0000000000000<>+0(SB), Y8, Y7
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y8, Y7
+	VMULPD       Y7, Y8, Y7
+	VPSUBQ       vconstq4337fffffffffc01<>+0(SB), Y9, Y8
+	VPSLLQ       $0x34, Y8, Y8
+	VSUBPD       vconstq3ff0000000000000<>+0(SB), Y8, Y9
+	VMOVAPD      Y8, Y8
+	VFMADD213PD  Y9, Y7, Y8
+	VMULPD       Y0, Y8, Y7
+	VCMPPD       $0x1e, vconstq0000000000000000<>+0(SB), Y4, Y8
+	VMULPD       Y1, Y4, Y4
+	VBLENDVPD    Y8, Y4, Y7, Y4
+	VCVTPD2PSY   Y4, X5
+	VMINPD       vconstq0000000000000000<>+0(SB), Y6, Y4
+	VMAXPD       vconstqc069000000000000<>+0(SB), Y4, Y4
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y7
+	VMOVAPD      Y4, Y8
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y7, Y8
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y8, Y7
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y9
+	VMOVAPD      Y7, Y10
+	VFNMADD213PD Y4, Y9, Y10
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y4
+	VMOVAPD      Y7, Y7
+	VFNMADD213PD Y10, Y4, Y7
+	VMOVUPD      vconstq3e5ae64567f544e4<>+0(SB), Y4
+	VFMADD213PD  vconstq3e927e4fb7789f5c<>+0(SB), Y7, Y4
+	VFMADD213PD  vconstq3ec71de3a556c734<>+0(SB), Y7, Y4
+	VFMADD213PD  vconstq3efa01a01a01a01a<>+0(SB), Y7, Y4
+	VFMADD213PD  vconstq3f2a01a01a01a01a<>+0(SB), Y7, Y4
+	VFMADD213PD  vconstq3f56c16c16c16c17<>+0(SB), Y7, Y4
+	VFMADD213PD  vconstq3f81111111111111<>+0(SB), Y7, Y4
+	VFMADD213PD  vconstq3fa5555555555555<>+0(SB), Y7, Y4
+	VFMADD213PD  vconstq3fc5555555555555<>+0(SB), Y7, Y4
+	VFMADD213PD  vconstq3fe0000000000000<>+0(SB), Y7, Y4
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y7, Y4
+	VMULPD       Y4, Y7, Y4
+	VPSUBQ       vconstq4337fffffffffc01<>+0(SB), Y8, Y7
+	VPSLLQ       $0x34, Y7, Y7
+	VSUBPD       vconstq3ff0000000000000<>+0(SB), Y7, Y8
+	VMOVAPD      Y7, Y7
+	VFMADD213PD  Y8, Y4, Y7
+	VMULPD       Y0, Y7, Y0
+	VCMPPD       $0x1e, vconstq0000000000000000<>+0(SB), Y6, Y4
+	VMULPD       Y1, Y6, Y1
+	VBLENDVPD    Y4, Y1, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VINSERTF128  $0x01, X0, Y5, Y0
+	VCMPPS       $0x03, Y3, Y3, Y1
+	VBLENDVPS    Y1, Y3, Y0, Y0
+	VMASKMOVPS   Y0, Y2, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vLeakyGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX
+TEXT ·vLeakyGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVUPS   Y1, (DI)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVUPS   Y1, 32(DI)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVUPS   Y1, 64(DI)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVUPS   Y1, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVUPS   Y1, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	TESTQ      CX, CX
+	JE         done
+	NEGQ       CX
+	LEAQ       vtailmask<>+0(SB), AX
+	VMOVUPS    32(AX)(CX*4), Y1
+	VMASKMOVPS (SI), Y1, Y2
+	VCMPPS     $0x1e, vconst00000000<>+0(SB), Y2, Y2
+	VBLENDVPS  Y2, vconst3f800000<>+0(SB), Y0, Y0
+	VMASKMOVPS Y0, Y1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vEluGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·vEluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS b+28(FP), Y1
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y2
+	VCMPPS       $0x1e, vconst00000000<>+0(SB), Y2, Y3
+	VMOVUPS      vconstc2d00000<>+0(SB), Y4
+	VMAXPS       Y2, Y4, Y2
+	VMOVUPS      vconst42b20000<>+0(SB), Y4
+	VMINPS       Y2, Y4, Y2
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y4
+	VMOVAPS      Y2, Y5
+	VFMADD213PS  vconst4b400000<>+0(SB), Y4, Y5
+	VSUBPS       vconst4b400000<>+0(SB), Y5, Y4
+	VMOVUPS      vconst3f318000<>+0(SB), Y6
+	VMOVAPS      Y4, Y7
+	VFNMADD213PS Y2, Y6, Y7
+	VMOVUPS      vconstb95e8083<>+0(SB), Y2
+	VMOVAPS      Y4, Y4
+	VFNMADD213PS Y7, Y2, Y4
+	VMOVUPS      vconst3ab51226<>+0(SB), Y2
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y2
+	VPSUBD       vconst4b400000<>+0(SB), Y5, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y5, Y2, Y2
+	VMULPS       Y4, Y2, Y2
+	VMULPS       Y1, Y0, Y4
+	VMULPS       Y4, Y2, Y2
+	VBLENDVPS    Y3, Y1, Y2, Y2
+	VMOVUPS      Y2, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	NEGQ         CX
+	LEAQ         vtailmask<>+0(SB), AX
+	VMOVUPS      32(AX)(CX*4), Y2
+	VMASKMOVPS   (SI), Y2, Y3
+	VCMPPS       $0x1e, vconst00000000<>+0(SB), Y3, Y4
+	VMOVUPS      vconstc2d00000<>+0(SB), Y5
+	VMAXPS       Y3, Y5, Y3
+	VMOVUPS      vconst42b20000<>+0(SB), Y5
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y5
+	VMOVAPS      Y3, Y6
+	VFMADD213PS  vconst4b400000<>+0(SB), Y5, Y6
+	VSUBPS       vconst4b400000<>+0(SB), Y6, Y5
+	VMOVUPS      vconst3f318000<>+0(SB), Y7
+	VMOVAPS      Y5, Y8
+	VFNMADD213PS Y3, Y7, Y8
+	VMOVUPS      vconstb95e8083<>+0(SB), Y3
+	VMOVAPS      Y5, Y5
+	VFNMADD213PS Y8, Y3, Y5
+	VMOVUPS      vconst3ab51226<>+0(SB), Y3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3f800000<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3f800000<>+0(SB), Y5, Y3
+	VPSUBD       vconst4b400000<>+0(SB), Y6, Y5
+	VPSRAD       $0x01, Y5, Y6
+	VPSUBD       Y6, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y6, Y3, Y3
+	VMULPS       Y5, Y3, Y3
+	VMULPS       Y1, Y0, Y0
+	VMULPS       Y0, Y3, Y0
+	VBLENDVPS    Y4, Y1, Y0, Y0
+	VMASKMOVPS   Y0, Y2, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vSiluGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·vSiluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y1
+	VXORPS       vconst80000000<>+0(SB), Y1, Y1
+	VMOVUPS      vconstc2d00000<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMOVUPS      vconst42b20000<>+0(SB), Y2
+	VMINPS       Y1, Y2, Y1
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y2
+	VMOVAPS      Y1, Y3
+	VFMADD213PS  vconst4b400000<>+0(SB), Y2, Y3
+	VSUBPS       vconst4b400000<>+0(SB), Y3, Y2
+	VMOVUPS      vconst3f318000<>+0(SB), Y4
+	VMOVAPS      Y2, Y5
+	VFNMADD213PS Y1, Y4, Y5
+	VMOVUPS      vconstb95e8083<>+0(SB), Y1
+	VMOVAPS      Y2, Y2
+	VFNMADD213PS Y5, Y1, Y2
+	VMOVUPS      vconst3ab51226<>+0(SB), Y1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y1
+	VPSUBD       vconst4b400000<>+0(SB), Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst0000007f<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       vconst0000007f<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y0, Y2
+	VADDPS       vconst3f800000<>+0(SB), Y1, Y3
+	VBLENDVPS    Y2, vconst3f800000<>+0(SB), Y1, Y4
+	VDIVPS       Y3, Y4, Y4
+	VMOVUPS      vconst3f800000<>+0(SB), Y5
+	VBLENDVPS    Y2, Y1, Y5, Y1
+	VDIVPS       Y3, Y1, Y1
+	VMULPS       Y1, Y0, Y0
+	VADDPS       vconst3f800000<>+0(SB), Y0, Y0
+	VMULPS       Y0, Y4, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	NEGQ         CX
+	LEAQ         vtailmask<>+0(SB), AX
+	VMOVUPS      32(AX)(CX*4), Y0
+	VMASKMOVPS   (SI), Y0, Y1
+	VANDPS       vconst7fffffff<>+0(SB), Y1, Y2
+	VXORPS       vconst80000000<>+0(SB), Y2, Y2
+	VMOVUPS      vconstc2d00000<>+0(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMOVUPS      vconst42b20000<>+0(SB), Y3
+	VMINPS       Y2, Y3, Y2
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y3
+	VMOVAPS      Y2, Y4
+	VFMADD213PS  vconst4b400000<>+0(SB), Y3, Y4
+	VSUBPS       vconst4b400000<>+0(SB), Y4, Y3
+	VMOVUPS      vconst3f318000<>+0(SB), Y5
+	VMOVAPS      Y3, Y6
+	VFNMADD213PS Y2, Y5, Y6
+	VMOVUPS      vconstb95e8083<>+0(SB), Y2
+	VMOVAPS      Y3, Y3
+	VFNMADD213PS Y6, Y2, Y3
+	VMOVUPS      vconst3ab51226<>+0(SB), Y2
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y3, Y2
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y3, Y2
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y3, Y2
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y3, Y2
+	VFMADD213PS  vconst3f800000<>+0(SB), Y3, Y2
+	VFMADD213PS  vconst3f800000<>+0(SB), Y3, Y2
+	VPSUBD       vconst4b400000<>+0(SB), Y4, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       vconst0000007f<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       vconst0000007f<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y2, Y2
+	VMULPS       Y3, Y2, Y2
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y1, Y3
+	VADDPS       vconst3f800000<>+0(SB), Y2, Y4
+	VBLENDVPS    Y3, vconst3f800000<>+0(SB), Y2, Y5
+	VDIVPS       Y4, Y5, Y5
+	VMOVUPS      vconst3f800000<>+0(SB), Y6
+	VBLENDVPS    Y3, Y2, Y6, Y2
+	VDIVPS       Y4, Y2, Y2
+	VMULPS       Y2, Y1, Y1
+	VADDPS       vconst3f800000<>+0(SB), Y1, Y1
+	VMULPS       Y1, Y5, Y1
+	VMASKMOVPS   Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vGeluGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·vGeluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VMULPS       vconst3f3504f3<>+0(SB), Y0, Y1
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Y3
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Y2, Y3
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Y2, Y3
+	VFMADD213PS  vconstbec0937d<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3f906eba<>+0(SB), Y2, Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVUPS      vconst3f000000<>+0(SB), Y2
+	VMOVAPS      Y1, Y1
+	VFMADD213PS  vconst3f000000<>+0(SB), Y2, Y1
+	VMOVUPS      vconst41a00000<>+0(SB), Y2
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y3
+	VMINPS       Y3, Y2, Y2
+	VMULPS       Y2, Y2, Y3
+	VXORPS       vconst80000000<>+0(SB), Y3, Y4
+	VMOVAPS      Y2, Y5
+	VFMADD213PS  Y4, Y2, Y5
+	VMULPS       vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS       vconst3f000000<>+0(SB), Y5, Y4
+	VXORPS       vconst80000000<>+0(SB), Y3, Y3
+	VMOVUPS      vconstc2d00000<>+0(SB), Y5
+	VMAXPS       Y3, Y5, Y3
+	VMOVUPS      vconst42b20000<>+0(SB), Y5
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y5
+	VMOVAPS      Y3, Y6
+	VFMADD213PS  vconst4b400000<>+0(SB), Y5, Y6
+	VSUBPS       vconst4b400000<>+0(SB), Y6, Y5
+	VMOVUPS      vconst3f318000<>+0(SB), Y7
+	VMOVAPS      Y5, Y8
+	VFNMADD213PS Y3, Y7, Y8
+	VMOVUPS      vconstb95e8083<>+0(SB), Y3
+	VMOVAPS      Y5, Y5
+	VFNMADD213PS Y8, Y3, Y5
+	VMOVUPS      vconst3ab51226<>+0(SB), Y3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3f800000<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3f800000<>+0(SB), Y5, Y3
+	VPSUBD       vconst4b400000<>+0(SB), Y6, Y5
+	VPSRAD       $0x01, Y5, Y6
+	VPSUBD       Y6, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y6, Y3, Y3
+	VMULPS       Y5, Y3, Y3
+	VMOVAPS      Y4, Y4
+	VFNMADD213PS Y3, Y3, Y4
+	VANDPS       vconst7fffffff<>+0(SB), Y2, Y2
+	VMULPS       vconst3f3504f3<>+0(SB), Y2, Y2
+	VMOVUPS      vconst40000000<>+0(SB), Y3
+	VADDPS       vconst40000000<>+0(SB), Y2, Y2
+	VDIVPS       Y2, Y3, Y2
+	VMOVUPS      vconst3d98d67b<>+0(SB), Y3
+	VFMADD213PS  vconstbe298716<>+0(SB), Y2, Y3
+	VFMADD213PS  vconstba36d82a<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Y2, Y3
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Y2, Y3
+	VMULPS       vconst3f000000<>+0(SB), Y3, Y2
+	VMULPS       Y4, Y2, Y2
+	VMOVUPS      vconst3f800000<>+0(SB), Y5
+	VMULPS       Y3, Y4, Y3
+	VMULPS       vconst3f000000<>+0(SB), Y3, Y3
+	VSUBPS       Y3, Y5, Y3
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Y0, Y5
+	VBLENDVPS    Y5, Y2, Y3, Y2
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y3
+	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Y3, Y3
+	VBLENDVPS    Y3, Y1, Y2, Y1
+	VMULPS       vconst3ecc422a<>+0(SB), Y4, Y2
+	VMOVAPS      Y0, Y0
+	VFMADD213PS  Y1, Y2, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	NEGQ         CX
+	LEAQ         vtailmask<>+0(SB), AX
+	VMOVUPS      32(AX)(CX*4), Y0
+	VMASKMOVPS   (SI), Y0, Y1
+	VMULPS       vconst3f3504f3<>+0(SB), Y1, Y2
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Y4
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Y3, Y4
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Y3, Y4
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Y3, Y4
+	VFMADD213PS  vconstbec0937d<>+0(SB), Y3, Y4
+	VFMADD213PS  vconst3f906eba<>+0(SB), Y3, Y4
+	VMULPS       Y4, Y2, Y2
+	VMOVUPS      vconst3f000000<>+0(SB), Y3
+	VMOVAPS      Y2, Y2
+	VFMADD213PS  vconst3f000000<>+0(SB), Y3, Y2
+	VMOVUPS      vconst41a00000<>+0(SB), Y3
+	VANDPS       vconst7fffffff<>+0(SB), Y1, Y4
+	VMINPS       Y4, Y3, Y3
+	VMULPS       Y3, Y3, Y4
+	VXORPS       vconst80000000<>+0(SB), Y4, Y5
+	VMOVAPS      Y3, Y6
+	VFMADD213PS  Y5, Y3, Y6
+	VMULPS       vconst3f000000<>+0(SB), Y4, Y4
+	VMULPS       vconst3f000000<>+0(SB), Y6, Y5
+	VXORPS       vconst80000000<>+0(SB), Y4, Y4
+	VMOVUPS      vconstc2d00000<>+0(SB), Y6
+	VMAXPS       Y4, Y6, Y4
+	VMOVUPS      vconst42b20000<>+0(SB), Y6
+	VMINPS       Y4, Y6, Y4
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y6
+	VMOVAPS      Y4, Y7
+	VFMADD213PS  vconst4b400000<>+0(SB), Y6, Y7
+	VSUBPS       vconst4b400000<>+0(SB), Y7, Y6
+	VMOVUPS      vconst3f318000<>+0(SB), Y8
+	VMOVAPS      Y6, Y9
+	VFNMADD213PS Y4, Y8, Y9
+	VMOVUPS      vconstb95e8083<>+0(SB), Y4
+	VMOVAPS      Y6, Y6
+	VFNMADD213PS Y9, Y4, Y6
+	VMOVUPS      vconst3ab51226<>+0(SB), Y4
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3f800000<>+0(SB), Y6, Y4
+	VFMADD213PS  vconst3f800000<>+0(SB), Y6, Y4
+	VPSUBD       vconst4b400000<>+0(SB), Y7, Y6
+	VPSRAD       $0x01, Y6, Y7
+	VPSUBD       Y7, Y6, Y6
+	VPADDD       vconst0000007f<>+0(SB), Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VPADDD       vconst0000007f<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VMULPS       Y7, Y4, Y4
+	VMULPS       Y6, Y4, Y4
+	VMOVAPS      Y5, Y5
+	VFNMADD213PS Y4, Y4, Y5
+	VANDPS       vconst7fffffff<>+0(SB), Y3, Y3
+	VMULPS       vconst3f3504f3<>+0(SB), Y3, Y3
+	VMOVUPS      vconst40000000<>+0(SB), Y4
+	VADDPS       vconst40000000<>+0(SB), Y3, Y3
+	VDIVPS       Y3, Y4, Y3
+	VMOVUPS      vconst3d98d67b<>+0(SB), Y4
+	VFMADD213PS  vconstbe298716<>+0(SB), Y3, Y4
+	VFMADD213PS  vconstba36d82a<>+0(SB), Y3, Y4
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Y3, Y4
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Y3, Y4
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Y3, Y4
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Y3, Y4
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Y3, Y4
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Y3, Y4
+	VMULPS       vconst3f000000<>+0(SB), Y4, Y3
+	VMULPS       Y5, Y3, Y3
+	VMOVUPS      vconst3f800000<>+0(SB), Y6
+	VMULPS       Y4, Y5, Y4
+	VMULPS       vconst3f000000<>+0(SB), Y4, Y4
+	VSUBPS       Y4, Y6, Y4
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Y1, Y6
+	VBLENDVPS    Y6, Y3, Y4, Y3
+	VANDPS       vconst7fffffff<>+0(SB), Y1, Y4
+	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Y4, Y4
+	VBLENDVPS    Y4, Y2, Y3, Y2
+	VMULPS       vconst3ecc422a<>+0(SB), Y5, Y3
+	VMOVAPS      Y1, Y1
+	VFMADD213PS  Y2, Y3, Y1
+	VMASKMOVPS   Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
 // func vAddAVX2(dst *float32, x *float32, y *float32, n int)
 // Requires: AVX
 TEXT ·vAddAVX2(SB), NOSPLIT, $0-32
@@ -15808,6 +18609,194 @@ tail:
 	VMASKMOVPS (DX), Y0, Y2
 	VXORPS     Y3, Y3, Y3
 	VCMPPS     $0x12, Y3, Y2, Y2
+	VBLENDVPS  Y2, Y3, Y1, Y1
+	VMASKMOVPS Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vHardsigmoidGradAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX
+TEXT ·vHardsigmoidGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VMOVUPS   32(DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVUPS   Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VMOVUPS   64(DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVUPS   Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VMOVUPS   96(DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVUPS   Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	TESTQ      CX, CX
+	JE         done
+	NEGQ       CX
+	LEAQ       vtailmask<>+0(SB), AX
+	VMOVUPS    32(AX)(CX*4), Y0
+	VMASKMOVPS (SI), Y0, Y1
+	VMASKMOVPS (DX), Y0, Y2
+	VANDPS     vconst7fffffff<>+0(SB), Y2, Y2
+	VCMPPS     $0x11, vconst40400000<>+0(SB), Y2, Y2
+	VDIVPS     vconst40c00000<>+0(SB), Y1, Y1
+	VXORPS     Y3, Y3, Y3
+	VBLENDVPS  Y2, Y1, Y3, Y1
+	VMASKMOVPS Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vHardswishGradAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX
+TEXT ·vHardswishGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VMOVUPS   32(DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VMOVUPS   64(DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VMOVUPS   96(DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	TESTQ      CX, CX
+	JE         done
+	NEGQ       CX
+	LEAQ       vtailmask<>+0(SB), AX
+	VMOVUPS    32(AX)(CX*4), Y0
+	VMASKMOVPS (SI), Y0, Y1
+	VMASKMOVPS (DX), Y0, Y2
+	VCMPPS     $0x12, vconst40400000<>+0(SB), Y2, Y3
+	VDIVPS     vconst40400000<>+0(SB), Y2, Y4
+	VADDPS     vconst3f000000<>+0(SB), Y4, Y4
+	VMULPS     Y4, Y1, Y4
+	VBLENDVPS  Y3, Y4, Y1, Y1
+	VCMPPS     $0x11, vconstc0400000<>+0(SB), Y2, Y2
+	VXORPS     Y3, Y3, Y3
 	VBLENDVPS  Y2, Y3, Y1, Y1
 	VMASKMOVPS Y1, Y0, (DI)
 
@@ -18171,6 +21160,523 @@ tail:
 	VZEROUPPER
 	RET
 
+// func vHardsigmoidNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vHardsigmoidNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS   Y0, Y2, Y0
+	VMINPS   Y0, Y1, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS   Y0, Y2, Y0
+	VMINPS   Y0, Y1, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS   Y0, Y2, Y0
+	VMINPS   Y0, Y1, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS   Y0, Y2, Y0
+	VMINPS   Y0, Y1, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y0
+	VMAXPS   Y0, Y2, Y0
+	VMINPS   Y0, Y1, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardswishNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vHardswishNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS   Y3, Y2, Y2
+	VMINPS   Y2, Y1, Y1
+	VMULPS   Y1, Y0, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS   Y3, Y2, Y2
+	VMINPS   Y2, Y1, Y1
+	VMULPS   Y1, Y0, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS   Y3, Y2, Y2
+	VMINPS   Y2, Y1, Y1
+	VMULPS   Y1, Y0, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS   Y3, Y2, Y2
+	VMINPS   Y2, Y1, Y1
+	VMULPS   Y1, Y0, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMOVUPS  vconst40c00000<>+0(SB), Y1
+	VXORPS   Y2, Y2, Y2
+	VADDPS   vconst40400000<>+0(SB), Y0, Y3
+	VMAXPS   Y3, Y2, Y2
+	VMINPS   Y2, Y1, Y1
+	VMULPS   Y1, Y0, Y0
+	VDIVPS   vconst40c00000<>+0(SB), Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vEluNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vEluNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS b+28(FP), Y1
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y2
+	VCVTPS2PD    X1, Y3
+	VCVTPS2PD    X0, Y4
+	VMULPD       Y3, Y4, Y4
+	VEXTRACTF128 $0x01, Y2, X5
+	VCVTPS2PD    X2, Y6
+	VCVTPS2PD    X5, Y7
+	VMINPD       vconstq0000000000000000<>+0(SB), Y6, Y8
+	VMAXPD       vconstqc069000000000000<>+0(SB), Y8, Y8
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y9
+	VMOVAPD      Y8, Y10
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y9, Y10
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y10, Y9
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y11
+	VMOVAPD      Y9, Y12
+	VFNMADD213PD Y8, Y11, Y12
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y8
+	VMOVAPD      Y9, Y9
+	VFNMADD213PD Y12, Y8, Y9
+	VMOVUPD      vconstq3e5ae64567f544e4<>+0(SB), Y8
+	VFMADD213PD  vconstq3e927e4fb7789f5c<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3ec71de3a556c734<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3efa01a01a01a01a<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3f2a01a01a01a01a<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3f56c16c16c16c17<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3f81111111111111<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3fa5555555555555<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3fc5555555555555<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3fe0000000000000<>+0(SB), Y9, Y8
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y9, Y8
+	VMULPD       Y8, Y9, Y8
+	VPSUBQ       vconstq4337fffffffffc01<>+0(SB), Y10, Y9
+	VPSLLQ       $0x34, Y9, Y9
+	VSUBPD       vconstq3ff0000000000000<>+0(SB), Y9, Y10
+	VMOVAPD      Y9, Y9
+	VFMADD213PD  Y10, Y8, Y9
+	VMULPD       Y4, Y9, Y8
+	VCMPPD       $0x1e, vconstq0000000000000000<>+0(SB), Y6, Y9
+	VMULPD       Y3, Y6, Y6
+	VBLENDVPD    Y9, Y6, Y8, Y6
+	VCVTPD2PSY   Y6, X5
+	VMINPD       vconstq0000000000000000<>+0(SB), Y7, Y6
+	VMAXPD       vconstqc069000000000000<>+0(SB), Y6, Y6
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y8
+	VMOVAPD      Y6, Y9
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y8, Y9
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y9, Y8
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y10
+	VMOVAPD      Y8, Y11
+	VFNMADD213PD Y6, Y10, Y11
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y6
+	VMOVAPD      Y8, Y8
+	VFNMADD213PD Y11, Y6, Y8
+	VMOVUPD      vconstq3e5ae64567f544e4<>+0(SB), Y6
+	VFMADD213PD  vconstq3e927e4fb7789f5c<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3ec71de3a556c734<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3efa01a01a01a01a<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3f2a01a01a01a01a<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3f56c16c16c16c17<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3f81111111111111<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3fa5555555555555<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3fc5555555555555<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3fe0000000000000<>+0(SB), Y8, Y6
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y8, Y6
+	VMULPD       Y6, Y8, Y6
+	VPSUBQ       vconstq4337fffffffffc01<>+0(SB), Y9, Y8
+	VPSLLQ       $0x34, Y8, Y8
+	VSUBPD       vconstq3ff0000000000000<>+0(SB), Y8, Y9
+	VMOVAPD      Y8, Y8
+	VFMADD213PD  Y9, Y6, Y8
+	VMULPD       Y4, Y8, Y4
+	VCMPPD       $0x1e, vconstq0000000000000000<>+0(SB), Y7, Y6
+	VMULPD       Y3, Y7, Y3
+	VBLENDVPD    Y6, Y3, Y4, Y3
+	VCVTPD2PSY   Y3, X3
+	VINSERTF128  $0x01, X3, Y5, Y3
+	VCMPPS       $0x03, Y2, Y2, Y4
+	VBLENDVPS    Y4, Y2, Y3, Y2
+	VMOVNTPS     Y2, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vLeakyGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, MMX+
+TEXT ·vLeakyGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVNTPS  Y1, (DI)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVNTPS  Y1, 32(DI)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVNTPS  Y1, 64(DI)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVNTPS  Y1, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x1e, vconst00000000<>+0(SB), Y1, Y1
+	VBLENDVPS Y1, vconst3f800000<>+0(SB), Y0, Y1
+	VMOVNTPS  Y1, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vEluGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vEluGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS b+28(FP), Y1
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y2
+	VCMPPS       $0x1e, vconst00000000<>+0(SB), Y2, Y3
+	VMOVUPS      vconstc2d00000<>+0(SB), Y4
+	VMAXPS       Y2, Y4, Y2
+	VMOVUPS      vconst42b20000<>+0(SB), Y4
+	VMINPS       Y2, Y4, Y2
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y4
+	VMOVAPS      Y2, Y5
+	VFMADD213PS  vconst4b400000<>+0(SB), Y4, Y5
+	VSUBPS       vconst4b400000<>+0(SB), Y5, Y4
+	VMOVUPS      vconst3f318000<>+0(SB), Y6
+	VMOVAPS      Y4, Y7
+	VFNMADD213PS Y2, Y6, Y7
+	VMOVUPS      vconstb95e8083<>+0(SB), Y2
+	VMOVAPS      Y4, Y4
+	VFNMADD213PS Y7, Y2, Y4
+	VMOVUPS      vconst3ab51226<>+0(SB), Y2
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y2
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y2
+	VPSUBD       vconst4b400000<>+0(SB), Y5, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y5, Y2, Y2
+	VMULPS       Y4, Y2, Y2
+	VMULPS       Y1, Y0, Y4
+	VMULPS       Y4, Y2, Y2
+	VBLENDVPS    Y3, Y1, Y2, Y2
+	VMOVNTPS     Y2, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSiluGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vSiluGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y1
+	VXORPS       vconst80000000<>+0(SB), Y1, Y1
+	VMOVUPS      vconstc2d00000<>+0(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMOVUPS      vconst42b20000<>+0(SB), Y2
+	VMINPS       Y1, Y2, Y1
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y2
+	VMOVAPS      Y1, Y3
+	VFMADD213PS  vconst4b400000<>+0(SB), Y2, Y3
+	VSUBPS       vconst4b400000<>+0(SB), Y3, Y2
+	VMOVUPS      vconst3f318000<>+0(SB), Y4
+	VMOVAPS      Y2, Y5
+	VFNMADD213PS Y1, Y4, Y5
+	VMOVUPS      vconstb95e8083<>+0(SB), Y1
+	VMOVAPS      Y2, Y2
+	VFNMADD213PS Y5, Y1, Y2
+	VMOVUPS      vconst3ab51226<>+0(SB), Y1
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y1
+	VPSUBD       vconst4b400000<>+0(SB), Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       vconst0000007f<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VPADDD       vconst0000007f<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y1, Y1
+	VMULPS       Y2, Y1, Y1
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y0, Y2
+	VADDPS       vconst3f800000<>+0(SB), Y1, Y3
+	VBLENDVPS    Y2, vconst3f800000<>+0(SB), Y1, Y4
+	VDIVPS       Y3, Y4, Y4
+	VMOVUPS      vconst3f800000<>+0(SB), Y5
+	VBLENDVPS    Y2, Y1, Y5, Y1
+	VDIVPS       Y3, Y1, Y1
+	VMULPS       Y1, Y0, Y0
+	VADDPS       vconst3f800000<>+0(SB), Y0, Y0
+	VMULPS       Y0, Y4, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vGeluGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vGeluGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VMULPS       vconst3f3504f3<>+0(SB), Y0, Y1
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      vconstba1fa7f8<>+0(SB), Y3
+	VFMADD213PS  vconst3ba43b77<>+0(SB), Y2, Y3
+	VFMADD213PS  vconstbcdb5f75<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3de70ee9<>+0(SB), Y2, Y3
+	VFMADD213PS  vconstbec0937d<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3f906eba<>+0(SB), Y2, Y3
+	VMULPS       Y3, Y1, Y1
+	VMOVUPS      vconst3f000000<>+0(SB), Y2
+	VMOVAPS      Y1, Y1
+	VFMADD213PS  vconst3f000000<>+0(SB), Y2, Y1
+	VMOVUPS      vconst41a00000<>+0(SB), Y2
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y3
+	VMINPS       Y3, Y2, Y2
+	VMULPS       Y2, Y2, Y3
+	VXORPS       vconst80000000<>+0(SB), Y3, Y4
+	VMOVAPS      Y2, Y5
+	VFMADD213PS  Y4, Y2, Y5
+	VMULPS       vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS       vconst3f000000<>+0(SB), Y5, Y4
+	VXORPS       vconst80000000<>+0(SB), Y3, Y3
+	VMOVUPS      vconstc2d00000<>+0(SB), Y5
+	VMAXPS       Y3, Y5, Y3
+	VMOVUPS      vconst42b20000<>+0(SB), Y5
+	VMINPS       Y3, Y5, Y3
+	VMOVUPS      vconst3fb8aa3b<>+0(SB), Y5
+	VMOVAPS      Y3, Y6
+	VFMADD213PS  vconst4b400000<>+0(SB), Y5, Y6
+	VSUBPS       vconst4b400000<>+0(SB), Y6, Y5
+	VMOVUPS      vconst3f318000<>+0(SB), Y7
+	VMOVAPS      Y5, Y8
+	VFNMADD213PS Y3, Y7, Y8
+	VMOVUPS      vconstb95e8083<>+0(SB), Y3
+	VMOVAPS      Y5, Y5
+	VFNMADD213PS Y8, Y3, Y5
+	VMOVUPS      vconst3ab51226<>+0(SB), Y3
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3f800000<>+0(SB), Y5, Y3
+	VFMADD213PS  vconst3f800000<>+0(SB), Y5, Y3
+	VPSUBD       vconst4b400000<>+0(SB), Y6, Y5
+	VPSRAD       $0x01, Y5, Y6
+	VPSUBD       Y6, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y6, Y6
+	VPSLLD       $0x17, Y6, Y6
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y6, Y3, Y3
+	VMULPS       Y5, Y3, Y3
+	VMOVAPS      Y4, Y4
+	VFNMADD213PS Y3, Y3, Y4
+	VANDPS       vconst7fffffff<>+0(SB), Y2, Y2
+	VMULPS       vconst3f3504f3<>+0(SB), Y2, Y2
+	VMOVUPS      vconst40000000<>+0(SB), Y3
+	VADDPS       vconst40000000<>+0(SB), Y2, Y2
+	VDIVPS       Y2, Y3, Y2
+	VMOVUPS      vconst3d98d67b<>+0(SB), Y3
+	VFMADD213PS  vconstbe298716<>+0(SB), Y2, Y3
+	VFMADD213PS  vconstba36d82a<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3dfe5e22<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3e1947c7<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3e82b0ee<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3e8fac6a<>+0(SB), Y2, Y3
+	VFMADD213PS  vconst3e9080f7<>+0(SB), Y2, Y3
+	VFMADD213PS  vconstb6b657ef<>+0(SB), Y2, Y3
+	VMULPS       vconst3f000000<>+0(SB), Y3, Y2
+	VMULPS       Y4, Y2, Y2
+	VMOVUPS      vconst3f800000<>+0(SB), Y5
+	VMULPS       Y3, Y4, Y3
+	VMULPS       vconst3f000000<>+0(SB), Y3, Y3
+	VSUBPS       Y3, Y5, Y3
+	VCMPPS       $0x11, vconst00000000<>+0(SB), Y0, Y5
+	VBLENDVPS    Y5, Y2, Y3, Y2
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y3
+	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Y3, Y3
+	VBLENDVPS    Y3, Y1, Y2, Y1
+	VMULPS       vconst3ecc422a<>+0(SB), Y4, Y2
+	VMOVAPS      Y0, Y0
+	VFMADD213PS  Y1, Y2, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func vAddNTAVX2(dst *float32, x *float32, y *float32, n int)
 // Requires: AVX, MMX+
 TEXT ·vAddNTAVX2(SB), NOSPLIT, $0-32
@@ -18545,6 +22051,163 @@ single:
 	VMOVUPS   (DX), Y1
 	VXORPS    Y2, Y2, Y2
 	VCMPPS    $0x12, Y2, Y1, Y1
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardsigmoidGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vHardsigmoidGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VMOVUPS   32(DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VMOVUPS   64(DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VMOVUPS   96(DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y1, Y1
+	VDIVPS    vconst40c00000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y0, Y2, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardswishGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vHardswishGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ      CX, $0x00000020
+	JB        single
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(SI), Y0
+	VMOVUPS   32(DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(SI), Y0
+	VMOVUPS   64(DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(SI), Y0
+	VMOVUPS   96(DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y1, Y2, Y0, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000020, CX
+	JMP       loop
+
+single:
+	CMPQ      CX, $0x00000008
+	JB        tail
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (DX), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y1, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y1, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VBLENDVPS Y2, Y3, Y0, Y0
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
 	VBLENDVPS Y1, Y2, Y0, Y0
 	VMOVNTPS  Y0, (DI)
 	ADDQ      $0x00000020, DI
@@ -19341,6 +23004,290 @@ drainLoop:
 	VMOVUPS   (SI), Y1
 	VXORPS    Y2, Y2, Y2
 	VCMPPS    $0x12, Y2, Y0, Y0
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardsigmoidGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vHardsigmoidGradRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000080
+	JB        single
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y0, Y0
+	VDIVPS    vconst40c00000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y1, Y2, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(R10)(R9*1), Y0
+	VMOVUPS   32(DX), Y1
+	VMOVUPS   Y1, 32(R10)(R9*1)
+	VMOVUPS   32(SI), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y0, Y0
+	VDIVPS    vconst40c00000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y1, Y2, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(R10)(R9*1), Y0
+	VMOVUPS   64(DX), Y1
+	VMOVUPS   Y1, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y0, Y0
+	VDIVPS    vconst40c00000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y1, Y2, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(R10)(R9*1), Y0
+	VMOVUPS   96(DX), Y1
+	VMOVUPS   Y1, 96(R10)(R9*1)
+	VMOVUPS   96(SI), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y0, Y0
+	VDIVPS    vconst40c00000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y1, Y2, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000080, CX
+	ADDQ      $0x00000080, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y0, Y0
+	VDIVPS    vconst40c00000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y1, Y2, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (SI), Y1
+	VANDPS    vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS    $0x11, vconst40400000<>+0(SB), Y0, Y0
+	VDIVPS    vconst40c00000<>+0(SB), Y1, Y1
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y1, Y2, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        drainLoop
+	XORQ      R9, R9
+	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vHardswishGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vHardswishGradRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ      CX, $0x00000080
+	JB        single
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y0, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y0, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y1, Y3
+	VBLENDVPS Y2, Y3, Y1, Y1
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	VMOVUPS   32(R10)(R9*1), Y0
+	VMOVUPS   32(DX), Y1
+	VMOVUPS   Y1, 32(R10)(R9*1)
+	VMOVUPS   32(SI), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y0, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y0, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y1, Y3
+	VBLENDVPS Y2, Y3, Y1, Y1
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, 32(DI)
+	VMOVUPS   64(R10)(R9*1), Y0
+	VMOVUPS   64(DX), Y1
+	VMOVUPS   Y1, 64(R10)(R9*1)
+	VMOVUPS   64(SI), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y0, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y0, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y1, Y3
+	VBLENDVPS Y2, Y3, Y1, Y1
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, 64(DI)
+	VMOVUPS   96(R10)(R9*1), Y0
+	VMOVUPS   96(DX), Y1
+	VMOVUPS   Y1, 96(R10)(R9*1)
+	VMOVUPS   96(SI), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y0, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y0, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y1, Y3
+	VBLENDVPS Y2, Y3, Y1, Y1
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, 96(DI)
+	ADDQ      $0x00000080, DI
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000080, DX
+	SUBQ      $0x00000080, CX
+	ADDQ      $0x00000080, R9
+	CMPQ      R9, R11
+	JB        group
+	XORQ      R9, R9
+	JMP       group
+
+single:
+	TESTQ     CX, CX
+	JE        drain
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (DX), Y1
+	VMOVUPS   Y1, (R10)(R9*1)
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y0, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y0, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y1, Y3
+	VBLENDVPS Y2, Y3, Y1, Y1
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
+	VBLENDVPS Y0, Y2, Y1, Y0
+	VMOVNTPS  Y0, (DI)
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000020, CX
+	ADDQ      $0x00000020, R9
+	CMPQ      R9, R11
+	JB        single
+	XORQ      R9, R9
+	JMP       single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ     CX, CX
+	JE        done
+	VMOVUPS   (R10)(R9*1), Y0
+	VMOVUPS   (SI), Y1
+	VCMPPS    $0x12, vconst40400000<>+0(SB), Y0, Y2
+	VDIVPS    vconst40400000<>+0(SB), Y0, Y3
+	VADDPS    vconst3f000000<>+0(SB), Y3, Y3
+	VMULPS    Y3, Y1, Y3
+	VBLENDVPS Y2, Y3, Y1, Y1
+	VCMPPS    $0x11, vconstc0400000<>+0(SB), Y0, Y0
+	VXORPS    Y2, Y2, Y2
 	VBLENDVPS Y0, Y2, Y1, Y0
 	VMOVNTPS  Y0, (DI)
 	ADDQ      $0x00000020, DI

@@ -189,6 +189,41 @@ func vInvSqrtAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vPowAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
+// vHardsigmoidAVX512 sets dst[i] = min(max(x + 3, 0), 6)/6 for i < n, using AVX512.
+//
+//go:noescape
+func vHardsigmoidAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vHardswishAVX512 sets dst[i] = x·min(max(x + 3, 0), 6)/6 for i < n, using AVX512.
+//
+//go:noescape
+func vHardswishAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vEluAVX512 sets dst[i] = x > 0 ? b·x : a·b·(eˣ − 1), in float64 for i < n, using AVX512.
+//
+//go:noescape
+func vEluAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLeakyGradAVX512 sets dst[i] = x > 0 ? 1 : a for i < n, using AVX512.
+//
+//go:noescape
+func vLeakyGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vEluGradAVX512 sets dst[i] = x > 0 ? b : a·b·eˣ for i < n, using AVX512.
+//
+//go:noescape
+func vEluGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSiluGradAVX512 sets dst[i] = σ(x)·(1 + x·σ(−x)) for i < n, using AVX512.
+//
+//go:noescape
+func vSiluGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluGradAVX512 sets dst[i] = Φ(x) + x·φ(x) for i < n, using AVX512.
+//
+//go:noescape
+func vGeluGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX512 sets dst[i] = x + y for i < n, using AVX512.
 //
 //go:noescape
@@ -223,6 +258,16 @@ func vMinAVX512(dst *float32, x *float32, y *float32, n int)
 //
 //go:noescape
 func vReluGradAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vHardsigmoidGradAVX512 sets dst[i] = |y| < 3 ? x/6 : 0 for i < n, using AVX512.
+//
+//go:noescape
+func vHardsigmoidGradAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vHardswishGradAVX512 sets dst[i] = y < −3 ? 0 : y ≤ 3 ? x·(y/3 + ½) : x for i < n, using AVX512.
+//
+//go:noescape
+func vHardswishGradAVX512(dst *float32, x *float32, y *float32, n int)
 
 // vAddsNTAVX512 sets dst[i] = x + a for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
 //
@@ -409,6 +454,41 @@ func vInvSqrtNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vPowNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
+// vHardsigmoidNTAVX512 sets dst[i] = min(max(x + 3, 0), 6)/6 for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardsigmoidNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vHardswishNTAVX512 sets dst[i] = x·min(max(x + 3, 0), 6)/6 for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardswishNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vEluNTAVX512 sets dst[i] = x > 0 ? b·x : a·b·(eˣ − 1), in float64 for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vEluNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLeakyGradNTAVX512 sets dst[i] = x > 0 ? 1 : a for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vLeakyGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vEluGradNTAVX512 sets dst[i] = x > 0 ? b : a·b·eˣ for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vEluGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSiluGradNTAVX512 sets dst[i] = σ(x)·(1 + x·σ(−x)) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSiluGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluGradNTAVX512 sets dst[i] = Φ(x) + x·φ(x) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vGeluGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddNTAVX512 sets dst[i] = x + y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -444,6 +524,16 @@ func vMinNTAVX512(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vReluGradNTAVX512(dst *float32, x *float32, y *float32, n int)
 
+// vHardsigmoidGradNTAVX512 sets dst[i] = |y| < 3 ? x/6 : 0 for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardsigmoidGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vHardswishGradNTAVX512 sets dst[i] = y < −3 ? 0 : y ≤ 3 ? x·(y/3 + ½) : x for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardswishGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+
 // vAddRingAVX512 sets dst[i] = x + y for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -478,6 +568,16 @@ func vMinRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, 
 //
 //go:noescape
 func vReluGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vHardsigmoidGradRingAVX512 sets dst[i] = |y| < 3 ? x/6 : 0 for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardsigmoidGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vHardswishGradRingAVX512 sets dst[i] = y < −3 ? 0 : y ≤ 3 ? x·(y/3 + ½) : x for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardswishGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
 
 // sumWidenAVX512 returns Σ x[i] for i < n in float64 (n a multiple of 8), using AVX512.
 //
@@ -819,6 +919,41 @@ func vInvSqrtAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vPowAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
+// vHardsigmoidAVX2 sets dst[i] = min(max(x + 3, 0), 6)/6 for i < n, using AVX2.
+//
+//go:noescape
+func vHardsigmoidAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vHardswishAVX2 sets dst[i] = x·min(max(x + 3, 0), 6)/6 for i < n, using AVX2.
+//
+//go:noescape
+func vHardswishAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vEluAVX2 sets dst[i] = x > 0 ? b·x : a·b·(eˣ − 1), in float64 for i < n, using AVX2.
+//
+//go:noescape
+func vEluAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLeakyGradAVX2 sets dst[i] = x > 0 ? 1 : a for i < n, using AVX2.
+//
+//go:noescape
+func vLeakyGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vEluGradAVX2 sets dst[i] = x > 0 ? b : a·b·eˣ for i < n, using AVX2.
+//
+//go:noescape
+func vEluGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSiluGradAVX2 sets dst[i] = σ(x)·(1 + x·σ(−x)) for i < n, using AVX2.
+//
+//go:noescape
+func vSiluGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluGradAVX2 sets dst[i] = Φ(x) + x·φ(x) for i < n, using AVX2.
+//
+//go:noescape
+func vGeluGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX2 sets dst[i] = x + y for i < n, using AVX2.
 //
 //go:noescape
@@ -853,6 +988,16 @@ func vMinAVX2(dst *float32, x *float32, y *float32, n int)
 //
 //go:noescape
 func vReluGradAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vHardsigmoidGradAVX2 sets dst[i] = |y| < 3 ? x/6 : 0 for i < n, using AVX2.
+//
+//go:noescape
+func vHardsigmoidGradAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vHardswishGradAVX2 sets dst[i] = y < −3 ? 0 : y ≤ 3 ? x·(y/3 + ½) : x for i < n, using AVX2.
+//
+//go:noescape
+func vHardswishGradAVX2(dst *float32, x *float32, y *float32, n int)
 
 // vAddsNTAVX2 sets dst[i] = x + a for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
 //
@@ -1039,6 +1184,41 @@ func vInvSqrtNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vPowNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
+// vHardsigmoidNTAVX2 sets dst[i] = min(max(x + 3, 0), 6)/6 for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardsigmoidNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vHardswishNTAVX2 sets dst[i] = x·min(max(x + 3, 0), 6)/6 for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardswishNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vEluNTAVX2 sets dst[i] = x > 0 ? b·x : a·b·(eˣ − 1), in float64 for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vEluNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vLeakyGradNTAVX2 sets dst[i] = x > 0 ? 1 : a for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vLeakyGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vEluGradNTAVX2 sets dst[i] = x > 0 ? b : a·b·eˣ for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vEluGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vSiluGradNTAVX2 sets dst[i] = σ(x)·(1 + x·σ(−x)) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSiluGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluGradNTAVX2 sets dst[i] = Φ(x) + x·φ(x) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vGeluGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddNTAVX2 sets dst[i] = x + y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -1074,6 +1254,16 @@ func vMinNTAVX2(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vReluGradNTAVX2(dst *float32, x *float32, y *float32, n int)
 
+// vHardsigmoidGradNTAVX2 sets dst[i] = |y| < 3 ? x/6 : 0 for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardsigmoidGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vHardswishGradNTAVX2 sets dst[i] = y < −3 ? 0 : y ≤ 3 ? x·(y/3 + ½) : x for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardswishGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+
 // vAddRingAVX2 sets dst[i] = x + y for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -1108,6 +1298,16 @@ func vMinRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r 
 //
 //go:noescape
 func vReluGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vHardsigmoidGradRingAVX2 sets dst[i] = |y| < 3 ? x/6 : 0 for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardsigmoidGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vHardswishGradRingAVX2 sets dst[i] = y < −3 ? 0 : y ≤ 3 ? x·(y/3 + ½) : x for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vHardswishGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
 
 // sumWidenAVX2 returns Σ x[i] for i < n in float64 (n a multiple of 4), using AVX2.
 //

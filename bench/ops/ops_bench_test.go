@@ -104,11 +104,32 @@ func opCases() []opCase {
 		{"cross_entropy", func() *tensor.Tensor { return F.CrossEntropy(logits, labels) }},
 		{"bce_with_logits", func() *tensor.Tensor { return F.BCEWithLogits(x, u) }},
 		{"mse", func() *tensor.Tensor { return F.MSELoss(x, u) }},
+		// forward and backward of the activations, on a fresh leaf each call
+		{"relu_fb", fwdBwd(x, y, F.ReLU)},
+		{"gelu_fb", fwdBwd(x, y, func(x *tensor.Tensor) *tensor.Tensor { return F.GELU(x, "") })},
+		{"silu_fb", fwdBwd(x, y, F.SiLU)},
+		{"tanh_fb", fwdBwd(x, y, F.Tanh)},
+		{"sigmoid_fb", fwdBwd(x, y, F.Sigmoid)},
+		{"leaky_relu_fb", fwdBwd(x, y, func(x *tensor.Tensor) *tensor.Tensor { return F.LeakyReLU(x, 0.01) })},
+		{"elu_fb", fwdBwd(x, y, func(x *tensor.Tensor) *tensor.Tensor { return F.ELU(x, 1) })},
+		{"hardswish_fb", fwdBwd(x, y, F.Hardswish)},
+		{"hardsigmoid_fb", fwdBwd(x, y, F.Hardsigmoid)},
 	}
 }
 
-// BenchmarkOps times single forward ops, no gradient, each allocating
-// its result as a user's call does, on inputs of a million elements or
+// fwdBwd is a case that runs f forward on a leaf over x's values and
+// back with the output gradient g, returning the leaf's gradient.
+func fwdBwd(x, g *tensor.Tensor, f func(*tensor.Tensor) *tensor.Tensor) func() *tensor.Tensor {
+	return func() *tensor.Tensor {
+		l := x.Detach().SetRequiresGrad(true)
+		f(l).BackwardWith(g)
+		return l.Grad()
+	}
+}
+
+// BenchmarkOps times single forward ops, no gradient (and, in the cases
+// named *_fb, an activation's forward and backward), each allocating its
+// result as a user's call does, on inputs of a million elements or
 // the layer shapes of ops_torch.py, which times the same ops in PyTorch
 // (float32, as set by the environment's thread count). It is a survey for
 // finding the ops that fall far behind PyTorch; run both at one thread:

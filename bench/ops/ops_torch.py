@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """PyTorch side of bench/ops's BenchmarkOps (ops_bench_test.go).
 
-Times the same single forward ops, without gradients, on the same shapes,
+Times the same single forward ops, without gradients (and, in the cases
+named *_fb, an activation's forward and backward), on the same shapes,
 each allocating its result, and prints one line per op:
 
     OPS <name> <median µs per call>
@@ -115,6 +116,31 @@ cases = {
     "bce_with_logits": lambda: F.binary_cross_entropy_with_logits(x, u),
     "mse": lambda: F.mse_loss(x, u),
 }
+
+
+def fwd_bwd(f):
+    """Forward and backward of f on a fresh leaf over x, with gradient y."""
+
+    def run():
+        with torch.enable_grad():
+            leaf = x.detach().requires_grad_()
+            f(leaf).backward(y)
+            return leaf.grad
+
+    return run
+
+
+cases.update({
+    "relu_fb": fwd_bwd(F.relu),
+    "gelu_fb": fwd_bwd(F.gelu),
+    "silu_fb": fwd_bwd(F.silu),
+    "tanh_fb": fwd_bwd(torch.tanh),
+    "sigmoid_fb": fwd_bwd(torch.sigmoid),
+    "leaky_relu_fb": fwd_bwd(lambda v: F.leaky_relu(v, 0.01)),
+    "elu_fb": fwd_bwd(F.elu),
+    "hardswish_fb": fwd_bwd(F.hardswish),
+    "hardsigmoid_fb": fwd_bwd(F.hardsigmoid),
+})
 
 
 def go_times(path):

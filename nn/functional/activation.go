@@ -35,19 +35,9 @@ func clampOpen(x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
 // (torch.nn.functional.leaky_relu; torch's default slope is 0.01).
 func LeakyReLU(x *tensor.Tensor, slope float64) *tensor.Tensor { return x.LeakyReLU(slope) }
 
-// expm1 is exp(x) − 1, accurate near 0: tanh(x/2)·(exp(x) + 1) equals it
-// exactly and loses no digits to cancellation. A fused Expm1 op would save
-// two elementwise passes.
-func expm1(x *tensor.Tensor) *tensor.Tensor {
-	return x.MulScalar(0.5).Tanh().Mul(x.Exp().AddScalar(1))
-}
-
 // ELU is x where x > 0 and alpha·(exp(x) − 1) elsewhere
 // (torch.nn.functional.elu; torch's default alpha is 1).
-func ELU(x *tensor.Tensor, alpha float64) *tensor.Tensor {
-	neg := expm1(x.ClampMax(0)).MulScalar(alpha)
-	return tensor.Where(x.GtScalar(0), x, neg)
-}
+func ELU(x *tensor.Tensor, alpha float64) *tensor.Tensor { return x.ELU(alpha, 1) }
 
 // The constants of SELU (Klambauer et al., 2017), as torch uses them.
 const (
@@ -57,7 +47,7 @@ const (
 
 // SELU is scale·ELU(x, alpha) with the self-normalizing constants
 // alpha ≈ 1.6733 and scale ≈ 1.0507 (torch.nn.functional.selu).
-func SELU(x *tensor.Tensor) *tensor.Tensor { return ELU(x, seluAlpha).MulScalar(seluScale) }
+func SELU(x *tensor.Tensor) *tensor.Tensor { return x.ELU(seluAlpha, seluScale) }
 
 // GELU is x·Φ(x) with Φ the standard normal CDF
 // (torch.nn.functional.gelu). approximate is "" or "none" for the exact
@@ -112,16 +102,11 @@ func Hardtanh(x *tensor.Tensor, min, max float64) *tensor.Tensor {
 
 // Hardsigmoid is ReLU6(x + 3)/6 (torch.nn.functional.hardsigmoid); its
 // gradient is 0 at ±3, as torch's.
-func Hardsigmoid(x *tensor.Tensor) *tensor.Tensor {
-	return clampOpen(x.AddScalar(3), 0, 6).DivScalar(6)
-}
+func Hardsigmoid(x *tensor.Tensor) *tensor.Tensor { return x.Hardsigmoid() }
 
 // Hardswish is x·ReLU6(x + 3)/6 (torch.nn.functional.hardswish). Its
-// gradient at ±3 is torch's: x/3 + 1/2, the inner clamp passing the
-// gradient at its bounds.
-func Hardswish(x *tensor.Tensor) *tensor.Tensor {
-	return x.Mul(x.AddScalar(3).Clamp(0, 6).DivScalar(6))
-}
+// gradient at ±3 is torch's: x/3 + 1/2.
+func Hardswish(x *tensor.Tensor) *tensor.Tensor { return x.Hardswish() }
 
 // Softmax is exp(x)/Σexp(x) along dim (torch.nn.functional.softmax).
 func Softmax(x *tensor.Tensor, dim int) *tensor.Tensor { return x.Softmax(dim) }

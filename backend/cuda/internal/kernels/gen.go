@@ -119,6 +119,15 @@ func unaryBody(op backend.UnaryOp, t typ) string {
 		return "if (x < a) x = a; if (x > b) x = b; return x;"
 	case backend.LeakyReLU:
 		return "return x > 0 ? x : a * x;"
+	case backend.Hardsigmoid, backend.Hardswish:
+		// the comparisons fail for NaN, which passes through
+		clamp := C + " t = x + (" + C + ")3; if (t < 0) t = 0; if (t > 6) t = 6; "
+		if op == backend.Hardsigmoid {
+			return clamp + "return t / (" + C + ")6;"
+		}
+		return clamp + "return x * t / (" + C + ")6;"
+	case backend.ELU:
+		return "return x > 0 ? b * x : a * b * " + f("expm1") + "(x);"
 	}
 	return ""
 }
