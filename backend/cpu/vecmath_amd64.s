@@ -13069,8 +13069,7 @@ done:
 TEXT ·lnSqDevAVX512(SB), NOSPLIT, $0-32
 	MOVQ         x+0(FP), AX
 	MOVQ         n+8(FP), CX
-	MOVSD        mu+16(FP), X0
-	VBROADCASTSD X0, Z0
+	VBROADCASTSD mu+16(FP), Z0
 	VPXORQ       Z1, Z1, Z1
 	VPXORQ       Z2, Z2, Z2
 
@@ -13110,15 +13109,13 @@ done:
 	RET
 
 // func lnFwdAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
-// Requires: AVX, AVX512F, SSE2
+// Requires: AVX, AVX512F
 TEXT ·lnFwdAVX512(SB), NOSPLIT, $0-56
 	MOVQ         y+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         n+32(FP), DX
-	MOVSD        mu+40(FP), X0
-	VBROADCASTSD X0, Z0
-	MOVSD        r+48(FP), X1
-	VBROADCASTSD X1, Z1
+	VBROADCASTSD mu+40(FP), Z0
+	VBROADCASTSD r+48(FP), Z1
 
 loop:
 	CMPQ      DX, $0x00000020
@@ -13166,16 +13163,14 @@ done:
 	RET
 
 // func lnFwdBAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
-// Requires: AVX, AVX512F, SSE2
+// Requires: AVX, AVX512F
 TEXT ·lnFwdBAVX512(SB), NOSPLIT, $0-56
 	MOVQ         y+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         b+24(FP), DX
 	MOVQ         n+32(FP), BX
-	MOVSD        mu+40(FP), X0
-	VBROADCASTSD X0, Z0
-	MOVSD        r+48(FP), X1
-	VBROADCASTSD X1, Z1
+	VBROADCASTSD mu+40(FP), Z0
+	VBROADCASTSD r+48(FP), Z1
 
 loop:
 	CMPQ      BX, $0x00000020
@@ -13235,16 +13230,14 @@ done:
 	RET
 
 // func lnFwdWAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
-// Requires: AVX, AVX512F, SSE2
+// Requires: AVX, AVX512F
 TEXT ·lnFwdWAVX512(SB), NOSPLIT, $0-56
 	MOVQ         y+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         w+16(FP), DX
 	MOVQ         n+32(FP), BX
-	MOVSD        mu+40(FP), X0
-	VBROADCASTSD X0, Z0
-	MOVSD        r+48(FP), X1
-	VBROADCASTSD X1, Z1
+	VBROADCASTSD mu+40(FP), Z0
+	VBROADCASTSD r+48(FP), Z1
 
 loop:
 	CMPQ      BX, $0x00000020
@@ -13304,17 +13297,15 @@ done:
 	RET
 
 // func lnFwdWBAVX512(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
-// Requires: AVX, AVX512F, SSE2
+// Requires: AVX, AVX512F
 TEXT ·lnFwdWBAVX512(SB), NOSPLIT, $0-56
 	MOVQ         y+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         w+16(FP), DX
 	MOVQ         b+24(FP), BX
 	MOVQ         n+32(FP), SI
-	MOVSD        mu+40(FP), X0
-	VBROADCASTSD X0, Z0
-	MOVSD        r+48(FP), X1
-	VBROADCASTSD X1, Z1
+	VBROADCASTSD mu+40(FP), Z0
+	VBROADCASTSD r+48(FP), Z1
 
 loop:
 	CMPQ      SI, $0x00000020
@@ -13391,8 +13382,7 @@ TEXT ·lnBwdSumsAVX512(SB), NOSPLIT, $0-56
 	MOVQ         dy+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         n+24(FP), DX
-	MOVSD        mu+32(FP), X0
-	VBROADCASTSD X0, Z0
+	VBROADCASTSD mu+32(FP), Z0
 	VPXORQ       Z1, Z1, Z1
 	VPXORQ       Z2, Z2, Z2
 	VPXORQ       Z3, Z3, Z3
@@ -13456,8 +13446,7 @@ TEXT ·lnBwdSumsWAVX512(SB), NOSPLIT, $0-56
 	MOVQ         x+8(FP), CX
 	MOVQ         w+16(FP), DX
 	MOVQ         n+24(FP), BX
-	MOVSD        mu+32(FP), X0
-	VBROADCASTSD X0, Z0
+	VBROADCASTSD mu+32(FP), Z0
 	VPXORQ       Z1, Z1, Z1
 	VPXORQ       Z2, Z2, Z2
 	VPXORQ       Z3, Z3, Z3
@@ -13523,20 +13512,16 @@ done:
 	RET
 
 // func lnBwdAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
-// Requires: AVX, AVX512F, SSE2
+// Requires: AVX, AVX512F
 TEXT ·lnBwdAVX512(SB), NOSPLIT, $0-80
 	MOVQ         dx+0(FP), AX
 	MOVQ         dy+16(FP), CX
 	MOVQ         x+24(FP), DX
 	MOVQ         n+40(FP), BX
-	MOVSD        mu+48(FP), X0
-	VBROADCASTSD X0, Z0
-	MOVSD        r+56(FP), X1
-	VBROADCASTSD X1, Z1
-	MOVSD        a+64(FP), X2
-	VBROADCASTSD X2, Z2
-	MOVSD        c+72(FP), X3
-	VBROADCASTSD X3, Z3
+	VBROADCASTSD mu+48(FP), Z0
+	VBROADCASTSD r+56(FP), Z1
+	VBROADCASTSD a+64(FP), Z2
+	VBROADCASTSD c+72(FP), Z3
 
 loop:
 	CMPQ         BX, $0x00000010
@@ -13588,21 +13573,17 @@ done:
 	RET
 
 // func lnBwdHAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
-// Requires: AVX, AVX512F, SSE2
+// Requires: AVX, AVX512F
 TEXT ·lnBwdHAVX512(SB), NOSPLIT, $0-80
 	MOVQ         dx+0(FP), AX
 	MOVQ         dy+16(FP), CX
 	MOVQ         x+24(FP), DX
 	MOVQ         h+8(FP), BX
 	MOVQ         n+40(FP), SI
-	MOVSD        mu+48(FP), X0
-	VBROADCASTSD X0, Z0
-	MOVSD        r+56(FP), X1
-	VBROADCASTSD X1, Z1
-	MOVSD        a+64(FP), X2
-	VBROADCASTSD X2, Z2
-	MOVSD        c+72(FP), X3
-	VBROADCASTSD X3, Z3
+	VBROADCASTSD mu+48(FP), Z0
+	VBROADCASTSD r+56(FP), Z1
+	VBROADCASTSD a+64(FP), Z2
+	VBROADCASTSD c+72(FP), Z3
 
 loop:
 	CMPQ         SI, $0x00000010
@@ -13665,21 +13646,17 @@ done:
 	RET
 
 // func lnBwdWAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
-// Requires: AVX, AVX512F, SSE2
+// Requires: AVX, AVX512F
 TEXT ·lnBwdWAVX512(SB), NOSPLIT, $0-80
 	MOVQ         dx+0(FP), AX
 	MOVQ         dy+16(FP), CX
 	MOVQ         x+24(FP), DX
 	MOVQ         w+32(FP), BX
 	MOVQ         n+40(FP), SI
-	MOVSD        mu+48(FP), X0
-	VBROADCASTSD X0, Z0
-	MOVSD        r+56(FP), X1
-	VBROADCASTSD X1, Z1
-	MOVSD        a+64(FP), X2
-	VBROADCASTSD X2, Z2
-	MOVSD        c+72(FP), X3
-	VBROADCASTSD X3, Z3
+	VBROADCASTSD mu+48(FP), Z0
+	VBROADCASTSD r+56(FP), Z1
+	VBROADCASTSD a+64(FP), Z2
+	VBROADCASTSD c+72(FP), Z3
 
 loop:
 	CMPQ         SI, $0x00000010
@@ -13739,7 +13716,7 @@ done:
 	RET
 
 // func lnBwdWHAVX512(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
-// Requires: AVX, AVX512F, SSE2
+// Requires: AVX, AVX512F
 TEXT ·lnBwdWHAVX512(SB), NOSPLIT, $0-80
 	MOVQ         dx+0(FP), AX
 	MOVQ         dy+16(FP), CX
@@ -13747,14 +13724,10 @@ TEXT ·lnBwdWHAVX512(SB), NOSPLIT, $0-80
 	MOVQ         h+8(FP), BX
 	MOVQ         w+32(FP), SI
 	MOVQ         n+40(FP), DI
-	MOVSD        mu+48(FP), X0
-	VBROADCASTSD X0, Z0
-	MOVSD        r+56(FP), X1
-	VBROADCASTSD X1, Z1
-	MOVSD        a+64(FP), X2
-	VBROADCASTSD X2, Z2
-	MOVSD        c+72(FP), X3
-	VBROADCASTSD X3, Z3
+	VBROADCASTSD mu+48(FP), Z0
+	VBROADCASTSD r+56(FP), Z1
+	VBROADCASTSD a+64(FP), Z2
+	VBROADCASTSD c+72(FP), Z3
 
 loop:
 	CMPQ         DI, $0x00000010
@@ -25414,12 +25387,11 @@ done:
 	RET
 
 // func lnSqDevAVX2(x *float32, n int, mu float64) float64
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, FMA3, SSE2
 TEXT ·lnSqDevAVX2(SB), NOSPLIT, $0-32
 	MOVQ         x+0(FP), AX
 	MOVQ         n+8(FP), CX
-	MOVSD        mu+16(FP), X0
-	VBROADCASTSD X0, Y0
+	VBROADCASTSD mu+16(FP), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
 
@@ -25457,15 +25429,13 @@ done:
 	RET
 
 // func lnFwdAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX
 TEXT ·lnFwdAVX2(SB), NOSPLIT, $0-56
 	MOVQ         y+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         n+32(FP), DX
-	MOVSD        mu+40(FP), X0
-	VBROADCASTSD X0, Y0
-	MOVSD        r+48(FP), X1
-	VBROADCASTSD X1, Y1
+	VBROADCASTSD mu+40(FP), Y0
+	VBROADCASTSD r+48(FP), Y1
 
 loop:
 	CMPQ       DX, $0x00000010
@@ -25513,16 +25483,14 @@ done:
 	RET
 
 // func lnFwdBAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX
 TEXT ·lnFwdBAVX2(SB), NOSPLIT, $0-56
 	MOVQ         y+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         b+24(FP), DX
 	MOVQ         n+32(FP), BX
-	MOVSD        mu+40(FP), X0
-	VBROADCASTSD X0, Y0
-	MOVSD        r+48(FP), X1
-	VBROADCASTSD X1, Y1
+	VBROADCASTSD mu+40(FP), Y0
+	VBROADCASTSD r+48(FP), Y1
 
 loop:
 	CMPQ       BX, $0x00000010
@@ -25582,16 +25550,14 @@ done:
 	RET
 
 // func lnFwdWAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX
 TEXT ·lnFwdWAVX2(SB), NOSPLIT, $0-56
 	MOVQ         y+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         w+16(FP), DX
 	MOVQ         n+32(FP), BX
-	MOVSD        mu+40(FP), X0
-	VBROADCASTSD X0, Y0
-	MOVSD        r+48(FP), X1
-	VBROADCASTSD X1, Y1
+	VBROADCASTSD mu+40(FP), Y0
+	VBROADCASTSD r+48(FP), Y1
 
 loop:
 	CMPQ       BX, $0x00000010
@@ -25651,17 +25617,15 @@ done:
 	RET
 
 // func lnFwdWBAVX2(y *float32, x *float32, w *float32, b *float32, n int, mu float64, r float64)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX
 TEXT ·lnFwdWBAVX2(SB), NOSPLIT, $0-56
 	MOVQ         y+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         w+16(FP), DX
 	MOVQ         b+24(FP), BX
 	MOVQ         n+32(FP), SI
-	MOVSD        mu+40(FP), X0
-	VBROADCASTSD X0, Y0
-	MOVSD        r+48(FP), X1
-	VBROADCASTSD X1, Y1
+	VBROADCASTSD mu+40(FP), Y0
+	VBROADCASTSD r+48(FP), Y1
 
 loop:
 	CMPQ       SI, $0x00000010
@@ -25733,13 +25697,12 @@ done:
 	RET
 
 // func lnBwdSumsAVX2(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, FMA3, SSE2
 TEXT ·lnBwdSumsAVX2(SB), NOSPLIT, $0-56
 	MOVQ         dy+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         n+24(FP), DX
-	MOVSD        mu+32(FP), X0
-	VBROADCASTSD X0, Y0
+	VBROADCASTSD mu+32(FP), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
@@ -25793,14 +25756,13 @@ done:
 	RET
 
 // func lnBwdSumsWAVX2(dy *float32, x *float32, w *float32, n int, mu float64) (a float64, c float64)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, FMA3, SSE2
 TEXT ·lnBwdSumsWAVX2(SB), NOSPLIT, $0-56
 	MOVQ         dy+0(FP), AX
 	MOVQ         x+8(FP), CX
 	MOVQ         w+16(FP), DX
 	MOVQ         n+24(FP), BX
-	MOVSD        mu+32(FP), X0
-	VBROADCASTSD X0, Y0
+	VBROADCASTSD mu+32(FP), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
@@ -25862,20 +25824,16 @@ done:
 	RET
 
 // func lnBwdAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, FMA3
 TEXT ·lnBwdAVX2(SB), NOSPLIT, $0-80
 	MOVQ         dx+0(FP), AX
 	MOVQ         dy+16(FP), CX
 	MOVQ         x+24(FP), DX
 	MOVQ         n+40(FP), BX
-	MOVSD        mu+48(FP), X0
-	VBROADCASTSD X0, Y0
-	MOVSD        r+56(FP), X1
-	VBROADCASTSD X1, Y1
-	MOVSD        a+64(FP), X2
-	VBROADCASTSD X2, Y2
-	MOVSD        c+72(FP), X3
-	VBROADCASTSD X3, Y3
+	VBROADCASTSD mu+48(FP), Y0
+	VBROADCASTSD r+56(FP), Y1
+	VBROADCASTSD a+64(FP), Y2
+	VBROADCASTSD c+72(FP), Y3
 
 loop:
 	CMPQ         BX, $0x00000008
@@ -25927,21 +25885,17 @@ done:
 	RET
 
 // func lnBwdHAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, FMA3
 TEXT ·lnBwdHAVX2(SB), NOSPLIT, $0-80
 	MOVQ         dx+0(FP), AX
 	MOVQ         dy+16(FP), CX
 	MOVQ         x+24(FP), DX
 	MOVQ         h+8(FP), BX
 	MOVQ         n+40(FP), SI
-	MOVSD        mu+48(FP), X0
-	VBROADCASTSD X0, Y0
-	MOVSD        r+56(FP), X1
-	VBROADCASTSD X1, Y1
-	MOVSD        a+64(FP), X2
-	VBROADCASTSD X2, Y2
-	MOVSD        c+72(FP), X3
-	VBROADCASTSD X3, Y3
+	VBROADCASTSD mu+48(FP), Y0
+	VBROADCASTSD r+56(FP), Y1
+	VBROADCASTSD a+64(FP), Y2
+	VBROADCASTSD c+72(FP), Y3
 
 loop:
 	CMPQ         SI, $0x00000008
@@ -26004,21 +25958,17 @@ done:
 	RET
 
 // func lnBwdWAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, FMA3
 TEXT ·lnBwdWAVX2(SB), NOSPLIT, $0-80
 	MOVQ         dx+0(FP), AX
 	MOVQ         dy+16(FP), CX
 	MOVQ         x+24(FP), DX
 	MOVQ         w+32(FP), BX
 	MOVQ         n+40(FP), SI
-	MOVSD        mu+48(FP), X0
-	VBROADCASTSD X0, Y0
-	MOVSD        r+56(FP), X1
-	VBROADCASTSD X1, Y1
-	MOVSD        a+64(FP), X2
-	VBROADCASTSD X2, Y2
-	MOVSD        c+72(FP), X3
-	VBROADCASTSD X3, Y3
+	VBROADCASTSD mu+48(FP), Y0
+	VBROADCASTSD r+56(FP), Y1
+	VBROADCASTSD a+64(FP), Y2
+	VBROADCASTSD c+72(FP), Y3
 
 loop:
 	CMPQ         SI, $0x00000008
@@ -26078,7 +26028,7 @@ done:
 	RET
 
 // func lnBwdWHAVX2(dx *float32, h *float32, dy *float32, x *float32, w *float32, n int, mu float64, r float64, a float64, c float64)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, FMA3
 TEXT ·lnBwdWHAVX2(SB), NOSPLIT, $0-80
 	MOVQ         dx+0(FP), AX
 	MOVQ         dy+16(FP), CX
@@ -26086,14 +26036,10 @@ TEXT ·lnBwdWHAVX2(SB), NOSPLIT, $0-80
 	MOVQ         h+8(FP), BX
 	MOVQ         w+32(FP), SI
 	MOVQ         n+40(FP), DI
-	MOVSD        mu+48(FP), X0
-	VBROADCASTSD X0, Y0
-	MOVSD        r+56(FP), X1
-	VBROADCASTSD X1, Y1
-	MOVSD        a+64(FP), X2
-	VBROADCASTSD X2, Y2
-	MOVSD        c+72(FP), X3
-	VBROADCASTSD X3, Y3
+	VBROADCASTSD mu+48(FP), Y0
+	VBROADCASTSD r+56(FP), Y1
+	VBROADCASTSD a+64(FP), Y2
+	VBROADCASTSD c+72(FP), Y3
 
 loop:
 	CMPQ         DI, $0x00000008
