@@ -28,6 +28,6 @@
 // replaces by compositions of Backend methods: [Convolver] (convolutions
 // without an unfolded copy), [FusedOptimizer] (one-pass SGD and Adam
 // steps), [LSTMCeller], [SoftmaxBackwarder], [LayerNormer],
-// [MaxPoolBackwarder], [ReLUBackwarder], [ActivationBackwarder] and
-// [CrossEntropier].
+// [GroupNormer], [MaxPoolBackwarder], [ReLUBackwarder],
+// [ActivationBackwarder] and [CrossEntropier].
 package backend

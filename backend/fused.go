@@ -67,6 +67,20 @@ type LayerNormer interface {
 	LayerNormBackward(dx, gxhat, g, x, mean, rstd, w View)
 }
 
+// GroupNormer runs group normalization's forward (tensor.GroupNorm) in
+// one call, its per-channel affine included.
+type GroupNormer interface {
+	// GroupNorm normalizes x, a contiguous [N, C, *] whose C channels
+	// split into groups of C/groups: each group of each sample is a row
+	// of n = (C/groups)·(elements per channel), normalized as
+	// LayerNormer's rows are, with its mean μ and r = 1/√(σ² + eps) in
+	// mean and rstd ([N·groups], contiguous). Then each channel c takes
+	// its own affine: y = (x − μ)·r·w[c] + b[c]. w and b are contiguous
+	// [C], or views without storage for none; y is contiguous like x and
+	// overlaps no input.
+	GroupNorm(y, mean, rstd, x, w, b View, groups int, eps float64)
+}
+
 // MaxPoolBackwarder computes max pooling's input gradient in one pass.
 type MaxPoolBackwarder interface {
 	// MaxPoolBackward sets dst, contiguous and shaped like the pool's

@@ -16,8 +16,8 @@ func SetSoftmaxFused(on bool) bool {
 	return old
 }
 
-// SetLayerNormFused switches LayerNorm's kernels on or off (off: the
-// composed ops) and returns the previous setting.
+// SetLayerNormFused switches LayerNorm's and GroupNorm's kernels on or
+// off (off: the composed ops) and returns the previous setting.
 func SetLayerNormFused(on bool) bool {
 	old := layerNormFused
 	layerNormFused = on

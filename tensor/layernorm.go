@@ -6,8 +6,8 @@ import (
 	"github.com/tapir-ml/tapir/backend"
 )
 
-// layerNormFused switches LayerNorm's kernels off (tests only), so that
-// the composed ops, their oracle, run instead.
+// layerNormFused switches LayerNorm's and GroupNorm's kernels off (tests
+// only), so that the composed ops, their oracle, run instead.
 var layerNormFused = true
 
 // LayerNorm normalizes x over its last `normalized` dims, as
@@ -105,6 +105,82 @@ func LayerNorm(x *Tensor, normalized int, weight, bias *Tensor, eps float64) *Te
 		}
 		return grads
 	})[0]
+}
+
+// GroupNorm splits the C channels of x ([N, C, *]) into groups of
+// C/groups and normalizes each group of each sample over its channels and
+// positions, as torch.nn.functional.group_norm does, with the biased
+// variance, then applies the per-channel weight and bias ([C], or nil).
+//
+// It is a LayerNorm of x seen as [N, groups, rest] (one recorded op with
+// its fused backward) followed by the affine part. When no gradient is
+// recorded, a backend with the kernel (the CPU's) does it all in one
+// pass that applies each channel's weight and bias while its group is in
+// the cache, rounding once less; the values agree up to rounding.
+func GroupNorm(x *Tensor, groups int, weight, bias *Tensor, eps float64) *Tensor {
+	const op = "group_norm"
+	if x.Dim() < 2 {
+		fail(op, ErrShape, "input %v must be at least 2-d [N, C, *]", x.shape)
+	}
+	c := x.shape[1]
+	if groups <= 0 || c%groups != 0 {
+		fail(op, ErrShape, "%d channels of input %v do not split into %d groups", c, x.shape, groups)
+	}
+	for _, p := range []struct {
+		what string
+		t    *Tensor
+	}{{"weight", weight}, {"bias", bias}} {
+		if p.t == nil {
+			continue
+		}
+		sameDevice(op, x, p.t)
+		if p.t.Dim() != 1 || p.t.shape[0] != c {
+			fail(op, ErrShape, "%s of shape %v does not fit input %v: want [%d]", p.what, p.t.shape, x.shape, c)
+		}
+		if p.t.DType() != x.DType() {
+			fail(op, ErrDType, "%s is %v, input %v", p.what, p.t.DType(), x.DType())
+		}
+	}
+	n, dt := x.shape[0], x.DType()
+	k, ok := x.be().(backend.GroupNormer)
+	if !ok || !layerNormFused || (dt != Float32 && dt != Float64) || needsGrad(x, weight, bias) {
+		rest := c / groups
+		for _, s := range x.shape[2:] {
+			rest *= s
+		}
+		y := LayerNorm(x.Reshape(n, groups, rest), 1, nil, nil, eps).Reshape(x.shape...)
+		cs := make([]int, x.Dim())
+		for i := range cs {
+			cs[i] = 1
+		}
+		cs[1] = c
+		if weight != nil {
+			y = y.Mul(weight.Reshape(cs...))
+		}
+		if bias != nil {
+			y = y.Add(bias.Reshape(cs...))
+		}
+		return y
+	}
+	xc := x.Contiguous()
+	var wv, bv backend.View
+	var wc, bc *Tensor
+	if weight != nil {
+		wc = weight.Contiguous()
+		wv = wc.view()
+	}
+	if bias != nil {
+		bc = bias.Contiguous()
+		bv = bc.view()
+	}
+	y := emptyLike(op, xc, dt)
+	mean := empty(op, x.Device(), dt, []int{n * groups})
+	rstd := empty(op, x.Device(), dt, []int{n * groups})
+	k.GroupNorm(y.view(), mean.view(), rstd.view(), xc.view(), wv, bv, groups, eps)
+	runtime.KeepAlive(xc)
+	runtime.KeepAlive(wc)
+	runtime.KeepAlive(bc)
+	return y
 }
 
 // layerNormComposed is LayerNorm in reductions and elementwise ops, over

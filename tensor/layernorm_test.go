@@ -122,3 +122,97 @@ func TestLayerNormErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupNormFused holds GroupNorm's one-pass kernel (taken when no
+// gradient is recorded) to the composed ops (a LayerNorm of [N, G, rest]
+// and the per-channel affine): empty batch, channel and spatial dims,
+// size-1 dims, one channel per group and one group, odd lengths, 2-d
+// inputs, permuted inputs and strided weight and bias, with and without
+// weight and bias. With a gradient recorded it runs the composed ops.
+func TestGroupNormFused(t *testing.T) {
+	type tc struct {
+		shape   []int
+		groups  int
+		permute bool // x made as [N, *, C] and permuted to [N, C, *]
+		strided bool // weight and bias every other element of a [2C]
+	}
+	cases := []tc{
+		{[]int{0, 4, 5}, 2, false, false},
+		{[]int{2, 4, 0}, 2, false, false},
+		{[]int{1, 1, 1}, 1, false, false},
+		{[]int{3, 6}, 2, false, false},
+		{[]int{2, 6, 3, 3}, 3, false, false},
+		{[]int{2, 5, 7}, 5, false, false},
+		{[]int{2, 6, 17}, 1, false, false},
+		{[]int{3, 12, 33}, 4, false, false},
+		{[]int{2, 6, 5, 3}, 2, true, false},
+		{[]int{2, 4, 9}, 2, false, true},
+		{[]int{3, 8, 7}, 4, true, true},
+	}
+	for _, dt := range []tensor.DType{tensor.Float32, tensor.Float64} {
+		tol := 1e-12
+		if dt == tensor.Float32 {
+			tol = 2e-6
+		}
+		for _, c := range cases {
+			for wb := range 4 {
+				t.Run(fmt.Sprintf("%v/%+v/wb=%d", dt, c, wb), func(t *testing.T) {
+					gen := tensor.NewGenerator(11)
+					x := gen.Normal(dt, 2, 3, c.shape...)
+					if c.permute {
+						// [N, *, C] permuted to [N, C, *]
+						sh := append([]int{c.shape[0]}, c.shape[2:]...)
+						sh = append(sh, c.shape[1])
+						perm := []int{0, len(sh) - 1}
+						for d := 1; d < len(sh)-1; d++ {
+							perm = append(perm, d)
+						}
+						x = gen.Normal(dt, 2, 3, sh...).Permute(perm...)
+						if x.IsContiguous() {
+							t.Fatal("permuted input is contiguous")
+						}
+					}
+					ch := c.shape[1]
+					param := func(mean float64) *tensor.Tensor {
+						if c.strided {
+							return gen.Normal(dt, mean, 0.5, 2*ch).Slice(0, 0, 2*ch, 2)
+						}
+						return gen.Normal(dt, mean, 0.5, ch)
+					}
+					var w, b *tensor.Tensor
+					if wb&2 != 0 {
+						w = param(1)
+					}
+					if wb&1 != 0 {
+						b = param(0)
+					}
+					run := func(fused bool) *tensor.Tensor {
+						defer tensor.SetLayerNormFused(tensor.SetLayerNormFused(fused))
+						return tensor.GroupNorm(x, c.groups, w, b, 1e-5)
+					}
+					want, got := run(false), run(true)
+					if fmt.Sprint(got.Shape()) != fmt.Sprint(c.shape) || got.DType() != dt {
+						t.Fatalf("result %v %v, want %v %v", got.Shape(), got.DType(), c.shape, dt)
+					}
+					wv, gv := want.Float64s(), got.Float64s()
+					for i := range wv {
+						if d := math.Abs(gv[i] - wv[i]); !(d <= tol*(1+math.Abs(wv[i]))) {
+							t.Fatalf("[%d] = %v, composed %v", i, gv[i], wv[i])
+						}
+					}
+				})
+			}
+		}
+	}
+	// recorded: the composed ops, with their gradient history
+	gen := tensor.NewGenerator(12)
+	x := gen.Normal(tensor.Float32, 0, 1, 2, 4, 3).SetRequiresGrad(true)
+	if y := tensor.GroupNorm(x, 2, nil, nil, 1e-5); y.GradFn() == nil {
+		t.Error("GroupNorm of an input requiring grad recorded no gradient")
+	}
+	tensor.WithGradEnabled(false, func() {
+		if y := tensor.GroupNorm(x, 2, nil, nil, 1e-5); y.RequiresGrad() {
+			t.Error("GroupNorm without gradients recorded one")
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/tapir-ml/tapir/backend"
@@ -79,19 +80,7 @@ func layerNormT[T float](y, mean, rstd, x, w, b backend.View, eps float64) {
 	parallelFor(rows, max(1, grain/8/n), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, yr := xs[r*n:(r+1)*n:(r+1)*n], ys[r*n:(r+1)*n:(r+1)*n]
-			mu := sumRow(xr) / float64(n)
-			var v0, v1 float64
-			i := 0
-			for ; i+2 <= n; i += 2 {
-				d0, d1 := float64(xr[i])-mu, float64(xr[i+1])-mu
-				v0 += d0 * d0
-				v1 += d1 * d1
-			}
-			for ; i < n; i++ {
-				d := float64(xr[i]) - mu
-				v0 += d * d
-			}
-			rinv := 1 / math.Sqrt((v0+v1)/float64(n)+eps)
+			mu, rinv := rowStats(xr, eps)
 			ms[r], rs[r] = T(mu), T(rinv)
 			switch {
 			case ws != nil && bs != nil:
@@ -109,6 +98,101 @@ func layerNormT[T float](y, mean, rstd, x, w, b backend.View, eps float64) {
 			default:
 				for i, e := range xr {
 					yr[i] = T((float64(e) - mu) * rinv)
+				}
+			}
+		}
+	})
+}
+
+// rowStats is a row's mean μ and 1/√(σ² + eps) for its biased variance
+// σ², summed in float64 in two passes (the scalar loops'; float32 rows
+// with the kernels take rowStats32).
+func rowStats[T float](xr []T, eps float64) (mu, rinv float64) {
+	n := len(xr)
+	mu = sumRow(xr) / float64(n)
+	var v0, v1 float64
+	i := 0
+	for ; i+2 <= n; i += 2 {
+		d0, d1 := float64(xr[i])-mu, float64(xr[i+1])-mu
+		v0 += d0 * d0
+		v1 += d1 * d1
+	}
+	for ; i < n; i++ {
+		d := float64(xr[i]) - mu
+		v0 += d * d
+	}
+	return mu, 1 / math.Sqrt((v0+v1)/float64(n)+eps)
+}
+
+var _ backend.GroupNormer = (*CPU)(nil)
+
+// GroupNorm implements backend.GroupNormer: LayerNorm's rows, each
+// sample's group of channels, with the affine per channel. Each channel's
+// run is written while the row is in the cache: (x − μ)·(r·w[c]) in
+// float64, rounded to the DType, then + b[c] in the DType (two roundings,
+// one fewer than LayerNorm followed by the products with w and b as
+// separate ops). Float32 rows take the row kernels of layernorm_vec.go
+// and the elementwise kernels of vec.go.
+func (*CPU) GroupNorm(y, mean, rstd, x, w, b backend.View, groups int, eps float64) {
+	switch x.DType() {
+	case backend.Float32:
+		groupNormT[float32](y, mean, rstd, x, w, b, groups, eps)
+	case backend.Float64:
+		groupNormT[float64](y, mean, rstd, x, w, b, groups, eps)
+	default:
+		panic(badDType("group norm", x.DType()))
+	}
+}
+
+func groupNormT[T float](y, mean, rstd, x, w, b backend.View, groups int, eps float64) {
+	if len(x.Shape) < 2 || groups < 1 || x.Shape[1]%groups != 0 {
+		panic(fmt.Sprintf("cpu: group norm of %v in %d groups", x.Shape, groups))
+	}
+	c := x.Shape[1]
+	rows, n := layerNormRows(x, mean)
+	if rows == 0 || n == 0 {
+		return
+	}
+	cpg := c / groups
+	hw := n / cpg
+	xs, ys := slice[T](x.Storage)[x.Offset:x.Offset+rows*n], slice[T](y.Storage)[y.Offset:y.Offset+rows*n]
+	ms, rs := slice[T](mean.Storage)[mean.Offset:mean.Offset+rows], slice[T](rstd.Storage)[rstd.Offset:rstd.Offset+rows]
+	ws, bs := optSlice[T](w, c), optSlice[T](b, c)
+	_, vec := any(xs).([]float32)
+	vec = vec && !lnOff
+	parallelFor(rows, max(1, grain/8/n), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, yr := xs[r*n:(r+1)*n:(r+1)*n], ys[r*n:(r+1)*n:(r+1)*n]
+			var mu, rinv float64
+			if vec {
+				mu, rinv = rowStats32(any(xr).([]float32), eps)
+			} else {
+				mu, rinv = rowStats(xr, eps)
+			}
+			ms[r], rs[r] = T(mu), T(rinv)
+			c0 := r % groups * cpg
+			for j := range cpg {
+				xc, yc := xr[j*hw:(j+1)*hw:(j+1)*hw], yr[j*hw:(j+1)*hw:(j+1)*hw]
+				s := rinv
+				if ws != nil {
+					s *= float64(ws[c0+j])
+				}
+				if vec {
+					y32 := any(yc).([]float32)
+					ln32.fwd(y32, any(xc).([]float32), nil, nil, mu, s)
+					if bs != nil {
+						vec32.un[vuAdds](y32, y32, any(bs).([]float32)[c0+j], 0)
+					}
+					continue
+				}
+				for i, e := range xc {
+					yc[i] = T((float64(e) - mu) * s)
+				}
+				if bs != nil {
+					bc := bs[c0+j]
+					for i := range yc {
+						yc[i] += bc
+					}
 				}
 			}
 		}

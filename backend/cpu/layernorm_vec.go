@@ -330,15 +330,22 @@ func lnBwdTail(dx, h, g, x, w []float32, mu, r, a, c float64) {
 // (red32's widening sum), σ² = sqDev/n, r = 1/√(σ² + eps).
 func layerNorm32(ys, xs, ms, rs, ws, bs []float32, rows, n int, eps float64) {
 	parallelFor(rows, max(1, grain/8/n), func(lo, hi int) {
-		k, red := ln32, red32
+		k := ln32
 		for r := lo; r < hi; r++ {
 			xr, yr := xs[r*n:(r+1)*n:(r+1)*n], ys[r*n:(r+1)*n:(r+1)*n]
-			mu := red.sum(xr) / float64(n)
-			rinv := 1 / math.Sqrt(k.sqDev(xr, mu)/float64(n)+eps)
+			mu, rinv := rowStats32(xr, eps)
 			ms[r], rs[r] = float32(mu), float32(rinv)
 			k.fwd(yr, xr, ws, bs, mu, rinv)
 		}
 	})
+}
+
+// rowStats32 is a float32 row's μ = Σx/n (red32's widening sum) and
+// r = 1/√(σ² + eps) with σ² = sqDev/n, as layerNorm32 takes them.
+func rowStats32(xr []float32, eps float64) (mu, rinv float64) {
+	n := float64(len(xr))
+	mu = red32.sum(xr) / n
+	return mu, 1 / math.Sqrt(ln32.sqDev(xr, mu)/n+eps)
 }
 
 // layerNormBackward32 is LayerNormBackward's float32 rows with the

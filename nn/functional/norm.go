@@ -135,10 +135,8 @@ func GroupNorm(x *tensor.Tensor, groups int, weight, bias *tensor.Tensor, eps fl
 	}
 	checkVec(op, "weight", weight, c, x)
 	checkVec(op, "bias", bias, c, x)
-	n := x.Size(0)
-	// each group of each sample is a row of [N, groups, rest]: its
-	// normalization is a layer norm's without the affine part (one pass
-	// for the statistics, one for the result, and a fused backward)
-	y := tensor.LayerNorm(x.Reshape(n, groups, -1), 1, nil, nil, eps).Reshape(x.Shape()...)
-	return affine(y, weight, bias, channelShape(c, x.Dim()))
+	// each group of each sample is a row of [N, groups, rest], normalized
+	// as a layer norm's (a fused backward when recorded; without gradients
+	// the per-channel affine is applied in the same pass)
+	return tensor.GroupNorm(x, groups, weight, bias, eps)
 }

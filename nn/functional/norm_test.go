@@ -102,3 +102,34 @@ func TestNormPanics(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { expectPanic(t, c.want, c.f) })
 	}
 }
+
+// TestGroupNormNoGradFixtures runs the group_norm cases of the PyTorch
+// fixtures without gradients, where GroupNorm takes its one-pass kernel
+// (TestTorchFixtures records them and runs the composed ops): the outputs
+// must match torch's as closely.
+func TestGroupNormNoGradFixtures(t *testing.T) {
+	n := 0
+	for _, c := range loadFixtures(t) {
+		if c.Op != "group_norm" {
+			continue
+		}
+		n++
+		t.Run(c.Name, func(t *testing.T) {
+			in := fxIn{}
+			for _, s := range c.Inputs {
+				in[s.Name] = fxView(s.build(), s.View)
+			}
+			var outs []*tensor.Tensor
+			tensor.WithGradEnabled(false, func() { outs = fxOps[c.Op](in, c.Args) })
+			if len(outs) != 1 || outs[0].RequiresGrad() {
+				t.Fatalf("%d outputs (recorded: %v), want 1 unrecorded", len(outs), len(outs) > 0 && outs[0].RequiresGrad())
+			}
+			if err := fxCompare(outs[0], c.Outputs[0], "output", fxLooser[c.Name]); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no group_norm fixtures")
+	}
+}
