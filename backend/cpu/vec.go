@@ -423,12 +423,7 @@ func goVecCommon[T float](k *vecKernels[T]) {
 	k.un[vuSign] = mapGo(signOf[T])
 	k.un[vuHardsigmoid] = mapGo(func(v T) T { return hardClamp(v) / 6 })
 	k.un[vuHardswish] = mapGo(func(v T) T { return v * hardClamp(v) / 6 })
-	k.un[vuLeakyGrad] = func(d, x []T, a, _ T) {
-		x = x[:len(d)]
-		for i, v := range x {
-			d[i] = leakyGrad(v, a)
-		}
-	}
+	k.un[vuLeakyGrad] = mapGoAB(func(v, a, _ T) T { return leakyGrad(v, a) })
 	k.un[vuFloor] = mapGo(func(v T) T { return T(math.Floor(float64(v))) })
 	k.un[vuCeil] = mapGo(func(v T) T { return T(math.Ceil(float64(v))) })
 	k.un[vuRound] = mapGo(func(v T) T { return T(math.RoundToEven(float64(v))) })
@@ -512,6 +507,16 @@ func mapGo[T float](f func(T) T) func(d, x []T, _, _ T) {
 	}
 }
 
+// mapGoAB makes a kernel of a scalar function of x and the scalars.
+func mapGoAB[T float](f func(x, a, b T) T) func(d, x []T, a, b T) {
+	return func(d, x []T, a, b T) {
+		x = x[:len(d)]
+		for i, v := range x {
+			d[i] = f(v, a, b)
+		}
+	}
+}
+
 // goVec32 is the pure-Go float32 table: the twins of the assembly.
 func goVec32() *vecKernels[float32] {
 	k := &vecKernels[float32]{name: "go"}
@@ -526,33 +531,13 @@ func goVec32() *vecKernels[float32] {
 	k.un[vuLog1p] = mapGo(log1p32)
 	k.un[vuSin] = mapGo(sin32)
 	k.un[vuCos] = mapGo(cos32)
-	k.un[vuSoftplus] = func(d, x []float32, a, b float32) {
-		x = x[:len(d)]
-		for i, v := range x {
-			d[i] = softplus32(v, a, b)
-		}
-	}
+	k.un[vuSoftplus] = mapGoAB(softplus32)
 	k.un[vuCube] = mapGo(func(x float32) float32 { d := float64(x); return float32(d * d * d) })
 	k.un[vuInvSquare] = mapGo(func(x float32) float32 { d := float64(x); return float32(1 / (d * d)) })
 	k.un[vuInvSqrt] = mapGo(invSqrt32)
-	k.un[vuPow] = func(d, x []float32, a, b float32) {
-		x = x[:len(d)]
-		for i, v := range x {
-			d[i] = pow32(v, a, b)
-		}
-	}
-	k.un[vuElu] = func(d, x []float32, a, b float32) {
-		x = x[:len(d)]
-		for i, v := range x {
-			d[i] = elu32(v, a, b)
-		}
-	}
-	k.un[vuEluGrad] = func(d, x []float32, a, b float32) {
-		x = x[:len(d)]
-		for i, v := range x {
-			d[i] = eluGrad32(v, a, b)
-		}
-	}
+	k.un[vuPow] = mapGoAB(pow32)
+	k.un[vuElu] = mapGoAB(elu32)
+	k.un[vuEluGrad] = mapGoAB(eluGrad32)
 	k.un[vuSiluGrad] = mapGo(siluGrad32)
 	k.un[vuGeluGrad] = mapGo(geluGrad32)
 	return k
@@ -572,12 +557,7 @@ func goVec64() *vecKernels[float64] {
 	k.un[vuLog1p] = mapGo(math.Log1p)
 	k.un[vuSin] = mapGo(math.Sin)
 	k.un[vuCos] = mapGo(math.Cos)
-	k.un[vuSoftplus] = func(d, x []float64, a, b float64) {
-		x = x[:len(d)]
-		for i, v := range x {
-			d[i] = softplus64(v, a, b)
-		}
-	}
+	k.un[vuSoftplus] = mapGoAB(softplus64)
 	// float64 keeps math.Pow's rounding for these powers
 	k.un[vuCube] = mapGo(func(x float64) float64 { return math.Pow(x, 3) })
 	k.un[vuInvSquare] = mapGo(func(x float64) float64 { return math.Pow(x, -2) })
@@ -588,18 +568,8 @@ func goVec64() *vecKernels[float64] {
 			d[i] = math.Pow(v, a)
 		}
 	}
-	k.un[vuElu] = func(d, x []float64, a, b float64) {
-		x = x[:len(d)]
-		for i, v := range x {
-			d[i] = elu64(v, a, b)
-		}
-	}
-	k.un[vuEluGrad] = func(d, x []float64, a, b float64) {
-		x = x[:len(d)]
-		for i, v := range x {
-			d[i] = eluGrad64(v, a, b)
-		}
-	}
+	k.un[vuElu] = mapGoAB(elu64)
+	k.un[vuEluGrad] = mapGoAB(eluGrad64)
 	k.un[vuSiluGrad] = mapGo(siluGrad64)
 	k.un[vuGeluGrad] = mapGo(geluGrad64)
 	return k

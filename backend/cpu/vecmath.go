@@ -442,16 +442,24 @@ func powPos64(x, p float64) float64 {
 	if !(y < powYMax) {
 		y = powYMax
 	}
-	t := math.FMA(y, 1/math.Ln2, sincosMagic)
-	n := t - sincosMagic
-	r := math.FMA(-n, powLn2Hi, y)
-	r = math.FMA(-n, powLn2Lo, r)
+	sc, r := expReduce64(y)
 	er := powExpC[len(powExpC)-1]
 	for j := len(powExpC) - 2; j >= 0; j-- {
 		er = math.FMA(er, r, powExpC[j])
 	}
-	sc := math.Float64frombits((math.Float64bits(t) - (math.Float64bits(sincosMagic) - 1023)) << 52)
 	return float64(er * sc)
+}
+
+// expReduce64 splits eʸ, for |y| ≤ powYMax, into 2ⁿ·eʳ as the assembly
+// does: n = round(y/ln2) added to sincosMagic, whose low bits then hold
+// it, and r = y − n·ln2 with ln2 in two parts. It returns 2ⁿ and r.
+func expReduce64(y float64) (sc, r float64) {
+	t := math.FMA(y, 1/math.Ln2, sincosMagic)
+	n := t - sincosMagic
+	r = math.FMA(-n, powLn2Hi, y)
+	r = math.FMA(-n, powLn2Lo, r)
+	sc = math.Float64frombits((math.Float64bits(t) - (math.Float64bits(sincosMagic) - 1023)) << 52)
+	return sc, r
 }
 
 // pow32 is x^(a+b) (see powPos64): math.Pow's for every x but the
@@ -512,17 +520,12 @@ func expm1Neg64(y float64) float64 {
 	if !(y > -powYMax) {
 		y = -powYMax
 	}
-	t := math.FMA(y, 1/math.Ln2, sincosMagic)
-	n := t - sincosMagic
-	r := math.FMA(-n, powLn2Hi, y)
-	r = math.FMA(-n, powLn2Lo, r)
+	sc, r := expReduce64(y)
 	q := powExpC[len(powExpC)-1]
 	for j := len(powExpC) - 2; j >= 1; j-- {
 		q = math.FMA(q, r, powExpC[j])
 	}
-	p := float64(r * q)
-	sc := math.Float64frombits((math.Float64bits(t) - (math.Float64bits(sincosMagic) - 1023)) << 52)
-	return math.FMA(sc, p, sc-1)
+	return math.FMA(sc, float64(r*q), sc-1)
 }
 
 // hardsigmoidGrad is torch's hardsigmoid_backward of the gradient g at
