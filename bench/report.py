@@ -174,8 +174,8 @@ def parse_peak(path):
         with open(path) as f:
             for line in f:
                 fields = line.split()
-                if not fields:
-                    continue
+                if not fields or not fields[0].startswith("BenchmarkFMAPeak"):
+                    continue  # go test's header lines (goos:, cpu: Intel(R) Xeon(R) …)
                 name = fields[0]
                 rates = {unit: float(v) for v, unit in zip(fields[2::2], fields[3::2])}
                 if name.startswith("BenchmarkFMAPeakTeam/"):
