@@ -579,20 +579,26 @@ func (e elem) shift() int {
 // every AVX-512 shape tried (12×32, 14×32, 8×48, 6×64, with the a values
 // broadcast from memory inside the FMA or into a register first) ran at
 // the core's FMA peak, and at 1024³ they were within the machine's noise
-// of each other; 12×32 with memory broadcasts (24 accumulators, 2 vectors
-// of b, no broadcast register) wastes least on the edges of small and
-// odd sizes. AVX2 has 16 vector registers: 6×16 uses 12 accumulators,
-// 2 vectors of b and a broadcast register.
+// of each other; 12×32 (24 accumulators, 2 vectors of b) wastes least on
+// the edges of small and odd sizes. On an Intel Xeon with two 512-bit
+// FMA units (215 GFLOP/s a core) the memory broadcasts bound the kernel
+// by its loads: each FMA's broadcast is a load, 26 a k step against 24
+// FMAs and 2 load ports; a broadcast into a register first (14 loads a
+// step) took the float32 kernel in cache from 175 to 190 GFLOP/s, the
+// MLP's products (BenchmarkSgemmMLP) from 146–150 to 162–166 and
+// BenchmarkSgemm 256–512 up 8–12%, so the float32 AVX-512 kernels
+// broadcast into a register (the float64 one, not measured so, keeps the
+// memory broadcasts). AVX2 has 16 vector registers: 6×16 uses 12
+// accumulators, 2 vectors of b and a broadcast register.
 var kernels = []kernel{
-	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, bcstM: true, prefC: true, prefB: 8},
+	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, prefC: true, prefB: 8},
 	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
 	{e: f64, is: avx512, mr: 12, nv: 2, unroll: 4, bcstM: true, prefC: true, prefB: 8},
 	{e: f64, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
-	// 8×48 (24 accumulators, 3 vectors of b, 8 memory broadcasts per k:
-	// the FMA:load ratio of 12×32) for products whose M is a multiple of 8
-	// but not of 12: the convolutions' 64 output channels take 8 whole
-	// panels instead of 5 and a 4-row edge.
-	{e: f32, is: avx512, mr: 8, nv: 3, unroll: 4, bcstM: true, prefC: true, prefB: 8, noNarrow: true},
+	// 8×48 (24 accumulators, 3 vectors of b, 8 broadcasts per k) for
+	// products whose M is a multiple of 8 but not of 12: the convolutions'
+	// 64 output channels take 8 whole panels instead of 5 and a 4-row edge.
+	{e: f32, is: avx512, mr: 8, nv: 3, unroll: 4, prefC: true, prefB: 8, noNarrow: true},
 }
 
 // rowAKernels lists the float32 kernels' twins that read A unpacked from
@@ -606,7 +612,7 @@ var kernels = []kernel{
 // 12×32 kernel 5% slower on rows in L1 and no faster on weights rotating
 // through L3 (BenchmarkSgemmRowA); the hardware follows the rows' streams.
 var rowAKernels = []kernel{
-	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, bcstM: true, prefC: true, prefB: 8, rowA: true},
+	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, prefC: true, prefB: 8, rowA: true},
 	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8, rowA: true},
 }
 
