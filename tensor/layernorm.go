@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"fmt"
 	"runtime"
 
 	"github.com/tapir-ml/tapir/backend"
@@ -35,21 +36,7 @@ func LayerNorm(x *Tensor, normalized int, weight, bias *Tensor, eps float64) *Te
 	for _, s := range nshape {
 		n *= s
 	}
-	for _, p := range []struct {
-		what string
-		t    *Tensor
-	}{{"weight", weight}, {"bias", bias}} {
-		if p.t == nil {
-			continue
-		}
-		sameDevice(op, x, p.t)
-		if !sameShape(p.t.shape, nshape) {
-			fail(op, ErrShape, "%s of shape %v does not match the normalized dims %v of %v", p.what, p.t.shape, nshape, x.shape)
-		}
-		if p.t.DType() != x.DType() {
-			fail(op, ErrDType, "%s is %v, input %v", p.what, p.t.DType(), x.DType())
-		}
-	}
+	checkAffine(op, x, weight, bias, nshape, "does not match the normalized dims %[2]v of %[1]v")
 	dt := x.DType()
 	k, ok := x.be().(backend.LayerNormer)
 	if !ok || !layerNormFused || (dt != Float32 && dt != Float64) || rows*n == 0 {
@@ -126,21 +113,7 @@ func GroupNorm(x *Tensor, groups int, weight, bias *Tensor, eps float64) *Tensor
 	if groups <= 0 || c%groups != 0 {
 		fail(op, ErrShape, "%d channels of input %v do not split into %d groups", c, x.shape, groups)
 	}
-	for _, p := range []struct {
-		what string
-		t    *Tensor
-	}{{"weight", weight}, {"bias", bias}} {
-		if p.t == nil {
-			continue
-		}
-		sameDevice(op, x, p.t)
-		if p.t.Dim() != 1 || p.t.shape[0] != c {
-			fail(op, ErrShape, "%s of shape %v does not fit input %v: want [%d]", p.what, p.t.shape, x.shape, c)
-		}
-		if p.t.DType() != x.DType() {
-			fail(op, ErrDType, "%s is %v, input %v", p.what, p.t.DType(), x.DType())
-		}
-	}
+	checkAffine(op, x, weight, bias, []int{c}, "does not fit input %v: want %v")
 	n, dt := x.shape[0], x.DType()
 	k, ok := x.be().(backend.GroupNormer)
 	if !ok || !layerNormFused || (dt != Float32 && dt != Float64) || needsGrad(x, weight, bias) {
@@ -232,4 +205,26 @@ func layerNormGradComposed(x, w, g *Tensor, rows, n int, eps float64) (dx, dw, d
 	}
 	dx = gh.Sub(gh.MeanKeepDim(1)).Sub(xh.Mul(gh.Mul(xh).MeanKeepDim(1))).Mul(r)
 	return dx.Reshape(x.shape...), g2.Mul(xh).Sum(0), g2.Sum(0)
+}
+
+// checkAffine checks a normalization's optional weight and bias against
+// its input x: x's device and dtype, and the shape want. misfit
+// completes the shape error after "weight of shape [..] ", formatting x's
+// shape and want, in that order.
+func checkAffine(op string, x, weight, bias *Tensor, want []int, misfit string) {
+	for _, p := range []struct {
+		what string
+		t    *Tensor
+	}{{"weight", weight}, {"bias", bias}} {
+		if p.t == nil {
+			continue
+		}
+		sameDevice(op, x, p.t)
+		if !sameShape(p.t.shape, want) {
+			fail(op, ErrShape, "%s of shape %v "+fmt.Sprintf(misfit, x.shape, want), p.what, p.t.shape)
+		}
+		if p.t.DType() != x.DType() {
+			fail(op, ErrDType, "%s is %v, input %v", p.what, p.t.DType(), x.DType())
+		}
+	}
 }

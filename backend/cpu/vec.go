@@ -451,36 +451,11 @@ func goVecCommon[T float](k *vecKernels[T]) {
 			d[i] = x[i] / y[i]
 		}
 	}
-	k.bin[vbMax] = func(d, x, y []T) {
-		x, y = x[:len(d)], y[:len(d)]
-		for i := range d {
-			d[i] = maxNaN(x[i], y[i])
-		}
-	}
-	k.bin[vbReluGrad] = func(d, x, y []T) {
-		x, y = x[:len(d)], y[:len(d)]
-		for i := range d {
-			d[i] = reluGrad(x[i], y[i])
-		}
-	}
-	k.bin[vbHardsigmoidGrad] = func(d, x, y []T) {
-		x, y = x[:len(d)], y[:len(d)]
-		for i := range d {
-			d[i] = hardsigmoidGrad(x[i], y[i])
-		}
-	}
-	k.bin[vbHardswishGrad] = func(d, x, y []T) {
-		x, y = x[:len(d)], y[:len(d)]
-		for i := range d {
-			d[i] = hardswishGrad(x[i], y[i])
-		}
-	}
-	k.bin[vbMin] = func(d, x, y []T) {
-		x, y = x[:len(d)], y[:len(d)]
-		for i := range d {
-			d[i] = minNaN(x[i], y[i])
-		}
-	}
+	k.bin[vbMax] = mapGo2(maxNaN[T])
+	k.bin[vbReluGrad] = mapGo2(reluGrad[T])
+	k.bin[vbHardsigmoidGrad] = mapGo2(hardsigmoidGrad[T])
+	k.bin[vbHardswishGrad] = mapGo2(hardswishGrad[T])
+	k.bin[vbMin] = mapGo2(minNaN[T])
 }
 
 func maxNaN[T number](a, b T) T {
@@ -503,6 +478,16 @@ func mapGo[T float](f func(T) T) func(d, x []T, _, _ T) {
 		x = x[:len(d)]
 		for i, v := range x {
 			d[i] = f(v)
+		}
+	}
+}
+
+// mapGo2 makes a two-input kernel of a scalar function.
+func mapGo2[T float](f func(x, y T) T) func(d, x, y []T) {
+	return func(d, x, y []T) {
+		x, y = x[:len(d)], y[:len(d)]
+		for i := range d {
+			d[i] = f(x[i], y[i])
 		}
 	}
 }
