@@ -42,7 +42,7 @@ func TestEmptyFor(t *testing.T) {
 		for _, dt := range dtypes {
 			for _, rec := range []bool{false, true} {
 				name := fmt.Sprintf("%v %v recorded=%v", dt, shape, rec)
-				x := emptyFor("test", be, dt, shape, rec)
+				x, pre := emptyFor("test", be, dt, shape, rec, 0)
 				n := backend.Numel(shape)
 				if !sameShape(x.shape, shape) || !sameShape(x.strides, backend.ContiguousStrides(shape)) || x.offset != 0 {
 					t.Errorf("%s: layout %v %v +%d", name, x.shape, x.strides, x.offset)
@@ -53,6 +53,14 @@ func TestEmptyFor(t *testing.T) {
 				want := !rec && n*dt.Size() <= smallCPUBytes
 				if coAllocated(x) != want {
 					t.Errorf("%s: co-allocated %v, want %v", name, coAllocated(x), want)
+				}
+				// a recorded small output comes with room for its node,
+				// in its own object
+				wantPre := rec && n*dt.Size() <= smallCPUBytes && dt.Valid()
+				if (pre.n != nil) != wantPre || pre.sv != nil {
+					t.Errorf("%s: node room %v (saved room %v), want %v", name, pre.n != nil, pre.sv != nil, wantPre)
+				} else if pre.n != nil && &(*tensorNode)(unsafe.Pointer(x)).n != pre.n {
+					t.Errorf("%s: node room is not in the output's object", name)
 				}
 				b := x.st.buf.(*cpu.Buffer).Bytes()
 				for i := range b {
@@ -70,7 +78,7 @@ func TestEmptyFor(t *testing.T) {
 func TestEmptyForBadShapes(t *testing.T) {
 	be := openBackend("test", CPU)
 	for _, shape := range [][]int{{-1}, {3, -2}, {math.MaxInt / 2, 4}, {math.MaxInt / 2, 1 << 20}, {0, -1}} {
-		err := Try(func() { emptyFor("test", be, Float32, shape, false) })
+		err := Try(func() { emptyFor("test", be, Float32, shape, false, 0) })
 		want := Try(func() { emptyOn("test", be, Float32, shape) })
 		if (err == nil) != (want == nil) {
 			t.Errorf("%v: error %v, emptyOn's %v", shape, err, want)

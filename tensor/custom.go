@@ -31,7 +31,7 @@ func RecordFunction(name string, inputs, outputs, saved []*Tensor, backward func
 	for i, o := range outputs {
 		outs[i] = o.Detach()
 	}
-	n := recordNode(true, 3, opCustom, nil, inputs, outs, saved)
+	n := recordNode(nodeRoom{}, true, 3, opCustom, nil, inputs, outs, saved)
 	n.extra().custom = customOp{name: name, backward: backward}
 	return outs
 }

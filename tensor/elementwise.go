@@ -28,17 +28,21 @@ func (t *Tensor) unary(name string, bop backend.UnaryOp, id opID, p backend.Scal
 		return t.To(Float32).unary(name, bop, id, p, attrs, save)
 	}
 	rec := needsGrad(t)
-	out := emptyFor(name, t.be(), dt, t.shape, rec)
+	saves := 1
+	if save == saveNone {
+		saves = 0
+	}
+	out, pre := emptyFor(name, t.be(), dt, t.shape, rec, saves)
 	t.be().Unary(bop, out.view(), t.view(), p)
 	runtime.KeepAlive(t)
 	if rec {
 		switch save {
 		case saveIn:
-			record(id, attrs, []*Tensor{t}, []*Tensor{out}, t)
+			recordIn(pre, id, attrs, []*Tensor{t}, []*Tensor{out}, t)
 		case saveOut:
-			record(id, attrs, []*Tensor{t}, []*Tensor{out}, out)
+			recordIn(pre, id, attrs, []*Tensor{t}, []*Tensor{out}, out)
 		default:
-			record(id, attrs, []*Tensor{t}, []*Tensor{out})
+			recordIn(pre, id, attrs, []*Tensor{t}, []*Tensor{out})
 		}
 	}
 	return out
@@ -302,7 +306,11 @@ func binary(name string, bop backend.BinaryOp, id opID, a, b *Tensor, save bool)
 		resDT, outDT = Bool, Bool
 	}
 	rec := !bop.IsComparison() && needsGrad(x, y)
-	out := emptyFor(name, a.be(), resDT, shape, rec)
+	saves := 0
+	if save {
+		saves = 2
+	}
+	out, pre := emptyFor(name, a.be(), resDT, shape, rec, saves)
 	if len(x.shape) == len(shape) && sameShape(x.shape, y.shape) {
 		// no broadcasting: the views as they are, built in place
 		if !binaryDense(bop, out, x, y) {
@@ -315,9 +323,9 @@ func binary(name string, bop backend.BinaryOp, id opID, a, b *Tensor, save bool)
 	runtime.KeepAlive(y)
 	if rec {
 		if save {
-			record(id, nil, []*Tensor{x, y}, []*Tensor{out}, x, y)
+			recordIn(pre, id, nil, []*Tensor{x, y}, []*Tensor{out}, x, y)
 		} else {
-			record(id, nil, []*Tensor{x, y}, []*Tensor{out})
+			recordIn(pre, id, nil, []*Tensor{x, y}, []*Tensor{out})
 		}
 	}
 	if outDT != resDT {

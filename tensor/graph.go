@@ -431,19 +431,36 @@ func needsGrad(ins ...*Tensor) bool {
 // record attaches a new node for op to outs. saved are the tensors the
 // backward rule reads, in the order it reads them (ctx.saved(i)).
 func record(op opID, attrs any, ins, outs []*Tensor, saved ...*Tensor) *Node {
-	return recordNode(false, 4, op, attrs, ins, outs, saved)
+	return recordNode(nodeRoom{}, false, 4, op, attrs, ins, outs, saved)
 }
 
-// recordNode is record; far asks for the node's nodeExt in the same
+// recordIn is record for an op whose one output came from emptyFor with
+// room for its node (pre, in the output's object; the zero nodeRoom when
+// there is none).
+func recordIn(pre nodeRoom, op opID, attrs any, ins, outs []*Tensor, saved ...*Tensor) *Node {
+	return recordNode(pre, false, 4, op, attrs, ins, outs, saved)
+}
+
+// recordNode is record; pre, when not the zero nodeRoom, is room for
+// the node that recordNode uses unless the node must be far or saves
+// more than the room holds; far asks for the node's nodeExt in the same
 // allocation (a custom op's node needs it), and skip is the frames above
 // the op's caller (for runtime.Callers) that anomaly mode leaves out.
-func recordNode(far bool, skip int, op opID, attrs any, ins, outs, saved []*Tensor) *Node {
+func recordNode(pre nodeRoom, far bool, skip int, op opID, attrs any, ins, outs, saved []*Tensor) *Node {
 	for _, t := range ins {
 		checkViewFresh(t)
 	}
 	far = far || len(ins) > len(n0.inl.next) || len(outs) > len(n0.inl.out) ||
 		anomaly.Load() || shapeDims(ins, outs) > len(n0.inl.dims)
-	n := newNode(len(saved), far)
+	var n *Node
+	if k := len(saved); pre.n != nil && !far && (k == 0 || pre.sv != nil && k <= len(pre.sv)) {
+		n = pre.n
+		if k > 0 {
+			n.sv, n.nSaved = pre.sv, uint8(k)
+		}
+	} else {
+		n = newNode(len(saved), far)
+	}
 	n.op, n.attrs, n.seq = op, attrs, nodeSeq.Add(1)
 	next, inMeta := n.inl.next[:], n.inl.in[:]
 	if len(ins) <= len(next) {

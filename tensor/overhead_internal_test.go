@@ -14,7 +14,8 @@ import (
 // storage in one tensorStorage 224, and with those 352), a Node that
 // saves nothing 192 (counts and compact metas instead of slices; what
 // few nodes need lives behind one pointer), one that saves one or two
-// tensors 288.
+// tensors 288; a small recorded output's Tensor with room for its Node
+// 368 (size class 384), with room for a saving one 448.
 func TestOverheadRecordSizes(t *testing.T) {
 	cases := []struct {
 		name     string
@@ -25,6 +26,8 @@ func TestOverheadRecordSizes(t *testing.T) {
 		{"tensorStorage", unsafe.Sizeof(tensorStorage{}), 224},
 		{"Node", unsafe.Sizeof(Node{}), 192},
 		{"nodeSaving", unsafe.Sizeof(nodeSaving{}), 288},
+		{"tensorNode", unsafe.Sizeof(tensorNode{}), 368},
+		{"tensorNodeSaving", unsafe.Sizeof(tensorNodeSaving{}), 448},
 	}
 	for _, c := range cases {
 		if c.size > c.at {
@@ -35,8 +38,8 @@ func TestOverheadRecordSizes(t *testing.T) {
 
 // A tiny elementwise op that records nothing allocates one object for
 // its Tensor, storage, buffer and elements (tensorStorage); a recorded
-// one allocates its Tensor apart (so that a detached copy cannot keep
-// its graph alive) and its Node.
+// one allocates its Tensor with its Node (tensorNode) and its storage
+// apart (so that a detached copy cannot keep its graph alive).
 func TestTinyOpAllocs(t *testing.T) {
 	if raceBuild {
 		t.Skip("the race detector allocates")
@@ -51,8 +54,9 @@ func TestTinyOpAllocs(t *testing.T) {
 		want float64
 	}{
 		{"add", func() { sink = x.Add(y) }, 1},
-		{"add grad", func() { sink = xg.Add(y) }, 3},
-		{"mul grad", func() { sink = xg.Mul(y) }, 5}, // + the two saved tensors
+		{"add grad", func() { sink = xg.Add(y) }, 2},
+		{"mul grad", func() { sink = xg.Mul(y) }, 4}, // + the two saved tensors
+		{"exp grad", func() { sink = xg.Exp() }, 3},  // + the saved output
 		{"relu", func() { sink = x.ReLU() }, 1},
 		{"add broadcast", func() { sink = m.Add(y) }, 3}, // + the broadcast shape and y's strides
 	}

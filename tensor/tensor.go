@@ -209,6 +209,13 @@ func empty(op string, dev Device, dt DType, shape []int) *Tensor {
 // emptyOn is empty on the device of backend be: ops whose inputs already
 // hold their backend skip the device lookup.
 func emptyOn(op string, be backend.Backend, dt DType, shape []int) *Tensor {
+	t := new(Tensor)
+	t.initEmpty(op, be, dt, shape)
+	return t
+}
+
+// initEmpty makes t, a zero Tensor, what emptyOn returns.
+func (t *Tensor) initEmpty(op string, be backend.Backend, dt DType, shape []int) {
 	for _, s := range shape {
 		if s < 0 {
 			fail(op, ErrShape, "negative dimension in shape %v", append([]int(nil), shape...))
@@ -218,9 +225,8 @@ func emptyOn(op string, be backend.Backend, dt DType, shape []int) *Tensor {
 	if sz := max(dt.Size(), 1); n > math.MaxInt/sz {
 		fail(op, ErrOutOfMemory, "shape %v of %v takes more bytes than an int counts", append([]int(nil), shape...), dt)
 	}
-	t := &Tensor{st: newStorage(op, be, dt, n)}
+	t.st = newStorage(op, be, dt, n)
 	t.setContiguous(shape)
-	return t
 }
 
 // shapeProduct returns the product of shape's dims, a −1 (a dim that
