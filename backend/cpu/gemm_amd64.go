@@ -23,10 +23,17 @@ import "github.com/klauspost/cpuid/v2"
 // the Transformer's 2048×256×k products with k = 768–1024 gained 4–13%,
 // 512³ and 1024³ about 3%, and no shape lost more than the noise (mc 48
 // to 384 came out alike); the AVX2 kernel takes the same mc (measured
-// alike within the noise). The float64 sizes keep the same bytes per
-// panel (kc 256) and were not tuned further.
+// alike within the noise). On an Intel Xeon (two 512-bit FMA units,
+// 2 MB of L2 a core) the packed product's blocks of B at most 512·512
+// elements (bBlock: nc 512 at kc 512, a 1 MB block that stays in L2, and
+// wider for shorter k blocks) ran 1024³ and 2048³ 4–6% faster at one
+// thread and 2048³ 7% faster at two than nc 1024, and the Transformer's
+// and MLP's products alike (BenchmarkSgemm, BenchmarkSgemmShapes,
+// interleaved binaries, medians of 3); the convolutions, which take nc
+// as it is, ran LeNet's second layer 3–5% slower at nc 512 and keep 1024. The float64 sizes keep the same bytes per panel (kc 256) and were
+// not tuned further.
 var (
-	sgemmAVX512 = &microKernel[float32]{name: "AVX512 12x32", mr: 12, nr: 32, kc: 512, nc: 1024, mc: 96,
+	sgemmAVX512 = &microKernel[float32]{name: "AVX512 12x32", mr: 12, nr: 32, kc: 512, nc: 1024, mc: 96, bBlock: 512 * 512,
 		fn: sgemmAVX512_12x32, edge: sgemmAVX512_12x32Edges[:], narrow: sgemmAVX512_12x32Narrow[:], rowA: sgemmAVX512_12x32_ra,
 		packTA: packTS12, packNA: packNS12, packTB: packTS32, packNB: packNS32, packNBRows: packNS32Rows}
 	// sgemmAVX512x8 is the 8×48 tile: same register budget and FMA:load

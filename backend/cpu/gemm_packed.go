@@ -50,6 +50,10 @@ type microKernel[T float] struct {
 	name       string
 	mr, nr     int // tile rows (broadcast from A), tile columns (vectors of B)
 	kc, nc, mc int // block sizes along k, columns of B, rows of A
+	// bBlock, where set, bounds the packed product's block of B instead
+	// of nc: at most bBlock elements, kc × the block's width, so that a
+	// shorter k block takes wider blocks (see gemmPackedRun).
+	bBlock int
 	// fn sets (accum false) or adds to (accum true) the mr×nr tile at c,
 	// whose rows are ldc elements apart, to the product of the packed
 	// panels a (k·mr values) and b (k·nr values).
@@ -191,7 +195,11 @@ func gemmPackedRun[T float](kn *microKernel[T], C, A, B mat[T], threads int, acc
 	}
 	// the task's blocks: at most mc rows of A and nc columns of B at once
 	mc := min((rowPanels+rowTasks-1)/rowTasks*mr, roundUp(kn.mc, mr))
-	ncMax := min((colPanels+colTasks-1)/colTasks*nr, roundUp(kn.nc, nr))
+	nc := kn.nc
+	if kn.bBlock > 0 {
+		nc = max(kn.bBlock/kc, nr)
+	}
+	ncMax := min((colPanels+colTasks-1)/colTasks*nr, roundUp(nc, nr))
 	direct := C.cs == 1 && C.rs >= n
 
 	g := packedGemm[T]{kn: kn, C: C, A: A, B: B, accum: accum, direct: direct, rowA: useRowA(kn, A, n),
