@@ -588,10 +588,15 @@ func (e elem) shift() int {
 // MLP's products (BenchmarkSgemmMLP) from 146–150 to 162–166 and
 // BenchmarkSgemm 256–512 up 8–12%, so the float32 AVX-512 kernels
 // broadcast into a register (the float64 one, not measured so, keeps the
-// memory broadcasts). AVX2 has 16 vector registers: 6×16 uses 12
+// memory broadcasts). On that Xeon, with the packed product's block of B
+// in L2 (bBlock in backend/cpu), the 12×32 float32 kernel prefetches no
+// b: the two prefetches a k step took load slots the broadcasts need,
+// and without them the kernel ran 4% faster in cache and 1024³ and 2048³
+// 2–5% faster at one thread, the MLP's products alike (interleaved
+// binaries, medians of 3). AVX2 has 16 vector registers: 6×16 uses 12
 // accumulators, 2 vectors of b and a broadcast register.
 var kernels = []kernel{
-	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, prefC: true, prefB: 8},
+	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, prefC: true},
 	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
 	{e: f64, is: avx512, mr: 12, nv: 2, unroll: 4, bcstM: true, prefC: true, prefB: 8},
 	{e: f64, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
