@@ -22,6 +22,7 @@ import argparse
 import os
 import re
 import statistics
+import sys
 import time
 
 import torch
@@ -29,6 +30,15 @@ import torch.nn.functional as F
 
 threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
 torch.set_num_threads(threads)
+
+# As bench/run.sh does, refuse to time PyTorch on Debian's reference BLAS
+# (libblas3, ~25x slower at matmul than OpenBLAS): the ratios would flatter
+# every op that reaches a BLAS call.
+torch.mm(torch.ones(8, 8), torch.ones(8, 8))  # load the BLAS library
+with open("/proc/self/maps") as maps:
+    if "openblas" not in maps.read() and not os.environ.get("ALLOW_REFERENCE_BLAS"):
+        sys.exit("ops_torch: PyTorch is not using OpenBLAS; install it "
+                 "(apt-get install libopenblas0-pthread) or set ALLOW_REFERENCE_BLAS=1")
 torch.manual_seed(1)
 torch.set_grad_enabled(False)
 
