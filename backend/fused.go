@@ -112,7 +112,8 @@ type ReLUBackwarder interface {
 // ops.
 type ActivationBackwarder interface {
 	// ActivationBackward sets dst = g·f′(x) per element for the unary op
-	// with scalars p at its input x, and reports true; or reports false,
+	// with scalars p at its input x (its output, for Sigmoid and Tanh),
+	// and reports true; or reports false,
 	// writing nothing, for an op it has no kernel for. The values at the
 	// kinks are torch's:
 	//   - Hardsigmoid: g/6 strictly inside (−3, 3), else 0 (a NaN x too);
@@ -121,7 +122,10 @@ type ActivationBackwarder interface {
 	//   - LeakyReLU: g for x > 0, else g·p.A;
 	//   - ELU: g·p.B for x > 0, else g·p.A·p.B·eˣ;
 	//   - SiLU: g·σ(x)·(1 + x·(1 − σ(x)));
-	//   - GELU: g·(Φ(x) + x·φ(x)), the exact (erf) form.
+	//   - GELU: g·(Φ(x) + x·φ(x)), the exact (erf) form;
+	//   - Sigmoid and Tanh: x is the op's output y, which their gradients
+	//     are computed from: g·(1 − y)·y and g·(1 − y²), rounded in that
+	//     order as torch's sigmoid_backward and tanh_backward.
 	// The three views are contiguous, of one float DType and one shape;
 	// dst may be g itself but overlaps x not at all.
 	ActivationBackward(op UnaryOp, dst, g, x View, p Scalars) bool

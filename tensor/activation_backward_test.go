@@ -10,10 +10,26 @@ import (
 	"github.com/tapir-ml/tapir/tensor"
 )
 
-// hardGradRef is torch's hardsigmoid_backward or hardswish_backward of g
-// at the input x, as written there, in float64 (f32: in float32, each
-// step rounded, as torch computes float32 tensors).
-func hardGradRef(op string, x, g float64, f32 bool) float64 {
+// gradRef is torch's hardsigmoid_backward or hardswish_backward of g at
+// the input x, or its sigmoid_backward or tanh_backward of g at the
+// output y, as written there, in float64 (f32: in float32, each step
+// rounded, as torch computes float32 tensors).
+func gradRef(op string, x, y, g float64, f32 bool) float64 {
+	switch {
+	case op == "sigmoid" && f32:
+		y32, g32 := float32(y), float32(g)
+		d := g32 * (1 - y32)
+		return float64(d * y32)
+	case op == "sigmoid":
+		return g * (1 - y) * y
+	case op == "tanh" && f32:
+		y32, g32 := float32(y), float32(g)
+		y2 := y32 * y32
+		return float64(g32 * (1 - y2))
+	case op == "tanh":
+		y2 := y * y
+		return g * (1 - y2)
+	}
 	if f32 {
 		x32, g32 := float32(x), float32(g)
 		if op == "hardswish" && x32 >= -3 && x32 <= 3 {
@@ -56,8 +72,8 @@ func hardInputs(rng *rand.Rand, n int) []float64 {
 	return xs
 }
 
-// TestActivationBackwardFused holds the one-pass backward of Hardsigmoid
-// and Hardswish to torch's formulas in float64 and to the composed rule,
+// TestActivationBackwardFused holds the one-pass backward of Hardsigmoid,
+// Hardswish, Sigmoid and Tanh to torch's formulas and to the composed rule,
 // bit for bit, over odd sizes, empty and size-1 dims, transposed and
 // broadcast inputs, a transposed incoming gradient, kinks and non-finite
 // inputs, in float32 and float64.
@@ -65,8 +81,10 @@ func TestActivationBackwardFused(t *testing.T) {
 	ops := map[string]func(*tensor.Tensor) *tensor.Tensor{
 		"hardsigmoid": (*tensor.Tensor).Hardsigmoid,
 		"hardswish":   (*tensor.Tensor).Hardswish,
+		"sigmoid":     (*tensor.Tensor).Sigmoid,
+		"tanh":        (*tensor.Tensor).Tanh,
 	}
-	for _, name := range []string{"hardsigmoid", "hardswish"} {
+	for _, name := range []string{"hardsigmoid", "hardswish", "sigmoid", "tanh"} {
 		for _, sh := range [][]int{{0}, {1}, {7}, {33}, {3, 5}, {1, 9}, {5, 1}, {2, 0, 3}, {17, 31}, {4, 3, 70}} {
 			for _, in := range []string{"plain", "transposed", "expanded"} {
 				for _, gradT := range []bool{false, true} {
@@ -135,9 +153,9 @@ func testActivationBackward(t *testing.T, f func(*tensor.Tensor) *tensor.Tensor,
 		if fmt.Sprint(g.Float64s()) != fmt.Sprint(gBefore) {
 			t.Fatalf("backward changed the caller's gradient")
 		}
-		got, xs := gx[0].Float64s(), x.Float64s()
+		got, xs, ys := gx[0].Float64s(), x.Float64s(), out.Float64s()
 		for i := range got {
-			want := hardGradRef(name, xs[i], gBefore[i], dt == tensor.Float32)
+			want := gradRef(name, xs[i], ys[i], gBefore[i], dt == tensor.Float32)
 			if got[i] != want && !(math.IsNaN(got[i]) && math.IsNaN(want)) {
 				t.Fatalf("fused=%v: gradient element %d at x=%v g=%v is %v, want %v", fused, i, xs[i], gBefore[i], got[i], want)
 			}

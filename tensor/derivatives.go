@@ -223,12 +223,20 @@ func init() {
 		opSin: {"Sin", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0).Cos()) })},
 		opCos: {"Cos", unaryRule(func(c *gradCtx, g *Tensor) *Tensor { return g.Mul(c.saved(0).Sin()).Neg() })},
 		opTanh: {"Tanh", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			// g·(1 − y²) from the saved output y
+			if d := fusedActivationGrad(c, g, backend.Tanh, backend.Scalars{}); d != nil {
+				return d
+			}
 			y := c.saved(0)
 			return g.Mul(y.Mul(y).RSubScalar(1))
 		})},
 		opSigmoid: {"Sigmoid", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
+			// g·(1 − y)·y from the saved output y
+			if d := fusedActivationGrad(c, g, backend.Sigmoid, backend.Scalars{}); d != nil {
+				return d
+			}
 			y := c.saved(0)
-			return g.Mul(y.Mul(y.RSubScalar(1)))
+			return g.Mul(y.RSubScalar(1)).Mul(y)
 		})},
 		opGELU: {"Gelu", unaryRule(func(c *gradCtx, g *Tensor) *Tensor {
 			// Φ(x) + x·φ(x)
@@ -584,7 +592,8 @@ func fusedGrad(c *gradCtx, name string, g, y *Tensor, run func(dst, g, y backend
 var activationBackwardOff bool
 
 // fusedActivationGrad is the gradient of the unary op (scalars p) at its
-// saved input from the backend's one-pass kernel
+// saved tensor (its input; its output for Sigmoid and Tanh) from the
+// backend's one-pass kernel
 // (backend.ActivationBackwarder), or nil where fusedGrad does not apply
 // or the backend has none for op.
 func fusedActivationGrad(c *gradCtx, g *Tensor, op backend.UnaryOp, p backend.Scalars) *Tensor {

@@ -838,6 +838,10 @@ var binaries = []binary{
 		in := sel(cmp(cmpLE, y, c(3)), mul(x, add(div(y, c(3)), c(0.5))), x)
 		return sel(cmp(cmpLT, y, c(-3)), zero(), in)
 	}},
+	// the gradients x·f′ of sigmoid and tanh from their output y, rounded
+	// as torch's sigmoid_backward and tanh_backward round them
+	{"SigmoidGrad", "x·(1 − y)·y", func(x, y V) V { return mul(mul(x, sub(load(c(1)), y)), y) }},
+	{"TanhGrad", "x·(1 − y²)", func(x, y V) V { return mul(x, sub(load(c(1)), mul(y, y))) }},
 }
 
 // loop generates the map over n elements: body loads its operands at the

@@ -30,9 +30,10 @@ func (*CPU) ReLUBackward(dst, g, y backend.View) {
 // gives 0 and a NaN y passes g.
 func reluBackwardSplit[T float](d, g, y []T) { binarySplit(vbReluGrad, d, g, y) }
 
-// ActivationBackward implements backend.ActivationBackwarder. Hardsigmoid
-// and Hardswish have binary kernels of g and x (vbHardsigmoidGrad,
-// vbHardswishGrad); LeakyReLU, ELU, SiLU and GELU a kernel of their
+// ActivationBackward implements backend.ActivationBackwarder. Hardsigmoid,
+// Hardswish, Sigmoid and Tanh have binary kernels of g and x (the
+// output, for the last two: vbHardsigmoidGrad, vbHardswishGrad,
+// vbSigmoidGrad, vbTanhGrad); LeakyReLU, ELU, SiLU and GELU a kernel of their
 // derivative (vuLeakyGrad, vuEluGrad, vuSiluGrad, vuGeluGrad) whose
 // values g multiplies block by block, in the cache. Both are AVX-512 or
 // AVX2 for float32, and run over the threads.
@@ -43,6 +44,10 @@ func (*CPU) ActivationBackward(op backend.UnaryOp, dst, g, x backend.View, p bac
 		bk = vbHardsigmoidGrad
 	case backend.Hardswish:
 		bk = vbHardswishGrad
+	case backend.Sigmoid:
+		bk = vbSigmoidGrad
+	case backend.Tanh:
+		bk = vbTanhGrad
 	case backend.LeakyReLU:
 		uk = vuLeakyGrad
 	case backend.ELU:

@@ -81,6 +81,8 @@ const (
 	vbReluGrad        // ReLU's gradient a at ReLU's output b: b <= 0 ? 0 : a
 	vbHardsigmoidGrad // hardsigmoid's gradient a at its input b: |b| < 3 ? a/6 : 0
 	vbHardswishGrad   // hardswish's: b < −3 ? 0 : b ≤ 3 ? a·(b/3 + ½) : a
+	vbSigmoidGrad     // sigmoid's gradient a at sigmoid's output b: a·(1 − b)·b
+	vbTanhGrad        // tanh's at tanh's output b: a·(1 − b²)
 	numVecBin
 )
 
@@ -455,6 +457,8 @@ func goVecCommon[T float](k *vecKernels[T]) {
 	k.bin[vbReluGrad] = mapGo2(reluGrad[T])
 	k.bin[vbHardsigmoidGrad] = mapGo2(hardsigmoidGrad[T])
 	k.bin[vbHardswishGrad] = mapGo2(hardswishGrad[T])
+	k.bin[vbSigmoidGrad] = mapGo2(sigmoidGrad[T])
+	k.bin[vbTanhGrad] = mapGo2(tanhGrad[T])
 	k.bin[vbMin] = mapGo2(minNaN[T])
 }
 

@@ -362,6 +362,15 @@ var vecBinRefs = [numVecBin]func(x, y float32) float32{
 		}
 		return g
 	},
+	// torch's sigmoid_backward and tanh_backward at the output y
+	vbSigmoidGrad: func(g, y float32) float32 {
+		d := g * (1 - y)
+		return d * y
+	},
+	vbTanhGrad: func(g, y float32) float32 {
+		y2 := y * y
+		return g * (1 - y2)
+	},
 }
 
 // same reports whether got is want bit for bit (any NaN matches any NaN),

@@ -549,6 +549,14 @@ func hardswishGrad[T float](g, x T) T {
 	return g
 }
 
+// sigmoidGrad is sigmoid's gradient g at its output y, rounded as
+// torch's sigmoid_backward rounds it: (g·(1 − y))·y.
+func sigmoidGrad[T float](g, y T) T { return T(g*(1-y)) * y }
+
+// tanhGrad is tanh's gradient g at its output y, torch's tanh_backward:
+// g·(1 − y²), the square rounded apart (no fused multiply-add).
+func tanhGrad[T float](g, y T) T { return g * (1 - T(y*y)) }
+
 // The derivatives of activations, for their one-pass gradients
 // (ActivationBackward), each the twin of its assembly kernel.
 

@@ -6517,6 +6517,166 @@ DATA vconstc0400000<>+56(SB)/4, $0xc0400000
 DATA vconstc0400000<>+60(SB)/4, $0xc0400000
 GLOBL vconstc0400000<>(SB), RODATA|NOPTR, $64
 
+// func vSigmoidGradAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·vSigmoidGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ    CX, $0x00000040
+	JB      single
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VSUBPS  Z1, Z2, Z2
+	VMULPS  Z2, Z0, Z0
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, (DI)
+	VMOVUPS 64(SI), Z0
+	VMOVUPS 64(DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VSUBPS  Z1, Z2, Z2
+	VMULPS  Z2, Z0, Z0
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, 64(DI)
+	VMOVUPS 128(SI), Z0
+	VMOVUPS 128(DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VSUBPS  Z1, Z2, Z2
+	VMULPS  Z2, Z0, Z0
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, 128(DI)
+	VMOVUPS 192(SI), Z0
+	VMOVUPS 192(DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VSUBPS  Z1, Z2, Z2
+	VMULPS  Z2, Z0, Z0
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, 192(DI)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000100, SI
+	ADDQ    $0x00000100, DX
+	SUBQ    $0x00000040, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000010
+	JB      tail
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VSUBPS  Z1, Z2, Z2
+	VMULPS  Z2, Z0, Z0
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DX
+	SUBQ    $0x00000010, CX
+	JMP     single
+
+tail:
+	TESTQ     CX, CX
+	JE        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VMOVUPS   vconst3f800000<>+0(SB), Z2
+	VSUBPS    Z1, Z2, Z2
+	VMULPS    Z2, Z0, Z0
+	VMULPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vTanhGradAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·vTanhGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ    CX, $0x00000040
+	JB      single
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VMULPS  Z1, Z1, Z1
+	VSUBPS  Z1, Z2, Z1
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, (DI)
+	VMOVUPS 64(SI), Z0
+	VMOVUPS 64(DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VMULPS  Z1, Z1, Z1
+	VSUBPS  Z1, Z2, Z1
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, 64(DI)
+	VMOVUPS 128(SI), Z0
+	VMOVUPS 128(DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VMULPS  Z1, Z1, Z1
+	VSUBPS  Z1, Z2, Z1
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, 128(DI)
+	VMOVUPS 192(SI), Z0
+	VMOVUPS 192(DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VMULPS  Z1, Z1, Z1
+	VSUBPS  Z1, Z2, Z1
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, 192(DI)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000100, SI
+	ADDQ    $0x00000100, DX
+	SUBQ    $0x00000040, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000010
+	JB      tail
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	VMOVUPS vconst3f800000<>+0(SB), Z2
+	VMULPS  Z1, Z1, Z1
+	VSUBPS  Z1, Z2, Z1
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DX
+	SUBQ    $0x00000010, CX
+	JMP     single
+
+tail:
+	TESTQ     CX, CX
+	JE        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VMOVUPS   vconst3f800000<>+0(SB), Z2
+	VMULPS    Z1, Z1, Z1
+	VSUBPS    Z1, Z2, Z1
+	VMULPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
 // func vAddsNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·vAddsNTAVX512(SB), NOSPLIT, $0-32
@@ -9880,6 +10040,138 @@ tail:
 	VZEROUPPER
 	RET
 
+// func vSigmoidGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vSigmoidGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z1, Z2, Z2
+	VMULPS   Z2, Z0, Z0
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMOVUPS  64(DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z1, Z2, Z2
+	VMULPS   Z2, Z0, Z0
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VMOVUPS  128(DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z1, Z2, Z2
+	VMULPS   Z2, Z0, Z0
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VMOVUPS  192(DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z1, Z2, Z2
+	VMULPS   Z2, Z0, Z0
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z1, Z2, Z2
+	VMULPS   Z2, Z0, Z0
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vTanhGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vTanhGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000040
+	JB       single
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z1, Z1, Z1
+	VSUBPS   Z1, Z2, Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(SI), Z0
+	VMOVUPS  64(DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z1, Z1, Z1
+	VSUBPS   Z1, Z2, Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(SI), Z0
+	VMOVUPS  128(DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z1, Z1, Z1
+	VSUBPS   Z1, Z2, Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(SI), Z0
+	VMOVUPS  192(DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z1, Z1, Z1
+	VSUBPS   Z1, Z2, Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000040, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000010
+	JB       tail
+	VMOVUPS  (SI), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z1, Z1, Z1
+	VSUBPS   Z1, Z2, Z1
+	VMULPS   Z1, Z0, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000010, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func vAddRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·vAddRingAVX512(SB), NOSPLIT, $0-48
@@ -10957,6 +11249,260 @@ drainLoop:
 	JB        drainLoop
 	XORQ      R9, R9
 	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSigmoidGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vSigmoidGradRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000100
+	JB       single
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z0, Z2, Z2
+	VMULPS   Z2, Z1, Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(R10)(R9*1), Z0
+	VMOVUPS  64(DX), Z1
+	VMOVUPS  Z1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z0, Z2, Z2
+	VMULPS   Z2, Z1, Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(R10)(R9*1), Z0
+	VMOVUPS  128(DX), Z1
+	VMOVUPS  Z1, 128(R10)(R9*1)
+	VMOVUPS  128(SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z0, Z2, Z2
+	VMULPS   Z2, Z1, Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(R10)(R9*1), Z0
+	VMOVUPS  192(DX), Z1
+	VMOVUPS  Z1, 192(R10)(R9*1)
+	VMOVUPS  192(SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z0, Z2, Z2
+	VMULPS   Z2, Z1, Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000100, CX
+	ADDQ     $0x00000100, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z0, Z2, Z2
+	VMULPS   Z2, Z1, Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VSUBPS   Z0, Z2, Z2
+	VMULPS   Z2, Z1, Z1
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vTanhGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vTanhGradRingAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Z0
+	VMOVUPS Z0, (R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Z0
+	VMOVUPS Z0, 64(R10)(R9*1)
+	VMOVUPS 128(DX)(R9*1), Z0
+	VMOVUPS Z0, 128(R10)(R9*1)
+	VMOVUPS 192(DX)(R9*1), Z0
+	VMOVUPS Z0, 192(R10)(R9*1)
+	ADDQ    $0x00000100, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000100
+	JB       single
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z0, Z0, Z0
+	VSUBPS   Z0, Z2, Z0
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	VMOVUPS  64(R10)(R9*1), Z0
+	VMOVUPS  64(DX), Z1
+	VMOVUPS  Z1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z0, Z0, Z0
+	VSUBPS   Z0, Z2, Z0
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 64(DI)
+	VMOVUPS  128(R10)(R9*1), Z0
+	VMOVUPS  128(DX), Z1
+	VMOVUPS  Z1, 128(R10)(R9*1)
+	VMOVUPS  128(SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z0, Z0, Z0
+	VSUBPS   Z0, Z2, Z0
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 128(DI)
+	VMOVUPS  192(R10)(R9*1), Z0
+	VMOVUPS  192(DX), Z1
+	VMOVUPS  Z1, 192(R10)(R9*1)
+	VMOVUPS  192(SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z0, Z0, Z0
+	VSUBPS   Z0, Z2, Z0
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, 192(DI)
+	ADDQ     $0x00000100, DI
+	ADDQ     $0x00000100, SI
+	ADDQ     $0x00000100, DX
+	SUBQ     $0x00000100, CX
+	ADDQ     $0x00000100, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (DX), Z1
+	VMOVUPS  Z1, (R10)(R9*1)
+	VMOVUPS  (SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z0, Z0, Z0
+	VSUBPS   Z0, Z2, Z0
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	ADDQ     $0x00000040, DX
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Z0
+	VMOVUPS  (SI), Z1
+	VMOVUPS  vconst3f800000<>+0(SB), Z2
+	VMULPS   Z0, Z0, Z0
+	VSUBPS   Z0, Z2, Z0
+	VMULPS   Z0, Z1, Z0
+	VMOVNTPS Z0, (DI)
+	ADDQ     $0x00000040, DI
+	ADDQ     $0x00000040, SI
+	SUBQ     $0x00000040, CX
+	ADDQ     $0x00000040, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
 
 done:
 	SFENCE
@@ -18892,6 +19438,164 @@ done:
 	VZEROUPPER
 	RET
 
+// func vSigmoidGradAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX
+TEXT ·vSigmoidGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ    CX, $0x00000020
+	JB      single
+	VMOVUPS (SI), Y0
+	VMOVUPS (DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VSUBPS  Y1, Y2, Y2
+	VMULPS  Y2, Y0, Y0
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	VMOVUPS 32(SI), Y0
+	VMOVUPS 32(DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VSUBPS  Y1, Y2, Y2
+	VMULPS  Y2, Y0, Y0
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, 32(DI)
+	VMOVUPS 64(SI), Y0
+	VMOVUPS 64(DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VSUBPS  Y1, Y2, Y2
+	VMULPS  Y2, Y0, Y0
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, 64(DI)
+	VMOVUPS 96(SI), Y0
+	VMOVUPS 96(DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VSUBPS  Y1, Y2, Y2
+	VMULPS  Y2, Y0, Y0
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, 96(DI)
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000008
+	JB      tail
+	VMOVUPS (SI), Y0
+	VMOVUPS (DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VSUBPS  Y1, Y2, Y2
+	VMULPS  Y2, Y0, Y0
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, CX
+	JMP     single
+
+tail:
+	TESTQ      CX, CX
+	JE         done
+	NEGQ       CX
+	LEAQ       vtailmask<>+0(SB), AX
+	VMOVUPS    32(AX)(CX*4), Y0
+	VMASKMOVPS (SI), Y0, Y1
+	VMASKMOVPS (DX), Y0, Y2
+	VMOVUPS    vconst3f800000<>+0(SB), Y3
+	VSUBPS     Y2, Y3, Y3
+	VMULPS     Y3, Y1, Y1
+	VMULPS     Y2, Y1, Y1
+	VMASKMOVPS Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vTanhGradAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX
+TEXT ·vTanhGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ    CX, $0x00000020
+	JB      single
+	VMOVUPS (SI), Y0
+	VMOVUPS (DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VMULPS  Y1, Y1, Y1
+	VSUBPS  Y1, Y2, Y1
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	VMOVUPS 32(SI), Y0
+	VMOVUPS 32(DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VMULPS  Y1, Y1, Y1
+	VSUBPS  Y1, Y2, Y1
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, 32(DI)
+	VMOVUPS 64(SI), Y0
+	VMOVUPS 64(DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VMULPS  Y1, Y1, Y1
+	VSUBPS  Y1, Y2, Y1
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, 64(DI)
+	VMOVUPS 96(SI), Y0
+	VMOVUPS 96(DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VMULPS  Y1, Y1, Y1
+	VSUBPS  Y1, Y2, Y1
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, 96(DI)
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, CX
+	JMP     loop
+
+single:
+	CMPQ    CX, $0x00000008
+	JB      tail
+	VMOVUPS (SI), Y0
+	VMOVUPS (DX), Y1
+	VMOVUPS vconst3f800000<>+0(SB), Y2
+	VMULPS  Y1, Y1, Y1
+	VSUBPS  Y1, Y2, Y1
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, CX
+	JMP     single
+
+tail:
+	TESTQ      CX, CX
+	JE         done
+	NEGQ       CX
+	LEAQ       vtailmask<>+0(SB), AX
+	VMOVUPS    32(AX)(CX*4), Y0
+	VMASKMOVPS (SI), Y0, Y1
+	VMASKMOVPS (DX), Y0, Y2
+	VMOVUPS    vconst3f800000<>+0(SB), Y3
+	VMULPS     Y2, Y2, Y2
+	VSUBPS     Y2, Y3, Y2
+	VMULPS     Y2, Y1, Y1
+	VMASKMOVPS Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
 // func vAddsNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, MMX+
 TEXT ·vAddsNTAVX2(SB), NOSPLIT, $0-32
@@ -22309,6 +23013,138 @@ tail:
 	VZEROUPPER
 	RET
 
+// func vSigmoidGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vSigmoidGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y1, Y2, Y2
+	VMULPS   Y2, Y0, Y0
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMOVUPS  32(DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y1, Y2, Y2
+	VMULPS   Y2, Y0, Y0
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VMOVUPS  64(DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y1, Y2, Y2
+	VMULPS   Y2, Y0, Y0
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VMOVUPS  96(DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y1, Y2, Y2
+	VMULPS   Y2, Y0, Y0
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y1, Y2, Y2
+	VMULPS   Y2, Y0, Y0
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vTanhGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+// Requires: AVX, MMX+
+TEXT ·vTanhGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop:
+	CMPQ     CX, $0x00000020
+	JB       single
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y1, Y1, Y1
+	VSUBPS   Y1, Y2, Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(SI), Y0
+	VMOVUPS  32(DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y1, Y1, Y1
+	VSUBPS   Y1, Y2, Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(SI), Y0
+	VMOVUPS  64(DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y1, Y1, Y1
+	VSUBPS   Y1, Y2, Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(SI), Y0
+	VMOVUPS  96(DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y1, Y1, Y1
+	VSUBPS   Y1, Y2, Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000020, CX
+	JMP      loop
+
+single:
+	CMPQ     CX, $0x00000008
+	JB       tail
+	VMOVUPS  (SI), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y1, Y1, Y1
+	VSUBPS   Y1, Y2, Y1
+	VMULPS   Y1, Y0, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000008, CX
+	JMP      single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func vAddRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
 // Requires: AVX, MMX+
 TEXT ·vAddRingAVX2(SB), NOSPLIT, $0-48
@@ -23386,6 +24222,260 @@ drainLoop:
 	JB        drainLoop
 	XORQ      R9, R9
 	JMP       drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vSigmoidGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vSigmoidGradRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000080
+	JB       single
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y0, Y2, Y2
+	VMULPS   Y2, Y1, Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(R10)(R9*1), Y0
+	VMOVUPS  32(DX), Y1
+	VMOVUPS  Y1, 32(R10)(R9*1)
+	VMOVUPS  32(SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y0, Y2, Y2
+	VMULPS   Y2, Y1, Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(R10)(R9*1), Y0
+	VMOVUPS  64(DX), Y1
+	VMOVUPS  Y1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y0, Y2, Y2
+	VMULPS   Y2, Y1, Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(R10)(R9*1), Y0
+	VMOVUPS  96(DX), Y1
+	VMOVUPS  Y1, 96(R10)(R9*1)
+	VMOVUPS  96(SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y0, Y2, Y2
+	VMULPS   Y2, Y1, Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000080, CX
+	ADDQ     $0x00000080, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y0, Y2, Y2
+	VMULPS   Y2, Y1, Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VSUBPS   Y0, Y2, Y2
+	VMULPS   Y2, Y1, Y1
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
+
+done:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vTanhGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+// Requires: AVX, MMX+
+TEXT ·vTanhGradRingAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ ring+24(FP), R10
+	MOVQ n+32(FP), CX
+	MOVQ r+40(FP), R11
+	SHLQ $0x02, CX
+	SHLQ $0x02, R11
+	XORQ R9, R9
+
+fill:
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS Y0, (R10)(R9*1)
+	VMOVUPS 32(DX)(R9*1), Y0
+	VMOVUPS Y0, 32(R10)(R9*1)
+	VMOVUPS 64(DX)(R9*1), Y0
+	VMOVUPS Y0, 64(R10)(R9*1)
+	VMOVUPS 96(DX)(R9*1), Y0
+	VMOVUPS Y0, 96(R10)(R9*1)
+	ADDQ    $0x00000080, R9
+	CMPQ    R9, R11
+	JB      fill
+	ADDQ    R11, DX
+	SUBQ    R11, CX
+	XORQ    R9, R9
+
+group:
+	CMPQ     CX, $0x00000080
+	JB       single
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y0, Y0, Y0
+	VSUBPS   Y0, Y2, Y0
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	VMOVUPS  32(R10)(R9*1), Y0
+	VMOVUPS  32(DX), Y1
+	VMOVUPS  Y1, 32(R10)(R9*1)
+	VMOVUPS  32(SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y0, Y0, Y0
+	VSUBPS   Y0, Y2, Y0
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 32(DI)
+	VMOVUPS  64(R10)(R9*1), Y0
+	VMOVUPS  64(DX), Y1
+	VMOVUPS  Y1, 64(R10)(R9*1)
+	VMOVUPS  64(SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y0, Y0, Y0
+	VSUBPS   Y0, Y2, Y0
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 64(DI)
+	VMOVUPS  96(R10)(R9*1), Y0
+	VMOVUPS  96(DX), Y1
+	VMOVUPS  Y1, 96(R10)(R9*1)
+	VMOVUPS  96(SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y0, Y0, Y0
+	VSUBPS   Y0, Y2, Y0
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, 96(DI)
+	ADDQ     $0x00000080, DI
+	ADDQ     $0x00000080, SI
+	ADDQ     $0x00000080, DX
+	SUBQ     $0x00000080, CX
+	ADDQ     $0x00000080, R9
+	CMPQ     R9, R11
+	JB       group
+	XORQ     R9, R9
+	JMP      group
+
+single:
+	TESTQ    CX, CX
+	JE       drain
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (DX), Y1
+	VMOVUPS  Y1, (R10)(R9*1)
+	VMOVUPS  (SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y0, Y0, Y0
+	VSUBPS   Y0, Y2, Y0
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	ADDQ     $0x00000020, DX
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       single
+	XORQ     R9, R9
+	JMP      single
+
+drain:
+	MOVQ R11, CX
+
+drainLoop:
+	TESTQ    CX, CX
+	JE       done
+	VMOVUPS  (R10)(R9*1), Y0
+	VMOVUPS  (SI), Y1
+	VMOVUPS  vconst3f800000<>+0(SB), Y2
+	VMULPS   Y0, Y0, Y0
+	VSUBPS   Y0, Y2, Y0
+	VMULPS   Y0, Y1, Y0
+	VMOVNTPS Y0, (DI)
+	ADDQ     $0x00000020, DI
+	ADDQ     $0x00000020, SI
+	SUBQ     $0x00000020, CX
+	ADDQ     $0x00000020, R9
+	CMPQ     R9, R11
+	JB       drainLoop
+	XORQ     R9, R9
+	JMP      drainLoop
 
 done:
 	SFENCE

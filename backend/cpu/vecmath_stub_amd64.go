@@ -269,6 +269,16 @@ func vHardsigmoidGradAVX512(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vHardswishGradAVX512(dst *float32, x *float32, y *float32, n int)
 
+// vSigmoidGradAVX512 sets dst[i] = x·(1 − y)·y for i < n, using AVX512.
+//
+//go:noescape
+func vSigmoidGradAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vTanhGradAVX512 sets dst[i] = x·(1 − y²) for i < n, using AVX512.
+//
+//go:noescape
+func vTanhGradAVX512(dst *float32, x *float32, y *float32, n int)
+
 // vAddsNTAVX512 sets dst[i] = x + a for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -534,6 +544,16 @@ func vHardsigmoidGradNTAVX512(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vHardswishGradNTAVX512(dst *float32, x *float32, y *float32, n int)
 
+// vSigmoidGradNTAVX512 sets dst[i] = x·(1 − y)·y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSigmoidGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+
+// vTanhGradNTAVX512 sets dst[i] = x·(1 − y²) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vTanhGradNTAVX512(dst *float32, x *float32, y *float32, n int)
+
 // vAddRingAVX512 sets dst[i] = x + y for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -578,6 +598,16 @@ func vHardsigmoidGradRingAVX512(dst *float32, x *float32, y *float32, ring *floa
 //
 //go:noescape
 func vHardswishGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vSigmoidGradRingAVX512 sets dst[i] = x·(1 − y)·y for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSigmoidGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vTanhGradRingAVX512 sets dst[i] = x·(1 − y²) for i < n, using AVX512, reading y through ring, r elements ahead of x. n must be a multiple of 16, dst 64-byte aligned, r a positive multiple of 64 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vTanhGradRingAVX512(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
 
 // sumWidenAVX512 returns Σ x[i] for i < n in float64 (n a multiple of 8), using AVX512.
 //
@@ -999,6 +1029,16 @@ func vHardsigmoidGradAVX2(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vHardswishGradAVX2(dst *float32, x *float32, y *float32, n int)
 
+// vSigmoidGradAVX2 sets dst[i] = x·(1 − y)·y for i < n, using AVX2.
+//
+//go:noescape
+func vSigmoidGradAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vTanhGradAVX2 sets dst[i] = x·(1 − y²) for i < n, using AVX2.
+//
+//go:noescape
+func vTanhGradAVX2(dst *float32, x *float32, y *float32, n int)
+
 // vAddsNTAVX2 sets dst[i] = x + a for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -1264,6 +1304,16 @@ func vHardsigmoidGradNTAVX2(dst *float32, x *float32, y *float32, n int)
 //go:noescape
 func vHardswishGradNTAVX2(dst *float32, x *float32, y *float32, n int)
 
+// vSigmoidGradNTAVX2 sets dst[i] = x·(1 − y)·y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSigmoidGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+
+// vTanhGradNTAVX2 sets dst[i] = x·(1 − y²) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vTanhGradNTAVX2(dst *float32, x *float32, y *float32, n int)
+
 // vAddRingAVX2 sets dst[i] = x + y for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
 //
 //go:noescape
@@ -1308,6 +1358,16 @@ func vHardsigmoidGradRingAVX2(dst *float32, x *float32, y *float32, ring *float3
 //
 //go:noescape
 func vHardswishGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vSigmoidGradRingAVX2 sets dst[i] = x·(1 − y)·y for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vSigmoidGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
+
+// vTanhGradRingAVX2 sets dst[i] = x·(1 − y²) for i < n, using AVX2, reading y through ring, r elements ahead of x. n must be a multiple of 8, dst 32-byte aligned, r a positive multiple of 32 at most n; dst is written with non-temporal stores.
+//
+//go:noescape
+func vTanhGradRingAVX2(dst *float32, x *float32, y *float32, ring *float32, n int, r int)
 
 // sumWidenAVX2 returns Σ x[i] for i < n in float64 (n a multiple of 4), using AVX2.
 //

@@ -62,6 +62,8 @@ var vecAsmAVX512 = vecAsm{
 		vbReluGrad:        vReluGradAVX512,
 		vbHardsigmoidGrad: vHardsigmoidGradAVX512,
 		vbHardswishGrad:   vHardswishGradAVX512,
+		vbSigmoidGrad:     vSigmoidGradAVX512,
+		vbTanhGrad:        vTanhGradAVX512,
 	},
 	unNT: [numVecUn]func(dst, x *float32, n int, a, b float32){
 		vuAdds:        vAddsNTAVX512,
@@ -119,6 +121,8 @@ var vecAsmAVX512 = vecAsm{
 		vbReluGrad:        vReluGradNTAVX512,
 		vbHardsigmoidGrad: vHardsigmoidGradNTAVX512,
 		vbHardswishGrad:   vHardswishGradNTAVX512,
+		vbSigmoidGrad:     vSigmoidGradNTAVX512,
+		vbTanhGrad:        vTanhGradNTAVX512,
 	},
 	binRing: [numVecBin]func(dst, x, y, ring *float32, n, r int){
 		vbAdd:             vAddRingAVX512,
@@ -130,6 +134,8 @@ var vecAsmAVX512 = vecAsm{
 		vbReluGrad:        vReluGradRingAVX512,
 		vbHardsigmoidGrad: vHardsigmoidGradRingAVX512,
 		vbHardswishGrad:   vHardswishGradRingAVX512,
+		vbSigmoidGrad:     vSigmoidGradRingAVX512,
+		vbTanhGrad:        vTanhGradRingAVX512,
 	},
 	ringStep: 64,
 }
@@ -195,6 +201,8 @@ var vecAsmAVX2 = vecAsm{
 		vbReluGrad:        vReluGradAVX2,
 		vbHardsigmoidGrad: vHardsigmoidGradAVX2,
 		vbHardswishGrad:   vHardswishGradAVX2,
+		vbSigmoidGrad:     vSigmoidGradAVX2,
+		vbTanhGrad:        vTanhGradAVX2,
 	},
 	unNT: [numVecUn]func(dst, x *float32, n int, a, b float32){
 		vuAdds:        vAddsNTAVX2,
@@ -252,6 +260,8 @@ var vecAsmAVX2 = vecAsm{
 		vbReluGrad:        vReluGradNTAVX2,
 		vbHardsigmoidGrad: vHardsigmoidGradNTAVX2,
 		vbHardswishGrad:   vHardswishGradNTAVX2,
+		vbSigmoidGrad:     vSigmoidGradNTAVX2,
+		vbTanhGrad:        vTanhGradNTAVX2,
 	},
 	binRing: [numVecBin]func(dst, x, y, ring *float32, n, r int){
 		vbAdd:             vAddRingAVX2,
@@ -263,6 +273,8 @@ var vecAsmAVX2 = vecAsm{
 		vbReluGrad:        vReluGradRingAVX2,
 		vbHardsigmoidGrad: vHardsigmoidGradRingAVX2,
 		vbHardswishGrad:   vHardswishGradRingAVX2,
+		vbSigmoidGrad:     vSigmoidGradRingAVX2,
+		vbTanhGrad:        vTanhGradRingAVX2,
 	},
 	ringStep: 32,
 }
