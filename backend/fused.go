@@ -167,3 +167,15 @@ type BiasMatMuler interface {
 	// MatMul then Add in the last bit.
 	MatMulBias(dst, a, b, bias View)
 }
+
+// LinearInterpolater is the pair of kernels behind tensor.InterpolateLinear
+// (F.Interpolate's linear modes) that a backend may have (the CPU's
+// does): InterpolateLinear writes a contiguous [N, C, O…] from an
+// [N, C, S…] of any strides, and InterpolateLinearBackward is its adjoint. Along spatial dim d, output
+// index o blends input indices index[d][2o] and index[d][2o+1] with
+// weights weight[d][2o] and weight[d][2o+1], the last dim first, each
+// blend rounded as Mul, Mul and Add round it.
+type LinearInterpolater interface {
+	InterpolateLinear(dst, src View, index [][]int, weight [][]float64)
+	InterpolateLinearBackward(dst, g View, index [][]int, weight [][]float64)
+}

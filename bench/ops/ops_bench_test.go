@@ -114,11 +114,17 @@ func opCases() []opCase {
 		{"elu_fb", fwdBwd(x, y, func(x *tensor.Tensor) *tensor.Tensor { return F.ELU(x, 1) })},
 		{"hardswish_fb", fwdBwd(x, y, F.Hardswish)},
 		{"hardsigmoid_fb", fwdBwd(x, y, F.Hardsigmoid)},
+		// bilinear upsampling forward and backward, the output gradient
+		// big (of the output's shape)
+		{"interp_bilinear2x_fb", fwdBwd(img, big, func(x *tensor.Tensor) *tensor.Tensor {
+			return F.Interpolate(x, F.InterpolateOptions{ScaleFactor: []float64{2}, Mode: "bilinear"})
+		})},
 	}
 }
 
 // fwdBwd is a case that runs f forward on a leaf over x's values and
-// back with the output gradient g, returning the leaf's gradient.
+// back with the output gradient g (of f's output shape), returning the
+// leaf's gradient.
 func fwdBwd(x, g *tensor.Tensor, f func(*tensor.Tensor) *tensor.Tensor) func() *tensor.Tensor {
 	return func() *tensor.Tensor {
 		l := x.Detach().SetRequiresGrad(true)
@@ -128,7 +134,7 @@ func fwdBwd(x, g *tensor.Tensor, f func(*tensor.Tensor) *tensor.Tensor) func() *
 }
 
 // BenchmarkOps times single forward ops, no gradient (and, in the cases
-// named *_fb, an activation's forward and backward), each allocating its
+// named *_fb, an op's forward and backward), each allocating its
 // result as a user's call does, on inputs of a million elements or
 // the layer shapes of ops_torch.py, which times the same ops in PyTorch
 // (float32, as set by the environment's thread count). It is a survey for

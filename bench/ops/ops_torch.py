@@ -128,13 +128,14 @@ cases = {
 }
 
 
-def fwd_bwd(f):
-    """Forward and backward of f on a fresh leaf over x, with gradient y."""
+def fwd_bwd(f, src=x, grad=y):
+    """Forward and backward of f on a fresh leaf over src (x), with
+    gradient grad (y)."""
 
     def run():
         with torch.enable_grad():
-            leaf = x.detach().requires_grad_()
-            f(leaf).backward(y)
+            leaf = src.detach().requires_grad_()
+            f(leaf).backward(grad)
             return leaf.grad
 
     return run
@@ -150,6 +151,8 @@ cases.update({
     "elu_fb": fwd_bwd(F.elu),
     "hardswish_fb": fwd_bwd(F.hardswish),
     "hardsigmoid_fb": fwd_bwd(F.hardsigmoid),
+    "interp_bilinear2x_fb": fwd_bwd(
+        lambda v: F.interpolate(v, scale_factor=2, mode="bilinear"), img, big),
 })
 
 

@@ -26,8 +26,9 @@ type InterpolateOptions struct {
 // spatial dim, in which case the scale factor (not the ratio of the sizes)
 // maps output to input coordinates, as torch does by default. Nearest
 // takes input index ⌊o·scale⌋ (nearest-exact ⌊(o+½)·scale⌋); the linear
-// modes blend the two nearest input elements of each dim. Gradients flow
-// to x.
+// modes blend the two nearest input elements of each dim, along W first,
+// then along H, as torch's kernels do, in one op (tensor.InterpolateLinear:
+// one pass on the CPU). Gradients flow to x.
 func Interpolate(x *tensor.Tensor, opt InterpolateOptions) *tensor.Tensor {
 	const op = "interpolate"
 	mode := opt.Mode
@@ -91,36 +92,24 @@ func Interpolate(x *tensor.Tensor, opt InterpolateOptions) *tensor.Tensor {
 		}
 	}
 	f32 := x.DType() != tensor.Float64 // torch computes coordinates in the op's math type
-	y := x
-	// the last dim first: the same order of operations as torch's
-	// bilinear kernel, which blends along W, then along H
-	for d := nsp - 1; d >= 0; d-- {
-		if !linear {
-			idx := make([]int64, out[d])
-			for o := range idx {
-				idx[o] = int64(nearestIndex(o, in[d], out[d], scale[d], mode == "nearest-exact", f32))
+	if linear {
+		taps := make([]tensor.LinearTaps, nsp)
+		for d := range taps {
+			t := tensor.LinearTaps{I0: make([]int, out[d]), I1: make([]int, out[d]), W0: make([]float64, out[d]), W1: make([]float64, out[d])}
+			for o := range t.I0 {
+				t.I0[o], t.I1[o], t.W0[o], t.W1[o] = linearCoeffs(o, in[d], out[d], scale[d], opt.AlignCorners, f32)
 			}
-			y = y.IndexSelect(2+d, tensor.FromSlice(idx).ToDevice(x.Device()))
-			continue
+			taps[d] = t
 		}
-		i0, i1 := make([]int64, out[d]), make([]int64, out[d])
-		w0, w1 := make([]float64, out[d]), make([]float64, out[d])
-		for o := range i0 {
-			a, b, l0, l1 := linearCoeffs(o, in[d], out[d], scale[d], opt.AlignCorners, f32)
-			i0[o], i1[o], w0[o], w1[o] = int64(a), int64(b), l0, l1
+		return tensor.InterpolateLinear(x, taps)
+	}
+	y := x
+	for d := nsp - 1; d >= 0; d-- {
+		idx := make([]int64, out[d])
+		for o := range idx {
+			idx[o] = int64(nearestIndex(o, in[d], out[d], scale[d], mode == "nearest-exact", f32))
 		}
-		// weights broadcast along dim 2+d
-		wsh := make([]int, y.Dim()-2-d)
-		for i := range wsh {
-			wsh[i] = 1
-		}
-		wsh[0] = out[d]
-		wt := func(w []float64) *tensor.Tensor {
-			return tensor.FromSlice(w).Reshape(wsh...).To(x.DType()).ToDevice(x.Device())
-		}
-		x0 := y.IndexSelect(2+d, tensor.FromSlice(i0).ToDevice(x.Device()))
-		x1 := y.IndexSelect(2+d, tensor.FromSlice(i1).ToDevice(x.Device()))
-		y = x0.Mul(wt(w0)).Add(x1.Mul(wt(w1)))
+		y = y.IndexSelect(2+d, tensor.FromSlice(idx).ToDevice(x.Device()))
 	}
 	return y
 }

@@ -19,6 +19,18 @@ func TestInterpolateGradCheck(t *testing.T) {
 	spGradCheck(t, "bilinear/align_corners_transposed", func(in []*tensor.Tensor) *tensor.Tensor {
 		return F.Interpolate(in[0].Transpose(2, 3), F.InterpolateOptions{ScaleFactor: []float64{1.5}, Mode: "bilinear", AlignCorners: true}).Square()
 	}, spLeaf(51, 1, 1, 3, 2))
+	spGradCheck(t, "linear", func(in []*tensor.Tensor) *tensor.Tensor {
+		return F.Interpolate(in[0], F.InterpolateOptions{ScaleFactor: []float64{2.5}, Mode: "linear"}).Square()
+	}, spLeaf(55, 2, 2, 3))
+	spGradCheck(t, "linear/align_corners_downscale", func(in []*tensor.Tensor) *tensor.Tensor {
+		return F.Interpolate(in[0], F.InterpolateOptions{Size: []int{3}, Mode: "linear", AlignCorners: true}).Square()
+	}, spLeaf(56, 1, 2, 7))
+	spGradCheck(t, "bilinear/downscale_output1", func(in []*tensor.Tensor) *tensor.Tensor {
+		return F.Interpolate(in[0], F.InterpolateOptions{Size: []int{1, 2}, Mode: "bilinear"}).Square()
+	}, spLeaf(57, 1, 2, 5, 4))
+	spGradCheck(t, "bilinear/input_h1_channels_last", func(in []*tensor.Tensor) *tensor.Tensor {
+		return F.Interpolate(in[0].Permute(0, 3, 1, 2), F.InterpolateOptions{ScaleFactor: []float64{2, 0.75}, Mode: "bilinear"}).Square()
+	}, spLeaf(58, 2, 1, 4, 2))
 	spGradCheck(t, "nearest", func(in []*tensor.Tensor) *tensor.Tensor {
 		return F.Interpolate(in[0], F.InterpolateOptions{Size: []int{7}}).Square()
 	}, spLeaf(52, 1, 2, 4))
