@@ -45,16 +45,21 @@ func Numel(shape []int) int {
 // IsContiguous reports whether the layout is row-major and dense: every
 // element at Offset+i for i in [0, Numel). Strides of size-1 dims are
 // ignored, as PyTorch does.
-func (l Layout) IsContiguous() bool {
+func (l Layout) IsContiguous() bool { return IsContiguousStrides(l.Shape, l.Strides) }
+
+// IsContiguousStrides is Layout.IsContiguous of a shape and its strides,
+// for callers that hold them apart: copying them into a Layout value
+// first costs a trip through the stack on every call.
+func IsContiguousStrides(shape, strides []int) bool {
 	s := 1
-	for i := len(l.Shape) - 1; i >= 0; i-- {
-		if l.Shape[i] == 1 {
+	for i := len(shape) - 1; i >= 0; i-- {
+		if shape[i] == 1 {
 			continue
 		}
-		if l.Strides[i] != s {
-			return l.Numel() == 0
+		if strides[i] != s {
+			return Numel(shape) == 0
 		}
-		s *= l.Shape[i]
+		s *= shape[i]
 	}
 	return true
 }
