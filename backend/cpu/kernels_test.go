@@ -1065,7 +1065,9 @@ var laneLayouts = [][2]layoutKind{ // dst, src
 	{lkContig, lkBcastLast}, {lkStep, lkTrans}, {lkTrans, lkContig},
 }
 
-var laneSpecs = append([]dimSpec{{[]int{3, 0}, 1}, {[]int{2, 0, 3}, 1}}, dimSpecs...)
+// laneSpecs adds, to dimSpecs, empty lanes and enough lanes (9 rows, 7
+// columns) for kernels that take several lanes at a time, with a remainder.
+var laneSpecs = append([]dimSpec{{[]int{3, 0}, 1}, {[]int{2, 0, 3}, 1}, {[]int{9, 5}, 1}, {[]int{6, 7}, 0}}, dimSpecs...)
 
 func TestSoftmax(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))

@@ -332,7 +332,13 @@ func cumsumT[T number, A accum](dst, src backend.View, dim int) {
 	_, st := it.inner()
 	it.each(max(1, grain/max(n, 1)), func(off [maxOps]int, m int) {
 		od, os := off[0], off[1]
-		for k := 0; k < m; k, od, os = k+1, od+st[0], os+st[1] {
+		k := 0
+		if n > 0 {
+			for ; k+4 <= m; k, od, os = k+4, od+4*st[0], os+4*st[1] {
+				cumsum4[T, A](d, s, od, os, st[0], st[1], n, ds, ss)
+			}
+		}
+		for ; k < m; k, od, os = k+1, od+st[0], os+st[1] {
 			var acc A
 			for j, q, o := 0, os, od; j < n; j, q, o = j+1, q+ss, o+ds {
 				acc += A(s[q])
@@ -340,4 +346,44 @@ func cumsumT[T number, A accum](dst, src backend.View, dim int) {
 			}
 		}
 	})
+}
+
+// cumsum4 is cumsumT's scan of n ≥ 1 elements along four lanes at once,
+// whose offsets in d and s start at od and os and step by dl and sl: four
+// independent chains of additions instead of one, so that the adds'
+// latency overlaps, each lane still summed in order.
+func cumsum4[T number, A accum](d, s []T, od, os, dl, sl, n, ds, ss int) {
+	if ds == 1 && ss == 1 { // rows: slices the compiler checks once
+		x0, x1, x2, x3 := s[os:os+n], s[os+sl:os+sl+n], s[os+2*sl:os+2*sl+n], s[os+3*sl:os+3*sl+n]
+		y0, y1, y2, y3 := d[od:od+n], d[od+dl:od+dl+n], d[od+2*dl:od+2*dl+n], d[od+3*dl:od+3*dl+n]
+		x1, x2, x3 = x1[:len(x0)], x2[:len(x0)], x3[:len(x0)]
+		y0, y1, y2, y3 = y0[:len(x0)], y1[:len(x0)], y2[:len(x0)], y3[:len(x0)]
+		var a0, a1, a2, a3 A
+		for j, v := range x0 {
+			a0 += A(v)
+			a1 += A(x1[j])
+			a2 += A(x2[j])
+			a3 += A(x3[j])
+			y0[j] = T(a0)
+			y1[j] = T(a1)
+			y2[j] = T(a2)
+			y3[j] = T(a3)
+		}
+		return
+	}
+	// the last element of each lane, bounds-checked here
+	_, _ = d[od+3*dl+(n-1)*ds], s[os+3*sl+(n-1)*ss]
+	_, _ = d[od+(n-1)*ds], s[os+(n-1)*ss]
+	var a0, a1, a2, a3 A
+	for j := 0; j < n; j++ {
+		q, o := os+j*ss, od+j*ds
+		a0 += A(s[q])
+		a1 += A(s[q+sl])
+		a2 += A(s[q+2*sl])
+		a3 += A(s[q+3*sl])
+		d[o] = T(a0)
+		d[o+dl] = T(a1)
+		d[o+2*dl] = T(a2)
+		d[o+3*dl] = T(a3)
+	}
 }

@@ -281,6 +281,10 @@ func minRow[T number, A accum](acc []A, x []T) {
 // from p on, stride apart, and its position; NaN counts as the extreme
 // and the first NaN wins.
 func argRow[T number](max bool, s []T, p, n, stride int) (T, int) {
+	if f, ok := any(s).([]float32); ok && stride == 1 && n >= argVecMin {
+		v, at := argRow32(max, f[p:p+n])
+		return T(v), at
+	}
 	if stride == 1 {
 		row := s[p : p+n]
 		best, at := row[0], 0
@@ -314,4 +318,35 @@ func argRow[T number](max bool, s []T, p, n, stride int) (T, int) {
 		}
 	}
 	return best, at
+}
+
+// argVecMin is the shortest contiguous float32 run argRow hands to
+// argRow32: below it, one pass of the generic loop costs less than two.
+const argVecMin = 64
+
+// argRow32 is argRow for a contiguous float32 row (len ≥ 1) in two
+// passes: the extreme by red32's vector kernel, then the first element
+// equal to it (or the first NaN, where the extreme is one). The generic
+// loop keeps the first of equal extremes, and ±0 compare equal, so this
+// is its element and position, bit for bit.
+func argRow32(max bool, row []float32) (float32, int) {
+	var m float32
+	if max {
+		m = red32.max(row)
+	} else {
+		m = red32.min(row)
+	}
+	if m != m {
+		for j, x := range row {
+			if x != x {
+				return x, j
+			}
+		}
+	}
+	for j, x := range row {
+		if x == m {
+			return x, j
+		}
+	}
+	panic("cpu: argRow32 found no element equal to the row's extreme")
 }

@@ -239,3 +239,55 @@ func TestArgReduceFastMatchesGeneric(t *testing.T) {
 		}
 	}
 }
+
+// TestArgRow32 holds the two-pass argRow32 to the generic loop (the first
+// strictly greater or smaller element, the first NaN winning) on rows
+// around and past argVecMin and the kernels' vector widths, with ties,
+// signed zeros and NaNs, for every reduction kernel table.
+func TestArgRow32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	generic := func(isMax bool, row []float32) (float32, int) {
+		best, at := row[0], 0
+		for j, x := range row {
+			if isMax && (x > best || (x != x && best == best)) || !isMax && (x < best || (x != x && best == best)) {
+				best, at = x, j
+			}
+		}
+		return best, at
+	}
+	kinds := []struct {
+		name string
+		gen  func() float32
+	}{
+		{"ties", func() float32 { return float32(rng.IntN(5)) }},
+		{"zeros", func() float32 { return []float32{0, float32(math.Copysign(0, -1)), -1}[rng.IntN(3)] }},
+		{"normal", func() float32 { return float32(rng.NormFloat64()) }},
+		{"inf", func() float32 { return []float32{float32(math.Inf(1)), float32(math.Inf(-1)), 1}[rng.IntN(3)] }},
+	}
+	tables := append([]*redKernels{goRed()}, redCandidates()...)
+	for _, k := range tables {
+		old := setRed(k)
+		for _, kind := range kinds {
+			for n := 1; n <= 300; n++ {
+				row := make([]float32, n)
+				for i := range row {
+					row[i] = kind.gen()
+				}
+				for _, nan := range []bool{false, true} {
+					if nan {
+						row[rng.IntN(n)] = float32(math.NaN())
+						row[rng.IntN(n)] = math.Float32frombits(0x7fc00001)
+					}
+					for _, isMax := range []bool{true, false} {
+						wv, wi := generic(isMax, row)
+						gv, gi := argRow32(isMax, row)
+						if gi != wi || math.Float32bits(gv) != math.Float32bits(wv) {
+							t.Fatalf("%s/%s n=%d nan=%v max=%v: got %v@%d, want %v@%d", k.name, kind.name, n, nan, isMax, gv, gi, wv, wi)
+						}
+					}
+				}
+			}
+		}
+		setRed(old)
+	}
+}
