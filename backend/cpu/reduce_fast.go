@@ -68,9 +68,6 @@ func reduceFast[T number, A accum](op backend.ReduceOp, acc []A, dstShape []int,
 		// a full reduction: one long run
 		r1, r2 = 1, r1*r2
 	}
-	if r2 == 1 && r1 > 1 && k < 16 {
-		return false // row adds on short rows: the generic loop does better
-	}
 	s := slice[T](src.Storage)[src.Offset:]
 	s = s[:r1*k*r2]
 	total := len(s)
