@@ -226,6 +226,14 @@ func fold2[T float](d []T, sh [4]int, s []T, off int, ss [3]int, g geom2, par sp
 							}
 							continue
 						}
+						if g.sx == 2 && ss[2] == 1 { // a transposed convolution's stride
+							v := s[q : q+hi-lo]
+							o := out[ob : ob+2*len(v)-1]
+							for i, x := range v {
+								o[2*i] += x
+							}
+							continue
+						}
 						for ox := lo; ox < hi; ox++ {
 							out[ob] += s[q]
 							ob += g.sx
