@@ -40,6 +40,7 @@ func opCases() []opCase {
 	x1, w1 := tensor.Randn(32, 64, 1000), tensor.Randn(64, 64, 3)
 	xt, wt := tensor.Randn(8, 64, 28, 28), tensor.Randn(64, 32, 4, 4)
 	logits, labels := tensor.Randn(4096, 1000), tensor.RandInt(0, 1000, 4096)
+	img28, img7 := tensor.Randn(8, 64, 28, 28), tensor.Randn(8, 64, 7, 7)
 	pool := F.PoolOptions{Stride: []int{2}, Padding: []int{1}}
 	return []opCase{
 		{"abs", func() *tensor.Tensor { return x.Abs() }},
@@ -119,6 +120,10 @@ func opCases() []opCase {
 		{"interp_bilinear2x_fb", fwdBwd(img, big, func(x *tensor.Tensor) *tensor.Tensor {
 			return F.Interpolate(x, F.InterpolateOptions{ScaleFactor: []float64{2}, Mode: "bilinear"})
 		})},
+		// average pooling forward and backward, the output gradients of
+		// the outputs' shapes
+		{"avg_pool2_fb", fwdBwd(img, img28, func(x *tensor.Tensor) *tensor.Tensor { return F.AvgPool2d(x, []int{2}) })},
+		{"adaptive_avg7_fb", fwdBwd(img, img7, func(x *tensor.Tensor) *tensor.Tensor { return F.AdaptiveAvgPool2d(x, 7, 7) })},
 	}
 }
 

@@ -61,6 +61,7 @@ q, k, v = (torch.randn(16, 4, 128, 64) for _ in range(3))
 x1, w1 = torch.randn(32, 64, 1000), torch.randn(64, 64, 3)
 xt, wt = torch.randn(8, 64, 28, 28), torch.randn(64, 32, 4, 4)
 logits, labels = torch.randn(4096, 1000), torch.randint(0, 1000, (4096,))
+img28, img7 = torch.randn(8, 64, 28, 28), torch.randn(8, 64, 7, 7)
 
 
 def sdpa(q, k, v):
@@ -153,6 +154,9 @@ cases.update({
     "hardsigmoid_fb": fwd_bwd(F.hardsigmoid),
     "interp_bilinear2x_fb": fwd_bwd(
         lambda v: F.interpolate(v, scale_factor=2, mode="bilinear"), img, big),
+    "avg_pool2_fb": fwd_bwd(lambda v: F.avg_pool2d(v, 2), img, img28),
+    "adaptive_avg7_fb": fwd_bwd(
+        lambda v: F.adaptive_avg_pool2d(v, (7, 7)), img, img7),
 })
 
 

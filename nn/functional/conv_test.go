@@ -168,11 +168,16 @@ func spCall(fn string, a map[string]any, x []*tensor.Tensor) (*tensor.Tensor, *t
 		return F.AvgPool1d(x[0], spInts(a["kernel"]), spPoolOptions(a)), nil
 	case "avg_pool2d":
 		return F.AvgPool2d(x[0], spInts(a["kernel"]), spPoolOptions(a)), nil
+	case "avg_pool3d":
+		return F.AvgPool3d(x[0], spInts(a["kernel"]), spPoolOptions(a)), nil
 	case "adaptive_avg_pool1d":
 		return F.AdaptiveAvgPool1d(x[0], spInts(a["out"])[0]), nil
 	case "adaptive_avg_pool2d":
 		o := spInts(a["out"])
 		return F.AdaptiveAvgPool2d(x[0], o[0], o[1]), nil
+	case "adaptive_avg_pool3d":
+		o := spInts(a["out"])
+		return F.AdaptiveAvgPool3d(x[0], o[0], o[1], o[2]), nil
 	case "pad":
 		v, _ := a["value"].(float64)
 		return F.Pad(x[0], spInts(a["pad"]), a["mode"].(string), v), nil

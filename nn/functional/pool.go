@@ -107,8 +107,18 @@ func AvgPool2d(x *tensor.Tensor, kernel []int, opt ...PoolOptions) *tensor.Tenso
 	return avgPoolNd("avg_pool2d", 2, x, kernel, opt)
 }
 
+// AvgPool3d is average pooling over the last three dims of x,
+// [N, C, D, H, W] or unbatched [C, D, H, W], as
+// torch.nn.functional.avg_pool3d, with AvgPool2d's divisors.
+func AvgPool3d(x *tensor.Tensor, kernel []int, opt ...PoolOptions) *tensor.Tensor {
+	return avgPoolNd("avg_pool3d", 3, x, kernel, opt)
+}
+
+// avgPoolNd checks the arguments, naming op, and pools with
+// tensor.AvgPool: one pass forward and backward on the CPU.
 func avgPoolNd(op string, nsp int, x *tensor.Tensor, kernel []int, opt []PoolOptions) *tensor.Tensor {
 	o := poolOpts(op, opt, false)
+	shape := x.Shape() // as the caller passed it, for the messages
 	x, unb := spatialBatch(op, x, nsp)
 	if !x.DType().IsFloat() {
 		spatialFail(op, tensor.ErrDType, "%v input is not supported; convert it to a floating type", x.DType())
@@ -125,54 +135,17 @@ func avgPoolNd(op string, nsp int, x *tensor.Tensor, kernel []int, opt []PoolOpt
 		}
 	}
 	xs := x.Shape()
-	out := make([]int, nsp)
-	extra := make([]int, 2*nsp) // Pad's list (last dim first) for ceil mode's overhang
-	// per dim, the divisor of each window position
-	divs := make([][]float64, nsp)
 	for d := 0; d < nsp; d++ {
 		n := xs[2+d]
 		if 2*pad[d] > k[d] {
 			spatialFail(op, tensor.ErrShape, "padding %v must be at most half the kernel %v", pad, k)
 		}
-		out[d] = poolOut(n, k[d], stride[d], pad[d], o.CeilMode)
-		if n < 1 || out[d] < 1 {
-			spatialFail(op, tensor.ErrShape, "input of shape %v is too small for the kernel %v with padding %v", xs, k, pad)
-		}
-		extra[2*(nsp-1-d)+1] = max(0, (out[d]-1)*stride[d]+k[d]-n-2*pad[d])
-		divs[d] = make([]float64, out[d])
-		for i := range divs[d] {
-			start := i*stride[d] - pad[d]
-			end := min(start+k[d], n+pad[d])
-			size := end - start
-			if o.ExcludePadding {
-				size = min(end, n) - max(start, 0)
-			}
-			divs[d][i] = float64(size)
+		if n < 1 || poolOut(n, k[d], stride[d], pad[d], o.CeilMode) < 1 {
+			spatialFail(op, tensor.ErrShape, "input of shape %v is too small for the kernel %v with padding %v", shape, k, pad)
 		}
 	}
-	// the divisors of the whole output grid, row-major
-	div := []float64{1}
-	for d := 0; d < nsp; d++ {
-		next := make([]float64, 0, len(div)*out[d])
-		for _, a := range div {
-			for _, b := range divs[d] {
-				next = append(next, a*b)
-			}
-		}
-		div = next
-	}
-	if o.DivisorOverride > 0 {
-		for i := range div {
-			div[i] = float64(o.DivisorOverride)
-		}
-	}
-	xp := Pad(x, extra, "constant", 0)
-	cols := tensor.Unfold(xp, k, nil, pad, stride) // [N, C·K, L]
-	n, c, l := xs[0], xs[1], len(div)
-	kk := cols.Size(1) / max(c, 1)
-	sums := cols.Reshape(n, c, kk, l).Sum(2)
-	divisor := tensor.FromSlice(div).To(x.DType()).ToDevice(x.Device())
-	y := sums.Div(divisor).Reshape(append([]int{n, c}, out...)...)
+	y := tensor.AvgPool(x, k, tensor.AvgPoolOptions{Stride: stride, Padding: pad, CeilMode: o.CeilMode,
+		ExcludePadding: o.ExcludePadding, DivisorOverride: o.DivisorOverride})
 	return unbatch(y, unb)
 }
 
@@ -180,10 +153,7 @@ func avgPoolNd(op string, nsp int, x *tensor.Tensor, kernel []int, opt []PoolOpt
 // bins along its last dim, as torch.nn.functional.adaptive_avg_pool1d:
 // bin i covers [⌊i·L/out⌋, ⌈(i+1)·L/out⌉). out 0 keeps L.
 func AdaptiveAvgPool1d(x *tensor.Tensor, out int) *tensor.Tensor {
-	const op = "adaptive_avg_pool1d"
-	x, unb := spatialBatch(op, x, 1)
-	a := adaptiveMatrix(op, x, x.Size(2), out)
-	return unbatch(x.MatMul(a.T()), unb)
+	return adaptiveAvgPoolNd("adaptive_avg_pool1d", x, out)
 }
 
 // AdaptiveAvgPool2d averages x, [N, C, H, W] or unbatched [C, H, W], over
@@ -192,33 +162,37 @@ func AdaptiveAvgPool1d(x *tensor.Tensor, out int) *tensor.Tensor {
 // likewise, so bins may overlap when the sizes do not divide. A size of 0
 // keeps the input's (torch's None).
 func AdaptiveAvgPool2d(x *tensor.Tensor, outH, outW int) *tensor.Tensor {
-	const op = "adaptive_avg_pool2d"
-	x, unb := spatialBatch(op, x, 2)
-	ah := adaptiveMatrix(op, x, x.Size(2), outH)
-	aw := adaptiveMatrix(op, x, x.Size(3), outW)
-	// the average over a rectangle is the row average of column averages
-	return unbatch(ah.MatMul(x.MatMul(aw.T())), unb)
+	return adaptiveAvgPoolNd("adaptive_avg_pool2d", x, outH, outW)
 }
 
-// adaptiveMatrix is the [out, n] matrix whose row i averages bin i of a
-// dim of size n.
-func adaptiveMatrix(op string, x *tensor.Tensor, n, out int) *tensor.Tensor {
+// AdaptiveAvgPool3d averages x, [N, C, D, H, W] or unbatched
+// [C, D, H, W], over an outD×outH×outW grid of bins, as
+// torch.nn.functional.adaptive_avg_pool3d, with AdaptiveAvgPool2d's
+// bins along each dim. A size of 0 keeps the input's.
+func AdaptiveAvgPool3d(x *tensor.Tensor, outD, outH, outW int) *tensor.Tensor {
+	return adaptiveAvgPoolNd("adaptive_avg_pool3d", x, outD, outH, outW)
+}
+
+// adaptiveAvgPoolNd checks the arguments, naming op, resolves sizes of 0
+// to the input's, and pools with tensor.AdaptiveAvgPool: one pass
+// forward and backward on the CPU.
+func adaptiveAvgPoolNd(op string, x *tensor.Tensor, out ...int) *tensor.Tensor {
+	nsp := len(out)
+	shape := x.Shape() // as the caller passed it, for the messages
+	x, unb := spatialBatch(op, x, nsp)
 	if !x.DType().IsFloat() {
 		spatialFail(op, tensor.ErrDType, "%v input is not supported; convert it to a floating type", x.DType())
 	}
-	if out == 0 {
-		out = n
-	}
-	if out < 0 || n < 1 {
-		spatialFail(op, tensor.ErrShape, "input of shape %v to output size %d: sizes must be positive", x.Shape(), out)
-	}
-	m := make([]float64, out*n)
-	for i := 0; i < out; i++ {
-		start := i * n / out
-		end := ((i+1)*n + out - 1) / out
-		for j := start; j < end; j++ {
-			m[i*n+j] = 1 / float64(end-start)
+	size := make([]int, nsp)
+	for d, o := range out {
+		n := x.Size(2 + d)
+		if o == 0 {
+			o = n
 		}
+		if o < 0 || n < 1 {
+			spatialFail(op, tensor.ErrShape, "input of shape %v to output size %d: sizes must be positive", shape, o)
+		}
+		size[d] = o
 	}
-	return tensor.FromSlice(m, out, n).To(x.DType()).ToDevice(x.Device())
+	return unbatch(tensor.AdaptiveAvgPool(x, size), unb)
 }

@@ -33,6 +33,12 @@ func TestPoolGradCheck(t *testing.T) {
 	spGradCheck(t, "adaptive_avg_pool1d", func(in []*tensor.Tensor) *tensor.Tensor {
 		return F.AdaptiveAvgPool1d(in[0], 3).Square()
 	}, spLeaf(35, 2, 7))
+	spGradCheck(t, "avg_pool3d", func(in []*tensor.Tensor) *tensor.Tensor {
+		return F.AvgPool3d(in[0], []int{2, 3, 2}, F.PoolOptions{Stride: []int{1, 2, 2}, Padding: []int{1}, CeilMode: true}).Square()
+	}, spLeaf(37, 1, 2, 3, 5, 4))
+	spGradCheck(t, "adaptive_avg_pool3d", func(in []*tensor.Tensor) *tensor.Tensor {
+		return F.AdaptiveAvgPool3d(in[0], 2, 3, 2).Square()
+	}, spLeaf(38, 2, 3, 5, 3))
 }
 
 // Adaptive pooling against a direct loop over torch's bins
@@ -83,6 +89,10 @@ func TestPoolErrors(t *testing.T) {
 		{"adaptive rank", func() { F.AdaptiveAvgPool2d(tensor.Zeros(4, 4), 2, 2) }, []string{"adaptive_avg_pool2d", "[4 4]"}},
 		{"adaptive size", func() { F.AdaptiveAvgPool2d(x, -1, 2) }, []string{"adaptive_avg_pool2d", "[1 2 4 4]", "-1"}},
 		{"adaptive empty", func() { F.AdaptiveAvgPool1d(tensor.Zeros(1, 2, 0), 2) }, []string{"adaptive_avg_pool1d", "[1 2 0]"}},
+		{"avg3d rank", func() { F.AvgPool3d(tensor.Zeros(4, 4), []int{2}) }, []string{"avg_pool3d", "[4 4]", "4-d (unbatched) or 5-d"}},
+		{"avg3d kernel", func() { F.AvgPool3d(tensor.Zeros(1, 1, 2, 4, 4), []int{3, 2, 2}) }, []string{"avg_pool3d", "[1 1 2 4 4]", "too small for the kernel [3 2 2]"}},
+		{"adaptive3d rank", func() { F.AdaptiveAvgPool3d(tensor.Zeros(1, 1, 2, 2, 2, 2), 2, 2, 2) }, []string{"adaptive_avg_pool3d", "[1 1 2 2 2 2]"}},
+		{"adaptive3d size", func() { F.AdaptiveAvgPool3d(tensor.Zeros(1, 2, 3, 4), 1, -2, 1) }, []string{"adaptive_avg_pool3d", "[1 2 3 4]", "-2"}},
 	} {
 		spExpectError(t, c.name, c.f, tensor.ErrShape, c.msg...)
 	}

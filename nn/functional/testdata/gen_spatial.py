@@ -90,17 +90,21 @@ def run(fn, a, ins):
         kw = {k: a[k] for k in ("stride", "padding", "dilation", "ceil_mode") if k in a}
         v, i = f(x, a["kernel"], return_indices=True, **kw)
         return [v, i]
-    if fn in ("avg_pool1d", "avg_pool2d"):
+    if fn in ("avg_pool1d", "avg_pool2d", "avg_pool3d"):
         kw = {k: a[k] for k in ("stride", "padding", "ceil_mode", "count_include_pad") if k in a}
         if fn == "avg_pool1d":
             return [F.avg_pool1d(x, a["kernel"], **kw)]
         if "divisor_override" in a:
             kw["divisor_override"] = a["divisor_override"]
+        if fn == "avg_pool3d":
+            return [F.avg_pool3d(x, a["kernel"], **kw)]
         return [F.avg_pool2d(x, a["kernel"], **kw)]
     if fn == "adaptive_avg_pool1d":
         return [F.adaptive_avg_pool1d(x, a["out"])]
     if fn == "adaptive_avg_pool2d":
         return [F.adaptive_avg_pool2d(x, a["out"])]
+    if fn == "adaptive_avg_pool3d":
+        return [F.adaptive_avg_pool3d(x, a["out"])]
     if fn == "pad":
         return [F.pad(x, a["pad"], mode=a["mode"], value=a.get("value", 0.0))]
     if fn == "interpolate":
@@ -225,6 +229,15 @@ case("interpolate/bilinear_down", "interpolate", [XT(2, 2, 9, 8)], size=[4, 3], 
 case("interpolate/bilinear_to1", "interpolate", [X(1, 1, 4, 5)], size=[1, 3], mode="bilinear", align_corners=True)
 case("interpolate/linear", "interpolate", [X(2, 3, 6)], size=11, mode="linear", align_corners=False)
 case("interpolate/linear_align_scale", "interpolate", [X(1, 2, 5)], scale_factor=2.5, mode="linear", align_corners=True)
+
+# --- three spatial dims (added last, so that the cases above keep their
+# random values)
+case("avg_pool3d/k2", "avg_pool3d", [X(2, 2, 4, 6, 6)], kernel=2)
+case("avg_pool3d/k3_s2_p1_ceil_exclude", "avg_pool3d", [X(1, 2, 5, 6, 7)], kernel=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+case("avg_pool3d/divisor_transposed", "avg_pool3d", [XT(1, 2, 4, 5, 6)], kernel=[2, 3, 2], stride=1, padding=1, divisor_override=7)
+case("avg_pool3d/unbatched", "avg_pool3d", [X(2, 4, 4, 5)], kernel=[2, 2, 3], stride=[1, 2, 2])
+case("adaptive_avg_pool3d/nondivisible", "adaptive_avg_pool3d", [X(1, 2, 5, 7, 6)], out=[3, 4, 4])
+case("adaptive_avg_pool3d/unbatched_transposed", "adaptive_avg_pool3d", [XT(2, 4, 6, 6)], out=[2, 3, 3])
 
 
 # torch 1.13's float64 backward of nearest interpolation recomputes the
