@@ -124,6 +124,10 @@ func opCases() []opCase {
 		// the outputs' shapes
 		{"avg_pool2_fb", fwdBwd(img, img28, func(x *tensor.Tensor) *tensor.Tensor { return F.AvgPool2d(x, []int{2}) })},
 		{"adaptive_avg7_fb", fwdBwd(img, img7, func(x *tensor.Tensor) *tensor.Tensor { return F.AdaptiveAvgPool2d(x, 7, 7) })},
+		// nearest upsampling forward and backward, the output gradient big
+		{"interp_nearest2x_fb", fwdBwd(img, big, func(x *tensor.Tensor) *tensor.Tensor {
+			return F.Interpolate(x, F.InterpolateOptions{ScaleFactor: []float64{2}})
+		})},
 	}
 }
 

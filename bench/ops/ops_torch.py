@@ -157,6 +157,8 @@ cases.update({
     "avg_pool2_fb": fwd_bwd(lambda v: F.avg_pool2d(v, 2), img, img28),
     "adaptive_avg7_fb": fwd_bwd(
         lambda v: F.adaptive_avg_pool2d(v, (7, 7)), img, img7),
+    "interp_nearest2x_fb": fwd_bwd(
+        lambda v: F.interpolate(v, scale_factor=2), img, big),
 })
 
 

@@ -25,9 +25,10 @@ type InterpolateOptions struct {
 // torch.nn.functional.interpolate: to Size, or to ⌊in·ScaleFactor⌋ per
 // spatial dim, in which case the scale factor (not the ratio of the sizes)
 // maps output to input coordinates, as torch does by default. Nearest
-// takes input index ⌊o·scale⌋ (nearest-exact ⌊(o+½)·scale⌋); the linear
-// modes blend the two nearest input elements of each dim, along W first,
-// then along H, as torch's kernels do, in one op (tensor.InterpolateLinear:
+// takes input index ⌊o·scale⌋ (nearest-exact ⌊(o+½)·scale⌋), in one op
+// (tensor.InterpolateNearest: one pass on the CPU); the linear modes
+// blend the two nearest input elements of each dim, along W first, then
+// along H, as torch's kernels do, in one op (tensor.InterpolateLinear:
 // one pass on the CPU). Gradients flow to x.
 func Interpolate(x *tensor.Tensor, opt InterpolateOptions) *tensor.Tensor {
 	const op = "interpolate"
@@ -103,15 +104,14 @@ func Interpolate(x *tensor.Tensor, opt InterpolateOptions) *tensor.Tensor {
 		}
 		return tensor.InterpolateLinear(x, taps)
 	}
-	y := x
-	for d := nsp - 1; d >= 0; d-- {
-		idx := make([]int64, out[d])
-		for o := range idx {
-			idx[o] = int64(nearestIndex(o, in[d], out[d], scale[d], mode == "nearest-exact", f32))
+	index := make([][]int, nsp)
+	for d := range index {
+		index[d] = make([]int, out[d])
+		for o := range index[d] {
+			index[d][o] = nearestIndex(o, in[d], out[d], scale[d], mode == "nearest-exact", f32)
 		}
-		y = y.IndexSelect(2+d, tensor.FromSlice(idx).ToDevice(x.Device()))
 	}
-	return y
+	return tensor.InterpolateNearest(x, index)
 }
 
 // round32 rounds v to float32 when f32 is set: torch computes source
