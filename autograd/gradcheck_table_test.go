@@ -71,6 +71,9 @@ func gradCheckCases() []gcCase {
 		{name: "tanh", in: []*tensor.Tensor{rnd(3, 4)}, f: u((*tensor.Tensor).Tanh)},
 		{name: "sigmoid", in: []*tensor.Tensor{rnd(3, 4)}, f: u((*tensor.Tensor).Sigmoid)},
 		{name: "gelu", in: []*tensor.Tensor{rnd(3, 4)}, f: u((*tensor.Tensor).GELU)},
+		// N(0, 2): the tails too; and a transposed view
+		{name: "gelu_tanh", in: []*tensor.Tensor{leaf(gen.Normal(tensor.Float64, 0, 2, 3, 4))}, f: u((*tensor.Tensor).GELUTanh)},
+		{name: "gelu_tanh/strided", in: []*tensor.Tensor{rnd(4, 3)}, f: u(func(x *tensor.Tensor) *tensor.Tensor { return T(x).GELUTanh() })},
 		{name: "silu", in: []*tensor.Tensor{rnd(3, 4)}, f: u((*tensor.Tensor).SiLU)},
 		{name: "softplus", in: []*tensor.Tensor{rnd(3, 4)}, f: u(func(x *tensor.Tensor) *tensor.Tensor { return x.SoftplusWith(2, 1.5) })},
 		{name: "erf", in: []*tensor.Tensor{rnd(3, 4)}, f: u((*tensor.Tensor).Erf)},

@@ -123,6 +123,9 @@ type ActivationBackwarder interface {
 	//   - ELU: g·p.B for x > 0, else g·p.A·p.B·eˣ;
 	//   - SiLU: g·σ(x)·(1 + x·(1 − σ(x)));
 	//   - GELU: g·(Φ(x) + x·φ(x)), the exact (erf) form;
+	//   - GELUTanh: g·(½·(1 + t) + ½·x·(1 − t²)·β·(1 + 3κ·x²)) with
+	//     t = tanh(β·(x + κ·x³)), β = √(2/π), κ = 0.044715 (torch's
+	//     gelu_backward with approximate="tanh"), NaN at ±Inf as there;
 	//   - Sigmoid and Tanh: x is the op's output y, which their gradients
 	//     are computed from: g·(1 − y)·y and g·(1 − y²), rounded in that
 	//     order as torch's sigmoid_backward and tanh_backward.

@@ -39,6 +39,7 @@ const (
 	Hardsigmoid         // (float) min(max(x + 3, 0), 6)/6
 	Hardswish           // (float) x·min(max(x + 3, 0), 6)/6
 	ELU                 // (float) B·x if x > 0 else A·B·(eˣ − 1): torch's elu with alpha A and scale B
+	GELUTanh            // (float) ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): GELU's tanh approximation
 	NumUnaryOps
 )
 
@@ -47,7 +48,7 @@ var unaryNames = [NumUnaryOps]string{
 	"rsqrt", "reciprocal", "sin", "cos", "tanh", "sigmoid", "gelu", "silu",
 	"softplus", "erf", "floor", "ceil", "round", "add_scalar", "mul_scalar",
 	"rsub_scalar", "div_scalar", "rdiv_scalar", "pow_scalar", "clamp", "leaky_relu",
-	"hardsigmoid", "hardswish", "elu",
+	"hardsigmoid", "hardswish", "elu", "gelu_tanh",
 }
 
 func (op UnaryOp) String() string {

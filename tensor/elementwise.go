@@ -128,6 +128,18 @@ func (t *Tensor) GELU() *Tensor {
 	return t.unary("gelu", backend.GELU, opGELU, backend.Scalars{}, nil, saveIn)
 }
 
+// GELUTanh returns GELU's tanh approximation
+// ½·t·(1 + tanh(√(2/π)·(t + 0.044715·t³))), torch's
+// F.gelu(t, approximate="tanh") (GPT-2's gelu_new), for which
+// nn/functional.GELU(x, "tanh") is the usual entry point. The CPU
+// computes it as t·σ(2·√(2/π)·(t + 0.044715·t³)), the same value, which
+// keeps its relative accuracy for t ≪ 0 where torch's float32 1 + tanh(·)
+// cancels; −Inf gives NaN, as torch's. Its gradient is torch's
+// gelu_backward (NaN at ±Inf, as there).
+func (t *Tensor) GELUTanh() *Tensor {
+	return t.unary("gelu_tanh", backend.GELUTanh, opGELUTanh, backend.Scalars{}, nil, saveIn)
+}
+
 // SiLU returns t·σ(t) (swish).
 func (t *Tensor) SiLU() *Tensor {
 	return t.unary("silu", backend.SiLU, opSiLU, backend.Scalars{}, nil, saveIn)

@@ -481,11 +481,34 @@ func softplusf(x, A, B V) V {
 
 var consts64 = map[uint64]Mem{}
 
-// cd is the float64 constant v as a memory operand (64 bytes of it).
-func cd(v float64) Mem { return cq(math.Float64bits(v)) }
+// cd is the float64 constant v as a memory operand (64 bytes of it), or
+// the register it was hoisted into.
+func cd(v float64) Op { return cq(math.Float64bits(v)) }
 
-// cq is the 64-bit pattern v, repeated, as a memory operand.
-func cq(v uint64) Mem {
+// cq is the 64-bit pattern v, repeated, as a memory operand, or the
+// register hoistConsts64 loaded it into.
+func cq(v uint64) Op {
+	if r, ok := hoisted64[v]; ok {
+		return r
+	}
+	return constMem64(v)
+}
+
+// hoisted64 is hoisted for 64-bit patterns.
+var hoisted64 map[uint64]V
+
+// hoistConsts64 is hoistConsts for 64-bit patterns (cd and cq).
+func hoistConsts64(vs ...uint64) {
+	hoisted64 = map[uint64]V{}
+	for _, v := range vs {
+		if _, ok := hoisted64[v]; !ok {
+			hoisted64[v] = load(constMem64(v))
+		}
+	}
+}
+
+// constMem64 is the 64-bit pattern v, repeated, as a memory operand.
+func constMem64(v uint64) Mem {
 	if m, ok := consts64[v]; ok {
 		return m
 	}
@@ -745,6 +768,160 @@ func invSqrtf(x V) V {
 	return sel(cmp(cmpEQ, x, c(math.Inf(-1))), zero(), r)
 }
 
+// The constants of GELU's tanh form (geluTanh32 in vecmath.go).
+const (
+	geluTanhC  = 1.5957691216057308 // 2·√(2/π)
+	geluTanhK  = 0.044715
+	geluTanhK3 = 3 * geluTanhK
+	geluTanhX  = 12 // |x| clamp: |v| ≤ 142.5, and e^{−142.5} is 0 in float32
+)
+
+// viaPDs is viaPD for an f of several results: the lanes of x are
+// widened in two halves, and each of f's results narrowed back and
+// joined, rounded once to float32.
+func viaPDs(x V, f func(V) []V) []V {
+	if cur.avx512 {
+		h := YMM()
+		VEXTRACTF64X4(U8(1), x, h)
+		lo, hi := ZMM(), ZMM()
+		VCVTPS2PD(x.AsY(), lo)
+		VCVTPS2PD(h, hi)
+		rl, rh := f(lo), f(hi)
+		out := make([]V, len(rl))
+		for i := range rl {
+			a, b := YMM(), YMM()
+			VCVTPD2PS(rl[i], a)
+			VCVTPD2PS(rh[i], b)
+			r := ZMM()
+			VINSERTF64X4(U8(1), b, a.AsZ(), r)
+			out[i] = r
+		}
+		return out
+	}
+	h := XMM()
+	VEXTRACTF128(U8(1), x, h)
+	lo, hi := YMM(), YMM()
+	VCVTPS2PD(x.AsX(), lo)
+	VCVTPS2PD(h, hi)
+	rl, rh := f(lo), f(hi)
+	out := make([]V, len(rl))
+	for i := range rl {
+		a, b := XMM(), XMM()
+		VCVTPD2PSY(rl[i], a)
+		VCVTPD2PSY(rh[i], b)
+		r := YMM()
+		VINSERTF128(U8(1), b, a.AsY(), r)
+		out[i] = r
+	}
+	return out
+}
+
+// vd is the float64 constant v as a vector to read, not to write (cv's
+// float64 form).
+func vd(v float64) V {
+	if r, ok := cd(v).(V); ok {
+		return r
+	}
+	return loadPD(cd(v))
+}
+
+// geluTanhConsts64 are the float64 constants of geluTanhf and
+// geluTanhGradf, for hoistConsts64: their part in float64 is the half of
+// the kernels' arithmetic that reads the most constants. (Hoisting the
+// float32 ones as well leaves too few registers for avo's allocator.)
+func geluTanhConsts64() []uint64 {
+	var b []uint64
+	for _, v := range []float64{geluTanhC, geluTanhK, 1, 1 / math.Ln2, sincosMagic, powLn2Hi, powLn2Lo} {
+		b = append(b, math.Float64bits(v))
+	}
+	return append(b, 1<<63)
+}
+
+// pow2 is 2ⁿ for whole float32 lanes n (|n| ≤ 252), ready to scale by:
+// VSCALEFPS takes n itself; AVX2 multiplies by two normal factors
+// 2^⌊n/2⌋·2^(n−⌊n/2⌋), as expf does, so that a product below the normal
+// range is rounded once, by the second.
+type pow2 struct{ n, s1, s2 V }
+
+func pow2Of(n V) pow2 {
+	if cur.avx512 {
+		return pow2{n: n}
+	}
+	ni := vreg()
+	VCVTTPS2DQ(n, ni)
+	n1 := srai(ni, 1)
+	n2 := subi(ni, n1)
+	return pow2{s1: shli(addi(n1, ci(127)), 23), s2: shli(addi(n2, ci(127)), 23)}
+}
+
+// scale is z·2ⁿ rounded once.
+func (p pow2) scale(z V) V {
+	if cur.avx512 {
+		return scalef(z, p.n)
+	}
+	return mul(mul(z, p.s1), p.s2)
+}
+
+// gtParts is what the kernels of GELU's tanh form share (the twin
+// geluTanhParts): x clamped to ±64, e^{−|v|} = p·2ⁿ with e = p·2ⁿ
+// rounded once, and w = x·v′ (with grad).
+type gtParts struct {
+	xc, p, e, w V
+	sc          pow2
+}
+
+// geluTanhParts computes them: v = c·x·(1 + κx²) and w in float64, and
+// the reduction of e^{−|v|} in float64 as in expm1NegPD; eʳ from r
+// rounded to float32, by expf's polynomial.
+func geluTanhParts(x V, grad bool) gtParts {
+	xc := minps(cv(geluTanhX), maxps(cv(-geluTanhX), x)) // NaN stays
+	outs := viaPDs(xc, func(d V) []V {
+		s := mulPD(d, d)
+		cx := mulPD(d, cd(geluTanhC))
+		v := mulPD(cx, fmaPD(s, vd(geluTanhK), cd(1)))
+		y := or(v, cq(1<<63)) // −|v|
+		t := fmaPD(y, vd(1/math.Ln2), cd(sincosMagic))
+		n := subPD(t, cd(sincosMagic))
+		r := fnmaPD(n, vd(powLn2Hi), y)
+		r = fnmaPD(n, vd(powLn2Lo), r)
+		res := []V{r, n}
+		if grad {
+			res = append(res, mulPD(cx, fmaPD(s, vd(geluTanhK3), cd(1))))
+		}
+		return res
+	})
+	g := gtParts{xc: xc, sc: pow2Of(outs[1])}
+	g.p = horner(outs[0], 1, 1, expC[0], expC[1], expC[2], expC[3], expC[4])
+	g.e = g.sc.scale(g.p)
+	if grad {
+		g.w = outs[2]
+	}
+	return g
+}
+
+// geluTanhf is GELU's tanh form x·σ(v) as the twin geluTanh32: x/(1 + e)
+// for x ≥ 0, (xc·p/(1 + e))·2ⁿ below; NaN at −Inf.
+func geluTanhf(x V) V {
+	g := geluTanhParts(x, false)
+	pos := cmp(cmpGE, x, c(0))
+	z := div(sel(pos, x, mul(g.xc, g.p)), add(g.e, c(1)))
+	y := sel(pos, z, g.sc.scale(z))
+	return sel(cmp(cmpEQ, x, c(math.Inf(-1))), c(math.NaN()), y)
+}
+
+// geluTanhGradf is its derivative σ(v)·(1 + w·σ(−v)) as the twin
+// geluTanhGrad32; NaN at ±Inf.
+func geluTanhGradf(x V) V {
+	g := geluTanhParts(x, true)
+	pos := cmp(cmpGE, x, c(0))
+	rd := div(load(c(1)), add(g.e, c(1)))
+	sp := mul(sel(pos, c(1), g.p), rd)
+	sm := mul(sel(pos, g.e, load(c(1))), rd)
+	h := mul(sp, fma(g.w, sm, c(1)))
+	f := sel(pos, h, g.sc.scale(h))
+	return sel(cmp(cmpEQ, abs(x), c(math.Inf(1))), c(math.NaN()), f)
+}
+
 // ---------------------------------------------------------------- the kernels
 
 // unary ops take x and the scalars A, B (as vectors).
@@ -760,6 +937,9 @@ type unary struct {
 // registers on AVX-512, and those constants: the compute-bound ones that
 // the large elementwise benchmarks time.
 var hoists = map[string]func() []float64{"Exp": expConsts}
+
+// hoists64 is hoists for the float64 constants (cd, cq).
+var hoists64 = map[string]func() []uint64{"GeluTanh": geluTanhConsts64, "GeluTanhGrad": geluTanhConsts64}
 
 var unaries = []unary{
 	{"Adds", "x + a", 4, func(x, A, B V) V { return add(x, A) }, 1},
@@ -810,6 +990,10 @@ var unaries = []unary{
 	{"EluGrad", "x > 0 ? b : a·b·eˣ", 1, func(x, A, B V) V { return sel(cmp(cmpGT, x, c(0)), B, mul(expf(x), mul(A, B))) }, 2},
 	{"SiluGrad", "σ(x)·(1 + x·σ(−x))", 1, func(x, A, B V) V { return siluGradf(x) }, 0},
 	{"GeluGrad", "Φ(x) + x·φ(x)", 1, func(x, A, B V) V { return geluGradf(x) }, 0},
+	// GELU's tanh form and its derivative, x·σ(v) with v = 2u computed in
+	// float64
+	{"GeluTanh", "x·σ(v), v = 2·√(2/π)·(x + 0.044715·x³)", 1, func(x, A, B V) V { return geluTanhf(x) }, 0},
+	{"GeluTanhGrad", "σ(v)·(1 + x·v′·σ(−v))", 1, func(x, A, B V) V { return geluTanhGradf(x) }, 0},
 }
 
 type binary struct {
@@ -952,6 +1136,10 @@ func genUnary(u unary, nt bool) string {
 	if h := hoists[u.name]; cur.avx512 && h != nil {
 		hoistConsts(h()...)
 		defer func() { hoisted = nil }()
+	}
+	if h := hoists64[u.name]; cur.avx512 && h != nil {
+		hoistConsts64(h()...)
+		defer func() { hoisted64 = nil }()
 	}
 	loop(u.unroll, []reg.Register{x}, n, func(ld func(p reg.Register, off int) V) V {
 		return u.f(ld(x, 0), A, B)

@@ -122,6 +122,11 @@ var unaryCases = []unaryCase{
 	// SELU's constants; and a negative alpha, whose negative side is positive
 	{op: backend.ELU, tag: "_selu", p: backend.Scalars{A: 1.6732632423543772848, B: 1.0507009873554804934}, lo: -4, hi: 3, transc: true, f: elu64},
 	{op: backend.ELU, tag: "_negalpha", p: backend.Scalars{A: -0.5, B: 2}, lo: -4, hi: 3, transc: true, f: elu64},
+	// ½·x·(1 + tanh u) as x·σ(2u), the same value without the cancellation
+	// of 1 + tanh u for x < 0
+	{op: backend.GELUTanh, lo: -6, hi: 4, transc: true, f: func(x float64, _ backend.Scalars) float64 {
+		return x * sigmoid64(2*math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x))
+	}},
 }
 
 // elu64 is torch's elu with alpha p.A and scale p.B.
@@ -323,6 +328,8 @@ func testUnarySpecial(c *ctx) {
 		// torch's: −∞·0 is NaN
 		{backend.Hardswish, backend.Scalars{}, []float64{nan, -inf, inf, -3, 3, -4}, []float64{nan, nan, inf, 0, 3, 0}},
 		{backend.ELU, backend.Scalars{A: 1, B: 2}, []float64{nan, -inf, inf, 0, -1000, 1e-30}, []float64{nan, -2, inf, 0, -2, 2e-30}},
+		// torch's: −Inf·(1 + tanh(−Inf)) is NaN
+		{backend.GELUTanh, backend.Scalars{}, []float64{nan, -inf, inf, 0, 30, -30, 1e-30}, []float64{nan, nan, inf, 0, 30, 0, 5e-31}},
 	}
 	for _, dt := range c.types(floatTypes...) {
 		c.run(dt.String(), func(c *ctx) {

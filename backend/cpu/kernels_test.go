@@ -59,6 +59,10 @@ var unaryCases = []unaryCase{
 	{op: backend.Sigmoid, lo: -6, hi: 6, want: func(x float64, _ backend.Scalars) float64 { return sigmoidRef(x) }},
 	// GELU through erfc, which keeps full relative accuracy for x < 0
 	{op: backend.GELU, lo: -3, hi: 3, want: func(x float64, _ backend.Scalars) float64 { return x * math.Erfc(-x/math.Sqrt2) / 2 }},
+	// GELU's tanh form as x·σ(2u), which keeps full relative accuracy for x < 0
+	{op: backend.GELUTanh, lo: -6, hi: 3, want: func(x float64, _ backend.Scalars) float64 {
+		return x * sigmoidRef(2*math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x))
+	}},
 	{op: backend.SiLU, lo: -5, hi: 5, want: func(x float64, _ backend.Scalars) float64 { return x / (1 + math.Exp(-x)) }},
 	{op: backend.Softplus, p: backend.Scalars{A: 1, B: 20}, lo: -5, hi: 5, want: func(x float64, _ backend.Scalars) float64 { return math.Log1p(math.Exp(x)) }},
 	// beta 2, threshold 1: inputs above 0.5 pass through unchanged

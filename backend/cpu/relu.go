@@ -33,8 +33,9 @@ func reluBackwardSplit[T float](d, g, y []T) { binarySplit(vbReluGrad, d, g, y) 
 // ActivationBackward implements backend.ActivationBackwarder. Hardsigmoid,
 // Hardswish, Sigmoid and Tanh have binary kernels of g and x (the
 // output, for the last two: vbHardsigmoidGrad, vbHardswishGrad,
-// vbSigmoidGrad, vbTanhGrad); LeakyReLU, ELU, SiLU and GELU a kernel of their
-// derivative (vuLeakyGrad, vuEluGrad, vuSiluGrad, vuGeluGrad) whose
+// vbSigmoidGrad, vbTanhGrad); LeakyReLU, ELU, SiLU, GELU and GELUTanh a
+// kernel of their derivative (vuLeakyGrad, vuEluGrad, vuSiluGrad,
+// vuGeluGrad, vuGeluTanhGrad) whose
 // values g multiplies block by block, in the cache. Both are AVX-512 or
 // AVX2 for float32, and run over the threads.
 func (*CPU) ActivationBackward(op backend.UnaryOp, dst, g, x backend.View, p backend.Scalars) bool {
@@ -56,6 +57,8 @@ func (*CPU) ActivationBackward(op backend.UnaryOp, dst, g, x backend.View, p bac
 		uk = vuSiluGrad
 	case backend.GELU:
 		uk = vuGeluGrad
+	case backend.GELUTanh:
+		uk = vuGeluTanhGrad
 	default:
 		return false
 	}

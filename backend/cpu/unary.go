@@ -233,6 +233,8 @@ func floatFunc(op backend.UnaryOp, p backend.Scalars) func(float64) float64 {
 		return func(x float64) float64 { return x * hardClamp(x) / 6 }
 	case backend.ELU:
 		return func(x float64) float64 { return elu64(x, p.A, p.B) }
+	case backend.GELUTanh:
+		return geluTanh64
 	}
 	panic("cpu: unary: unknown float op " + op.String())
 }

@@ -53,18 +53,20 @@ const (
 	vuLog1p
 	vuSin
 	vuCos
-	vuSoftplus    // a·x > b ? x : ln(1 + e^{a·x})/a
-	vuCube        // x³: PowScalar 3
-	vuInvSquare   // 1/x²: PowScalar −2
-	vuInvSqrt     // 1/√x: PowScalar −½ (vuRsqrt is the op Rsqrt, rounded twice)
-	vuPow         // x^(a+b): PowScalar's other exponents, split in two floats
-	vuHardsigmoid // min(max(x + 3, 0), 6)/6
-	vuHardswish   // x·min(max(x + 3, 0), 6)/6
-	vuElu         // x > 0 ? b·x : a·b·(eˣ − 1)
-	vuLeakyGrad   // x > 0 ? 1 : a, LeakyReLU's derivative
-	vuEluGrad     // x > 0 ? b : a·b·eˣ, ELU's
-	vuSiluGrad    // σ(x)·(1 + x·σ(−x)), SiLU's
-	vuGeluGrad    // Φ(x) + x·φ(x), GELU's
+	vuSoftplus     // a·x > b ? x : ln(1 + e^{a·x})/a
+	vuCube         // x³: PowScalar 3
+	vuInvSquare    // 1/x²: PowScalar −2
+	vuInvSqrt      // 1/√x: PowScalar −½ (vuRsqrt is the op Rsqrt, rounded twice)
+	vuPow          // x^(a+b): PowScalar's other exponents, split in two floats
+	vuHardsigmoid  // min(max(x + 3, 0), 6)/6
+	vuHardswish    // x·min(max(x + 3, 0), 6)/6
+	vuElu          // x > 0 ? b·x : a·b·(eˣ − 1)
+	vuLeakyGrad    // x > 0 ? 1 : a, LeakyReLU's derivative
+	vuEluGrad      // x > 0 ? b : a·b·eˣ, ELU's
+	vuSiluGrad     // σ(x)·(1 + x·σ(−x)), SiLU's
+	vuGeluGrad     // Φ(x) + x·φ(x), GELU's
+	vuGeluTanh     // x·σ(v), v = 2·√(2/π)·(x + 0.044715·x³): GELU's tanh form
+	vuGeluTanhGrad // σ(v)·(1 + x·v′·σ(−v)), its derivative
 	numVecUn
 )
 
@@ -529,6 +531,8 @@ func goVec32() *vecKernels[float32] {
 	k.un[vuEluGrad] = mapGoAB(eluGrad32)
 	k.un[vuSiluGrad] = mapGo(siluGrad32)
 	k.un[vuGeluGrad] = mapGo(geluGrad32)
+	k.un[vuGeluTanh] = mapGo(geluTanh32)
+	k.un[vuGeluTanhGrad] = mapGo(geluTanhGrad32)
 	return k
 }
 
@@ -561,6 +565,8 @@ func goVec64() *vecKernels[float64] {
 	k.un[vuEluGrad] = mapGoAB(eluGrad64)
 	k.un[vuSiluGrad] = mapGo(siluGrad64)
 	k.un[vuGeluGrad] = mapGo(geluGrad64)
+	k.un[vuGeluTanh] = mapGo(geluTanh64)
+	k.un[vuGeluTanhGrad] = mapGo(geluTanhGrad64)
 	return k
 }
 
@@ -633,6 +639,8 @@ func vecUnaryOf(op backend.UnaryOp, p backend.Scalars) (k vecUn, a, b float64, o
 		return vuHardswish, 0, 0, true
 	case backend.ELU:
 		return vuElu, p.A, p.B, true
+	case backend.GELUTanh:
+		return vuGeluTanh, 0, 0, true
 	case backend.PowScalar:
 		switch p.A {
 		case 2:

@@ -52,6 +52,7 @@ var vecMathCases = []struct {
 	{vuSigmoid, "sigmoid", sigmoid, 2.5, 0, 0},
 	{vuSilu, "silu", func(x float64) float64 { return x * sigmoid(x) }, 3, 0, 0},
 	{vuGelu, "gelu", func(x float64) float64 { return x * math.Erfc(-x/math.Sqrt2) / 2 }, 6, 0, 0},
+	{vuGeluTanh, "gelu tanh", geluTanhRef, 3, 0, 0},
 	{vuErf, "erf", math.Erf, 2.5, 0, 0},
 	{vuFloor, "floor", math.Floor, 0, 0, 0},
 	{vuCeil, "ceil", math.Ceil, 0, 0, 0},
@@ -83,6 +84,18 @@ var vecMathCases = []struct {
 		}
 		return math.Exp(x) * float64(float32(seluA)*float32(seluS))
 	}, 2, seluA, seluS},
+}
+
+// geluTanhRef is GELU's tanh form ½·x·(1 + tanh(u)), u = √(2/π)·(x +
+// 0.044715·x³), in float64 as x·σ(2u) = x/(1 + e^{−2u}): the same value,
+// without the cancellation of 1 + tanh(u) for x < 0
+// (TestGeluTanhRef checks the two agree where the first does not cancel).
+func geluTanhRef(x float64) float64 {
+	u := math.Sqrt(2/math.Pi) * (x + 0.044715*x*x*x)
+	if math.IsInf(x, -1) {
+		return math.NaN() // torch's −Inf·(1 + tanh(−Inf))
+	}
+	return x * sigmoid(2*u)
 }
 
 // hardswishRef is x·min(max(x + 3, 0), 6)/6 with torch's float32
@@ -118,9 +131,9 @@ func sweep32(step uint64) []float32 {
 	return xs
 }
 
-// TestVecGradAccuracy bounds the derivative kernels of SiLU and GELU,
-// sums of two terms that cancel where the derivative crosses 0 (near
-// −1.28 and −0.75), by their condition: within bound·2⁻²⁴·(|a| + |b|)
+// TestVecGradAccuracy bounds the derivative kernels of SiLU, GELU and
+// GELU's tanh form, sums of two terms that cancel where the derivative
+// crosses 0 (near −1.28, −0.75 and −0.75), by their condition: within bound·2⁻²⁴·(|a| + |b|)
 // of the float64 value a + b, the terms taken in float64 as well. Away
 // from the crossings that is a few ulps of the result.
 func TestVecGradAccuracy(t *testing.T) {
@@ -142,6 +155,12 @@ func TestVecGradAccuracy(t *testing.T) {
 		}, 4},
 		{vuGeluGrad, "gelu grad", func(x float64) (float64, float64) {
 			return math.Erfc(-x/math.Sqrt2) / 2, x * math.Exp(-x*x/2) / math.Sqrt(2*math.Pi)
+		}, 6},
+		// σ(v) + x·σ(v)·σ(−v)·v′ with v = 2u, the derivative of x·σ(v)
+		{vuGeluTanhGrad, "gelu tanh grad", func(x float64) (float64, float64) {
+			v := 2 * math.Sqrt(2/math.Pi) * (x + 0.044715*x*x*x)
+			dv := 2 * math.Sqrt(2/math.Pi) * (1 + 3*0.044715*x*x)
+			return sigmoid(v), x * sigmoid(v) * sigmoid(-v) * dv
 		}, 6},
 	}
 	for _, c := range cases {
@@ -231,6 +250,11 @@ func TestVecMathSpecial(t *testing.T) {
 		{vuSigmoid, []float32{0, inf, -inf, nan, 100, -1000}, []float32{0.5, 1, 0, nan, 1, 0}},
 		{vuSilu, []float32{0, inf, nan, 100}, []float32{0, inf, nan, 100}},
 		{vuGelu, []float32{0, inf, -inf, nan, 30, -30}, []float32{0, inf, nan, nan, 30, float32(math.Copysign(0, -1))}},
+		// torch's NaN at −Inf (−Inf·0) and, for the derivative, at ±Inf
+		{vuGeluTanh, []float32{0, negZero, inf, -inf, nan, 30, -30, math.MaxFloat32, -math.MaxFloat32, 0x1p-149, -0x1p-149},
+			[]float32{0, negZero, inf, nan, nan, 30, negZero, math.MaxFloat32, negZero, 0, negZero}},
+		{vuGeluTanhGrad, []float32{0, negZero, inf, -inf, nan, 30, -30, math.MaxFloat32, -math.MaxFloat32},
+			[]float32{0.5, 0.5, nan, nan, nan, 1, negZero, 1, negZero}},
 		{vuErf, []float32{0, inf, -inf, nan, 5, -5}, []float32{0, 1, -1, nan, 1, -1}},
 		{vuFloor, []float32{-0.5, negZero, 0.5, 2.5, -2.5, inf, -inf, nan, 0x1p30 + 128}, []float32{-1, negZero, 0, 2, -3, inf, -inf, nan, 0x1p30 + 128}},
 		{vuCeil, []float32{-0.5, negZero, 0.5, 2.5, -2.5, inf, -inf, nan}, []float32{negZero, negZero, 1, 3, -2, inf, -inf, nan}},
@@ -257,50 +281,52 @@ func TestVecMathSpecial(t *testing.T) {
 // what every table must produce bit for bit (for the transcendental ones,
 // the twin itself, within an ulp).
 var vecUnRefs = [numVecUn]func(x, a, b float32) float32{
-	vuAdds:        func(x, a, _ float32) float32 { return x + a },
-	vuRsubs:       func(x, a, _ float32) float32 { return a - x },
-	vuMuls:        func(x, a, _ float32) float32 { return x * a },
-	vuDivs:        func(x, a, _ float32) float32 { return x / a },
-	vuRdivs:       func(x, a, _ float32) float32 { return a / x },
-	vuMaxs:        func(x, a, _ float32) float32 { return maxNaN(x, a) },
-	vuMaxsr:       func(x, a, _ float32) float32 { return maxNaN(a, x) },
-	vuMins:        func(x, a, _ float32) float32 { return minNaN(x, a) },
-	vuMinsr:       func(x, a, _ float32) float32 { return minNaN(a, x) },
-	vuNeg:         func(x, _, _ float32) float32 { return -x },
-	vuAbs:         func(x, _, _ float32) float32 { return abs32(x) },
-	vuSquare:      func(x, _, _ float32) float32 { return x * x },
-	vuRelu:        func(x, _, _ float32) float32 { return clampRef(x, 0, float32(math.Inf(1))) },
-	vuSqrt:        func(x, _, _ float32) float32 { return float32(math.Sqrt(float64(x))) },
-	vuRsqrt:       func(x, _, _ float32) float32 { return 1 / float32(math.Sqrt(float64(x))) },
-	vuRecip:       func(x, _, _ float32) float32 { return 1 / x },
-	vuClamp:       func(x, a, b float32) float32 { return clampRef(x, a, b) },
-	vuLeaky:       func(x, a, _ float32) float32 { return leaky(x, a) },
-	vuSign:        func(x, _, _ float32) float32 { return signRef(x) },
-	vuExp:         func(x, _, _ float32) float32 { return exp32(x) },
-	vuLog:         func(x, _, _ float32) float32 { return log32(x) },
-	vuTanh:        func(x, _, _ float32) float32 { return tanh32(x) },
-	vuSigmoid:     func(x, _, _ float32) float32 { return sigmoid32(x) },
-	vuSilu:        func(x, _, _ float32) float32 { return silu32(x) },
-	vuGelu:        func(x, _, _ float32) float32 { return gelu32(x) },
-	vuErf:         func(x, _, _ float32) float32 { return erf32(x) },
-	vuFloor:       func(x, _, _ float32) float32 { return float32(math.Floor(float64(x))) },
-	vuCeil:        func(x, _, _ float32) float32 { return float32(math.Ceil(float64(x))) },
-	vuRound:       func(x, _, _ float32) float32 { return float32(math.RoundToEven(float64(x))) },
-	vuLog1p:       func(x, _, _ float32) float32 { return log1p32(x) },
-	vuSin:         func(x, _, _ float32) float32 { return sin32(x) },
-	vuCos:         func(x, _, _ float32) float32 { return cos32(x) },
-	vuSoftplus:    func(x, a, b float32) float32 { return softplus32(x, a, b) },
-	vuCube:        func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), 3)) },
-	vuInvSquare:   func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -2)) },
-	vuInvSqrt:     func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -0.5)) },
-	vuPow:         pow32,
-	vuHardsigmoid: func(x, _, _ float32) float32 { return hardClamp(x) / 6 },
-	vuHardswish:   func(x, _, _ float32) float32 { return x * hardClamp(x) / 6 },
-	vuElu:         elu32,
-	vuLeakyGrad:   func(x, a, _ float32) float32 { return leakyGrad(x, a) },
-	vuEluGrad:     eluGrad32,
-	vuSiluGrad:    func(x, _, _ float32) float32 { return siluGrad32(x) },
-	vuGeluGrad:    func(x, _, _ float32) float32 { return geluGrad32(x) },
+	vuAdds:         func(x, a, _ float32) float32 { return x + a },
+	vuRsubs:        func(x, a, _ float32) float32 { return a - x },
+	vuMuls:         func(x, a, _ float32) float32 { return x * a },
+	vuDivs:         func(x, a, _ float32) float32 { return x / a },
+	vuRdivs:        func(x, a, _ float32) float32 { return a / x },
+	vuMaxs:         func(x, a, _ float32) float32 { return maxNaN(x, a) },
+	vuMaxsr:        func(x, a, _ float32) float32 { return maxNaN(a, x) },
+	vuMins:         func(x, a, _ float32) float32 { return minNaN(x, a) },
+	vuMinsr:        func(x, a, _ float32) float32 { return minNaN(a, x) },
+	vuNeg:          func(x, _, _ float32) float32 { return -x },
+	vuAbs:          func(x, _, _ float32) float32 { return abs32(x) },
+	vuSquare:       func(x, _, _ float32) float32 { return x * x },
+	vuRelu:         func(x, _, _ float32) float32 { return clampRef(x, 0, float32(math.Inf(1))) },
+	vuSqrt:         func(x, _, _ float32) float32 { return float32(math.Sqrt(float64(x))) },
+	vuRsqrt:        func(x, _, _ float32) float32 { return 1 / float32(math.Sqrt(float64(x))) },
+	vuRecip:        func(x, _, _ float32) float32 { return 1 / x },
+	vuClamp:        func(x, a, b float32) float32 { return clampRef(x, a, b) },
+	vuLeaky:        func(x, a, _ float32) float32 { return leaky(x, a) },
+	vuSign:         func(x, _, _ float32) float32 { return signRef(x) },
+	vuExp:          func(x, _, _ float32) float32 { return exp32(x) },
+	vuLog:          func(x, _, _ float32) float32 { return log32(x) },
+	vuTanh:         func(x, _, _ float32) float32 { return tanh32(x) },
+	vuSigmoid:      func(x, _, _ float32) float32 { return sigmoid32(x) },
+	vuSilu:         func(x, _, _ float32) float32 { return silu32(x) },
+	vuGelu:         func(x, _, _ float32) float32 { return gelu32(x) },
+	vuErf:          func(x, _, _ float32) float32 { return erf32(x) },
+	vuFloor:        func(x, _, _ float32) float32 { return float32(math.Floor(float64(x))) },
+	vuCeil:         func(x, _, _ float32) float32 { return float32(math.Ceil(float64(x))) },
+	vuRound:        func(x, _, _ float32) float32 { return float32(math.RoundToEven(float64(x))) },
+	vuLog1p:        func(x, _, _ float32) float32 { return log1p32(x) },
+	vuSin:          func(x, _, _ float32) float32 { return sin32(x) },
+	vuCos:          func(x, _, _ float32) float32 { return cos32(x) },
+	vuSoftplus:     func(x, a, b float32) float32 { return softplus32(x, a, b) },
+	vuCube:         func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), 3)) },
+	vuInvSquare:    func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -2)) },
+	vuInvSqrt:      func(x, _, _ float32) float32 { return float32(math.Pow(float64(x), -0.5)) },
+	vuPow:          pow32,
+	vuHardsigmoid:  func(x, _, _ float32) float32 { return hardClamp(x) / 6 },
+	vuHardswish:    func(x, _, _ float32) float32 { return x * hardClamp(x) / 6 },
+	vuElu:          elu32,
+	vuLeakyGrad:    func(x, a, _ float32) float32 { return leakyGrad(x, a) },
+	vuEluGrad:      eluGrad32,
+	vuSiluGrad:     func(x, _, _ float32) float32 { return siluGrad32(x) },
+	vuGeluGrad:     func(x, _, _ float32) float32 { return geluGrad32(x) },
+	vuGeluTanh:     func(x, _, _ float32) float32 { return geluTanh32(x) },
+	vuGeluTanhGrad: func(x, _, _ float32) float32 { return geluTanhGrad32(x) },
 }
 
 // signRef is sign written with branches: 1, −1, or x·0.

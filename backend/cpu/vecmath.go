@@ -29,6 +29,10 @@ import "math"
 //	gelu32     ≤ 6 ulp     (measured 5.74, relative to x·Φ(x) also for
 //	                       x ≪ 0; the worst is at x ≈ −1.25, just inside
 //	                       the erf branch, where 1 + erf(x/√2) cancels)
+//	geluTanh32 ≤ 3 ulp     (measured 2.72, relative to x·σ(2u), which is
+//	                       GELU's tanh form ½·x·(1 + tanh u), also for
+//	                       x ≪ 0 and denormal results; torch's float32
+//	                       1 + tanh u keeps no correct digit below x ≈ −5)
 //	erf32      ≤ 2.5 ulp   (measured 2.41)
 //	log1p32    ≤ 1.5 ulp   (measured 1.44, also over every float32)
 //	softplus32 ≤ 2 ulp     (measured 1.78) with β = 1; for other β, the
@@ -632,4 +636,126 @@ func geluGrad32(x float32) float32 {
 // geluGrad64 is GELU's derivative in float64.
 func geluGrad64(x float64) float64 {
 	return math.Erfc(-x/math.Sqrt2)/2 + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
+}
+
+// GELU's tanh form, ½·x·(1 + tanh(u)) with u = √(2/π)·(x + κ·x³) and
+// κ = 0.044715, is computed as x·σ(v) with v = 2u = c·x·(1 + κ·x²),
+// c = 2·√(2/π): 1 + tanh(u) = 2·σ(2u) exactly, and the σ form does not
+// cancel for x < 0, where 1 + tanh(u) (torch's float32 order of
+// operations) loses all its digits by x ≈ −5. Its derivative is
+//
+//	σ(v) + x·σ(v)·σ(−v)·v′ = σ(v)·(1 + w·σ(−v)),  w = x·v′ = c·x·(1 + 3κ·x²).
+//
+// In the float32 kernels v and w are computed in float64 (v reaches 150
+// before σ(v) leaves the float32 range, so an error of 2⁻²⁴ relative in a
+// float32 v would be 2⁻¹⁷ relative in e^v), and so is the reduction of
+// e^{−|v|} = 2ⁿ·eʳ; eʳ then takes exp32's polynomial in float32. The
+// factor 2ⁿ is applied last, after the division, so that results (and
+// derivatives) below the normal range are rounded once, as in gelu32.
+// x is clamped to [−12, 12] first (|v| ≤ 142.5), beyond which σ(v)
+// rounds to 1 or lies below every float32; x = −Inf gives NaN, as
+// torch's −Inf·(1 + tanh(−Inf)) does, and the derivative is NaN at ±Inf,
+// as torch's (Inf·0 there).
+const (
+	geluTanhC   = 1.5957691216057308 // 2·√(2/π)
+	geluTanhK   = 0.044715
+	geluTanhK3  = 3 * geluTanhK
+	geluTanhX   = 12 // |x| clamp of the float32 kernels: e^{−v(12)} = e^{−142.5} is 0 in float32
+	geluTanhX64 = 64 // and of the float64 derivative: e^{−v(64)} = e^{−18800}
+)
+
+// geluTanhParts returns what geluTanh32 and geluTanhGrad32 share, in the
+// steps of the assembly (geluTanhParts in the generator): xc, x clamped
+// to [−12, 12] (NaN kept); e^{−|v|} = p·sc with p = eʳ in float32 and
+// sc = 2ⁿ, and e = p·sc rounded once to float32; and w = x·v′ rounded to
+// float32 (for the derivative).
+func geluTanhParts(x float32) (xc, p, e float32, sc float64, w float32) {
+	xc = x
+	if -geluTanhX > xc {
+		xc = -geluTanhX
+	}
+	if geluTanhX < xc {
+		xc = geluTanhX
+	}
+	d := float64(xc)
+	s := float64(d * d)
+	cx := float64(d * geluTanhC)
+	v := float64(cx * math.FMA(s, geluTanhK, 1))
+	sc, r := expReduce64(-math.Abs(v))
+	r32 := float32(r)
+	p = fma32(expC[4], r32, expC[3])
+	p = fma32(p, r32, expC[2])
+	p = fma32(p, r32, expC[1])
+	p = fma32(p, r32, expC[0])
+	p = fma32(p, r32, 1)
+	p = fma32(p, r32, 1)
+	e = float32(float64(p) * sc)
+	w = float32(float64(cx * math.FMA(s, geluTanhK3, 1)))
+	return xc, p, e, sc, w
+}
+
+// geluTanh32 is GELU's tanh form x·σ(v) (see geluTanhParts): x/(1 + e)
+// for x ≥ 0, and (xc·p/(1 + e))·2ⁿ below, the power of two last.
+func geluTanh32(x float32) float32 {
+	xc, p, e, sc, _ := geluTanhParts(x)
+	den := e + 1
+	if x >= 0 {
+		return x / den
+	}
+	if math.IsInf(float64(x), -1) {
+		return float32(math.NaN())
+	}
+	return float32(float64(xc*p/den) * sc)
+}
+
+// geluTanhGrad32 is the derivative σ(v)·(1 + w·σ(−v)) of GELU's tanh
+// form, σ(v) and σ(−v) from e = e^{−|v|} as num/(1 + e) and other/(1 + e)
+// (one division, for 1/(1 + e)); for x < 0 σ(v)'s factor 2ⁿ is applied
+// last. NaN at ±Inf.
+func geluTanhGrad32(x float32) float32 {
+	_, p, e, sc, w := geluTanhParts(x)
+	rd := 1 / (e + 1)
+	num, other := p, float32(1)
+	if x >= 0 {
+		num, other = 1, e
+	}
+	h := (num * rd) * fma32(w, other*rd, 1)
+	if math.IsInf(float64(x), 0) {
+		return float32(math.NaN())
+	}
+	if x >= 0 {
+		return h
+	}
+	return float32(float64(h) * sc)
+}
+
+// geluTanh64 is GELU's tanh form in float64, as x·σ(v) with σ from
+// e^{−|v|}.
+func geluTanh64(x float64) float64 {
+	v := geluTanhC * x * (1 + geluTanhK*x*x)
+	e := math.Exp(-math.Abs(v))
+	if x >= 0 {
+		return x / (1 + e)
+	}
+	return x * e / (1 + e) // −Inf·0 at x = −Inf: NaN, as torch's
+}
+
+// geluTanhGrad64 is its derivative in float64, σ(v)·(1 + w·σ(−v)), with
+// x clamped to [−64, 64] (where the derivative is 0 and 1 beyond) and
+// NaN at ±Inf.
+func geluTanhGrad64(x float64) float64 {
+	if math.IsInf(x, 0) {
+		return math.NaN()
+	}
+	x = max(-geluTanhX64, min(geluTanhX64, x))
+	s := x * x
+	v := geluTanhC * x * (1 + geluTanhK*s)
+	w := geluTanhC * x * (1 + geluTanhK3*s)
+	e := math.Exp(-math.Abs(v))
+	num, other := e, 1.0
+	if x >= 0 {
+		num, other = 1, e
+	}
+	den := 1 + e
+	return num / den * (1 + w*other/den)
 }

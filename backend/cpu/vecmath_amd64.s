@@ -5839,6 +5839,422 @@ DATA vconst3ecc422a<>+56(SB)/4, $0x3ecc422a
 DATA vconst3ecc422a<>+60(SB)/4, $0x3ecc422a
 GLOBL vconst3ecc422a<>(SB), RODATA|NOPTR, $64
 
+// func vGeluTanhAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·vGeluTanhAVX512(SB), NOSPLIT, $0-32
+	MOVQ    dst+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    n+16(FP), CX
+	VMOVUPS vconstq3ff9884533d43651<>+0(SB), Z0
+	VMOVUPS vconstq3fa6e4e26d4801f7<>+0(SB), Z1
+	VMOVUPS vconstq3ff0000000000000<>+0(SB), Z2
+	VMOVUPS vconstq3ff71547652b82fe<>+0(SB), Z3
+	VMOVUPS vconstq4338000000000000<>+0(SB), Z4
+	VMOVUPS vconstq3fe62e42fefa3800<>+0(SB), Z5
+	VMOVUPS vconstq3d2ef35793c76730<>+0(SB), Z6
+	VMOVUPS vconstq8000000000000000<>+0(SB), Z7
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z8
+	VMOVUPS       vconst41400000<>+0(SB), Z9
+	VMOVUPS       vconstc1400000<>+0(SB), Z10
+	VMAXPS        Z8, Z10, Z10
+	VMINPS        Z10, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z9, Y11
+	VCVTPS2PD     Y9, Z10
+	VCVTPS2PD     Y11, Z18
+	VMULPD        Z10, Z10, Z19
+	VMULPD        Z0, Z10, Z10
+	VMOVAPD       Z19, Z19
+	VFMADD213PD   Z2, Z1, Z19
+	VMULPD        Z19, Z10, Z10
+	VPORD         Z7, Z10, Z10
+	VMOVAPD       Z10, Z19
+	VFMADD213PD   Z4, Z3, Z19
+	VSUBPD        Z4, Z19, Z19
+	VMOVAPD       Z19, Z20
+	VFNMADD213PD  Z10, Z5, Z20
+	VMOVAPD       Z19, Z10
+	VFNMADD213PD  Z20, Z6, Z10
+	VMULPD        Z18, Z18, Z20
+	VMULPD        Z0, Z18, Z18
+	VMOVAPD       Z20, Z20
+	VFMADD213PD   Z2, Z1, Z20
+	VMULPD        Z20, Z18, Z18
+	VPORD         Z7, Z18, Z18
+	VMOVAPD       Z18, Z20
+	VFMADD213PD   Z4, Z3, Z20
+	VSUBPD        Z4, Z20, Z20
+	VMOVAPD       Z20, Z21
+	VFNMADD213PD  Z18, Z5, Z21
+	VMOVAPD       Z20, Z18
+	VFNMADD213PD  Z21, Z6, Z18
+	VCVTPD2PS     Z10, Y11
+	VCVTPD2PS     Z18, Y10
+	VINSERTF64X4  $0x01, Y10, Z11, Z10
+	VCVTPD2PS     Z19, Y11
+	VCVTPD2PS     Z20, Y18
+	VINSERTF64X4  $0x01, Y18, Z11, Z18
+	VMOVUPS       vconst3ab51226<>+0(SB), Z19
+	VFMADD213PS   vconst3c091cea<>+0(SB), Z10, Z19
+	VFMADD213PS   vconst3d2aac79<>+0(SB), Z10, Z19
+	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z10, Z19
+	VFMADD213PS   vconst3efffffe<>+0(SB), Z10, Z19
+	VFMADD213PS   vconst3f800000<>+0(SB), Z10, Z19
+	VFMADD213PS   vconst3f800000<>+0(SB), Z10, Z19
+	VSCALEFPS     Z18, Z19, Z10
+	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K1
+	VMULPS        Z19, Z9, Z9
+	VBLENDMPS     Z8, Z9, K1, Z12
+	VADDPS        vconst3f800000<>+0(SB), Z10, Z9
+	VDIVPS        Z9, Z12, Z9
+	VSCALEFPS     Z18, Z9, Z10
+	VBLENDMPS     Z9, Z10, K1, Z13
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z8, K1
+	VBLENDMPS     vconst7fc00000<>+0(SB), Z13, K1, Z14
+	VMOVUPS       Z14, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	TESTQ         CX, CX
+	JE            done
+	MOVL          $0x00000001, AX
+	SHLL          CL, AX
+	DECL          AX
+	KMOVW         AX, K1
+	VMOVUPS.Z     (SI), K1, Z8
+	VMOVUPS       vconst41400000<>+0(SB), Z9
+	VMOVUPS       vconstc1400000<>+0(SB), Z10
+	VMAXPS        Z8, Z10, Z10
+	VMINPS        Z10, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z9, Y11
+	VCVTPS2PD     Y9, Z10
+	VCVTPS2PD     Y11, Z12
+	VMULPD        Z10, Z10, Z13
+	VMULPD        Z0, Z10, Z10
+	VMOVAPD       Z13, Z13
+	VFMADD213PD   Z2, Z1, Z13
+	VMULPD        Z13, Z10, Z10
+	VPORD         Z7, Z10, Z10
+	VMOVAPD       Z10, Z13
+	VFMADD213PD   Z4, Z3, Z13
+	VSUBPD        Z4, Z13, Z13
+	VMOVAPD       Z13, Z14
+	VFNMADD213PD  Z10, Z5, Z14
+	VMOVAPD       Z13, Z10
+	VFNMADD213PD  Z14, Z6, Z10
+	VMULPD        Z12, Z12, Z14
+	VMULPD        Z0, Z12, Z0
+	VMOVAPD       Z14, Z12
+	VFMADD213PD   Z2, Z1, Z12
+	VMULPD        Z12, Z0, Z0
+	VPORD         Z7, Z0, Z0
+	VMOVAPD       Z0, Z1
+	VFMADD213PD   Z4, Z3, Z1
+	VSUBPD        Z4, Z1, Z1
+	VMOVAPD       Z1, Z2
+	VFNMADD213PD  Z0, Z5, Z2
+	VMOVAPD       Z1, Z0
+	VFNMADD213PD  Z2, Z6, Z0
+	VCVTPD2PS     Z10, Y11
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z11, Z0
+	VCVTPD2PS     Z13, Y11
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $0x01, Y1, Z11, Z1
+	VMOVUPS       vconst3ab51226<>+0(SB), Z2
+	VFMADD213PS   vconst3c091cea<>+0(SB), Z0, Z2
+	VFMADD213PS   vconst3d2aac79<>+0(SB), Z0, Z2
+	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z0, Z2
+	VFMADD213PS   vconst3efffffe<>+0(SB), Z0, Z2
+	VFMADD213PS   vconst3f800000<>+0(SB), Z0, Z2
+	VFMADD213PS   vconst3f800000<>+0(SB), Z0, Z2
+	VSCALEFPS     Z1, Z2, Z0
+	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K2
+	VMULPS        Z2, Z9, Z2
+	VBLENDMPS     Z8, Z2, K2, Z15
+	VADDPS        vconst3f800000<>+0(SB), Z0, Z0
+	VDIVPS        Z0, Z15, Z0
+	VSCALEFPS     Z1, Z0, Z1
+	VBLENDMPS     Z0, Z1, K2, Z16
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z8, K2
+	VBLENDMPS     vconst7fc00000<>+0(SB), Z16, K2, Z17
+	VMOVUPS       Z17, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+DATA vconstq3ff9884533d43651<>+0(SB)/8, $0x3ff9884533d43651
+DATA vconstq3ff9884533d43651<>+8(SB)/8, $0x3ff9884533d43651
+DATA vconstq3ff9884533d43651<>+16(SB)/8, $0x3ff9884533d43651
+DATA vconstq3ff9884533d43651<>+24(SB)/8, $0x3ff9884533d43651
+DATA vconstq3ff9884533d43651<>+32(SB)/8, $0x3ff9884533d43651
+DATA vconstq3ff9884533d43651<>+40(SB)/8, $0x3ff9884533d43651
+DATA vconstq3ff9884533d43651<>+48(SB)/8, $0x3ff9884533d43651
+DATA vconstq3ff9884533d43651<>+56(SB)/8, $0x3ff9884533d43651
+GLOBL vconstq3ff9884533d43651<>(SB), RODATA|NOPTR, $64
+
+DATA vconstq3fa6e4e26d4801f7<>+0(SB)/8, $0x3fa6e4e26d4801f7
+DATA vconstq3fa6e4e26d4801f7<>+8(SB)/8, $0x3fa6e4e26d4801f7
+DATA vconstq3fa6e4e26d4801f7<>+16(SB)/8, $0x3fa6e4e26d4801f7
+DATA vconstq3fa6e4e26d4801f7<>+24(SB)/8, $0x3fa6e4e26d4801f7
+DATA vconstq3fa6e4e26d4801f7<>+32(SB)/8, $0x3fa6e4e26d4801f7
+DATA vconstq3fa6e4e26d4801f7<>+40(SB)/8, $0x3fa6e4e26d4801f7
+DATA vconstq3fa6e4e26d4801f7<>+48(SB)/8, $0x3fa6e4e26d4801f7
+DATA vconstq3fa6e4e26d4801f7<>+56(SB)/8, $0x3fa6e4e26d4801f7
+GLOBL vconstq3fa6e4e26d4801f7<>(SB), RODATA|NOPTR, $64
+
+DATA vconstq8000000000000000<>+0(SB)/8, $0x8000000000000000
+DATA vconstq8000000000000000<>+8(SB)/8, $0x8000000000000000
+DATA vconstq8000000000000000<>+16(SB)/8, $0x8000000000000000
+DATA vconstq8000000000000000<>+24(SB)/8, $0x8000000000000000
+DATA vconstq8000000000000000<>+32(SB)/8, $0x8000000000000000
+DATA vconstq8000000000000000<>+40(SB)/8, $0x8000000000000000
+DATA vconstq8000000000000000<>+48(SB)/8, $0x8000000000000000
+DATA vconstq8000000000000000<>+56(SB)/8, $0x8000000000000000
+GLOBL vconstq8000000000000000<>(SB), RODATA|NOPTR, $64
+
+DATA vconst41400000<>+0(SB)/4, $0x41400000
+DATA vconst41400000<>+4(SB)/4, $0x41400000
+DATA vconst41400000<>+8(SB)/4, $0x41400000
+DATA vconst41400000<>+12(SB)/4, $0x41400000
+DATA vconst41400000<>+16(SB)/4, $0x41400000
+DATA vconst41400000<>+20(SB)/4, $0x41400000
+DATA vconst41400000<>+24(SB)/4, $0x41400000
+DATA vconst41400000<>+28(SB)/4, $0x41400000
+DATA vconst41400000<>+32(SB)/4, $0x41400000
+DATA vconst41400000<>+36(SB)/4, $0x41400000
+DATA vconst41400000<>+40(SB)/4, $0x41400000
+DATA vconst41400000<>+44(SB)/4, $0x41400000
+DATA vconst41400000<>+48(SB)/4, $0x41400000
+DATA vconst41400000<>+52(SB)/4, $0x41400000
+DATA vconst41400000<>+56(SB)/4, $0x41400000
+DATA vconst41400000<>+60(SB)/4, $0x41400000
+GLOBL vconst41400000<>(SB), RODATA|NOPTR, $64
+
+DATA vconstc1400000<>+0(SB)/4, $0xc1400000
+DATA vconstc1400000<>+4(SB)/4, $0xc1400000
+DATA vconstc1400000<>+8(SB)/4, $0xc1400000
+DATA vconstc1400000<>+12(SB)/4, $0xc1400000
+DATA vconstc1400000<>+16(SB)/4, $0xc1400000
+DATA vconstc1400000<>+20(SB)/4, $0xc1400000
+DATA vconstc1400000<>+24(SB)/4, $0xc1400000
+DATA vconstc1400000<>+28(SB)/4, $0xc1400000
+DATA vconstc1400000<>+32(SB)/4, $0xc1400000
+DATA vconstc1400000<>+36(SB)/4, $0xc1400000
+DATA vconstc1400000<>+40(SB)/4, $0xc1400000
+DATA vconstc1400000<>+44(SB)/4, $0xc1400000
+DATA vconstc1400000<>+48(SB)/4, $0xc1400000
+DATA vconstc1400000<>+52(SB)/4, $0xc1400000
+DATA vconstc1400000<>+56(SB)/4, $0xc1400000
+DATA vconstc1400000<>+60(SB)/4, $0xc1400000
+GLOBL vconstc1400000<>(SB), RODATA|NOPTR, $64
+
+// func vGeluTanhGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F
+TEXT ·vGeluTanhGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ    dst+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    n+16(FP), CX
+	VMOVUPS vconstq3ff9884533d43651<>+0(SB), Z0
+	VMOVUPS vconstq3fa6e4e26d4801f7<>+0(SB), Z1
+	VMOVUPS vconstq3ff0000000000000<>+0(SB), Z2
+	VMOVUPS vconstq3ff71547652b82fe<>+0(SB), Z3
+	VMOVUPS vconstq4338000000000000<>+0(SB), Z4
+	VMOVUPS vconstq3fe62e42fefa3800<>+0(SB), Z5
+	VMOVUPS vconstq3d2ef35793c76730<>+0(SB), Z6
+	VMOVUPS vconstq8000000000000000<>+0(SB), Z7
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z8
+	VMOVUPS       vconst41400000<>+0(SB), Z9
+	VMOVUPS       vconstc1400000<>+0(SB), Z10
+	VMAXPS        Z8, Z10, Z10
+	VMINPS        Z10, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z9, Y10
+	VCVTPS2PD     Y9, Z9
+	VCVTPS2PD     Y10, Z10
+	VMULPD        Z9, Z9, Z20
+	VMULPD        Z0, Z9, Z9
+	VMOVAPD       Z20, Z21
+	VFMADD213PD   Z2, Z1, Z21
+	VMULPD        Z21, Z9, Z21
+	VPORD         Z7, Z21, Z21
+	VMOVAPD       Z21, Z22
+	VFMADD213PD   Z4, Z3, Z22
+	VSUBPD        Z4, Z22, Z22
+	VMOVAPD       Z22, Z23
+	VFNMADD213PD  Z21, Z5, Z23
+	VMOVAPD       Z22, Z21
+	VFNMADD213PD  Z23, Z6, Z21
+	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z23
+	VMOVAPD       Z20, Z20
+	VFMADD213PD   Z2, Z23, Z20
+	VMULPD        Z20, Z9, Z9
+	VMULPD        Z10, Z10, Z20
+	VMULPD        Z0, Z10, Z10
+	VMOVAPD       Z20, Z23
+	VFMADD213PD   Z2, Z1, Z23
+	VMULPD        Z23, Z10, Z23
+	VPORD         Z7, Z23, Z23
+	VMOVAPD       Z23, Z24
+	VFMADD213PD   Z4, Z3, Z24
+	VSUBPD        Z4, Z24, Z24
+	VMOVAPD       Z24, Z25
+	VFNMADD213PD  Z23, Z5, Z25
+	VMOVAPD       Z24, Z23
+	VFNMADD213PD  Z25, Z6, Z23
+	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z25
+	VMOVAPD       Z20, Z20
+	VFMADD213PD   Z2, Z25, Z20
+	VMULPD        Z20, Z10, Z10
+	VCVTPD2PS     Z21, Y11
+	VCVTPD2PS     Z23, Y20
+	VINSERTF64X4  $0x01, Y20, Z11, Z20
+	VCVTPD2PS     Z22, Y11
+	VCVTPD2PS     Z24, Y21
+	VINSERTF64X4  $0x01, Y21, Z11, Z21
+	VCVTPD2PS     Z9, Y11
+	VCVTPD2PS     Z10, Y9
+	VINSERTF64X4  $0x01, Y9, Z11, Z9
+	VMOVUPS       vconst3ab51226<>+0(SB), Z10
+	VFMADD213PS   vconst3c091cea<>+0(SB), Z20, Z10
+	VFMADD213PS   vconst3d2aac79<>+0(SB), Z20, Z10
+	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z20, Z10
+	VFMADD213PS   vconst3efffffe<>+0(SB), Z20, Z10
+	VFMADD213PS   vconst3f800000<>+0(SB), Z20, Z10
+	VFMADD213PS   vconst3f800000<>+0(SB), Z20, Z10
+	VSCALEFPS     Z21, Z10, Z20
+	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K1
+	VMOVUPS       vconst3f800000<>+0(SB), Z22
+	VADDPS        vconst3f800000<>+0(SB), Z20, Z23
+	VDIVPS        Z23, Z22, Z22
+	VBLENDMPS     vconst3f800000<>+0(SB), Z10, K1, Z12
+	VMULPS        Z22, Z12, Z10
+	VMOVUPS       vconst3f800000<>+0(SB), Z23
+	VBLENDMPS     Z20, Z23, K1, Z13
+	VMULPS        Z22, Z13, Z20
+	VMOVAPS       Z9, Z9
+	VFMADD213PS   vconst3f800000<>+0(SB), Z20, Z9
+	VMULPS        Z9, Z10, Z9
+	VSCALEFPS     Z21, Z9, Z10
+	VBLENDMPS     Z9, Z10, K1, Z14
+	VPANDD        vconst7fffffff<>+0(SB), Z8, Z8
+	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z8, K1
+	VBLENDMPS     vconst7fc00000<>+0(SB), Z14, K1, Z15
+	VMOVUPS       Z15, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	TESTQ         CX, CX
+	JE            done
+	MOVL          $0x00000001, AX
+	SHLL          CL, AX
+	DECL          AX
+	KMOVW         AX, K1
+	VMOVUPS.Z     (SI), K1, Z8
+	VMOVUPS       vconst41400000<>+0(SB), Z9
+	VMOVUPS       vconstc1400000<>+0(SB), Z10
+	VMAXPS        Z8, Z10, Z10
+	VMINPS        Z10, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z9, Y10
+	VCVTPS2PD     Y9, Z9
+	VCVTPS2PD     Y10, Z10
+	VMULPD        Z9, Z9, Z12
+	VMULPD        Z0, Z9, Z9
+	VMOVAPD       Z12, Z13
+	VFMADD213PD   Z2, Z1, Z13
+	VMULPD        Z13, Z9, Z13
+	VPORD         Z7, Z13, Z13
+	VMOVAPD       Z13, Z14
+	VFMADD213PD   Z4, Z3, Z14
+	VSUBPD        Z4, Z14, Z14
+	VMOVAPD       Z14, Z15
+	VFNMADD213PD  Z13, Z5, Z15
+	VMOVAPD       Z14, Z13
+	VFNMADD213PD  Z15, Z6, Z13
+	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z15
+	VMOVAPD       Z12, Z12
+	VFMADD213PD   Z2, Z15, Z12
+	VMULPD        Z12, Z9, Z9
+	VMULPD        Z10, Z10, Z12
+	VMULPD        Z0, Z10, Z0
+	VMOVAPD       Z12, Z10
+	VFMADD213PD   Z2, Z1, Z10
+	VMULPD        Z10, Z0, Z1
+	VPORD         Z7, Z1, Z1
+	VMOVAPD       Z1, Z7
+	VFMADD213PD   Z4, Z3, Z7
+	VSUBPD        Z4, Z7, Z3
+	VMOVAPD       Z3, Z4
+	VFNMADD213PD  Z1, Z5, Z4
+	VMOVAPD       Z3, Z1
+	VFNMADD213PD  Z4, Z6, Z1
+	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z4
+	VMOVAPD       Z12, Z5
+	VFMADD213PD   Z2, Z4, Z5
+	VMULPD        Z5, Z0, Z0
+	VCVTPD2PS     Z13, Y11
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $0x01, Y1, Z11, Z1
+	VCVTPD2PS     Z14, Y11
+	VCVTPD2PS     Z3, Y2
+	VINSERTF64X4  $0x01, Y2, Z11, Z2
+	VCVTPD2PS     Z9, Y11
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z11, Z0
+	VMOVUPS       vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS   vconst3c091cea<>+0(SB), Z1, Z3
+	VFMADD213PS   vconst3d2aac79<>+0(SB), Z1, Z3
+	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z1, Z3
+	VFMADD213PS   vconst3efffffe<>+0(SB), Z1, Z3
+	VFMADD213PS   vconst3f800000<>+0(SB), Z1, Z3
+	VFMADD213PS   vconst3f800000<>+0(SB), Z1, Z3
+	VSCALEFPS     Z2, Z3, Z1
+	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K2
+	VMOVUPS       vconst3f800000<>+0(SB), Z4
+	VADDPS        vconst3f800000<>+0(SB), Z1, Z5
+	VDIVPS        Z5, Z4, Z4
+	VBLENDMPS     vconst3f800000<>+0(SB), Z3, K2, Z16
+	VMULPS        Z4, Z16, Z3
+	VMOVUPS       vconst3f800000<>+0(SB), Z5
+	VBLENDMPS     Z1, Z5, K2, Z17
+	VMULPS        Z4, Z17, Z1
+	VMOVAPS       Z0, Z0
+	VFMADD213PS   vconst3f800000<>+0(SB), Z1, Z0
+	VMULPS        Z0, Z3, Z0
+	VSCALEFPS     Z2, Z0, Z1
+	VBLENDMPS     Z0, Z1, K2, Z18
+	VPANDD        vconst7fffffff<>+0(SB), Z8, Z0
+	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z0, K2
+	VBLENDMPS     vconst7fc00000<>+0(SB), Z18, K2, Z19
+	VMOVUPS       Z19, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+DATA vconstq3fc12ba9d1f60179<>+0(SB)/8, $0x3fc12ba9d1f60179
+DATA vconstq3fc12ba9d1f60179<>+8(SB)/8, $0x3fc12ba9d1f60179
+DATA vconstq3fc12ba9d1f60179<>+16(SB)/8, $0x3fc12ba9d1f60179
+DATA vconstq3fc12ba9d1f60179<>+24(SB)/8, $0x3fc12ba9d1f60179
+DATA vconstq3fc12ba9d1f60179<>+32(SB)/8, $0x3fc12ba9d1f60179
+DATA vconstq3fc12ba9d1f60179<>+40(SB)/8, $0x3fc12ba9d1f60179
+DATA vconstq3fc12ba9d1f60179<>+48(SB)/8, $0x3fc12ba9d1f60179
+DATA vconstq3fc12ba9d1f60179<>+56(SB)/8, $0x3fc12ba9d1f60179
+GLOBL vconstq3fc12ba9d1f60179<>(SB), RODATA|NOPTR, $64
+
 // func vAddAVX512(dst *float32, x *float32, y *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·vAddAVX512(SB), NOSPLIT, $0-32
@@ -9490,6 +9906,197 @@ single:
 	ADDQ         $0x00000040, SI
 	SUBQ         $0x00000010, CX
 	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vGeluTanhNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vGeluTanhNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ    dst+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    n+16(FP), CX
+	VMOVUPS vconstq3ff9884533d43651<>+0(SB), Z0
+	VMOVUPS vconstq3fa6e4e26d4801f7<>+0(SB), Z1
+	VMOVUPS vconstq3ff0000000000000<>+0(SB), Z2
+	VMOVUPS vconstq3ff71547652b82fe<>+0(SB), Z3
+	VMOVUPS vconstq4338000000000000<>+0(SB), Z4
+	VMOVUPS vconstq3fe62e42fefa3800<>+0(SB), Z5
+	VMOVUPS vconstq3d2ef35793c76730<>+0(SB), Z6
+	VMOVUPS vconstq8000000000000000<>+0(SB), Z7
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z8
+	VMOVUPS       vconst41400000<>+0(SB), Z9
+	VMOVUPS       vconstc1400000<>+0(SB), Z10
+	VMAXPS        Z8, Z10, Z10
+	VMINPS        Z10, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z9, Y11
+	VCVTPS2PD     Y9, Z10
+	VCVTPS2PD     Y11, Z15
+	VMULPD        Z10, Z10, Z16
+	VMULPD        Z0, Z10, Z10
+	VMOVAPD       Z16, Z16
+	VFMADD213PD   Z2, Z1, Z16
+	VMULPD        Z16, Z10, Z10
+	VPORD         Z7, Z10, Z10
+	VMOVAPD       Z10, Z16
+	VFMADD213PD   Z4, Z3, Z16
+	VSUBPD        Z4, Z16, Z16
+	VMOVAPD       Z16, Z17
+	VFNMADD213PD  Z10, Z5, Z17
+	VMOVAPD       Z16, Z10
+	VFNMADD213PD  Z17, Z6, Z10
+	VMULPD        Z15, Z15, Z17
+	VMULPD        Z0, Z15, Z15
+	VMOVAPD       Z17, Z17
+	VFMADD213PD   Z2, Z1, Z17
+	VMULPD        Z17, Z15, Z15
+	VPORD         Z7, Z15, Z15
+	VMOVAPD       Z15, Z17
+	VFMADD213PD   Z4, Z3, Z17
+	VSUBPD        Z4, Z17, Z17
+	VMOVAPD       Z17, Z18
+	VFNMADD213PD  Z15, Z5, Z18
+	VMOVAPD       Z17, Z15
+	VFNMADD213PD  Z18, Z6, Z15
+	VCVTPD2PS     Z10, Y11
+	VCVTPD2PS     Z15, Y10
+	VINSERTF64X4  $0x01, Y10, Z11, Z10
+	VCVTPD2PS     Z16, Y11
+	VCVTPD2PS     Z17, Y15
+	VINSERTF64X4  $0x01, Y15, Z11, Z15
+	VMOVUPS       vconst3ab51226<>+0(SB), Z16
+	VFMADD213PS   vconst3c091cea<>+0(SB), Z10, Z16
+	VFMADD213PS   vconst3d2aac79<>+0(SB), Z10, Z16
+	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z10, Z16
+	VFMADD213PS   vconst3efffffe<>+0(SB), Z10, Z16
+	VFMADD213PS   vconst3f800000<>+0(SB), Z10, Z16
+	VFMADD213PS   vconst3f800000<>+0(SB), Z10, Z16
+	VSCALEFPS     Z15, Z16, Z10
+	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K1
+	VMULPS        Z16, Z9, Z9
+	VBLENDMPS     Z8, Z9, K1, Z12
+	VADDPS        vconst3f800000<>+0(SB), Z10, Z9
+	VDIVPS        Z9, Z12, Z9
+	VSCALEFPS     Z15, Z9, Z10
+	VBLENDMPS     Z9, Z10, K1, Z13
+	VCMPPS        $0x00, vconstff800000<>+0(SB), Z8, K1
+	VBLENDMPS     vconst7fc00000<>+0(SB), Z13, K1, Z14
+	VMOVNTPS      Z14, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vGeluTanhGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·vGeluTanhGradNTAVX512(SB), NOSPLIT, $0-32
+	MOVQ    dst+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    n+16(FP), CX
+	VMOVUPS vconstq3ff9884533d43651<>+0(SB), Z0
+	VMOVUPS vconstq3fa6e4e26d4801f7<>+0(SB), Z1
+	VMOVUPS vconstq3ff0000000000000<>+0(SB), Z2
+	VMOVUPS vconstq3ff71547652b82fe<>+0(SB), Z3
+	VMOVUPS vconstq4338000000000000<>+0(SB), Z4
+	VMOVUPS vconstq3fe62e42fefa3800<>+0(SB), Z5
+	VMOVUPS vconstq3d2ef35793c76730<>+0(SB), Z6
+	VMOVUPS vconstq8000000000000000<>+0(SB), Z7
+
+single:
+	CMPQ          CX, $0x00000010
+	JB            tail
+	VMOVUPS       (SI), Z8
+	VMOVUPS       vconst41400000<>+0(SB), Z9
+	VMOVUPS       vconstc1400000<>+0(SB), Z10
+	VMAXPS        Z8, Z10, Z10
+	VMINPS        Z10, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z9, Y10
+	VCVTPS2PD     Y9, Z9
+	VCVTPS2PD     Y10, Z10
+	VMULPD        Z9, Z9, Z16
+	VMULPD        Z0, Z9, Z9
+	VMOVAPD       Z16, Z17
+	VFMADD213PD   Z2, Z1, Z17
+	VMULPD        Z17, Z9, Z17
+	VPORD         Z7, Z17, Z17
+	VMOVAPD       Z17, Z18
+	VFMADD213PD   Z4, Z3, Z18
+	VSUBPD        Z4, Z18, Z18
+	VMOVAPD       Z18, Z19
+	VFNMADD213PD  Z17, Z5, Z19
+	VMOVAPD       Z18, Z17
+	VFNMADD213PD  Z19, Z6, Z17
+	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z19
+	VMOVAPD       Z16, Z16
+	VFMADD213PD   Z2, Z19, Z16
+	VMULPD        Z16, Z9, Z9
+	VMULPD        Z10, Z10, Z16
+	VMULPD        Z0, Z10, Z10
+	VMOVAPD       Z16, Z19
+	VFMADD213PD   Z2, Z1, Z19
+	VMULPD        Z19, Z10, Z19
+	VPORD         Z7, Z19, Z19
+	VMOVAPD       Z19, Z20
+	VFMADD213PD   Z4, Z3, Z20
+	VSUBPD        Z4, Z20, Z20
+	VMOVAPD       Z20, Z21
+	VFNMADD213PD  Z19, Z5, Z21
+	VMOVAPD       Z20, Z19
+	VFNMADD213PD  Z21, Z6, Z19
+	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z21
+	VMOVAPD       Z16, Z16
+	VFMADD213PD   Z2, Z21, Z16
+	VMULPD        Z16, Z10, Z10
+	VCVTPD2PS     Z17, Y11
+	VCVTPD2PS     Z19, Y16
+	VINSERTF64X4  $0x01, Y16, Z11, Z16
+	VCVTPD2PS     Z18, Y11
+	VCVTPD2PS     Z20, Y17
+	VINSERTF64X4  $0x01, Y17, Z11, Z17
+	VCVTPD2PS     Z9, Y11
+	VCVTPD2PS     Z10, Y9
+	VINSERTF64X4  $0x01, Y9, Z11, Z9
+	VMOVUPS       vconst3ab51226<>+0(SB), Z10
+	VFMADD213PS   vconst3c091cea<>+0(SB), Z16, Z10
+	VFMADD213PS   vconst3d2aac79<>+0(SB), Z16, Z10
+	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z16, Z10
+	VFMADD213PS   vconst3efffffe<>+0(SB), Z16, Z10
+	VFMADD213PS   vconst3f800000<>+0(SB), Z16, Z10
+	VFMADD213PS   vconst3f800000<>+0(SB), Z16, Z10
+	VSCALEFPS     Z17, Z10, Z16
+	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K1
+	VMOVUPS       vconst3f800000<>+0(SB), Z18
+	VADDPS        vconst3f800000<>+0(SB), Z16, Z19
+	VDIVPS        Z19, Z18, Z18
+	VBLENDMPS     vconst3f800000<>+0(SB), Z10, K1, Z12
+	VMULPS        Z18, Z12, Z10
+	VMOVUPS       vconst3f800000<>+0(SB), Z19
+	VBLENDMPS     Z16, Z19, K1, Z13
+	VMULPS        Z18, Z13, Z16
+	VMOVAPS       Z9, Z9
+	VFMADD213PS   vconst3f800000<>+0(SB), Z16, Z9
+	VMULPS        Z9, Z10, Z9
+	VSCALEFPS     Z17, Z9, Z10
+	VBLENDMPS     Z9, Z10, K1, Z14
+	VPANDD        vconst7fffffff<>+0(SB), Z8, Z8
+	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z8, K1
+	VBLENDMPS     vconst7fc00000<>+0(SB), Z14, K1, Z15
+	VMOVNTPS      Z15, (DI)
+	ADDQ          $0x00000040, DI
+	ADDQ          $0x00000040, SI
+	SUBQ          $0x00000010, CX
+	JMP           single
 
 tail:
 	SFENCE
@@ -18787,6 +19394,396 @@ done:
 	VZEROUPPER
 	RET
 
+// func vGeluTanhAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·vGeluTanhAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VMOVUPS      vconst41400000<>+0(SB), Y1
+	VMOVUPS      vconstc1400000<>+0(SB), Y2
+	VMAXPS       Y0, Y2, Y2
+	VMINPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X3
+	VCVTPS2PD    X1, Y2
+	VCVTPS2PD    X3, Y4
+	VMULPD       Y2, Y2, Y5
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y2, Y2
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y6
+	VMOVAPD      Y5, Y5
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y6, Y5
+	VMULPD       Y5, Y2, Y2
+	VORPS        vconstq8000000000000000<>+0(SB), Y2, Y2
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y5
+	VMOVAPD      Y2, Y6
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y5, Y6
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y6, Y5
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y6
+	VMOVAPD      Y5, Y7
+	VFNMADD213PD Y2, Y6, Y7
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y2
+	VMOVAPD      Y5, Y6
+	VFNMADD213PD Y7, Y2, Y6
+	VMULPD       Y4, Y4, Y2
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y4, Y4
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y7
+	VMOVAPD      Y2, Y2
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y7, Y2
+	VMULPD       Y2, Y4, Y2
+	VORPS        vconstq8000000000000000<>+0(SB), Y2, Y2
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y4
+	VMOVAPD      Y2, Y7
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y4, Y7
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y7, Y4
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y7
+	VMOVAPD      Y4, Y8
+	VFNMADD213PD Y2, Y7, Y8
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y2
+	VMOVAPD      Y4, Y7
+	VFNMADD213PD Y8, Y2, Y7
+	VCVTPD2PSY   Y6, X3
+	VCVTPD2PSY   Y7, X2
+	VINSERTF128  $0x01, X2, Y3, Y2
+	VCVTPD2PSY   Y5, X3
+	VCVTPD2PSY   Y4, X4
+	VINSERTF128  $0x01, X4, Y3, Y4
+	VCVTTPS2DQ   Y4, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMOVUPS      vconst3ab51226<>+0(SB), Y6
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y6
+	VMULPS       Y5, Y6, Y2
+	VMULPS       Y4, Y2, Y2
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y0, Y7
+	VMULPS       Y6, Y1, Y1
+	VBLENDVPS    Y7, Y0, Y1, Y1
+	VADDPS       vconst3f800000<>+0(SB), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMULPS       Y5, Y1, Y2
+	VMULPS       Y4, Y2, Y2
+	VBLENDVPS    Y7, Y1, Y2, Y1
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, vconst7fc00000<>+0(SB), Y1, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	NEGQ         CX
+	LEAQ         vtailmask<>+0(SB), AX
+	VMOVUPS      32(AX)(CX*4), Y0
+	VMASKMOVPS   (SI), Y0, Y1
+	VMOVUPS      vconst41400000<>+0(SB), Y2
+	VMOVUPS      vconstc1400000<>+0(SB), Y4
+	VMAXPS       Y1, Y4, Y4
+	VMINPS       Y4, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X3
+	VCVTPS2PD    X2, Y4
+	VCVTPS2PD    X3, Y5
+	VMULPD       Y4, Y4, Y6
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y4, Y4
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y7
+	VMOVAPD      Y6, Y6
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y7, Y6
+	VMULPD       Y6, Y4, Y4
+	VORPS        vconstq8000000000000000<>+0(SB), Y4, Y4
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y6
+	VMOVAPD      Y4, Y7
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y6, Y7
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y7, Y6
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y7
+	VMOVAPD      Y6, Y8
+	VFNMADD213PD Y4, Y7, Y8
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y4
+	VMOVAPD      Y6, Y7
+	VFNMADD213PD Y8, Y4, Y7
+	VMULPD       Y5, Y5, Y4
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y5, Y5
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y8
+	VMOVAPD      Y4, Y4
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y8, Y4
+	VMULPD       Y4, Y5, Y4
+	VORPS        vconstq8000000000000000<>+0(SB), Y4, Y4
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y5
+	VMOVAPD      Y4, Y8
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y5, Y8
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y8, Y5
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y8
+	VMOVAPD      Y5, Y9
+	VFNMADD213PD Y4, Y8, Y9
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y4
+	VMOVAPD      Y5, Y8
+	VFNMADD213PD Y9, Y4, Y8
+	VCVTPD2PSY   Y7, X3
+	VCVTPD2PSY   Y8, X4
+	VINSERTF128  $0x01, X4, Y3, Y4
+	VCVTPD2PSY   Y6, X3
+	VCVTPD2PSY   Y5, X5
+	VINSERTF128  $0x01, X5, Y3, Y3
+	VCVTTPS2DQ   Y3, Y3
+	VPSRAD       $0x01, Y3, Y5
+	VPSUBD       Y5, Y3, Y3
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMOVUPS      vconst3ab51226<>+0(SB), Y6
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y6
+	VMULPS       Y5, Y6, Y4
+	VMULPS       Y3, Y4, Y4
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y1, Y7
+	VMULPS       Y6, Y2, Y2
+	VBLENDVPS    Y7, Y1, Y2, Y2
+	VADDPS       vconst3f800000<>+0(SB), Y4, Y4
+	VDIVPS       Y4, Y2, Y2
+	VMULPS       Y5, Y2, Y4
+	VMULPS       Y3, Y4, Y3
+	VBLENDVPS    Y7, Y2, Y3, Y2
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y1, Y1
+	VBLENDVPS    Y1, vconst7fc00000<>+0(SB), Y2, Y1
+	VMASKMOVPS   Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func vGeluTanhGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·vGeluTanhGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VMOVUPS      vconst41400000<>+0(SB), Y1
+	VMOVUPS      vconstc1400000<>+0(SB), Y2
+	VMAXPS       Y0, Y2, Y2
+	VMINPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VCVTPS2PD    X1, Y1
+	VCVTPS2PD    X2, Y2
+	VMULPD       Y1, Y1, Y4
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y1, Y1
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y5
+	VMOVAPD      Y4, Y6
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y5, Y6
+	VMULPD       Y6, Y1, Y5
+	VORPS        vconstq8000000000000000<>+0(SB), Y5, Y5
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y6
+	VMOVAPD      Y5, Y7
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y6, Y7
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y7, Y6
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y7
+	VMOVAPD      Y6, Y8
+	VFNMADD213PD Y5, Y7, Y8
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y5
+	VMOVAPD      Y6, Y7
+	VFNMADD213PD Y8, Y5, Y7
+	VMOVUPD      vconstq3fc12ba9d1f60179<>+0(SB), Y5
+	VMOVAPD      Y4, Y4
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y5, Y4
+	VMULPD       Y4, Y1, Y1
+	VMULPD       Y2, Y2, Y4
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y2, Y2
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y5
+	VMOVAPD      Y4, Y8
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y5, Y8
+	VMULPD       Y8, Y2, Y5
+	VORPS        vconstq8000000000000000<>+0(SB), Y5, Y5
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y8
+	VMOVAPD      Y5, Y9
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y8, Y9
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y9, Y8
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y9
+	VMOVAPD      Y8, Y10
+	VFNMADD213PD Y5, Y9, Y10
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y5
+	VMOVAPD      Y8, Y9
+	VFNMADD213PD Y10, Y5, Y9
+	VMOVUPD      vconstq3fc12ba9d1f60179<>+0(SB), Y5
+	VMOVAPD      Y4, Y4
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y5, Y4
+	VMULPD       Y4, Y2, Y2
+	VCVTPD2PSY   Y7, X3
+	VCVTPD2PSY   Y9, X4
+	VINSERTF128  $0x01, X4, Y3, Y4
+	VCVTPD2PSY   Y6, X3
+	VCVTPD2PSY   Y8, X5
+	VINSERTF128  $0x01, X5, Y3, Y5
+	VCVTPD2PSY   Y1, X3
+	VCVTPD2PSY   Y2, X1
+	VINSERTF128  $0x01, X1, Y3, Y1
+	VCVTTPS2DQ   Y5, Y2
+	VPSRAD       $0x01, Y2, Y5
+	VPSUBD       Y5, Y2, Y2
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMOVUPS      vconst3ab51226<>+0(SB), Y6
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y6
+	VMULPS       Y5, Y6, Y4
+	VMULPS       Y2, Y4, Y4
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y0, Y7
+	VMOVUPS      vconst3f800000<>+0(SB), Y8
+	VADDPS       vconst3f800000<>+0(SB), Y4, Y9
+	VDIVPS       Y9, Y8, Y8
+	VBLENDVPS    Y7, vconst3f800000<>+0(SB), Y6, Y6
+	VMULPS       Y8, Y6, Y6
+	VMOVUPS      vconst3f800000<>+0(SB), Y9
+	VBLENDVPS    Y7, Y4, Y9, Y4
+	VMULPS       Y8, Y4, Y4
+	VMOVAPS      Y1, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y1
+	VMULPS       Y1, Y6, Y1
+	VMULPS       Y5, Y1, Y4
+	VMULPS       Y2, Y4, Y2
+	VBLENDVPS    Y7, Y1, Y2, Y1
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS       $0x00, vconst7f800000<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, vconst7fc00000<>+0(SB), Y1, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	TESTQ        CX, CX
+	JE           done
+	NEGQ         CX
+	LEAQ         vtailmask<>+0(SB), AX
+	VMOVUPS      32(AX)(CX*4), Y0
+	VMASKMOVPS   (SI), Y0, Y1
+	VMOVUPS      vconst41400000<>+0(SB), Y2
+	VMOVUPS      vconstc1400000<>+0(SB), Y4
+	VMAXPS       Y1, Y4, Y4
+	VMINPS       Y4, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X3
+	VCVTPS2PD    X2, Y2
+	VCVTPS2PD    X3, Y4
+	VMULPD       Y2, Y2, Y5
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y2, Y2
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y6
+	VMOVAPD      Y5, Y7
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y6, Y7
+	VMULPD       Y7, Y2, Y6
+	VORPS        vconstq8000000000000000<>+0(SB), Y6, Y6
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y7
+	VMOVAPD      Y6, Y8
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y7, Y8
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y8, Y7
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y8
+	VMOVAPD      Y7, Y9
+	VFNMADD213PD Y6, Y8, Y9
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y6
+	VMOVAPD      Y7, Y8
+	VFNMADD213PD Y9, Y6, Y8
+	VMOVUPD      vconstq3fc12ba9d1f60179<>+0(SB), Y6
+	VMOVAPD      Y5, Y5
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y6, Y5
+	VMULPD       Y5, Y2, Y2
+	VMULPD       Y4, Y4, Y5
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y4, Y4
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y6
+	VMOVAPD      Y5, Y9
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y6, Y9
+	VMULPD       Y9, Y4, Y6
+	VORPS        vconstq8000000000000000<>+0(SB), Y6, Y6
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y9
+	VMOVAPD      Y6, Y10
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y9, Y10
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y10, Y9
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y10
+	VMOVAPD      Y9, Y11
+	VFNMADD213PD Y6, Y10, Y11
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y6
+	VMOVAPD      Y9, Y10
+	VFNMADD213PD Y11, Y6, Y10
+	VMOVUPD      vconstq3fc12ba9d1f60179<>+0(SB), Y6
+	VMOVAPD      Y5, Y5
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y6, Y5
+	VMULPD       Y5, Y4, Y4
+	VCVTPD2PSY   Y8, X3
+	VCVTPD2PSY   Y10, X5
+	VINSERTF128  $0x01, X5, Y3, Y5
+	VCVTPD2PSY   Y7, X3
+	VCVTPD2PSY   Y9, X6
+	VINSERTF128  $0x01, X6, Y3, Y6
+	VCVTPD2PSY   Y2, X3
+	VCVTPD2PSY   Y4, X2
+	VINSERTF128  $0x01, X2, Y3, Y2
+	VCVTTPS2DQ   Y6, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       vconst0000007f<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VPADDD       vconst0000007f<>+0(SB), Y3, Y3
+	VPSLLD       $0x17, Y3, Y3
+	VMOVUPS      vconst3ab51226<>+0(SB), Y6
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y5, Y6
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y5, Y6
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y5, Y6
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y5, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y5, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y5, Y6
+	VMULPS       Y4, Y6, Y5
+	VMULPS       Y3, Y5, Y5
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y1, Y7
+	VMOVUPS      vconst3f800000<>+0(SB), Y8
+	VADDPS       vconst3f800000<>+0(SB), Y5, Y9
+	VDIVPS       Y9, Y8, Y8
+	VBLENDVPS    Y7, vconst3f800000<>+0(SB), Y6, Y6
+	VMULPS       Y8, Y6, Y6
+	VMOVUPS      vconst3f800000<>+0(SB), Y9
+	VBLENDVPS    Y7, Y5, Y9, Y5
+	VMULPS       Y8, Y5, Y5
+	VMOVAPS      Y2, Y2
+	VFMADD213PS  vconst3f800000<>+0(SB), Y5, Y2
+	VMULPS       Y2, Y6, Y2
+	VMULPS       Y4, Y2, Y4
+	VMULPS       Y3, Y4, Y3
+	VBLENDVPS    Y7, Y2, Y3, Y2
+	VANDPS       vconst7fffffff<>+0(SB), Y1, Y1
+	VCMPPS       $0x00, vconst7f800000<>+0(SB), Y1, Y1
+	VBLENDVPS    Y1, vconst7fc00000<>+0(SB), Y2, Y1
+	VMASKMOVPS   Y1, Y0, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
 // func vAddAVX2(dst *float32, x *float32, y *float32, n int)
 // Requires: AVX
 TEXT ·vAddAVX2(SB), NOSPLIT, $0-32
@@ -22458,6 +23455,215 @@ single:
 	VMULPS       vconst3ecc422a<>+0(SB), Y4, Y2
 	VMOVAPS      Y0, Y0
 	VFMADD213PS  Y1, Y2, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vGeluTanhNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vGeluTanhNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VMOVUPS      vconst41400000<>+0(SB), Y1
+	VMOVUPS      vconstc1400000<>+0(SB), Y2
+	VMAXPS       Y0, Y2, Y2
+	VMINPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X3
+	VCVTPS2PD    X1, Y2
+	VCVTPS2PD    X3, Y4
+	VMULPD       Y2, Y2, Y5
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y2, Y2
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y6
+	VMOVAPD      Y5, Y5
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y6, Y5
+	VMULPD       Y5, Y2, Y2
+	VORPS        vconstq8000000000000000<>+0(SB), Y2, Y2
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y5
+	VMOVAPD      Y2, Y6
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y5, Y6
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y6, Y5
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y6
+	VMOVAPD      Y5, Y7
+	VFNMADD213PD Y2, Y6, Y7
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y2
+	VMOVAPD      Y5, Y6
+	VFNMADD213PD Y7, Y2, Y6
+	VMULPD       Y4, Y4, Y2
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y4, Y4
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y7
+	VMOVAPD      Y2, Y2
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y7, Y2
+	VMULPD       Y2, Y4, Y2
+	VORPS        vconstq8000000000000000<>+0(SB), Y2, Y2
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y4
+	VMOVAPD      Y2, Y7
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y4, Y7
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y7, Y4
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y7
+	VMOVAPD      Y4, Y8
+	VFNMADD213PD Y2, Y7, Y8
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y2
+	VMOVAPD      Y4, Y7
+	VFNMADD213PD Y8, Y2, Y7
+	VCVTPD2PSY   Y6, X3
+	VCVTPD2PSY   Y7, X2
+	VINSERTF128  $0x01, X2, Y3, Y2
+	VCVTPD2PSY   Y5, X3
+	VCVTPD2PSY   Y4, X4
+	VINSERTF128  $0x01, X4, Y3, Y4
+	VCVTTPS2DQ   Y4, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y4, Y4
+	VPSLLD       $0x17, Y4, Y4
+	VMOVUPS      vconst3ab51226<>+0(SB), Y6
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y2, Y6
+	VMULPS       Y5, Y6, Y2
+	VMULPS       Y4, Y2, Y2
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y0, Y7
+	VMULPS       Y6, Y1, Y1
+	VBLENDVPS    Y7, Y0, Y1, Y1
+	VADDPS       vconst3f800000<>+0(SB), Y2, Y2
+	VDIVPS       Y2, Y1, Y1
+	VMULPS       Y5, Y1, Y2
+	VMULPS       Y4, Y2, Y2
+	VBLENDVPS    Y7, Y1, Y2, Y1
+	VCMPPS       $0x00, vconstff800000<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, vconst7fc00000<>+0(SB), Y1, Y0
+	VMOVNTPS     Y0, (DI)
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, SI
+	SUBQ         $0x00000008, CX
+	JMP          single
+
+tail:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func vGeluTanhGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·vGeluTanhGradNTAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+single:
+	CMPQ         CX, $0x00000008
+	JB           tail
+	VMOVUPS      (SI), Y0
+	VMOVUPS      vconst41400000<>+0(SB), Y1
+	VMOVUPS      vconstc1400000<>+0(SB), Y2
+	VMAXPS       Y0, Y2, Y2
+	VMINPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VCVTPS2PD    X1, Y1
+	VCVTPS2PD    X2, Y2
+	VMULPD       Y1, Y1, Y4
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y1, Y1
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y5
+	VMOVAPD      Y4, Y6
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y5, Y6
+	VMULPD       Y6, Y1, Y5
+	VORPS        vconstq8000000000000000<>+0(SB), Y5, Y5
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y6
+	VMOVAPD      Y5, Y7
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y6, Y7
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y7, Y6
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y7
+	VMOVAPD      Y6, Y8
+	VFNMADD213PD Y5, Y7, Y8
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y5
+	VMOVAPD      Y6, Y7
+	VFNMADD213PD Y8, Y5, Y7
+	VMOVUPD      vconstq3fc12ba9d1f60179<>+0(SB), Y5
+	VMOVAPD      Y4, Y4
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y5, Y4
+	VMULPD       Y4, Y1, Y1
+	VMULPD       Y2, Y2, Y4
+	VMULPD       vconstq3ff9884533d43651<>+0(SB), Y2, Y2
+	VMOVUPD      vconstq3fa6e4e26d4801f7<>+0(SB), Y5
+	VMOVAPD      Y4, Y8
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y5, Y8
+	VMULPD       Y8, Y2, Y5
+	VORPS        vconstq8000000000000000<>+0(SB), Y5, Y5
+	VMOVUPD      vconstq3ff71547652b82fe<>+0(SB), Y8
+	VMOVAPD      Y5, Y9
+	VFMADD213PD  vconstq4338000000000000<>+0(SB), Y8, Y9
+	VSUBPD       vconstq4338000000000000<>+0(SB), Y9, Y8
+	VMOVUPD      vconstq3fe62e42fefa3800<>+0(SB), Y9
+	VMOVAPD      Y8, Y10
+	VFNMADD213PD Y5, Y9, Y10
+	VMOVUPD      vconstq3d2ef35793c76730<>+0(SB), Y5
+	VMOVAPD      Y8, Y9
+	VFNMADD213PD Y10, Y5, Y9
+	VMOVUPD      vconstq3fc12ba9d1f60179<>+0(SB), Y5
+	VMOVAPD      Y4, Y4
+	VFMADD213PD  vconstq3ff0000000000000<>+0(SB), Y5, Y4
+	VMULPD       Y4, Y2, Y2
+	VCVTPD2PSY   Y7, X3
+	VCVTPD2PSY   Y9, X4
+	VINSERTF128  $0x01, X4, Y3, Y4
+	VCVTPD2PSY   Y6, X3
+	VCVTPD2PSY   Y8, X5
+	VINSERTF128  $0x01, X5, Y3, Y5
+	VCVTPD2PSY   Y1, X3
+	VCVTPD2PSY   Y2, X1
+	VINSERTF128  $0x01, X1, Y3, Y1
+	VCVTTPS2DQ   Y5, Y2
+	VPSRAD       $0x01, Y2, Y5
+	VPSUBD       Y5, Y2, Y2
+	VPADDD       vconst0000007f<>+0(SB), Y5, Y5
+	VPSLLD       $0x17, Y5, Y5
+	VPADDD       vconst0000007f<>+0(SB), Y2, Y2
+	VPSLLD       $0x17, Y2, Y2
+	VMOVUPS      vconst3ab51226<>+0(SB), Y6
+	VFMADD213PS  vconst3c091cea<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3d2aac79<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3e2aaa49<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3efffffe<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y6
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y6
+	VMULPS       Y5, Y6, Y4
+	VMULPS       Y2, Y4, Y4
+	VCMPPS       $0x1d, vconst00000000<>+0(SB), Y0, Y7
+	VMOVUPS      vconst3f800000<>+0(SB), Y8
+	VADDPS       vconst3f800000<>+0(SB), Y4, Y9
+	VDIVPS       Y9, Y8, Y8
+	VBLENDVPS    Y7, vconst3f800000<>+0(SB), Y6, Y6
+	VMULPS       Y8, Y6, Y6
+	VMOVUPS      vconst3f800000<>+0(SB), Y9
+	VBLENDVPS    Y7, Y4, Y9, Y4
+	VMULPS       Y8, Y4, Y4
+	VMOVAPS      Y1, Y1
+	VFMADD213PS  vconst3f800000<>+0(SB), Y4, Y1
+	VMULPS       Y1, Y6, Y1
+	VMULPS       Y5, Y1, Y4
+	VMULPS       Y2, Y4, Y2
+	VBLENDVPS    Y7, Y1, Y2, Y1
+	VANDPS       vconst7fffffff<>+0(SB), Y0, Y0
+	VCMPPS       $0x00, vconst7f800000<>+0(SB), Y0, Y0
+	VBLENDVPS    Y0, vconst7fc00000<>+0(SB), Y1, Y0
 	VMOVNTPS     Y0, (DI)
 	ADDQ         $0x00000020, DI
 	ADDQ         $0x00000020, SI

@@ -224,6 +224,16 @@ func vSiluGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vGeluGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
+// vGeluTanhAVX512 sets dst[i] = x·σ(v), v = 2·√(2/π)·(x + 0.044715·x³) for i < n, using AVX512.
+//
+//go:noescape
+func vGeluTanhAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluTanhGradAVX512 sets dst[i] = σ(v)·(1 + x·v′·σ(−v)) for i < n, using AVX512.
+//
+//go:noescape
+func vGeluTanhGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX512 sets dst[i] = x + y for i < n, using AVX512.
 //
 //go:noescape
@@ -498,6 +508,16 @@ func vSiluGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 //
 //go:noescape
 func vGeluGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluTanhNTAVX512 sets dst[i] = x·σ(v), v = 2·√(2/π)·(x + 0.044715·x³) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vGeluTanhNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluTanhGradNTAVX512 sets dst[i] = σ(v)·(1 + x·v′·σ(−v)) for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vGeluTanhGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 
 // vAddNTAVX512 sets dst[i] = x + y for i < n, using AVX512. n must be a multiple of 16 and dst 64-byte aligned; dst is written with non-temporal stores.
 //
@@ -984,6 +1004,16 @@ func vSiluGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //go:noescape
 func vGeluGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
+// vGeluTanhAVX2 sets dst[i] = x·σ(v), v = 2·√(2/π)·(x + 0.044715·x³) for i < n, using AVX2.
+//
+//go:noescape
+func vGeluTanhAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluTanhGradAVX2 sets dst[i] = σ(v)·(1 + x·v′·σ(−v)) for i < n, using AVX2.
+//
+//go:noescape
+func vGeluTanhGradAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
 // vAddAVX2 sets dst[i] = x + y for i < n, using AVX2.
 //
 //go:noescape
@@ -1258,6 +1288,16 @@ func vSiluGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 //
 //go:noescape
 func vGeluGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluTanhNTAVX2 sets dst[i] = x·σ(v), v = 2·√(2/π)·(x + 0.044715·x³) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vGeluTanhNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
+
+// vGeluTanhGradNTAVX2 sets dst[i] = σ(v)·(1 + x·v′·σ(−v)) for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
+//
+//go:noescape
+func vGeluTanhGradNTAVX2(dst *float32, x *float32, n int, a float32, b float32)
 
 // vAddNTAVX2 sets dst[i] = x + y for i < n, using AVX2. n must be a multiple of 8 and dst 32-byte aligned; dst is written with non-temporal stores.
 //

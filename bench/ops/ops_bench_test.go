@@ -108,6 +108,7 @@ func opCases() []opCase {
 		// forward and backward of the activations, on a fresh leaf each call
 		{"relu_fb", fwdBwd(x, y, F.ReLU)},
 		{"gelu_fb", fwdBwd(x, y, func(x *tensor.Tensor) *tensor.Tensor { return F.GELU(x, "") })},
+		{"gelu_tanh_fb", fwdBwd(x, y, func(x *tensor.Tensor) *tensor.Tensor { return F.GELU(x, "tanh") })},
 		{"silu_fb", fwdBwd(x, y, F.SiLU)},
 		{"tanh_fb", fwdBwd(x, y, F.Tanh)},
 		{"sigmoid_fb", fwdBwd(x, y, F.Sigmoid)},

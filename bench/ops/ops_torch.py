@@ -145,6 +145,7 @@ def fwd_bwd(f, src=x, grad=y):
 cases.update({
     "relu_fb": fwd_bwd(F.relu),
     "gelu_fb": fwd_bwd(F.gelu),
+    "gelu_tanh_fb": fwd_bwd(lambda v: F.gelu(v, approximate="tanh")),
     "silu_fb": fwd_bwd(F.silu),
     "tanh_fb": fwd_bwd(torch.tanh),
     "sigmoid_fb": fwd_bwd(torch.sigmoid),

@@ -2,7 +2,6 @@ package functional
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/tapir-ml/tapir/tensor"
 )
@@ -51,14 +50,14 @@ func SELU(x *tensor.Tensor) *tensor.Tensor { return x.ELU(seluAlpha, seluScale) 
 
 // GELU is x·Φ(x) with Φ the standard normal CDF
 // (torch.nn.functional.gelu). approximate is "" or "none" for the exact
-// form, or "tanh" for 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+// form, or "tanh" for 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+// (x.GELUTanh(), one pass forward and backward).
 func GELU(x *tensor.Tensor, approximate string) *tensor.Tensor {
 	switch approximate {
 	case "", "none":
 		return x.GELU()
 	case "tanh":
-		inner := x.Add(x.PowScalar(3).MulScalar(0.044715)).MulScalar(math.Sqrt(2 / math.Pi))
-		return x.Mul(inner.Tanh().AddScalar(1)).MulScalar(0.5)
+		return x.GELUTanh()
 	}
 	panicOp("gelu", tensor.ErrShape, "approximate must be \"none\" or \"tanh\", not %q", approximate)
 	return nil

@@ -128,6 +128,10 @@ func unaryBody(op backend.UnaryOp, t typ) string {
 		return clamp + "return x * t / (" + C + ")6;"
 	case backend.ELU:
 		return "return x > 0 ? b * x : a * b * " + f("expm1") + "(x);"
+	case backend.GELUTanh:
+		// ½·x·(1 + tanh u) as x·σ(2u), the same value, which does not
+		// cancel for x < 0; 2u = 2·√(2/π)·x·(1 + 0.044715·x²)
+		return "return x * sigm((" + C + ")1.5957691216057308 * x * ((" + C + ")1 + (" + C + ")0.044715 * x * x));"
 	}
 	return ""
 }
