@@ -21,3 +21,17 @@ func fusedLinearSquared(in []*tensor.Tensor) *tensor.Tensor {
 	y := tensor.Linear(in[0].Transpose(0, 1), in[1], in[2])
 	return y.Mul(y)
 }
+
+// fusedMSESquared is the gradcheck table's case of tensor.FusedMSELoss:
+// the squared error of x (transposed when its shape differs from y's)
+// against y, squared (so the second derivative depends on the first).
+func fusedMSESquared(x, y *tensor.Tensor, mean bool) *tensor.Tensor {
+	if x.Shape()[0] != y.Shape()[0] {
+		x = x.Transpose(0, 1)
+	}
+	l, ok := tensor.FusedMSELoss(x, y, mean)
+	if !ok {
+		panic("FusedMSELoss declined on the CPU")
+	}
+	return l.Mul(l)
+}

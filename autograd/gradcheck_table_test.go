@@ -212,6 +212,8 @@ func gradCheckCases() []gcCase {
 			return v
 		})},
 		{name: "cross_entropy", in: []*tensor.Tensor{rnd(5, 4)}, f: u(fusedCrossEntropySquared)},
+		{name: "mse_loss", in: []*tensor.Tensor{rnd(4, 3), rnd(3, 4)}, f: b(func(x, y *tensor.Tensor) *tensor.Tensor { return fusedMSESquared(x, y, true) })},
+		{name: "mse_loss/sum", in: []*tensor.Tensor{rnd(3, 4), rnd(3, 4)}, f: b(func(x, y *tensor.Tensor) *tensor.Tensor { return fusedMSESquared(x, y, false) })},
 		{name: "linear", in: []*tensor.Tensor{rnd(4, 3), rnd(5, 4), rnd(5)}, f: fusedLinearSquared},
 		{name: "in_place/add", in: []*tensor.Tensor{rnd(3, 4), rnd(4)}, f: b(func(x, y *tensor.Tensor) *tensor.Tensor {
 			return x.MulScalar(1).AddIn(y).MulIn(x)

@@ -29,5 +29,5 @@
 // without an unfolded copy), [FusedOptimizer] (one-pass SGD and Adam
 // steps), [LSTMCeller], [SoftmaxBackwarder], [LayerNormer],
 // [GroupNormer], [MaxPoolBackwarder], [ReLUBackwarder],
-// [ActivationBackwarder] and [CrossEntropier].
+// [ActivationBackwarder], [CrossEntropier] and [MSELosser].
 package backend

@@ -97,6 +97,7 @@ const (
 	opFold
 	opMaxPool
 	opCrossEntropy
+	opMSELoss
 	opLinear
 
 	numOps
@@ -526,6 +527,7 @@ func init() {
 			return maxPoolGrad(g, c.saved(0), c.inShape(0))
 		})},
 		opCrossEntropy: {"CrossEntropy", unaryRule(crossEntropyGrad)},
+		opMSELoss:      {"MseLoss", mseLossGrad},
 		opLinear:       {"Linear", linearGrad},
 	}
 }

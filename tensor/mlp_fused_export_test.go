@@ -44,3 +44,12 @@ func SetLinearFused(on bool) bool {
 // LeafCopies is how many first gradients of leaves the backward engine
 // has copied rather than handed over.
 func LeafCopies() int64 { return leafCopies.Load() }
+
+// SetMSELossFused switches FusedMSELoss on or off (off: it declines and
+// callers compose; a node it recorded before takes the composed rule)
+// and returns the previous setting.
+func SetMSELossFused(on bool) bool {
+	old := !mseLossOff
+	mseLossOff = !on
+	return old
+}

@@ -1278,6 +1278,9 @@ func genBinaryRing(bi binary) string {
 //	the float32 lanes; NaN if any element is NaN.
 //	colSum: acc[j] += Σ_r x[r·stride + j] for j < cols (a multiple of L),
 //	rows in order: each column's sum is the sequential one.
+//	sqDiff: Σ (x[i] − y[i])² for i < n, n a multiple of L, in float64:
+//	each difference rounded to float32 (as Sub rounds it), its square
+//	exact in float64, added in sumWiden's order (mse_loss's sum).
 
 // sumAccs is the accumulators of sumWiden (sumAccs in reduce_vec.go).
 const sumAccs = 8
@@ -1341,6 +1344,64 @@ func genSumWiden() string {
 	JMP(LabelRef("single"))
 	Label("done")
 	// pairwise: a[i] += a[i+h] for h = sumAccs/2, …, 1
+	for h := sumAccs / 2; h >= 1; h /= 2 {
+		for i := 0; i < h; i++ {
+			VADDPD(acc[i+h], acc[i], acc[i])
+		}
+	}
+	r := hsumPD(acc[0])
+	VZEROUPPER()
+	Store(r, ReturnIndex(0))
+	RET()
+	return name
+}
+
+func genSqDiffWiden() string {
+	name := "sqDiffWiden" + cur.name
+	TEXT(name, NOSPLIT, "func(x, y *float32, n int) float64")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s returns Σ (x[i] − y[i])² for i < n in float64 (n a multiple of %d), each difference rounded to float32, using %s.", name, cur.lanes/2, cur.name))
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	n := Load(Param("n"), GP64())
+	l := cur.lanes / 2 // float64 lanes, and float32 values per step
+	acc := make([]V, sumAccs)
+	for u := range acc {
+		acc[u] = zero()
+	}
+	// step adds the squares of the l differences at byte offset off to a
+	step := func(off int, a V) {
+		var d reg.VecVirtual
+		if cur.avx512 {
+			d = YMM()
+		} else {
+			d = XMM()
+		}
+		VMOVUPS(Mem{Base: x, Disp: off}, d)
+		VSUBPS(Mem{Base: y, Disp: off}, d, d)
+		w := vreg()
+		VCVTPS2PD(d, w)
+		VFMADD231PD(w, w, a) // w² is exact: one rounding, as a separate add
+	}
+	Label("loop")
+	CMPQ(n, U32(sumAccs*l))
+	JB(LabelRef("single"))
+	for u := range acc {
+		step(4*l*u, acc[u])
+	}
+	ADDQ(U32(4*sumAccs*l), x)
+	ADDQ(U32(4*sumAccs*l), y)
+	SUBQ(U32(sumAccs*l), n)
+	JMP(LabelRef("loop"))
+	Label("single")
+	CMPQ(n, U32(l))
+	JB(LabelRef("done"))
+	step(0, acc[0])
+	ADDQ(U32(4*l), x)
+	ADDQ(U32(4*l), y)
+	SUBQ(U32(l), n)
+	JMP(LabelRef("single"))
+	Label("done")
 	for h := sumAccs / 2; h >= 1; h /= 2 {
 		for i := 0; i < h; i++ {
 			VADDPD(acc[i+h], acc[i], acc[i])
@@ -1534,7 +1595,7 @@ func main() {
 		for _, b := range binaries {
 			names[is.name+"bRing"] = append(names[is.name+"bRing"], genBinaryRing(b))
 		}
-		names[is.name+"r"] = []string{genSumWiden(), genExtreme(true), genExtreme(false), genColSum()}
+		names[is.name+"r"] = []string{genSumWiden(), genExtreme(true), genExtreme(false), genColSum(), genSqDiffWiden()}
 		optNames[is.name] = optNamesOf(genOptim())
 		genLayerNorm()
 	}
@@ -1573,7 +1634,7 @@ func writeTable(path string, names map[string][]string) {
 		b.WriteString("}\n")
 		r := names[is.name+"r"]
 		fmt.Fprintf(&b, "\n// redAsm%s is the %s reduction kernels.\n", is.name, is.name)
-		fmt.Fprintf(&b, "var redAsm%s = redAsm{lanes: %d, sum: %s, max: %s, min: %s, colSum: %s}\n", is.name, is.lanes/2, r[0], r[1], r[2], r[3])
+		fmt.Fprintf(&b, "var redAsm%s = redAsm{lanes: %d, sum: %s, max: %s, min: %s, colSum: %s, sqDiff: %s}\n", is.name, is.lanes/2, r[0], r[1], r[2], r[3], r[4])
 	}
 	writeOptDispatch(&b, []isa{avx512, avx2})
 	writeLNTable(&b, []isa{avx512, avx2})

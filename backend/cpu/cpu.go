@@ -155,7 +155,8 @@ func (c *CPU) Download(dst []byte, v backend.View) error {
 var _ backend.Backend = (*CPU)(nil)
 
 // The optional interfaces CPU implements (Convolver in conv_implicit.go's
-// methods, the fused kernels in lstm.go, softmax.go, layernorm.go, pool_grad.go, relu.go and crossentropy.go).
+// methods, the fused kernels in lstm.go, softmax.go, layernorm.go, pool_grad.go, relu.go, crossentropy.go
+// and mse.go).
 var (
 	_ backend.Convolver            = (*CPU)(nil)
 	_ backend.LSTMCeller           = (*CPU)(nil)
@@ -165,6 +166,7 @@ var (
 	_ backend.ReLUBackwarder       = (*CPU)(nil)
 	_ backend.ActivationBackwarder = (*CPU)(nil)
 	_ backend.CrossEntropier       = (*CPU)(nil)
+	_ backend.MSELosser            = (*CPU)(nil)
 )
 
 // BinaryDense32 is Binary for the commonest tiny op, without building its

@@ -27,6 +27,9 @@ type redKernels struct {
 	// colSum adds Σ_r x[r·stride + j] over r < rows, in order, to acc[j]
 	// for j < len(acc), exactly as the sequential loop does.
 	colSum func(acc []float64, x []float32, rows, stride int)
+	// sqDiff is Σ (x − y)² in float64 over len(x) = len(y) elements,
+	// each difference rounded to float32 (see sqDiffWidenGo).
+	sqDiff func(x, y []float32) float64
 }
 
 // redAsm is a table of assembly kernels (vecmath_table_amd64.go): each
@@ -36,6 +39,7 @@ type redAsm struct {
 	sum      func(x *float32, n int) float64
 	max, min func(x *float32, n int) float32
 	colSum   func(acc *float64, x *float32, rows, cols, stride int)
+	sqDiff   func(x, y *float32, n int) float64
 }
 
 // wrap makes slice kernels of an assembly table; the elements past the
@@ -67,6 +71,19 @@ func (t *redAsm) wrap(name string) *redKernels {
 		},
 		max: ext(t.max, true),
 		min: ext(t.min, false),
+		sqDiff: func(x, y []float32) float64 {
+			y = y[:len(x)]
+			m := len(x) &^ (l - 1)
+			var s float64
+			if m > 0 {
+				s = t.sqDiff(&x[0], &y[0], m)
+			}
+			for i := m; i < len(x); i++ {
+				d := float64(x[i] - y[i])
+				s += d * d
+			}
+			return s
+		},
 		colSum: func(acc []float64, x []float32, rows, stride int) {
 			cols := len(acc)
 			if rows <= 0 || cols == 0 {
@@ -115,7 +132,54 @@ func goRedLanes(l int) *redKernels {
 		max:    func(x []float32) float32 { return extremeGo(x, true) },
 		min:    func(x []float32) float32 { return extremeGo(x, false) },
 		colSum: colSumGo,
+		sqDiff: func(x, y []float32) float64 { return sqDiffWidenGo(x, y, l) },
 	}
+}
+
+// sqDiffWidenGo is Σ (x − y)² as the assembly adds it with l float64
+// lanes per vector, in sumWidenGo's order: each difference x[i] − y[i]
+// rounded to float32, as Sub rounds it, and squared in float64, where the
+// square of a float32 is exact (so the assembly's FMA rounds it as this
+// add does).
+func sqDiffWidenGo(x, y []float32, l int) float64 {
+	y = y[:len(x)]
+	var acc [sumAccs][8]float64
+	i := 0
+	for ; i+sumAccs*l <= len(x); i += sumAccs * l {
+		for u := range acc {
+			a := acc[u][:l]
+			for k := range a {
+				d := float64(x[i+u*l+k] - y[i+u*l+k])
+				a[k] += d * d
+			}
+		}
+	}
+	for ; i+l <= len(x); i += l {
+		a := acc[0][:l]
+		for k := range a {
+			d := float64(x[i+k] - y[i+k])
+			a[k] += d * d
+		}
+	}
+	for h := sumAccs / 2; h >= 1; h /= 2 {
+		for u := 0; u < h; u++ {
+			for k := 0; k < l; k++ {
+				acc[u][k] += acc[u+h][k]
+			}
+		}
+	}
+	a := acc[0][:l]
+	for h := l / 2; h >= 1; h /= 2 {
+		for k := 0; k < h; k++ {
+			a[k] += a[k+h]
+		}
+	}
+	s := a[0]
+	for ; i < len(x); i++ {
+		d := float64(x[i] - y[i])
+		s += d * d
+	}
+	return s
 }
 
 // sumAccs is the accumulators of the widening sum (the generator's

@@ -12400,6 +12400,91 @@ done:
 	VZEROUPPER
 	RET
 
+// func sqDiffWidenAVX512(x *float32, y *float32, n int) float64
+// Requires: AVX, AVX512DQ, AVX512F, SSE2
+TEXT ·sqDiffWidenAVX512(SB), NOSPLIT, $0-32
+	MOVQ   x+0(FP), AX
+	MOVQ   y+8(FP), CX
+	MOVQ   n+16(FP), DX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+
+loop:
+	CMPQ        DX, $0x00000040
+	JB          single
+	VMOVUPS     (AX), Y8
+	VSUBPS      (CX), Y8, Y8
+	VCVTPS2PD   Y8, Z8
+	VFMADD231PD Z8, Z8, Z0
+	VMOVUPS     32(AX), Y8
+	VSUBPS      32(CX), Y8, Y8
+	VCVTPS2PD   Y8, Z8
+	VFMADD231PD Z8, Z8, Z1
+	VMOVUPS     64(AX), Y8
+	VSUBPS      64(CX), Y8, Y8
+	VCVTPS2PD   Y8, Z8
+	VFMADD231PD Z8, Z8, Z2
+	VMOVUPS     96(AX), Y8
+	VSUBPS      96(CX), Y8, Y8
+	VCVTPS2PD   Y8, Z8
+	VFMADD231PD Z8, Z8, Z3
+	VMOVUPS     128(AX), Y8
+	VSUBPS      128(CX), Y8, Y8
+	VCVTPS2PD   Y8, Z8
+	VFMADD231PD Z8, Z8, Z4
+	VMOVUPS     160(AX), Y8
+	VSUBPS      160(CX), Y8, Y8
+	VCVTPS2PD   Y8, Z8
+	VFMADD231PD Z8, Z8, Z5
+	VMOVUPS     192(AX), Y8
+	VSUBPS      192(CX), Y8, Y8
+	VCVTPS2PD   Y8, Z8
+	VFMADD231PD Z8, Z8, Z6
+	VMOVUPS     224(AX), Y8
+	VSUBPS      224(CX), Y8, Y8
+	VCVTPS2PD   Y8, Z8
+	VFMADD231PD Z8, Z8, Z7
+	ADDQ        $0x00000100, AX
+	ADDQ        $0x00000100, CX
+	SUBQ        $0x00000040, DX
+	JMP         loop
+
+single:
+	CMPQ        DX, $0x00000008
+	JB          done
+	VMOVUPS     (AX), Y8
+	VSUBPS      (CX), Y8, Y8
+	VCVTPS2PD   Y8, Z8
+	VFMADD231PD Z8, Z8, Z0
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, CX
+	SUBQ        $0x00000008, DX
+	JMP         single
+
+done:
+	VADDPD        Z4, Z0, Z0
+	VADDPD        Z5, Z1, Z1
+	VADDPD        Z6, Z2, Z2
+	VADDPD        Z7, Z3, Z3
+	VADDPD        Z2, Z0, Z0
+	VADDPD        Z3, Z1, Z1
+	VADDPD        Z1, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPD        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPD        X0, X1, X0
+	VPERMILPD     $0x01, X0, X1
+	VADDSD        X1, X0, X0
+	VZEROUPPER
+	MOVSD         X0, ret+24(FP)
+	RET
+
 // func adamAVX512(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)
 // Requires: AVX, AVX512F
 TEXT ·adamAVX512(SB), NOSPLIT, $0-56
@@ -25966,6 +26051,89 @@ rows1done:
 
 done:
 	VZEROUPPER
+	RET
+
+// func sqDiffWidenAVX2(x *float32, y *float32, n int) float64
+// Requires: AVX, FMA3, SSE2
+TEXT ·sqDiffWidenAVX2(SB), NOSPLIT, $0-32
+	MOVQ   x+0(FP), AX
+	MOVQ   y+8(FP), CX
+	MOVQ   n+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop:
+	CMPQ        DX, $0x00000020
+	JB          single
+	VMOVUPS     (AX), X8
+	VSUBPS      (CX), X8, X8
+	VCVTPS2PD   X8, Y8
+	VFMADD231PD Y8, Y8, Y0
+	VMOVUPS     16(AX), X8
+	VSUBPS      16(CX), X8, X8
+	VCVTPS2PD   X8, Y8
+	VFMADD231PD Y8, Y8, Y1
+	VMOVUPS     32(AX), X8
+	VSUBPS      32(CX), X8, X8
+	VCVTPS2PD   X8, Y8
+	VFMADD231PD Y8, Y8, Y2
+	VMOVUPS     48(AX), X8
+	VSUBPS      48(CX), X8, X8
+	VCVTPS2PD   X8, Y8
+	VFMADD231PD Y8, Y8, Y3
+	VMOVUPS     64(AX), X8
+	VSUBPS      64(CX), X8, X8
+	VCVTPS2PD   X8, Y8
+	VFMADD231PD Y8, Y8, Y4
+	VMOVUPS     80(AX), X8
+	VSUBPS      80(CX), X8, X8
+	VCVTPS2PD   X8, Y8
+	VFMADD231PD Y8, Y8, Y5
+	VMOVUPS     96(AX), X8
+	VSUBPS      96(CX), X8, X8
+	VCVTPS2PD   X8, Y8
+	VFMADD231PD Y8, Y8, Y6
+	VMOVUPS     112(AX), X8
+	VSUBPS      112(CX), X8, X8
+	VCVTPS2PD   X8, Y8
+	VFMADD231PD Y8, Y8, Y7
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, CX
+	SUBQ        $0x00000020, DX
+	JMP         loop
+
+single:
+	CMPQ        DX, $0x00000004
+	JB          done
+	VMOVUPS     (AX), X8
+	VSUBPS      (CX), X8, X8
+	VCVTPS2PD   X8, Y8
+	VFMADD231PD Y8, Y8, Y0
+	ADDQ        $0x00000010, AX
+	ADDQ        $0x00000010, CX
+	SUBQ        $0x00000004, DX
+	JMP         single
+
+done:
+	VADDPD       Y4, Y0, Y0
+	VADDPD       Y5, Y1, Y1
+	VADDPD       Y6, Y2, Y2
+	VADDPD       Y7, Y3, Y3
+	VADDPD       Y2, Y0, Y0
+	VADDPD       Y3, Y1, Y1
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	VZEROUPPER
+	MOVSD        X1, ret+24(FP)
 	RET
 
 // func adamAVX2(p *float32, grad *float32, m *float32, v *float32, vmax *float32, n int, k *float32)

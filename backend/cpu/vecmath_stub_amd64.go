@@ -649,6 +649,11 @@ func minF32AVX512(x *float32, n int) float32
 //go:noescape
 func colSumAVX512(acc *float64, x *float32, rows int, cols int, stride int)
 
+// sqDiffWidenAVX512 returns Σ (x[i] − y[i])² for i < n in float64 (n a multiple of 8), each difference rounded to float32, using AVX512.
+//
+//go:noescape
+func sqDiffWidenAVX512(x *float32, y *float32, n int) float64
+
 // adamAVX512 runs one Adam step without weight decay on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX512.
 //
 //go:noescape
@@ -1428,6 +1433,11 @@ func minF32AVX2(x *float32, n int) float32
 //
 //go:noescape
 func colSumAVX2(acc *float64, x *float32, rows int, cols int, stride int)
+
+// sqDiffWidenAVX2 returns Σ (x[i] − y[i])² for i < n in float64 (n a multiple of 4), each difference rounded to float32, using AVX2.
+//
+//go:noescape
+func sqDiffWidenAVX2(x *float32, y *float32, n int) float64
 
 // adamAVX2 runs one Adam step without weight decay on n float32 elements (vmax unused without AMSGrad), with the scalar table k, using AVX2.
 //

@@ -145,7 +145,7 @@ var vecAsmAVX512 = vecAsm{
 }
 
 // redAsmAVX512 is the AVX512 reduction kernels.
-var redAsmAVX512 = redAsm{lanes: 8, sum: sumWidenAVX512, max: maxF32AVX512, min: minF32AVX512, colSum: colSumAVX512}
+var redAsmAVX512 = redAsm{lanes: 8, sum: sumWidenAVX512, max: maxF32AVX512, min: minF32AVX512, colSum: colSumAVX512, sqDiff: sqDiffWidenAVX512}
 
 // vecAsmAVX2 lists the AVX2 kernels by op, and their streaming variants.
 var vecAsmAVX2 = vecAsm{
@@ -288,7 +288,7 @@ var vecAsmAVX2 = vecAsm{
 }
 
 // redAsmAVX2 is the AVX2 reduction kernels.
-var redAsmAVX2 = redAsm{lanes: 4, sum: sumWidenAVX2, max: maxF32AVX2, min: minF32AVX2, colSum: colSumAVX2}
+var redAsmAVX2 = redAsm{lanes: 4, sum: sumWidenAVX2, max: maxF32AVX2, min: minF32AVX2, colSum: colSumAVX2, sqDiff: sqDiffWidenAVX2}
 
 // The instruction sets of adamAsm and sgdAsm (optVecKernels.isa).
 const (

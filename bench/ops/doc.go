@@ -2,7 +2,8 @@
 // BenchmarkOps times some sixty of them (elementwise math, activations,
 // reductions, normalizations, pooling, resizing, padding, embedding,
 // attention, losses) on a million elements or common layer shapes, and
-// the forward and backward of nine activations (the cases named *_fb), and
+// the forward and backward of ten activations, the mean squared error
+// and bilinear upsampling (the cases named *_fb), and
 // ops_torch.py times the same ops in PyTorch and, given the Go output,
 // prints their ratios. It finds the ops that fall far behind, as the
 // workloads of package bench do not; it sets no targets.

@@ -27,7 +27,7 @@ func opCases() []opCase {
 	y := tensor.Randn(n)
 	u := tensor.Rand(n)
 	cond := x.GtScalar(0)
-	zero := tensor.Scalar(0)
+	zero, one := tensor.Scalar(0), tensor.Scalar(1)
 	s1k := tensor.Randn(1024, 1024)
 	s128 := tensor.Randn(128, 10)
 	img := tensor.Randn(8, 64, 56, 56)
@@ -116,6 +116,9 @@ func opCases() []opCase {
 		{"elu_fb", fwdBwd(x, y, func(x *tensor.Tensor) *tensor.Tensor { return F.ELU(x, 1) })},
 		{"hardswish_fb", fwdBwd(x, y, F.Hardswish)},
 		{"hardsigmoid_fb", fwdBwd(x, y, F.Hardsigmoid)},
+		// the mean squared error forward and backward, the gradient of
+		// the input only (the target needs none), from a 0-d 1
+		{"mse_fb", fwdBwd(x, one, func(x *tensor.Tensor) *tensor.Tensor { return F.MSELoss(x, u) })},
 		// bilinear upsampling forward and backward, the output gradient
 		// big (of the output's shape)
 		{"interp_bilinear2x_fb", fwdBwd(img, big, func(x *tensor.Tensor) *tensor.Tensor {

@@ -153,6 +153,7 @@ cases.update({
     "elu_fb": fwd_bwd(F.elu),
     "hardswish_fb": fwd_bwd(F.hardswish),
     "hardsigmoid_fb": fwd_bwd(F.hardsigmoid),
+    "mse_fb": fwd_bwd(lambda v: F.mse_loss(v, u), x, torch.tensor(1.0)),
     "interp_bilinear2x_fb": fwd_bwd(
         lambda v: F.interpolate(v, scale_factor=2, mode="bilinear"), img, big),
     "avg_pool2_fb": fwd_bwd(lambda v: F.avg_pool2d(v, 2), img, img28),

@@ -147,10 +147,18 @@ func checkPair(op string, input, target *tensor.Tensor) {
 
 // MSELoss is the squared error (input − target)², reduced
 // (torch.nn.functional.mse_loss). input and target have the same shape.
+// The mean and the sum are one op where the backend has the kernel
+// (tensor.FusedMSELoss: one pass forward, one backward); "none", and
+// inputs of two dtypes, are composed.
 func MSELoss(input, target *tensor.Tensor, opt ...LossOptions) *tensor.Tensor {
 	const op = "mse_loss"
 	r := checkReduction(op, optOf(opt).Reduction, false)
 	checkPair(op, input, target)
+	if r != ReductionNone {
+		if l, ok := tensor.FusedMSELoss(input, target, r == ReductionMean); ok {
+			return l
+		}
+	}
 	return applyReduction(input.Sub(target).Square(), r)
 }
 
