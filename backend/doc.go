@@ -29,5 +29,6 @@
 // without an unfolded copy), [FusedOptimizer] (one-pass SGD and Adam
 // steps), [LSTMCeller], [SoftmaxBackwarder], [LayerNormer],
 // [GroupNormer], [MaxPoolBackwarder], [ReLUBackwarder],
-// [ActivationBackwarder], [CrossEntropier] and [MSELosser].
+// [ActivationBackwarder], [CrossEntropier], [MSELosser], [AvgPooler],
+// [LinearInterpolater] and [NearestInterpolater].
 package backend
