@@ -564,46 +564,46 @@ TEXT ·vNegAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ    CX, $0x00000040
-	JB      single
-	VMOVUPS (SI), Z0
-	VPXORD  vconst80000000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, (DI)
-	VMOVUPS 64(SI), Z0
-	VPXORD  vconst80000000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 64(DI)
-	VMOVUPS 128(SI), Z0
-	VPXORD  vconst80000000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 128(DI)
-	VMOVUPS 192(SI), Z0
-	VPXORD  vconst80000000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 192(DI)
-	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000100, SI
-	SUBQ    $0x00000040, CX
-	JMP     loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, (DI)
+	VMOVUPS     64(SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, 64(DI)
+	VMOVUPS     128(SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, 128(DI)
+	VMOVUPS     192(SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ    CX, $0x00000010
-	JB      tail
-	VMOVUPS (SI), Z0
-	VPXORD  vconst80000000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
-	SUBQ    $0x00000010, CX
-	JMP     single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VPXORD    vconst80000000<>+0(SB), Z0, Z0
-	VMOVUPS   Z0, K1, (DI)
+	TESTQ       CX, CX
+	JE          done
+	MOVL        $0x00000001, AX
+	SHLL        CL, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (SI), K1, Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -635,46 +635,46 @@ TEXT ·vAbsAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ    CX, $0x00000040
-	JB      single
-	VMOVUPS (SI), Z0
-	VPANDD  vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVUPS Z0, (DI)
-	VMOVUPS 64(SI), Z0
-	VPANDD  vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 64(DI)
-	VMOVUPS 128(SI), Z0
-	VPANDD  vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 128(DI)
-	VMOVUPS 192(SI), Z0
-	VPANDD  vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 192(DI)
-	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000100, SI
-	SUBQ    $0x00000040, CX
-	JMP     loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, (DI)
+	VMOVUPS     64(SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, 64(DI)
+	VMOVUPS     128(SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, 128(DI)
+	VMOVUPS     192(SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ    CX, $0x00000010
-	JB      tail
-	VMOVUPS (SI), Z0
-	VPANDD  vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
-	SUBQ    $0x00000010, CX
-	JMP     single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVUPS   Z0, K1, (DI)
+	TESTQ       CX, CX
+	JE          done
+	MOVL        $0x00000001, AX
+	SHLL        CL, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (SI), K1, Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVUPS     Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -865,48 +865,48 @@ TEXT ·vRsqrtAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ    CX, $0x00000020
-	JB      single
-	VMOVUPS (SI), Z0
-	VSQRTPS Z0, Z0
-	VMOVUPS vconst3f800000<>+0(SB), Z1
-	VDIVPS  Z0, Z1, Z0
-	VMOVUPS Z0, (DI)
-	VMOVUPS 64(SI), Z0
-	VSQRTPS Z0, Z0
-	VMOVUPS vconst3f800000<>+0(SB), Z1
-	VDIVPS  Z0, Z1, Z0
-	VMOVUPS Z0, 64(DI)
-	ADDQ    $0x00000080, DI
-	ADDQ    $0x00000080, SI
-	SUBQ    $0x00000020, CX
-	JMP     loop
+	CMPQ         CX, $0x00000020
+	JB           single
+	VMOVUPS      (SI), Z0
+	VSQRTPS      Z0, Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VSQRTPS      Z0, Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVUPS      Z0, 64(DI)
+	ADDQ         $0x00000080, DI
+	ADDQ         $0x00000080, SI
+	SUBQ         $0x00000020, CX
+	JMP          loop
 
 single:
-	CMPQ    CX, $0x00000010
-	JB      tail
-	VMOVUPS (SI), Z0
-	VSQRTPS Z0, Z0
-	VMOVUPS vconst3f800000<>+0(SB), Z1
-	VDIVPS  Z0, Z1, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
-	SUBQ    $0x00000010, CX
-	JMP     single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VSQRTPS      Z0, Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VSQRTPS   Z0, Z0
-	VMOVUPS   vconst3f800000<>+0(SB), Z1
-	VDIVPS    Z0, Z1, Z0
-	VMOVUPS   Z0, K1, (DI)
+	TESTQ        CX, CX
+	JE           done
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (SI), K1, Z0
+	VSQRTPS      Z0, Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVUPS      Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -938,44 +938,44 @@ TEXT ·vRecipAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ    CX, $0x00000020
-	JB      single
-	VMOVUPS (SI), Z0
-	VMOVUPS vconst3f800000<>+0(SB), Z1
-	VDIVPS  Z0, Z1, Z0
-	VMOVUPS Z0, (DI)
-	VMOVUPS 64(SI), Z0
-	VMOVUPS vconst3f800000<>+0(SB), Z1
-	VDIVPS  Z0, Z1, Z0
-	VMOVUPS Z0, 64(DI)
-	ADDQ    $0x00000080, DI
-	ADDQ    $0x00000080, SI
-	SUBQ    $0x00000020, CX
-	JMP     loop
+	CMPQ         CX, $0x00000020
+	JB           single
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVUPS      Z0, 64(DI)
+	ADDQ         $0x00000080, DI
+	ADDQ         $0x00000080, SI
+	SUBQ         $0x00000020, CX
+	JMP          loop
 
 single:
-	CMPQ    CX, $0x00000010
-	JB      tail
-	VMOVUPS (SI), Z0
-	VMOVUPS vconst3f800000<>+0(SB), Z1
-	VDIVPS  Z0, Z1, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
-	SUBQ    $0x00000010, CX
-	JMP     single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS   vconst3f800000<>+0(SB), Z1
-	VDIVPS    Z0, Z1, Z0
-	VMOVUPS   Z0, K1, (DI)
+	TESTQ        CX, CX
+	JE           done
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (SI), K1, Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVUPS      Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -1051,58 +1051,58 @@ TEXT ·vLeakyAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS a+24(FP), Z0
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z3
-	VMOVUPS   Z3, (DI)
-	VMOVUPS   64(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z4
-	VMOVUPS   Z4, 64(DI)
-	VMOVUPS   128(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z5
-	VMOVUPS   Z5, 128(DI)
-	VMOVUPS   192(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z6
-	VMOVUPS   Z6, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z3
+	VMOVUPS     Z3, (DI)
+	VMOVUPS     64(SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z4
+	VMOVUPS     Z4, 64(DI)
+	VMOVUPS     128(SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z5
+	VMOVUPS     Z5, 128(DI)
+	VMOVUPS     192(SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z6
+	VMOVUPS     Z6, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z7
-	VMOVUPS   Z7, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z7
+	VMOVUPS     Z7, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K2
-	VMULPS    Z0, Z1, Z0
-	VBLENDMPS Z1, Z0, K2, Z8
-	VMOVUPS   Z8, K1, (DI)
+	TESTQ       CX, CX
+	JE          done
+	MOVL        $0x00000001, AX
+	SHLL        CL, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (SI), K1, Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K2
+	VMULPS      Z0, Z1, Z0
+	VBLENDMPS   Z1, Z0, K2, Z8
+	VMOVUPS     Z8, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -1134,88 +1134,88 @@ TEXT ·vSignAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z2
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z2, K1, Z3
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z3, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z3, K1, Z4
-	VMOVUPS   Z4, (DI)
-	VMOVUPS   64(SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z5
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z5, K1, Z6
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z6, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z6, K1, Z7
-	VMOVUPS   Z7, 64(DI)
-	VMOVUPS   128(SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z8
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z8, K1, Z9
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z9, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z9, K1, Z10
-	VMOVUPS   Z10, 128(DI)
-	VMOVUPS   192(SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z11
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z11, K1, Z12
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z12, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z12, K1, Z13
-	VMOVUPS   Z13, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ           CX, $0x00000040
+	JB             single
+	VMOVUPS        (SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z2
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z2, K1, Z3
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z3, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z3, K1, Z4
+	VMOVUPS        Z4, (DI)
+	VMOVUPS        64(SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z5
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z5, K1, Z6
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z6, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z6, K1, Z7
+	VMOVUPS        Z7, 64(DI)
+	VMOVUPS        128(SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z8
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z8, K1, Z9
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z9, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z9, K1, Z10
+	VMOVUPS        Z10, 128(DI)
+	VMOVUPS        192(SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z11
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z11, K1, Z12
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z12, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z12, K1, Z13
+	VMOVUPS        Z13, 192(DI)
+	ADDQ           $0x00000100, DI
+	ADDQ           $0x00000100, SI
+	SUBQ           $0x00000040, CX
+	JMP            loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z14
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z14, K1, Z15
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z15, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z15, K1, Z16
-	VMOVUPS   Z16, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ           CX, $0x00000010
+	JB             tail
+	VMOVUPS        (SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z14
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z14, K1, Z15
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z15, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z15, K1, Z16
+	VMOVUPS        Z16, (DI)
+	ADDQ           $0x00000040, DI
+	ADDQ           $0x00000040, SI
+	SUBQ           $0x00000010, CX
+	JMP            single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K2
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K2, Z17
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS vconstbf800000<>+0(SB), Z17, K2, Z18
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z18, K2
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z18, K2, Z19
-	VMOVUPS   Z19, K1, (DI)
+	TESTQ          CX, CX
+	JE             done
+	MOVL           $0x00000001, AX
+	SHLL           CL, AX
+	DECL           AX
+	KMOVW          AX, K1
+	VMOVUPS.Z      (SI), K1, Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K2
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K2, Z17
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z17, K2, Z18
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z18, K2
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z18, K2, Z19
+	VMOVUPS        Z19, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -1242,21 +1242,21 @@ GLOBL vconstbf800000<>(SB), RODATA|NOPTR, $64
 // func vExpAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F
 TEXT ·vExpAVX512(SB), NOSPLIT, $0-32
-	MOVQ    dst+0(FP), DI
-	MOVQ    x+8(FP), SI
-	MOVQ    n+16(FP), CX
-	VMOVUPS vconstc2d00000<>+0(SB), Z0
-	VMOVUPS vconst42b20000<>+0(SB), Z1
-	VMOVUPS vconst3fb8aa3b<>+0(SB), Z2
-	VMOVUPS vconst4b400000<>+0(SB), Z3
-	VMOVUPS vconst3f318000<>+0(SB), Z4
-	VMOVUPS vconstb95e8083<>+0(SB), Z5
-	VMOVUPS vconst3f800000<>+0(SB), Z6
-	VMOVUPS vconst3efffffe<>+0(SB), Z7
-	VMOVUPS vconst3e2aaa49<>+0(SB), Z8
-	VMOVUPS vconst3d2aac79<>+0(SB), Z9
-	VMOVUPS vconst3c091cea<>+0(SB), Z10
-	VMOVUPS vconst3ab51226<>+0(SB), Z11
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS vconstc2d00000<>+0(SB), Z0
+	VBROADCASTSS vconst42b20000<>+0(SB), Z1
+	VBROADCASTSS vconst3fb8aa3b<>+0(SB), Z2
+	VBROADCASTSS vconst4b400000<>+0(SB), Z3
+	VBROADCASTSS vconst3f318000<>+0(SB), Z4
+	VBROADCASTSS vconstb95e8083<>+0(SB), Z5
+	VBROADCASTSS vconst3f800000<>+0(SB), Z6
+	VBROADCASTSS vconst3efffffe<>+0(SB), Z7
+	VBROADCASTSS vconst3e2aaa49<>+0(SB), Z8
+	VBROADCASTSS vconst3d2aac79<>+0(SB), Z9
+	VBROADCASTSS vconst3c091cea<>+0(SB), Z10
+	VBROADCASTSS vconst3ab51226<>+0(SB), Z11
 
 loop:
 	CMPQ         CX, $0x00000020
@@ -1568,98 +1568,98 @@ TEXT ·vLogAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VCMPPS       $0x11, vconst00800000<>+0(SB), Z0, K1
-	VMULPS       vconst4b000000<>+0(SB), Z0, Z1
-	VBLENDMPS    Z1, Z0, K1, Z2
-	VPSUBD       vconst3f3504f3<>+0(SB), Z2, Z1
-	VPSRAD       $0x17, Z1, Z14
-	VCVTDQ2PS    Z14, Z14
-	VSUBPS       vconst41b80000<>+0(SB), Z14, Z15
-	VBLENDMPS    Z15, Z14, K1, Z3
-	VPANDD       vconst007fffff<>+0(SB), Z1, Z1
-	VPADDD       vconst3f3504f3<>+0(SB), Z1, Z1
-	VSUBPS       vconst3f800000<>+0(SB), Z1, Z1
-	VMULPS       Z1, Z1, Z14
-	VMOVUPS      vconstbd9c5abb<>+0(SB), Z15
-	VFMADD213PS  vconst3e02adb4<>+0(SB), Z1, Z15
-	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z1, Z15
-	VFMADD213PS  vconst3e116d0f<>+0(SB), Z1, Z15
-	VFMADD213PS  vconstbe2a3922<>+0(SB), Z1, Z15
-	VFMADD213PS  vconst3e4cd004<>+0(SB), Z1, Z15
-	VFMADD213PS  vconstbe800113<>+0(SB), Z1, Z15
-	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z1, Z15
-	VMULPS       Z1, Z14, Z16
-	VMULPS       Z15, Z16, Z15
-	VMOVUPS      vconstb95e8083<>+0(SB), Z16
-	VFMADD231PS  Z3, Z16, Z15
-	VMOVUPS      vconst3f000000<>+0(SB), Z16
-	VFNMADD231PS Z14, Z16, Z15
-	VADDPS       Z15, Z1, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z14
-	VFMADD231PS  Z3, Z14, Z1
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VBLENDMPS    Z0, Z1, K1, Z4
-	VCMPPS       $0x03, Z0, Z0, K1
-	VBLENDMPS    Z0, Z4, K1, Z5
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    vconst7fc00000<>+0(SB), Z5, K1, Z6
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z6, K1, Z7
-	VMOVUPS      Z7, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VCMPPS.BCST      $0x11, vconst00800000<>+0(SB), Z0, K1
+	VMULPS.BCST      vconst4b000000<>+0(SB), Z0, Z1
+	VBLENDMPS        Z1, Z0, K1, Z2
+	VPSUBD.BCST      vconst3f3504f3<>+0(SB), Z2, Z1
+	VPSRAD           $0x17, Z1, Z14
+	VCVTDQ2PS        Z14, Z14
+	VSUBPS.BCST      vconst41b80000<>+0(SB), Z14, Z15
+	VBLENDMPS        Z15, Z14, K1, Z3
+	VPANDD.BCST      vconst007fffff<>+0(SB), Z1, Z1
+	VPADDD.BCST      vconst3f3504f3<>+0(SB), Z1, Z1
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z1, Z1
+	VMULPS           Z1, Z1, Z14
+	VBROADCASTSS     vconstbd9c5abb<>+0(SB), Z15
+	VFMADD213PS.BCST vconst3e02adb4<>+0(SB), Z1, Z15
+	VFMADD213PS.BCST vconstbe06c2a1<>+0(SB), Z1, Z15
+	VFMADD213PS.BCST vconst3e116d0f<>+0(SB), Z1, Z15
+	VFMADD213PS.BCST vconstbe2a3922<>+0(SB), Z1, Z15
+	VFMADD213PS.BCST vconst3e4cd004<>+0(SB), Z1, Z15
+	VFMADD213PS.BCST vconstbe800113<>+0(SB), Z1, Z15
+	VFMADD213PS.BCST vconst3eaaaaaa<>+0(SB), Z1, Z15
+	VMULPS           Z1, Z14, Z16
+	VMULPS           Z15, Z16, Z15
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z16
+	VFMADD231PS      Z3, Z16, Z15
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z16
+	VFNMADD231PS     Z14, Z16, Z15
+	VADDPS           Z15, Z1, Z1
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z14
+	VFMADD231PS      Z3, Z14, Z1
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VBLENDMPS        Z0, Z1, K1, Z4
+	VCMPPS           $0x03, Z0, Z0, K1
+	VBLENDMPS        Z0, Z4, K1, Z5
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z5, K1, Z6
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z6, K1, Z7
+	VMOVUPS          Z7, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VCMPPS       $0x11, vconst00800000<>+0(SB), Z0, K2
-	VMULPS       vconst4b000000<>+0(SB), Z0, Z1
-	VBLENDMPS    Z1, Z0, K2, Z8
-	VPSUBD       vconst3f3504f3<>+0(SB), Z8, Z1
-	VPSRAD       $0x17, Z1, Z2
-	VCVTDQ2PS    Z2, Z2
-	VSUBPS       vconst41b80000<>+0(SB), Z2, Z3
-	VBLENDMPS    Z3, Z2, K2, Z9
-	VPANDD       vconst007fffff<>+0(SB), Z1, Z1
-	VPADDD       vconst3f3504f3<>+0(SB), Z1, Z1
-	VSUBPS       vconst3f800000<>+0(SB), Z1, Z1
-	VMULPS       Z1, Z1, Z2
-	VMOVUPS      vconstbd9c5abb<>+0(SB), Z3
-	VFMADD213PS  vconst3e02adb4<>+0(SB), Z1, Z3
-	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z1, Z3
-	VFMADD213PS  vconst3e116d0f<>+0(SB), Z1, Z3
-	VFMADD213PS  vconstbe2a3922<>+0(SB), Z1, Z3
-	VFMADD213PS  vconst3e4cd004<>+0(SB), Z1, Z3
-	VFMADD213PS  vconstbe800113<>+0(SB), Z1, Z3
-	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z1, Z3
-	VMULPS       Z1, Z2, Z4
-	VMULPS       Z3, Z4, Z3
-	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VFMADD231PS  Z9, Z4, Z3
-	VMOVUPS      vconst3f000000<>+0(SB), Z4
-	VFNMADD231PS Z2, Z4, Z3
-	VADDPS       Z3, Z1, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z2
-	VFMADD231PS  Z9, Z2, Z1
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z0, K2
-	VBLENDMPS    Z0, Z1, K2, Z10
-	VCMPPS       $0x03, Z0, Z0, K2
-	VBLENDMPS    Z0, Z10, K2, Z11
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS    vconst7fc00000<>+0(SB), Z11, K2, Z12
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS    vconstff800000<>+0(SB), Z12, K2, Z13
-	VMOVUPS      Z13, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VCMPPS.BCST      $0x11, vconst00800000<>+0(SB), Z0, K2
+	VMULPS.BCST      vconst4b000000<>+0(SB), Z0, Z1
+	VBLENDMPS        Z1, Z0, K2, Z8
+	VPSUBD.BCST      vconst3f3504f3<>+0(SB), Z8, Z1
+	VPSRAD           $0x17, Z1, Z2
+	VCVTDQ2PS        Z2, Z2
+	VSUBPS.BCST      vconst41b80000<>+0(SB), Z2, Z3
+	VBLENDMPS        Z3, Z2, K2, Z9
+	VPANDD.BCST      vconst007fffff<>+0(SB), Z1, Z1
+	VPADDD.BCST      vconst3f3504f3<>+0(SB), Z1, Z1
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z1, Z1
+	VMULPS           Z1, Z1, Z2
+	VBROADCASTSS     vconstbd9c5abb<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3e02adb4<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconstbe06c2a1<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconst3e116d0f<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconstbe2a3922<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconst3e4cd004<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconstbe800113<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconst3eaaaaaa<>+0(SB), Z1, Z3
+	VMULPS           Z1, Z2, Z4
+	VMULPS           Z3, Z4, Z3
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z4
+	VFMADD231PS      Z9, Z4, Z3
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z4
+	VFNMADD231PS     Z2, Z4, Z3
+	VADDPS           Z3, Z1, Z1
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z2
+	VFMADD231PS      Z9, Z2, Z1
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z0, K2
+	VBLENDMPS        Z0, Z1, K2, Z10
+	VCMPPS           $0x03, Z0, Z0, K2
+	VBLENDMPS        Z0, Z10, K2, Z11
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z11, K2, Z12
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z12, K2, Z13
+	VMOVUPS          Z13, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -1979,108 +1979,108 @@ TEXT ·vTanhAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VMULPS       Z0, Z0, Z2
-	VMULPS       Z2, Z0, Z3
-	VMOVUPS      vconstbbbaf0e7<>+0(SB), Z4
-	VFMADD213PS  vconst3ca9134e<>+0(SB), Z2, Z4
-	VFMADD213PS  vconstbd5c1e2d<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst3e088393<>+0(SB), Z2, Z4
-	VFMADD213PS  vconstbeaaaa99<>+0(SB), Z2, Z4
-	VMOVAPS      Z3, Z2
-	VFMADD213PS  Z0, Z4, Z2
-	VADDPS       Z1, Z1, Z3
-	VMOVUPS      vconstc2d00000<>+0(SB), Z4
-	VMAXPS       Z3, Z4, Z3
-	VMOVUPS      vconst42b20000<>+0(SB), Z4
-	VMINPS       Z3, Z4, Z3
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z4
-	VMOVAPS      Z3, Z7
-	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z7
-	VSUBPS       vconst4b400000<>+0(SB), Z7, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z7
-	VMOVAPS      Z4, Z8
-	VFNMADD213PS Z3, Z7, Z8
-	VMOVUPS      vconstb95e8083<>+0(SB), Z3
-	VMOVAPS      Z4, Z7
-	VFNMADD213PS Z8, Z3, Z7
-	VMOVUPS      vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z7, Z3
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z7, Z3
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z7, Z3
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z7, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z3
-	VSCALEFPS    Z4, Z3, Z3
-	VMOVUPS      vconst3f800000<>+0(SB), Z4
-	VMOVUPS      vconst40000000<>+0(SB), Z7
-	VADDPS       vconst3f800000<>+0(SB), Z3, Z3
-	VDIVPS       Z3, Z7, Z3
-	VSUBPS       Z3, Z4, Z3
-	VPANDD       vconst80000000<>+0(SB), Z0, Z0
-	VPORD        Z0, Z3, Z0
-	VCMPPS       $0x11, vconst3f200000<>+0(SB), Z1, K1
-	VBLENDMPS    Z2, Z0, K1, Z5
-	VMOVUPS      Z5, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VMULPS           Z0, Z0, Z2
+	VMULPS           Z2, Z0, Z3
+	VBROADCASTSS     vconstbbbaf0e7<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3ca9134e<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST vconstbd5c1e2d<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST vconst3e088393<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST vconstbeaaaa99<>+0(SB), Z2, Z4
+	VMOVAPS          Z3, Z2
+	VFMADD213PS      Z0, Z4, Z2
+	VADDPS           Z1, Z1, Z3
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z4
+	VMAXPS           Z3, Z4, Z3
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z4
+	VMINPS           Z3, Z4, Z3
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z4
+	VMOVAPS          Z3, Z7
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z4, Z7
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z7, Z4
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z7
+	VMOVAPS          Z4, Z8
+	VFNMADD213PS     Z3, Z7, Z8
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z3
+	VMOVAPS          Z4, Z7
+	VFNMADD213PS     Z8, Z3, Z7
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z7, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z7, Z3
+	VSCALEFPS        Z4, Z3, Z3
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z4
+	VBROADCASTSS     vconst40000000<>+0(SB), Z7
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z3, Z3
+	VDIVPS           Z3, Z7, Z3
+	VSUBPS           Z3, Z4, Z3
+	VPANDD.BCST      vconst80000000<>+0(SB), Z0, Z0
+	VPORD            Z0, Z3, Z0
+	VCMPPS.BCST      $0x11, vconst3f200000<>+0(SB), Z1, K1
+	VBLENDMPS        Z2, Z0, K1, Z5
+	VMOVUPS          Z5, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VMULPS       Z0, Z0, Z2
-	VMULPS       Z2, Z0, Z3
-	VMOVUPS      vconstbbbaf0e7<>+0(SB), Z4
-	VFMADD213PS  vconst3ca9134e<>+0(SB), Z2, Z4
-	VFMADD213PS  vconstbd5c1e2d<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst3e088393<>+0(SB), Z2, Z4
-	VFMADD213PS  vconstbeaaaa99<>+0(SB), Z2, Z4
-	VMOVAPS      Z3, Z2
-	VFMADD213PS  Z0, Z4, Z2
-	VADDPS       Z1, Z1, Z3
-	VMOVUPS      vconstc2d00000<>+0(SB), Z4
-	VMAXPS       Z3, Z4, Z3
-	VMOVUPS      vconst42b20000<>+0(SB), Z4
-	VMINPS       Z3, Z4, Z3
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z4
-	VMOVAPS      Z3, Z5
-	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z5
-	VSUBPS       vconst4b400000<>+0(SB), Z5, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z5
-	VMOVAPS      Z4, Z7
-	VFNMADD213PS Z3, Z5, Z7
-	VMOVUPS      vconstb95e8083<>+0(SB), Z3
-	VMOVAPS      Z4, Z5
-	VFNMADD213PS Z7, Z3, Z5
-	VMOVUPS      vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z3
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z3
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z3
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z3
-	VSCALEFPS    Z4, Z3, Z3
-	VMOVUPS      vconst3f800000<>+0(SB), Z4
-	VMOVUPS      vconst40000000<>+0(SB), Z5
-	VADDPS       vconst3f800000<>+0(SB), Z3, Z3
-	VDIVPS       Z3, Z5, Z3
-	VSUBPS       Z3, Z4, Z3
-	VPANDD       vconst80000000<>+0(SB), Z0, Z0
-	VPORD        Z0, Z3, Z0
-	VCMPPS       $0x11, vconst3f200000<>+0(SB), Z1, K2
-	VBLENDMPS    Z2, Z0, K2, Z6
-	VMOVUPS      Z6, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VMULPS           Z0, Z0, Z2
+	VMULPS           Z2, Z0, Z3
+	VBROADCASTSS     vconstbbbaf0e7<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3ca9134e<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST vconstbd5c1e2d<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST vconst3e088393<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST vconstbeaaaa99<>+0(SB), Z2, Z4
+	VMOVAPS          Z3, Z2
+	VFMADD213PS      Z0, Z4, Z2
+	VADDPS           Z1, Z1, Z3
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z4
+	VMAXPS           Z3, Z4, Z3
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z4
+	VMINPS           Z3, Z4, Z3
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z4
+	VMOVAPS          Z3, Z5
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z4, Z5
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z5, Z4
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z5
+	VMOVAPS          Z4, Z7
+	VFNMADD213PS     Z3, Z5, Z7
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z3
+	VMOVAPS          Z4, Z5
+	VFNMADD213PS     Z7, Z3, Z5
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z5, Z3
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z5, Z3
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z5, Z3
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z5, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z3
+	VSCALEFPS        Z4, Z3, Z3
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z4
+	VBROADCASTSS     vconst40000000<>+0(SB), Z5
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z3, Z3
+	VDIVPS           Z3, Z5, Z3
+	VSUBPS           Z3, Z4, Z3
+	VPANDD.BCST      vconst80000000<>+0(SB), Z0, Z0
+	VPORD            Z0, Z3, Z0
+	VCMPPS.BCST      $0x11, vconst3f200000<>+0(SB), Z1, K2
+	VBLENDMPS        Z2, Z0, K2, Z6
+	VMOVUPS          Z6, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -2220,80 +2220,80 @@ TEXT ·vSigmoidAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VPXORD       vconst80000000<>+0(SB), Z1, Z1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z4
-	VMAXPS       Z1, Z4, Z1
-	VMOVUPS      vconst42b20000<>+0(SB), Z4
-	VMINPS       Z1, Z4, Z1
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z4
-	VMOVAPS      Z1, Z5
-	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z5
-	VSUBPS       vconst4b400000<>+0(SB), Z5, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z5
-	VMOVAPS      Z4, Z6
-	VFNMADD213PS Z1, Z5, Z6
-	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z4, Z5
-	VFNMADD213PS Z6, Z1, Z5
-	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
-	VSCALEFPS    Z4, Z1, Z1
-	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
-	VADDPS       vconst3f800000<>+0(SB), Z1, Z0
-	VDIVPS       Z0, Z2, Z0
-	VMOVUPS      Z0, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD.BCST      vconst80000000<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z4
+	VMAXPS           Z1, Z4, Z1
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z4
+	VMINPS           Z1, Z4, Z1
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z4
+	VMOVAPS          Z1, Z5
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z4, Z5
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z5, Z4
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z5
+	VMOVAPS          Z4, Z6
+	VFNMADD213PS     Z1, Z5, Z6
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z1
+	VMOVAPS          Z4, Z5
+	VFNMADD213PS     Z6, Z1, Z5
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z1
+	VSCALEFPS        Z4, Z1, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z1, K1, Z2
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z0
+	VDIVPS           Z0, Z2, Z0
+	VMOVUPS          Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VPXORD       vconst80000000<>+0(SB), Z1, Z1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z2
-	VMAXPS       Z1, Z2, Z1
-	VMOVUPS      vconst42b20000<>+0(SB), Z2
-	VMINPS       Z1, Z2, Z1
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z2
-	VMOVAPS      Z1, Z4
-	VFMADD213PS  vconst4b400000<>+0(SB), Z2, Z4
-	VSUBPS       vconst4b400000<>+0(SB), Z4, Z2
-	VMOVUPS      vconst3f318000<>+0(SB), Z4
-	VMOVAPS      Z2, Z5
-	VFNMADD213PS Z1, Z4, Z5
-	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z2, Z4
-	VFNMADD213PS Z5, Z1, Z4
-	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VSCALEFPS    Z2, Z1, Z1
-	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K2, Z3
-	VADDPS       vconst3f800000<>+0(SB), Z1, Z0
-	VDIVPS       Z0, Z3, Z0
-	VMOVUPS      Z0, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD.BCST      vconst80000000<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z2
+	VMAXPS           Z1, Z2, Z1
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z2
+	VMINPS           Z1, Z2, Z1
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z2
+	VMOVAPS          Z1, Z4
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z2, Z4
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z4, Z2
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z4
+	VMOVAPS          Z2, Z5
+	VFNMADD213PS     Z1, Z4, Z5
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z1
+	VMOVAPS          Z2, Z4
+	VFNMADD213PS     Z5, Z1, Z4
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z1
+	VSCALEFPS        Z2, Z1, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z1, K2, Z3
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z0
+	VDIVPS           Z0, Z3, Z0
+	VMOVUPS          Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -2307,82 +2307,82 @@ TEXT ·vSiluAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VPXORD       vconst80000000<>+0(SB), Z1, Z1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z4
-	VMAXPS       Z1, Z4, Z1
-	VMOVUPS      vconst42b20000<>+0(SB), Z4
-	VMINPS       Z1, Z4, Z1
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z4
-	VMOVAPS      Z1, Z5
-	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z5
-	VSUBPS       vconst4b400000<>+0(SB), Z5, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z5
-	VMOVAPS      Z4, Z6
-	VFNMADD213PS Z1, Z5, Z6
-	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z4, Z5
-	VFNMADD213PS Z6, Z1, Z5
-	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
-	VSCALEFPS    Z4, Z1, Z1
-	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
-	VADDPS       vconst3f800000<>+0(SB), Z1, Z1
-	VMULPS       Z2, Z0, Z0
-	VDIVPS       Z1, Z0, Z0
-	VMOVUPS      Z0, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD.BCST      vconst80000000<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z4
+	VMAXPS           Z1, Z4, Z1
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z4
+	VMINPS           Z1, Z4, Z1
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z4
+	VMOVAPS          Z1, Z5
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z4, Z5
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z5, Z4
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z5
+	VMOVAPS          Z4, Z6
+	VFNMADD213PS     Z1, Z5, Z6
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z1
+	VMOVAPS          Z4, Z5
+	VFNMADD213PS     Z6, Z1, Z5
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z1
+	VSCALEFPS        Z4, Z1, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z1, K1, Z2
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z1
+	VMULPS           Z2, Z0, Z0
+	VDIVPS           Z1, Z0, Z0
+	VMOVUPS          Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VPXORD       vconst80000000<>+0(SB), Z1, Z1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z2
-	VMAXPS       Z1, Z2, Z1
-	VMOVUPS      vconst42b20000<>+0(SB), Z2
-	VMINPS       Z1, Z2, Z1
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z2
-	VMOVAPS      Z1, Z4
-	VFMADD213PS  vconst4b400000<>+0(SB), Z2, Z4
-	VSUBPS       vconst4b400000<>+0(SB), Z4, Z2
-	VMOVUPS      vconst3f318000<>+0(SB), Z4
-	VMOVAPS      Z2, Z5
-	VFNMADD213PS Z1, Z4, Z5
-	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z2, Z4
-	VFNMADD213PS Z5, Z1, Z4
-	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VSCALEFPS    Z2, Z1, Z1
-	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K2, Z3
-	VADDPS       vconst3f800000<>+0(SB), Z1, Z1
-	VMULPS       Z3, Z0, Z0
-	VDIVPS       Z1, Z0, Z0
-	VMOVUPS      Z0, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD.BCST      vconst80000000<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z2
+	VMAXPS           Z1, Z2, Z1
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z2
+	VMINPS           Z1, Z2, Z1
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z2
+	VMOVAPS          Z1, Z4
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z2, Z4
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z4, Z2
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z4
+	VMOVAPS          Z2, Z5
+	VFNMADD213PS     Z1, Z4, Z5
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z1
+	VMOVAPS          Z2, Z4
+	VFNMADD213PS     Z5, Z1, Z4
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z1
+	VSCALEFPS        Z2, Z1, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z1, K2, Z3
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z1
+	VMULPS           Z3, Z0, Z0
+	VDIVPS           Z1, Z0, Z0
+	VMOVUPS          Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -2396,168 +2396,168 @@ TEXT ·vGeluAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
-	VMULPS       vconst3f000000<>+0(SB), Z0, Z2
-	VMULPS       Z1, Z1, Z3
-	VMOVUPS      vconstba1fa7f8<>+0(SB), Z4
-	VFMADD213PS  vconst3ba43b77<>+0(SB), Z3, Z4
-	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z3, Z4
-	VFMADD213PS  vconst3de70ee9<>+0(SB), Z3, Z4
-	VFMADD213PS  vconstbec0937d<>+0(SB), Z3, Z4
-	VFMADD213PS  vconst3f906eba<>+0(SB), Z3, Z4
-	VMULPS       Z4, Z1, Z1
-	VMOVAPS      Z2, Z3
-	VFMADD213PS  Z2, Z1, Z3
-	VMOVUPS      vconst41a00000<>+0(SB), Z1
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z4
-	VMINPS       Z4, Z1, Z1
-	VMULPS       Z1, Z1, Z4
-	VPXORD       vconst80000000<>+0(SB), Z4, Z9
-	VMOVAPS      Z1, Z10
-	VFMADD213PS  Z9, Z1, Z10
-	VMULPS       vconst3f000000<>+0(SB), Z4, Z4
-	VMULPS       vconst3f000000<>+0(SB), Z10, Z9
-	VPXORD       vconst80000000<>+0(SB), Z4, Z4
-	VMOVUPS      vconstc2d00000<>+0(SB), Z10
-	VMAXPS       Z4, Z10, Z4
-	VMOVUPS      vconst42b20000<>+0(SB), Z10
-	VMINPS       Z4, Z10, Z4
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z10
-	VMOVAPS      Z4, Z11
-	VFMADD213PS  vconst4b400000<>+0(SB), Z10, Z11
-	VSUBPS       vconst4b400000<>+0(SB), Z11, Z10
-	VMOVUPS      vconst3f318000<>+0(SB), Z11
-	VMOVAPS      Z10, Z12
-	VFNMADD213PS Z4, Z11, Z12
-	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VMOVAPS      Z10, Z11
-	VFNMADD213PS Z12, Z4, Z11
-	VMOVUPS      vconst3ab51226<>+0(SB), Z4
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z11, Z4
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z11, Z4
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z11, Z4
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z11, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z11, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z11, Z4
-	VSCALEFPS    Z10, Z4, Z4
-	VMOVAPS      Z9, Z9
-	VFNMADD213PS Z4, Z4, Z9
-	VPANDD       vconst7fffffff<>+0(SB), Z1, Z1
-	VMULPS       vconst3f3504f3<>+0(SB), Z1, Z1
-	VMOVUPS      vconst40000000<>+0(SB), Z4
-	VADDPS       vconst40000000<>+0(SB), Z1, Z1
-	VDIVPS       Z1, Z4, Z1
-	VMOVUPS      vconst3d98d67b<>+0(SB), Z4
-	VFMADD213PS  vconstbe298716<>+0(SB), Z1, Z4
-	VFMADD213PS  vconstba36d82a<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e1947c7<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e9080f7<>+0(SB), Z1, Z4
-	VFMADD213PS  vconstb6b657ef<>+0(SB), Z1, Z4
-	VMULPS       Z4, Z2, Z1
-	VMULPS       Z9, Z1, Z1
-	VMOVUPS      vconst3f800000<>+0(SB), Z2
-	VMULPS       Z4, Z9, Z4
-	VMULPS       vconst3f000000<>+0(SB), Z4, Z4
-	VSUBPS       Z4, Z2, Z2
-	VMULPS       Z2, Z0, Z2
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    Z1, Z2, K1, Z5
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z0, K1
-	VBLENDMPS    Z3, Z5, K1, Z6
-	VMOVUPS      Z6, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z0, Z2
+	VMULPS           Z1, Z1, Z3
+	VBROADCASTSS     vconstba1fa7f8<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3ba43b77<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconstbcdb5f75<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconst3de70ee9<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconstbec0937d<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconst3f906eba<>+0(SB), Z3, Z4
+	VMULPS           Z4, Z1, Z1
+	VMOVAPS          Z2, Z3
+	VFMADD213PS      Z2, Z1, Z3
+	VBROADCASTSS     vconst41a00000<>+0(SB), Z1
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z4
+	VMINPS           Z4, Z1, Z1
+	VMULPS           Z1, Z1, Z4
+	VPXORD.BCST      vconst80000000<>+0(SB), Z4, Z9
+	VMOVAPS          Z1, Z10
+	VFMADD213PS      Z9, Z1, Z10
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z4, Z4
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z10, Z9
+	VPXORD.BCST      vconst80000000<>+0(SB), Z4, Z4
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z10
+	VMAXPS           Z4, Z10, Z4
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z10
+	VMINPS           Z4, Z10, Z4
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z10
+	VMOVAPS          Z4, Z11
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z10, Z11
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z11, Z10
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z11
+	VMOVAPS          Z10, Z12
+	VFNMADD213PS     Z4, Z11, Z12
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z4
+	VMOVAPS          Z10, Z11
+	VFNMADD213PS     Z12, Z4, Z11
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z11, Z4
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z11, Z4
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z11, Z4
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z11, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z11, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z11, Z4
+	VSCALEFPS        Z10, Z4, Z4
+	VMOVAPS          Z9, Z9
+	VFNMADD213PS     Z4, Z4, Z9
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z1, Z1
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconst40000000<>+0(SB), Z4
+	VADDPS.BCST      vconst40000000<>+0(SB), Z1, Z1
+	VDIVPS           Z1, Z4, Z1
+	VBROADCASTSS     vconst3d98d67b<>+0(SB), Z4
+	VFMADD213PS.BCST vconstbe298716<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconstba36d82a<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3dfe5e22<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e1947c7<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e82b0ee<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e8fac6a<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e9080f7<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconstb6b657ef<>+0(SB), Z1, Z4
+	VMULPS           Z4, Z2, Z1
+	VMULPS           Z9, Z1, Z1
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z2
+	VMULPS           Z4, Z9, Z4
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z4, Z4
+	VSUBPS           Z4, Z2, Z2
+	VMULPS           Z2, Z0, Z2
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS        Z1, Z2, K1, Z5
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST      $0x11, vconst3fa2eadb<>+0(SB), Z0, K1
+	VBLENDMPS        Z3, Z5, K1, Z6
+	VMOVUPS          Z6, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
-	VMULPS       vconst3f000000<>+0(SB), Z0, Z2
-	VMULPS       Z1, Z1, Z3
-	VMOVUPS      vconstba1fa7f8<>+0(SB), Z4
-	VFMADD213PS  vconst3ba43b77<>+0(SB), Z3, Z4
-	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z3, Z4
-	VFMADD213PS  vconst3de70ee9<>+0(SB), Z3, Z4
-	VFMADD213PS  vconstbec0937d<>+0(SB), Z3, Z4
-	VFMADD213PS  vconst3f906eba<>+0(SB), Z3, Z4
-	VMULPS       Z4, Z1, Z1
-	VMOVAPS      Z2, Z3
-	VFMADD213PS  Z2, Z1, Z3
-	VMOVUPS      vconst41a00000<>+0(SB), Z1
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z4
-	VMINPS       Z4, Z1, Z1
-	VMULPS       Z1, Z1, Z4
-	VPXORD       vconst80000000<>+0(SB), Z4, Z5
-	VMOVAPS      Z1, Z6
-	VFMADD213PS  Z5, Z1, Z6
-	VMULPS       vconst3f000000<>+0(SB), Z4, Z4
-	VMULPS       vconst3f000000<>+0(SB), Z6, Z5
-	VPXORD       vconst80000000<>+0(SB), Z4, Z4
-	VMOVUPS      vconstc2d00000<>+0(SB), Z6
-	VMAXPS       Z4, Z6, Z4
-	VMOVUPS      vconst42b20000<>+0(SB), Z6
-	VMINPS       Z4, Z6, Z4
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z6
-	VMOVAPS      Z4, Z9
-	VFMADD213PS  vconst4b400000<>+0(SB), Z6, Z9
-	VSUBPS       vconst4b400000<>+0(SB), Z9, Z6
-	VMOVUPS      vconst3f318000<>+0(SB), Z9
-	VMOVAPS      Z6, Z10
-	VFNMADD213PS Z4, Z9, Z10
-	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VMOVAPS      Z6, Z9
-	VFNMADD213PS Z10, Z4, Z9
-	VMOVUPS      vconst3ab51226<>+0(SB), Z4
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z4
-	VSCALEFPS    Z6, Z4, Z4
-	VMOVAPS      Z5, Z5
-	VFNMADD213PS Z4, Z4, Z5
-	VPANDD       vconst7fffffff<>+0(SB), Z1, Z1
-	VMULPS       vconst3f3504f3<>+0(SB), Z1, Z1
-	VMOVUPS      vconst40000000<>+0(SB), Z4
-	VADDPS       vconst40000000<>+0(SB), Z1, Z1
-	VDIVPS       Z1, Z4, Z1
-	VMOVUPS      vconst3d98d67b<>+0(SB), Z4
-	VFMADD213PS  vconstbe298716<>+0(SB), Z1, Z4
-	VFMADD213PS  vconstba36d82a<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e1947c7<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e9080f7<>+0(SB), Z1, Z4
-	VFMADD213PS  vconstb6b657ef<>+0(SB), Z1, Z4
-	VMULPS       Z4, Z2, Z1
-	VMULPS       Z5, Z1, Z1
-	VMOVUPS      vconst3f800000<>+0(SB), Z2
-	VMULPS       Z4, Z5, Z4
-	VMULPS       vconst3f000000<>+0(SB), Z4, Z4
-	VSUBPS       Z4, Z2, Z2
-	VMULPS       Z2, Z0, Z2
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS    Z1, Z2, K2, Z7
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z0, K2
-	VBLENDMPS    Z3, Z7, K2, Z8
-	VMOVUPS      Z8, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z0, Z2
+	VMULPS           Z1, Z1, Z3
+	VBROADCASTSS     vconstba1fa7f8<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3ba43b77<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconstbcdb5f75<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconst3de70ee9<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconstbec0937d<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconst3f906eba<>+0(SB), Z3, Z4
+	VMULPS           Z4, Z1, Z1
+	VMOVAPS          Z2, Z3
+	VFMADD213PS      Z2, Z1, Z3
+	VBROADCASTSS     vconst41a00000<>+0(SB), Z1
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z4
+	VMINPS           Z4, Z1, Z1
+	VMULPS           Z1, Z1, Z4
+	VPXORD.BCST      vconst80000000<>+0(SB), Z4, Z5
+	VMOVAPS          Z1, Z6
+	VFMADD213PS      Z5, Z1, Z6
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z4, Z4
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z6, Z5
+	VPXORD.BCST      vconst80000000<>+0(SB), Z4, Z4
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z6
+	VMAXPS           Z4, Z6, Z4
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z6
+	VMINPS           Z4, Z6, Z4
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z6
+	VMOVAPS          Z4, Z9
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z6, Z9
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z9, Z6
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z9
+	VMOVAPS          Z6, Z10
+	VFNMADD213PS     Z4, Z9, Z10
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z4
+	VMOVAPS          Z6, Z9
+	VFNMADD213PS     Z10, Z4, Z9
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z9, Z4
+	VSCALEFPS        Z6, Z4, Z4
+	VMOVAPS          Z5, Z5
+	VFNMADD213PS     Z4, Z4, Z5
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z1, Z1
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconst40000000<>+0(SB), Z4
+	VADDPS.BCST      vconst40000000<>+0(SB), Z1, Z1
+	VDIVPS           Z1, Z4, Z1
+	VBROADCASTSS     vconst3d98d67b<>+0(SB), Z4
+	VFMADD213PS.BCST vconstbe298716<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconstba36d82a<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3dfe5e22<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e1947c7<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e82b0ee<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e8fac6a<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e9080f7<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconstb6b657ef<>+0(SB), Z1, Z4
+	VMULPS           Z4, Z2, Z1
+	VMULPS           Z5, Z1, Z1
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z2
+	VMULPS           Z4, Z5, Z4
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z4, Z4
+	VSUBPS           Z4, Z2, Z2
+	VMULPS           Z2, Z0, Z2
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS        Z1, Z2, K2, Z7
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST      $0x11, vconst3fa2eadb<>+0(SB), Z0, K2
+	VBLENDMPS        Z3, Z7, K2, Z8
+	VMOVUPS          Z8, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -2877,152 +2877,152 @@ TEXT ·vErfAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VMULPS       Z0, Z0, Z1
-	VMOVUPS      vconstba1fa7f8<>+0(SB), Z2
-	VFMADD213PS  vconst3ba43b77<>+0(SB), Z1, Z2
-	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z1, Z2
-	VFMADD213PS  vconst3de70ee9<>+0(SB), Z1, Z2
-	VFMADD213PS  vconstbec0937d<>+0(SB), Z1, Z2
-	VFMADD213PS  vconst3f906eba<>+0(SB), Z1, Z2
-	VMULPS       Z2, Z0, Z1
-	VMOVUPS      vconst41200000<>+0(SB), Z2
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z5
-	VMINPS       Z5, Z2, Z2
-	VMOVUPS      vconst3f800000<>+0(SB), Z5
-	VMULPS       Z2, Z2, Z6
-	VPXORD       vconst80000000<>+0(SB), Z6, Z7
-	VMOVAPS      Z2, Z8
-	VFMADD213PS  Z7, Z2, Z8
-	VMULPS       vconst3f800000<>+0(SB), Z6, Z6
-	VMULPS       vconst3f800000<>+0(SB), Z8, Z7
-	VPXORD       vconst80000000<>+0(SB), Z6, Z6
-	VMOVUPS      vconstc2d00000<>+0(SB), Z8
-	VMAXPS       Z6, Z8, Z6
-	VMOVUPS      vconst42b20000<>+0(SB), Z8
-	VMINPS       Z6, Z8, Z6
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z8
-	VMOVAPS      Z6, Z9
-	VFMADD213PS  vconst4b400000<>+0(SB), Z8, Z9
-	VSUBPS       vconst4b400000<>+0(SB), Z9, Z8
-	VMOVUPS      vconst3f318000<>+0(SB), Z9
-	VMOVAPS      Z8, Z10
-	VFNMADD213PS Z6, Z9, Z10
-	VMOVUPS      vconstb95e8083<>+0(SB), Z6
-	VMOVAPS      Z8, Z9
-	VFNMADD213PS Z10, Z6, Z9
-	VMOVUPS      vconst3ab51226<>+0(SB), Z6
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z9, Z6
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z9, Z6
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z9, Z6
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z9, Z6
-	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z6
-	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z6
-	VSCALEFPS    Z8, Z6, Z6
-	VMOVAPS      Z7, Z7
-	VFNMADD213PS Z6, Z6, Z7
-	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
-	VMULPS       vconst3f800000<>+0(SB), Z2, Z2
-	VMOVUPS      vconst40000000<>+0(SB), Z6
-	VADDPS       vconst40000000<>+0(SB), Z2, Z2
-	VDIVPS       Z2, Z6, Z2
-	VMOVUPS      vconst3d98d67b<>+0(SB), Z6
-	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z6
-	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z6
-	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z6
-	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z6
-	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z6
-	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z6
-	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z6
-	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z6
-	VMULPS       Z6, Z7, Z2
-	VSUBPS       Z2, Z5, Z2
-	VPANDD       vconst80000000<>+0(SB), Z0, Z5
-	VPORD        Z5, Z2, Z2
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS       $0x11, vconst3f666666<>+0(SB), Z0, K1
-	VBLENDMPS    Z1, Z2, K1, Z3
-	VMOVUPS      Z3, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VMULPS           Z0, Z0, Z1
+	VBROADCASTSS     vconstba1fa7f8<>+0(SB), Z2
+	VFMADD213PS.BCST vconst3ba43b77<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconstbcdb5f75<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconst3de70ee9<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconstbec0937d<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconst3f906eba<>+0(SB), Z1, Z2
+	VMULPS           Z2, Z0, Z1
+	VBROADCASTSS     vconst41200000<>+0(SB), Z2
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z5
+	VMINPS           Z5, Z2, Z2
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z5
+	VMULPS           Z2, Z2, Z6
+	VPXORD.BCST      vconst80000000<>+0(SB), Z6, Z7
+	VMOVAPS          Z2, Z8
+	VFMADD213PS      Z7, Z2, Z8
+	VMULPS.BCST      vconst3f800000<>+0(SB), Z6, Z6
+	VMULPS.BCST      vconst3f800000<>+0(SB), Z8, Z7
+	VPXORD.BCST      vconst80000000<>+0(SB), Z6, Z6
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z8
+	VMAXPS           Z6, Z8, Z6
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z8
+	VMINPS           Z6, Z8, Z6
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z8
+	VMOVAPS          Z6, Z9
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z8, Z9
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z9, Z8
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z9
+	VMOVAPS          Z8, Z10
+	VFNMADD213PS     Z6, Z9, Z10
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z6
+	VMOVAPS          Z8, Z9
+	VFNMADD213PS     Z10, Z6, Z9
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z6
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z9, Z6
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z9, Z6
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z9, Z6
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z9, Z6
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z9, Z6
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z9, Z6
+	VSCALEFPS        Z8, Z6, Z6
+	VMOVAPS          Z7, Z7
+	VFNMADD213PS     Z6, Z6, Z7
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS.BCST      vconst3f800000<>+0(SB), Z2, Z2
+	VBROADCASTSS     vconst40000000<>+0(SB), Z6
+	VADDPS.BCST      vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS           Z2, Z6, Z2
+	VBROADCASTSS     vconst3d98d67b<>+0(SB), Z6
+	VFMADD213PS.BCST vconstbe298716<>+0(SB), Z2, Z6
+	VFMADD213PS.BCST vconstba36d82a<>+0(SB), Z2, Z6
+	VFMADD213PS.BCST vconst3dfe5e22<>+0(SB), Z2, Z6
+	VFMADD213PS.BCST vconst3e1947c7<>+0(SB), Z2, Z6
+	VFMADD213PS.BCST vconst3e82b0ee<>+0(SB), Z2, Z6
+	VFMADD213PS.BCST vconst3e8fac6a<>+0(SB), Z2, Z6
+	VFMADD213PS.BCST vconst3e9080f7<>+0(SB), Z2, Z6
+	VFMADD213PS.BCST vconstb6b657ef<>+0(SB), Z2, Z6
+	VMULPS           Z6, Z7, Z2
+	VSUBPS           Z2, Z5, Z2
+	VPANDD.BCST      vconst80000000<>+0(SB), Z0, Z5
+	VPORD            Z5, Z2, Z2
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST      $0x11, vconst3f666666<>+0(SB), Z0, K1
+	VBLENDMPS        Z1, Z2, K1, Z3
+	VMOVUPS          Z3, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VMULPS       Z0, Z0, Z1
-	VMOVUPS      vconstba1fa7f8<>+0(SB), Z2
-	VFMADD213PS  vconst3ba43b77<>+0(SB), Z1, Z2
-	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z1, Z2
-	VFMADD213PS  vconst3de70ee9<>+0(SB), Z1, Z2
-	VFMADD213PS  vconstbec0937d<>+0(SB), Z1, Z2
-	VFMADD213PS  vconst3f906eba<>+0(SB), Z1, Z2
-	VMULPS       Z2, Z0, Z1
-	VMOVUPS      vconst41200000<>+0(SB), Z2
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z3
-	VMINPS       Z3, Z2, Z2
-	VMOVUPS      vconst3f800000<>+0(SB), Z3
-	VMULPS       Z2, Z2, Z5
-	VPXORD       vconst80000000<>+0(SB), Z5, Z6
-	VMOVAPS      Z2, Z7
-	VFMADD213PS  Z6, Z2, Z7
-	VMULPS       vconst3f800000<>+0(SB), Z5, Z5
-	VMULPS       vconst3f800000<>+0(SB), Z7, Z6
-	VPXORD       vconst80000000<>+0(SB), Z5, Z5
-	VMOVUPS      vconstc2d00000<>+0(SB), Z7
-	VMAXPS       Z5, Z7, Z5
-	VMOVUPS      vconst42b20000<>+0(SB), Z7
-	VMINPS       Z5, Z7, Z5
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z7
-	VMOVAPS      Z5, Z8
-	VFMADD213PS  vconst4b400000<>+0(SB), Z7, Z8
-	VSUBPS       vconst4b400000<>+0(SB), Z8, Z7
-	VMOVUPS      vconst3f318000<>+0(SB), Z8
-	VMOVAPS      Z7, Z9
-	VFNMADD213PS Z5, Z8, Z9
-	VMOVUPS      vconstb95e8083<>+0(SB), Z5
-	VMOVAPS      Z7, Z8
-	VFNMADD213PS Z9, Z5, Z8
-	VMOVUPS      vconst3ab51226<>+0(SB), Z5
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z5
-	VSCALEFPS    Z7, Z5, Z5
-	VMOVAPS      Z6, Z6
-	VFNMADD213PS Z5, Z5, Z6
-	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
-	VMULPS       vconst3f800000<>+0(SB), Z2, Z2
-	VMOVUPS      vconst40000000<>+0(SB), Z5
-	VADDPS       vconst40000000<>+0(SB), Z2, Z2
-	VDIVPS       Z2, Z5, Z2
-	VMOVUPS      vconst3d98d67b<>+0(SB), Z5
-	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z5
-	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z5
-	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z5
-	VMULPS       Z5, Z6, Z2
-	VSUBPS       Z2, Z3, Z2
-	VPANDD       vconst80000000<>+0(SB), Z0, Z3
-	VPORD        Z3, Z2, Z2
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS       $0x11, vconst3f666666<>+0(SB), Z0, K2
-	VBLENDMPS    Z1, Z2, K2, Z4
-	VMOVUPS      Z4, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VMULPS           Z0, Z0, Z1
+	VBROADCASTSS     vconstba1fa7f8<>+0(SB), Z2
+	VFMADD213PS.BCST vconst3ba43b77<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconstbcdb5f75<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconst3de70ee9<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconstbec0937d<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconst3f906eba<>+0(SB), Z1, Z2
+	VMULPS           Z2, Z0, Z1
+	VBROADCASTSS     vconst41200000<>+0(SB), Z2
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z3
+	VMINPS           Z3, Z2, Z2
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z3
+	VMULPS           Z2, Z2, Z5
+	VPXORD.BCST      vconst80000000<>+0(SB), Z5, Z6
+	VMOVAPS          Z2, Z7
+	VFMADD213PS      Z6, Z2, Z7
+	VMULPS.BCST      vconst3f800000<>+0(SB), Z5, Z5
+	VMULPS.BCST      vconst3f800000<>+0(SB), Z7, Z6
+	VPXORD.BCST      vconst80000000<>+0(SB), Z5, Z5
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z7
+	VMAXPS           Z5, Z7, Z5
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z7
+	VMINPS           Z5, Z7, Z5
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z7
+	VMOVAPS          Z5, Z8
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z7, Z8
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z8, Z7
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z8
+	VMOVAPS          Z7, Z9
+	VFNMADD213PS     Z5, Z8, Z9
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z5
+	VMOVAPS          Z7, Z8
+	VFNMADD213PS     Z9, Z5, Z8
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z5
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z8, Z5
+	VSCALEFPS        Z7, Z5, Z5
+	VMOVAPS          Z6, Z6
+	VFNMADD213PS     Z5, Z5, Z6
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS.BCST      vconst3f800000<>+0(SB), Z2, Z2
+	VBROADCASTSS     vconst40000000<>+0(SB), Z5
+	VADDPS.BCST      vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS           Z2, Z5, Z2
+	VBROADCASTSS     vconst3d98d67b<>+0(SB), Z5
+	VFMADD213PS.BCST vconstbe298716<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconstba36d82a<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3dfe5e22<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3e1947c7<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3e82b0ee<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3e8fac6a<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3e9080f7<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconstb6b657ef<>+0(SB), Z2, Z5
+	VMULPS           Z5, Z6, Z2
+	VSUBPS           Z2, Z3, Z2
+	VPANDD.BCST      vconst80000000<>+0(SB), Z0, Z3
+	VPORD            Z3, Z2, Z2
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST      $0x11, vconst3f666666<>+0(SB), Z0, K2
+	VBLENDMPS        Z1, Z2, K2, Z4
+	VMOVUPS          Z4, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -3231,120 +3231,120 @@ TEXT ·vLog1pAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VADDPS       vconst3f800000<>+0(SB), Z0, Z1
-	VSUBPS       vconst3f800000<>+0(SB), Z1, Z2
-	VSUBPS       Z0, Z2, Z2
-	VCMPPS       $0x11, vconst00800000<>+0(SB), Z1, K1
-	VMULPS       vconst4b000000<>+0(SB), Z1, Z21
-	VBLENDMPS    Z21, Z1, K1, Z3
-	VPSUBD       vconst3f3504f3<>+0(SB), Z3, Z21
-	VPSRAD       $0x17, Z21, Z22
-	VCVTDQ2PS    Z22, Z22
-	VSUBPS       vconst41b80000<>+0(SB), Z22, Z23
-	VBLENDMPS    Z23, Z22, K1, Z4
-	VPANDD       vconst007fffff<>+0(SB), Z21, Z21
-	VPADDD       vconst3f3504f3<>+0(SB), Z21, Z21
-	VSUBPS       vconst3f800000<>+0(SB), Z21, Z21
-	VMULPS       Z21, Z21, Z22
-	VMOVUPS      vconstbd9c5abb<>+0(SB), Z23
-	VFMADD213PS  vconst3e02adb4<>+0(SB), Z21, Z23
-	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z21, Z23
-	VFMADD213PS  vconst3e116d0f<>+0(SB), Z21, Z23
-	VFMADD213PS  vconstbe2a3922<>+0(SB), Z21, Z23
-	VFMADD213PS  vconst3e4cd004<>+0(SB), Z21, Z23
-	VFMADD213PS  vconstbe800113<>+0(SB), Z21, Z23
-	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z21, Z23
-	VMULPS       Z21, Z22, Z24
-	VMULPS       Z23, Z24, Z23
-	VMOVUPS      vconstb95e8083<>+0(SB), Z24
-	VFMADD231PS  Z4, Z24, Z23
-	VMOVUPS      vconst3f000000<>+0(SB), Z24
-	VFNMADD231PS Z22, Z24, Z23
-	VADDPS       Z23, Z21, Z21
-	VMOVUPS      vconst3f318000<>+0(SB), Z22
-	VFMADD231PS  Z4, Z22, Z21
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z1, K1
-	VBLENDMPS    Z1, Z21, K1, Z5
-	VCMPPS       $0x03, Z1, Z1, K1
-	VBLENDMPS    Z1, Z5, K1, Z6
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS    vconst7fc00000<>+0(SB), Z6, K1, Z7
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z7, K1, Z8
-	VDIVPS       Z1, Z2, Z2
-	VSUBPS       Z2, Z8, Z2
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VBLENDMPS    Z0, Z2, K1, Z9
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    Z0, Z9, K1, Z10
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z10, K1, Z11
-	VMOVUPS      Z11, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z0, Z1
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z1, Z2
+	VSUBPS           Z0, Z2, Z2
+	VCMPPS.BCST      $0x11, vconst00800000<>+0(SB), Z1, K1
+	VMULPS.BCST      vconst4b000000<>+0(SB), Z1, Z21
+	VBLENDMPS        Z21, Z1, K1, Z3
+	VPSUBD.BCST      vconst3f3504f3<>+0(SB), Z3, Z21
+	VPSRAD           $0x17, Z21, Z22
+	VCVTDQ2PS        Z22, Z22
+	VSUBPS.BCST      vconst41b80000<>+0(SB), Z22, Z23
+	VBLENDMPS        Z23, Z22, K1, Z4
+	VPANDD.BCST      vconst007fffff<>+0(SB), Z21, Z21
+	VPADDD.BCST      vconst3f3504f3<>+0(SB), Z21, Z21
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z21, Z21
+	VMULPS           Z21, Z21, Z22
+	VBROADCASTSS     vconstbd9c5abb<>+0(SB), Z23
+	VFMADD213PS.BCST vconst3e02adb4<>+0(SB), Z21, Z23
+	VFMADD213PS.BCST vconstbe06c2a1<>+0(SB), Z21, Z23
+	VFMADD213PS.BCST vconst3e116d0f<>+0(SB), Z21, Z23
+	VFMADD213PS.BCST vconstbe2a3922<>+0(SB), Z21, Z23
+	VFMADD213PS.BCST vconst3e4cd004<>+0(SB), Z21, Z23
+	VFMADD213PS.BCST vconstbe800113<>+0(SB), Z21, Z23
+	VFMADD213PS.BCST vconst3eaaaaaa<>+0(SB), Z21, Z23
+	VMULPS           Z21, Z22, Z24
+	VMULPS           Z23, Z24, Z23
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z24
+	VFMADD231PS      Z4, Z24, Z23
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z24
+	VFNMADD231PS     Z22, Z24, Z23
+	VADDPS           Z23, Z21, Z21
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z22
+	VFMADD231PS      Z4, Z22, Z21
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z1, K1
+	VBLENDMPS        Z1, Z21, K1, Z5
+	VCMPPS           $0x03, Z1, Z1, K1
+	VBLENDMPS        Z1, Z5, K1, Z6
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z6, K1, Z7
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z7, K1, Z8
+	VDIVPS           Z1, Z2, Z2
+	VSUBPS           Z2, Z8, Z2
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VBLENDMPS        Z0, Z2, K1, Z9
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS        Z0, Z9, K1, Z10
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z10, K1, Z11
+	VMOVUPS          Z11, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VADDPS       vconst3f800000<>+0(SB), Z0, Z1
-	VSUBPS       vconst3f800000<>+0(SB), Z1, Z2
-	VSUBPS       Z0, Z2, Z2
-	VCMPPS       $0x11, vconst00800000<>+0(SB), Z1, K2
-	VMULPS       vconst4b000000<>+0(SB), Z1, Z3
-	VBLENDMPS    Z3, Z1, K2, Z12
-	VPSUBD       vconst3f3504f3<>+0(SB), Z12, Z3
-	VPSRAD       $0x17, Z3, Z4
-	VCVTDQ2PS    Z4, Z4
-	VSUBPS       vconst41b80000<>+0(SB), Z4, Z5
-	VBLENDMPS    Z5, Z4, K2, Z13
-	VPANDD       vconst007fffff<>+0(SB), Z3, Z3
-	VPADDD       vconst3f3504f3<>+0(SB), Z3, Z3
-	VSUBPS       vconst3f800000<>+0(SB), Z3, Z3
-	VMULPS       Z3, Z3, Z4
-	VMOVUPS      vconstbd9c5abb<>+0(SB), Z5
-	VFMADD213PS  vconst3e02adb4<>+0(SB), Z3, Z5
-	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z3, Z5
-	VFMADD213PS  vconst3e116d0f<>+0(SB), Z3, Z5
-	VFMADD213PS  vconstbe2a3922<>+0(SB), Z3, Z5
-	VFMADD213PS  vconst3e4cd004<>+0(SB), Z3, Z5
-	VFMADD213PS  vconstbe800113<>+0(SB), Z3, Z5
-	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z3, Z5
-	VMULPS       Z3, Z4, Z6
-	VMULPS       Z5, Z6, Z5
-	VMOVUPS      vconstb95e8083<>+0(SB), Z6
-	VFMADD231PS  Z13, Z6, Z5
-	VMOVUPS      vconst3f000000<>+0(SB), Z6
-	VFNMADD231PS Z4, Z6, Z5
-	VADDPS       Z5, Z3, Z3
-	VMOVUPS      vconst3f318000<>+0(SB), Z4
-	VFMADD231PS  Z13, Z4, Z3
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z1, K2
-	VBLENDMPS    Z1, Z3, K2, Z14
-	VCMPPS       $0x03, Z1, Z1, K2
-	VBLENDMPS    Z1, Z14, K2, Z15
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z1, K2
-	VBLENDMPS    vconst7fc00000<>+0(SB), Z15, K2, Z16
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z1, K2
-	VBLENDMPS    vconstff800000<>+0(SB), Z16, K2, Z17
-	VDIVPS       Z1, Z2, Z2
-	VSUBPS       Z2, Z17, Z2
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z0, K2
-	VBLENDMPS    Z0, Z2, K2, Z18
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS    Z0, Z18, K2, Z19
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z1, K2
-	VBLENDMPS    vconstff800000<>+0(SB), Z19, K2, Z20
-	VMOVUPS      Z20, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z0, Z1
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z1, Z2
+	VSUBPS           Z0, Z2, Z2
+	VCMPPS.BCST      $0x11, vconst00800000<>+0(SB), Z1, K2
+	VMULPS.BCST      vconst4b000000<>+0(SB), Z1, Z3
+	VBLENDMPS        Z3, Z1, K2, Z12
+	VPSUBD.BCST      vconst3f3504f3<>+0(SB), Z12, Z3
+	VPSRAD           $0x17, Z3, Z4
+	VCVTDQ2PS        Z4, Z4
+	VSUBPS.BCST      vconst41b80000<>+0(SB), Z4, Z5
+	VBLENDMPS        Z5, Z4, K2, Z13
+	VPANDD.BCST      vconst007fffff<>+0(SB), Z3, Z3
+	VPADDD.BCST      vconst3f3504f3<>+0(SB), Z3, Z3
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z3, Z3
+	VMULPS           Z3, Z3, Z4
+	VBROADCASTSS     vconstbd9c5abb<>+0(SB), Z5
+	VFMADD213PS.BCST vconst3e02adb4<>+0(SB), Z3, Z5
+	VFMADD213PS.BCST vconstbe06c2a1<>+0(SB), Z3, Z5
+	VFMADD213PS.BCST vconst3e116d0f<>+0(SB), Z3, Z5
+	VFMADD213PS.BCST vconstbe2a3922<>+0(SB), Z3, Z5
+	VFMADD213PS.BCST vconst3e4cd004<>+0(SB), Z3, Z5
+	VFMADD213PS.BCST vconstbe800113<>+0(SB), Z3, Z5
+	VFMADD213PS.BCST vconst3eaaaaaa<>+0(SB), Z3, Z5
+	VMULPS           Z3, Z4, Z6
+	VMULPS           Z5, Z6, Z5
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z6
+	VFMADD231PS      Z13, Z6, Z5
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z6
+	VFNMADD231PS     Z4, Z6, Z5
+	VADDPS           Z5, Z3, Z3
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z4
+	VFMADD231PS      Z13, Z4, Z3
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z1, K2
+	VBLENDMPS        Z1, Z3, K2, Z14
+	VCMPPS           $0x03, Z1, Z1, K2
+	VBLENDMPS        Z1, Z14, K2, Z15
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z1, K2
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z15, K2, Z16
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z1, K2
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z16, K2, Z17
+	VDIVPS           Z1, Z2, Z2
+	VSUBPS           Z2, Z17, Z2
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z0, K2
+	VBLENDMPS        Z0, Z2, K2, Z18
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS        Z0, Z18, K2, Z19
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z1, K2
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z19, K2, Z20
+	VMOVUPS          Z20, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -3358,180 +3358,180 @@ TEXT ·vSinAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VCVTPS2PD     Y0, Z2
-	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z10
-	VMOVAPD       Z2, Z11
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z10, Z11
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z11, Z10
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z12
-	VMOVAPD       Z10, Z13
-	VFNMADD213PD  Z2, Z12, Z13
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z2
-	VMOVAPD       Z10, Z12
-	VFNMADD213PD  Z13, Z2, Z12
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z2
-	VMOVAPD       Z10, Z10
-	VFNMADD213PD  Z12, Z2, Z10
-	VMULPD        Z10, Z10, Z2
-	VMULPD        Z2, Z10, Z12
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z13
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z2, Z13
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z2, Z13
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z2, Z13
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z2, Z13
-	VMOVAPD       Z12, Z12
-	VFMADD213PD   Z10, Z13, Z12
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z10
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z2, Z10
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z2, Z10
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z2, Z10
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z2, Z10
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z2, Z10
-	VMOVAPD       Z2, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z10, Z2
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z11, K1
-	VBLENDMPD     Z2, Z12, K1, Z3
-	VPANDD        vconstq0000000000000002<>+0(SB), Z11, Z2
-	VPSLLQ        $0x3e, Z2, Z2
-	VPXORD        Z2, Z3, Z2
-	VCVTPD2PS     Z2, Y9
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z2
-	VMOVAPD       Z1, Z10
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z2, Z10
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z10, Z2
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z11
-	VMOVAPD       Z2, Z12
-	VFNMADD213PD  Z1, Z11, Z12
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z1
-	VMOVAPD       Z2, Z11
-	VFNMADD213PD  Z12, Z1, Z11
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z1
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  Z11, Z1, Z2
-	VMULPD        Z2, Z2, Z1
-	VMULPD        Z1, Z2, Z11
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z12
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z1, Z12
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z12
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z1, Z12
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z1, Z12
-	VMOVAPD       Z11, Z11
-	VFMADD213PD   Z2, Z12, Z11
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z2
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z2
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z1, Z2
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z1, Z2
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z1, Z2
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z1, Z2
-	VMOVAPD       Z1, Z1
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z2, Z1
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z10, K1
-	VBLENDMPD     Z1, Z11, K1, Z4
-	VPANDD        vconstq0000000000000002<>+0(SB), Z10, Z1
-	VPSLLQ        $0x3e, Z1, Z1
-	VPXORD        Z1, Z4, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z9, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS     Z0, Z1, K1, Z5
-	VMOVUPS       Z5, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VEXTRACTF64X4    $0x01, Z0, Y1
+	VCVTPS2PD        Y0, Z2
+	VCVTPS2PD        Y1, Z1
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z10
+	VMOVAPD          Z2, Z11
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z10, Z11
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z11, Z10
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z12
+	VMOVAPD          Z10, Z13
+	VFNMADD213PD     Z2, Z12, Z13
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z2
+	VMOVAPD          Z10, Z12
+	VFNMADD213PD     Z13, Z2, Z12
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z2
+	VMOVAPD          Z10, Z10
+	VFNMADD213PD     Z12, Z2, Z10
+	VMULPD           Z10, Z10, Z2
+	VMULPD           Z2, Z10, Z12
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z13
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z2, Z13
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z2, Z13
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z2, Z13
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z2, Z13
+	VMOVAPD          Z12, Z12
+	VFMADD213PD      Z10, Z13, Z12
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z10
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z2, Z10
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z2, Z10
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z2, Z10
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z2, Z10
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z2, Z10
+	VMOVAPD          Z2, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z10, Z2
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z11, K1
+	VBLENDMPD        Z2, Z12, K1, Z3
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z11, Z2
+	VPSLLQ           $0x3e, Z2, Z2
+	VPXORD           Z2, Z3, Z2
+	VCVTPD2PS        Z2, Y9
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z2
+	VMOVAPD          Z1, Z10
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z2, Z10
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z10, Z2
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z11
+	VMOVAPD          Z2, Z12
+	VFNMADD213PD     Z1, Z11, Z12
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z1
+	VMOVAPD          Z2, Z11
+	VFNMADD213PD     Z12, Z1, Z11
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z1
+	VMOVAPD          Z2, Z2
+	VFNMADD213PD     Z11, Z1, Z2
+	VMULPD           Z2, Z2, Z1
+	VMULPD           Z1, Z2, Z11
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z12
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z1, Z12
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z12
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z1, Z12
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z1, Z12
+	VMOVAPD          Z11, Z11
+	VFMADD213PD      Z2, Z12, Z11
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z2
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z2
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z1, Z2
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z1, Z2
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z1, Z2
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z1, Z2
+	VMOVAPD          Z1, Z1
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z2, Z1
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z10, K1
+	VBLENDMPD        Z1, Z11, K1, Z4
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z10, Z1
+	VPSLLQ           $0x3e, Z1, Z1
+	VPXORD           Z1, Z4, Z1
+	VCVTPD2PS        Z1, Y1
+	VINSERTF64X4     $0x01, Y1, Z9, Z1
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS        Z0, Z1, K1, Z5
+	VMOVUPS          Z5, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ         CX, CX
-	JE            done
-	MOVL          $0x00000001, AX
-	SHLL          CL, AX
-	DECL          AX
-	KMOVW         AX, K1
-	VMOVUPS.Z     (SI), K1, Z0
-	VEXTRACTF64X4 $0x01, Z0, Y2
-	VCVTPS2PD     Y0, Z1
-	VCVTPS2PD     Y2, Z2
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z3
-	VMOVAPD       Z1, Z4
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z3, Z4
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z4, Z3
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z5
-	VMOVAPD       Z3, Z10
-	VFNMADD213PD  Z1, Z5, Z10
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z1
-	VMOVAPD       Z3, Z5
-	VFNMADD213PD  Z10, Z1, Z5
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z1
-	VMOVAPD       Z3, Z3
-	VFNMADD213PD  Z5, Z1, Z3
-	VMULPD        Z3, Z3, Z1
-	VMULPD        Z1, Z3, Z5
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z10
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z1, Z10
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z10
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z1, Z10
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z1, Z10
-	VMOVAPD       Z5, Z5
-	VFMADD213PD   Z3, Z10, Z5
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z3
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z3
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z1, Z3
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z1, Z3
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z1, Z3
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z1, Z3
-	VMOVAPD       Z1, Z1
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z3, Z1
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z4, K2
-	VBLENDMPD     Z1, Z5, K2, Z6
-	VPANDD        vconstq0000000000000002<>+0(SB), Z4, Z1
-	VPSLLQ        $0x3e, Z1, Z1
-	VPXORD        Z1, Z6, Z1
-	VCVTPD2PS     Z1, Y9
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z1
-	VMOVAPD       Z2, Z3
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z1, Z3
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z3, Z1
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z4
-	VMOVAPD       Z1, Z5
-	VFNMADD213PD  Z2, Z4, Z5
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z2
-	VMOVAPD       Z1, Z4
-	VFNMADD213PD  Z5, Z2, Z4
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z2
-	VMOVAPD       Z1, Z1
-	VFNMADD213PD  Z4, Z2, Z1
-	VMULPD        Z1, Z1, Z2
-	VMULPD        Z2, Z1, Z4
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z5
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z2, Z5
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z2, Z5
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z2, Z5
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z2, Z5
-	VMOVAPD       Z4, Z4
-	VFMADD213PD   Z1, Z5, Z4
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z1
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z2, Z1
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z2, Z1
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z2, Z1
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z2, Z1
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z2, Z1
-	VMOVAPD       Z2, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z1, Z2
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z3, K2
-	VBLENDMPD     Z2, Z4, K2, Z7
-	VPANDD        vconstq0000000000000002<>+0(SB), Z3, Z1
-	VPSLLQ        $0x3e, Z1, Z1
-	VPXORD        Z1, Z7, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z9, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS     Z0, Z1, K2, Z8
-	VMOVUPS       Z8, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VEXTRACTF64X4    $0x01, Z0, Y2
+	VCVTPS2PD        Y0, Z1
+	VCVTPS2PD        Y2, Z2
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z3
+	VMOVAPD          Z1, Z4
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z3, Z4
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z4, Z3
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z5
+	VMOVAPD          Z3, Z10
+	VFNMADD213PD     Z1, Z5, Z10
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z1
+	VMOVAPD          Z3, Z5
+	VFNMADD213PD     Z10, Z1, Z5
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z1
+	VMOVAPD          Z3, Z3
+	VFNMADD213PD     Z5, Z1, Z3
+	VMULPD           Z3, Z3, Z1
+	VMULPD           Z1, Z3, Z5
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z10
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z1, Z10
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z10
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z1, Z10
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z1, Z10
+	VMOVAPD          Z5, Z5
+	VFMADD213PD      Z3, Z10, Z5
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z3
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z3
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z1, Z3
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z1, Z3
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z1, Z3
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z1, Z3
+	VMOVAPD          Z1, Z1
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z3, Z1
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z4, K2
+	VBLENDMPD        Z1, Z5, K2, Z6
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z4, Z1
+	VPSLLQ           $0x3e, Z1, Z1
+	VPXORD           Z1, Z6, Z1
+	VCVTPD2PS        Z1, Y9
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z1
+	VMOVAPD          Z2, Z3
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z1, Z3
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z3, Z1
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z4
+	VMOVAPD          Z1, Z5
+	VFNMADD213PD     Z2, Z4, Z5
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z2
+	VMOVAPD          Z1, Z4
+	VFNMADD213PD     Z5, Z2, Z4
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z2
+	VMOVAPD          Z1, Z1
+	VFNMADD213PD     Z4, Z2, Z1
+	VMULPD           Z1, Z1, Z2
+	VMULPD           Z2, Z1, Z4
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z5
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z2, Z5
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z2, Z5
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z2, Z5
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z2, Z5
+	VMOVAPD          Z4, Z4
+	VFMADD213PD      Z1, Z5, Z4
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z1
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z2, Z1
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z2, Z1
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z2, Z1
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z2, Z1
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z2, Z1
+	VMOVAPD          Z2, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z1, Z2
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z3, K2
+	VBLENDMPD        Z2, Z4, K2, Z7
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z3, Z1
+	VPSLLQ           $0x3e, Z1, Z1
+	VPXORD           Z1, Z7, Z1
+	VCVTPD2PS        Z1, Y1
+	VINSERTF64X4     $0x01, Y1, Z9, Z1
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS        Z0, Z1, K2, Z8
+	VMOVUPS          Z8, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -3735,180 +3735,180 @@ TEXT ·vCosAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VCVTPS2PD     Y0, Z0
-	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z7
-	VMOVAPD       Z0, Z8
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z7, Z8
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z8, Z7
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z9
-	VMOVAPD       Z7, Z10
-	VFNMADD213PD  Z0, Z9, Z10
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z0
-	VMOVAPD       Z7, Z9
-	VFNMADD213PD  Z10, Z0, Z9
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z0
-	VMOVAPD       Z7, Z7
-	VFNMADD213PD  Z9, Z0, Z7
-	VMULPD        Z7, Z7, Z0
-	VMULPD        Z0, Z7, Z9
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z10
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z0, Z10
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z0, Z10
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z0, Z10
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z0, Z10
-	VMOVAPD       Z9, Z9
-	VFMADD213PD   Z7, Z10, Z9
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z7
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z0, Z7
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z0, Z7
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z0, Z7
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z0, Z7
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z0, Z7
-	VMOVAPD       Z0, Z0
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z7, Z0
-	VPADDQ        vconstq0000000000000001<>+0(SB), Z8, Z7
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z7, K1
-	VBLENDMPD     Z0, Z9, K1, Z2
-	VPANDD        vconstq0000000000000002<>+0(SB), Z7, Z0
-	VPSLLQ        $0x3e, Z0, Z0
-	VPXORD        Z0, Z2, Z0
-	VCVTPD2PS     Z0, Y6
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z0
-	VMOVAPD       Z1, Z7
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z0, Z7
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z7, Z0
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z8
-	VMOVAPD       Z0, Z9
-	VFNMADD213PD  Z1, Z8, Z9
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z1
-	VMOVAPD       Z0, Z8
-	VFNMADD213PD  Z9, Z1, Z8
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z1
-	VMOVAPD       Z0, Z0
-	VFNMADD213PD  Z8, Z1, Z0
-	VMULPD        Z0, Z0, Z1
-	VMULPD        Z1, Z0, Z8
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z9
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z1, Z9
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z9
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z1, Z9
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z1, Z9
-	VMOVAPD       Z8, Z8
-	VFMADD213PD   Z0, Z9, Z8
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z0
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z1, Z0
-	VMOVAPD       Z1, Z1
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z0, Z1
-	VPADDQ        vconstq0000000000000001<>+0(SB), Z7, Z0
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z0, K1
-	VBLENDMPD     Z1, Z8, K1, Z3
-	VPANDD        vconstq0000000000000002<>+0(SB), Z0, Z0
-	VPSLLQ        $0x3e, Z0, Z0
-	VPXORD        Z0, Z3, Z0
-	VCVTPD2PS     Z0, Y0
-	VINSERTF64X4  $0x01, Y0, Z6, Z0
-	VMOVUPS       Z0, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VEXTRACTF64X4    $0x01, Z0, Y1
+	VCVTPS2PD        Y0, Z0
+	VCVTPS2PD        Y1, Z1
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z7
+	VMOVAPD          Z0, Z8
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z7, Z8
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z8, Z7
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z9
+	VMOVAPD          Z7, Z10
+	VFNMADD213PD     Z0, Z9, Z10
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z0
+	VMOVAPD          Z7, Z9
+	VFNMADD213PD     Z10, Z0, Z9
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z0
+	VMOVAPD          Z7, Z7
+	VFNMADD213PD     Z9, Z0, Z7
+	VMULPD           Z7, Z7, Z0
+	VMULPD           Z0, Z7, Z9
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z10
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z0, Z10
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z0, Z10
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z0, Z10
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z0, Z10
+	VMOVAPD          Z9, Z9
+	VFMADD213PD      Z7, Z10, Z9
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z7
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z0, Z7
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z0, Z7
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z0, Z7
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z0, Z7
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z0, Z7
+	VMOVAPD          Z0, Z0
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z7, Z0
+	VPADDQ.BCST      vconstq0000000000000001<>+0(SB), Z8, Z7
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z7, K1
+	VBLENDMPD        Z0, Z9, K1, Z2
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z7, Z0
+	VPSLLQ           $0x3e, Z0, Z0
+	VPXORD           Z0, Z2, Z0
+	VCVTPD2PS        Z0, Y6
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z0
+	VMOVAPD          Z1, Z7
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z0, Z7
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z7, Z0
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z8
+	VMOVAPD          Z0, Z9
+	VFNMADD213PD     Z1, Z8, Z9
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z1
+	VMOVAPD          Z0, Z8
+	VFNMADD213PD     Z9, Z1, Z8
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z1
+	VMOVAPD          Z0, Z0
+	VFNMADD213PD     Z8, Z1, Z0
+	VMULPD           Z0, Z0, Z1
+	VMULPD           Z1, Z0, Z8
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z9
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z1, Z9
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z9
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z1, Z9
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z1, Z9
+	VMOVAPD          Z8, Z8
+	VFMADD213PD      Z0, Z9, Z8
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z0
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z1, Z0
+	VMOVAPD          Z1, Z1
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z0, Z1
+	VPADDQ.BCST      vconstq0000000000000001<>+0(SB), Z7, Z0
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z0, K1
+	VBLENDMPD        Z1, Z8, K1, Z3
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z0, Z0
+	VPSLLQ           $0x3e, Z0, Z0
+	VPXORD           Z0, Z3, Z0
+	VCVTPD2PS        Z0, Y0
+	VINSERTF64X4     $0x01, Y0, Z6, Z0
+	VMOVUPS          Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ         CX, CX
-	JE            done
-	MOVL          $0x00000001, AX
-	SHLL          CL, AX
-	DECL          AX
-	KMOVW         AX, K1
-	VMOVUPS.Z     (SI), K1, Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VCVTPS2PD     Y0, Z0
-	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z2
-	VMOVAPD       Z0, Z3
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z2, Z3
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z3, Z2
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z7
-	VMOVAPD       Z2, Z8
-	VFNMADD213PD  Z0, Z7, Z8
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z0
-	VMOVAPD       Z2, Z7
-	VFNMADD213PD  Z8, Z0, Z7
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z0
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  Z7, Z0, Z2
-	VMULPD        Z2, Z2, Z0
-	VMULPD        Z0, Z2, Z7
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z8
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z0, Z8
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z0, Z8
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z0, Z8
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z0, Z8
-	VMOVAPD       Z7, Z7
-	VFMADD213PD   Z2, Z8, Z7
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z2
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z0, Z2
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z0, Z2
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z0, Z2
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z0, Z2
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z0, Z2
-	VMOVAPD       Z0, Z0
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z2, Z0
-	VPADDQ        vconstq0000000000000001<>+0(SB), Z3, Z2
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z2, K2
-	VBLENDMPD     Z0, Z7, K2, Z4
-	VPANDD        vconstq0000000000000002<>+0(SB), Z2, Z0
-	VPSLLQ        $0x3e, Z0, Z0
-	VPXORD        Z0, Z4, Z0
-	VCVTPD2PS     Z0, Y6
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z0
-	VMOVAPD       Z1, Z2
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z0, Z2
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z2, Z0
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z3
-	VMOVAPD       Z0, Z4
-	VFNMADD213PD  Z1, Z3, Z4
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z1
-	VMOVAPD       Z0, Z3
-	VFNMADD213PD  Z4, Z1, Z3
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z1
-	VMOVAPD       Z0, Z0
-	VFNMADD213PD  Z3, Z1, Z0
-	VMULPD        Z0, Z0, Z1
-	VMULPD        Z1, Z0, Z3
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z4
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z1, Z4
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z4
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z1, Z4
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z1, Z4
-	VMOVAPD       Z3, Z3
-	VFMADD213PD   Z0, Z4, Z3
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z0
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z1, Z0
-	VMOVAPD       Z1, Z1
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z0, Z1
-	VPADDQ        vconstq0000000000000001<>+0(SB), Z2, Z0
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z0, K2
-	VBLENDMPD     Z1, Z3, K2, Z5
-	VPANDD        vconstq0000000000000002<>+0(SB), Z0, Z0
-	VPSLLQ        $0x3e, Z0, Z0
-	VPXORD        Z0, Z5, Z0
-	VCVTPD2PS     Z0, Y0
-	VINSERTF64X4  $0x01, Y0, Z6, Z0
-	VMOVUPS       Z0, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VEXTRACTF64X4    $0x01, Z0, Y1
+	VCVTPS2PD        Y0, Z0
+	VCVTPS2PD        Y1, Z1
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z2
+	VMOVAPD          Z0, Z3
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z2, Z3
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z3, Z2
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z7
+	VMOVAPD          Z2, Z8
+	VFNMADD213PD     Z0, Z7, Z8
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z0
+	VMOVAPD          Z2, Z7
+	VFNMADD213PD     Z8, Z0, Z7
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z0
+	VMOVAPD          Z2, Z2
+	VFNMADD213PD     Z7, Z0, Z2
+	VMULPD           Z2, Z2, Z0
+	VMULPD           Z0, Z2, Z7
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z8
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z0, Z8
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z0, Z8
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z0, Z8
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z0, Z8
+	VMOVAPD          Z7, Z7
+	VFMADD213PD      Z2, Z8, Z7
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z2
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z0, Z2
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z0, Z2
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z0, Z2
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z0, Z2
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z0, Z2
+	VMOVAPD          Z0, Z0
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z2, Z0
+	VPADDQ.BCST      vconstq0000000000000001<>+0(SB), Z3, Z2
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z2, K2
+	VBLENDMPD        Z0, Z7, K2, Z4
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z2, Z0
+	VPSLLQ           $0x3e, Z0, Z0
+	VPXORD           Z0, Z4, Z0
+	VCVTPD2PS        Z0, Y6
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z0
+	VMOVAPD          Z1, Z2
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z0, Z2
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z2, Z0
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z3
+	VMOVAPD          Z0, Z4
+	VFNMADD213PD     Z1, Z3, Z4
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z1
+	VMOVAPD          Z0, Z3
+	VFNMADD213PD     Z4, Z1, Z3
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z1
+	VMOVAPD          Z0, Z0
+	VFNMADD213PD     Z3, Z1, Z0
+	VMULPD           Z0, Z0, Z1
+	VMULPD           Z1, Z0, Z3
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z4
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z1, Z4
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z4
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z1, Z4
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z1, Z4
+	VMOVAPD          Z3, Z3
+	VFMADD213PD      Z0, Z4, Z3
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z0
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z1, Z0
+	VMOVAPD          Z1, Z1
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z0, Z1
+	VPADDQ.BCST      vconstq0000000000000001<>+0(SB), Z2, Z0
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z0, K2
+	VBLENDMPD        Z1, Z3, K2, Z5
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z0, Z0
+	VPSLLQ           $0x3e, Z0, Z0
+	VPXORD           Z0, Z5, Z0
+	VCVTPD2PS        Z0, Y0
+	VINSERTF64X4     $0x01, Y0, Z6, Z0
+	VMOVUPS          Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -3924,172 +3924,172 @@ TEXT ·vSoftplusAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS b+28(FP), Z1
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z2
-	VMULPS       Z0, Z2, Z3
-	VMOVUPS      vconstc2d00000<>+0(SB), Z4
-	VMAXPS       Z3, Z4, Z4
-	VMOVUPS      vconst42b20000<>+0(SB), Z25
-	VMINPS       Z4, Z25, Z4
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z25
-	VMOVAPS      Z4, Z26
-	VFMADD213PS  vconst4b400000<>+0(SB), Z25, Z26
-	VSUBPS       vconst4b400000<>+0(SB), Z26, Z25
-	VMOVUPS      vconst3f318000<>+0(SB), Z26
-	VMOVAPS      Z25, Z27
-	VFNMADD213PS Z4, Z26, Z27
-	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VMOVAPS      Z25, Z26
-	VFNMADD213PS Z27, Z4, Z26
-	VMOVUPS      vconst3ab51226<>+0(SB), Z4
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z26, Z4
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z26, Z4
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z26, Z4
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z26, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z26, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z26, Z4
-	VSCALEFPS    Z25, Z4, Z4
-	VADDPS       vconst3f800000<>+0(SB), Z4, Z25
-	VSUBPS       vconst3f800000<>+0(SB), Z25, Z26
-	VSUBPS       Z4, Z26, Z26
-	VCMPPS       $0x11, vconst00800000<>+0(SB), Z25, K1
-	VMULPS       vconst4b000000<>+0(SB), Z25, Z27
-	VBLENDMPS    Z27, Z25, K1, Z5
-	VPSUBD       vconst3f3504f3<>+0(SB), Z5, Z27
-	VPSRAD       $0x17, Z27, Z28
-	VCVTDQ2PS    Z28, Z28
-	VSUBPS       vconst41b80000<>+0(SB), Z28, Z29
-	VBLENDMPS    Z29, Z28, K1, Z6
-	VPANDD       vconst007fffff<>+0(SB), Z27, Z27
-	VPADDD       vconst3f3504f3<>+0(SB), Z27, Z27
-	VSUBPS       vconst3f800000<>+0(SB), Z27, Z27
-	VMULPS       Z27, Z27, Z28
-	VMOVUPS      vconstbd9c5abb<>+0(SB), Z29
-	VFMADD213PS  vconst3e02adb4<>+0(SB), Z27, Z29
-	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z27, Z29
-	VFMADD213PS  vconst3e116d0f<>+0(SB), Z27, Z29
-	VFMADD213PS  vconstbe2a3922<>+0(SB), Z27, Z29
-	VFMADD213PS  vconst3e4cd004<>+0(SB), Z27, Z29
-	VFMADD213PS  vconstbe800113<>+0(SB), Z27, Z29
-	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z27, Z29
-	VMULPS       Z27, Z28, Z30
-	VMULPS       Z29, Z30, Z29
-	VMOVUPS      vconstb95e8083<>+0(SB), Z30
-	VFMADD231PS  Z6, Z30, Z29
-	VMOVUPS      vconst3f000000<>+0(SB), Z30
-	VFNMADD231PS Z28, Z30, Z29
-	VADDPS       Z29, Z27, Z27
-	VMOVUPS      vconst3f318000<>+0(SB), Z28
-	VFMADD231PS  Z6, Z28, Z27
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z25, K1
-	VBLENDMPS    Z25, Z27, K1, Z7
-	VCMPPS       $0x03, Z25, Z25, K1
-	VBLENDMPS    Z25, Z7, K1, Z8
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z25, K1
-	VBLENDMPS    vconst7fc00000<>+0(SB), Z8, K1, Z9
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z25, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z9, K1, Z10
-	VDIVPS       Z25, Z26, Z26
-	VSUBPS       Z26, Z10, Z26
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z4, K1
-	VBLENDMPS    Z4, Z26, K1, Z11
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z4, K1
-	VBLENDMPS    Z4, Z11, K1, Z12
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z25, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z12, K1, Z13
-	VDIVPS       Z0, Z13, Z4
-	VCMPPS       $0x1e, Z1, Z3, K1
-	VBLENDMPS    Z2, Z4, K1, Z14
-	VMOVUPS      Z14, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z2
+	VMULPS           Z0, Z2, Z3
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z4
+	VMAXPS           Z3, Z4, Z4
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z25
+	VMINPS           Z4, Z25, Z4
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z25
+	VMOVAPS          Z4, Z26
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z25, Z26
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z26, Z25
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z26
+	VMOVAPS          Z25, Z27
+	VFNMADD213PS     Z4, Z26, Z27
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z4
+	VMOVAPS          Z25, Z26
+	VFNMADD213PS     Z27, Z4, Z26
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z26, Z4
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z26, Z4
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z26, Z4
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z26, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z26, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z26, Z4
+	VSCALEFPS        Z25, Z4, Z4
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z4, Z25
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z25, Z26
+	VSUBPS           Z4, Z26, Z26
+	VCMPPS.BCST      $0x11, vconst00800000<>+0(SB), Z25, K1
+	VMULPS.BCST      vconst4b000000<>+0(SB), Z25, Z27
+	VBLENDMPS        Z27, Z25, K1, Z5
+	VPSUBD.BCST      vconst3f3504f3<>+0(SB), Z5, Z27
+	VPSRAD           $0x17, Z27, Z28
+	VCVTDQ2PS        Z28, Z28
+	VSUBPS.BCST      vconst41b80000<>+0(SB), Z28, Z29
+	VBLENDMPS        Z29, Z28, K1, Z6
+	VPANDD.BCST      vconst007fffff<>+0(SB), Z27, Z27
+	VPADDD.BCST      vconst3f3504f3<>+0(SB), Z27, Z27
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z27, Z27
+	VMULPS           Z27, Z27, Z28
+	VBROADCASTSS     vconstbd9c5abb<>+0(SB), Z29
+	VFMADD213PS.BCST vconst3e02adb4<>+0(SB), Z27, Z29
+	VFMADD213PS.BCST vconstbe06c2a1<>+0(SB), Z27, Z29
+	VFMADD213PS.BCST vconst3e116d0f<>+0(SB), Z27, Z29
+	VFMADD213PS.BCST vconstbe2a3922<>+0(SB), Z27, Z29
+	VFMADD213PS.BCST vconst3e4cd004<>+0(SB), Z27, Z29
+	VFMADD213PS.BCST vconstbe800113<>+0(SB), Z27, Z29
+	VFMADD213PS.BCST vconst3eaaaaaa<>+0(SB), Z27, Z29
+	VMULPS           Z27, Z28, Z30
+	VMULPS           Z29, Z30, Z29
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z30
+	VFMADD231PS      Z6, Z30, Z29
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z30
+	VFNMADD231PS     Z28, Z30, Z29
+	VADDPS           Z29, Z27, Z27
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z28
+	VFMADD231PS      Z6, Z28, Z27
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z25, K1
+	VBLENDMPS        Z25, Z27, K1, Z7
+	VCMPPS           $0x03, Z25, Z25, K1
+	VBLENDMPS        Z25, Z7, K1, Z8
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z25, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z8, K1, Z9
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z25, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z9, K1, Z10
+	VDIVPS           Z25, Z26, Z26
+	VSUBPS           Z26, Z10, Z26
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z4, K1
+	VBLENDMPS        Z4, Z26, K1, Z11
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z4, K1
+	VBLENDMPS        Z4, Z11, K1, Z12
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z25, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z12, K1, Z13
+	VDIVPS           Z0, Z13, Z4
+	VCMPPS           $0x1e, Z1, Z3, K1
+	VBLENDMPS        Z2, Z4, K1, Z14
+	VMOVUPS          Z14, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z2
-	VMULPS       Z0, Z2, Z3
-	VMOVUPS      vconstc2d00000<>+0(SB), Z4
-	VMAXPS       Z3, Z4, Z4
-	VMOVUPS      vconst42b20000<>+0(SB), Z5
-	VMINPS       Z4, Z5, Z4
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z5
-	VMOVAPS      Z4, Z6
-	VFMADD213PS  vconst4b400000<>+0(SB), Z5, Z6
-	VSUBPS       vconst4b400000<>+0(SB), Z6, Z5
-	VMOVUPS      vconst3f318000<>+0(SB), Z6
-	VMOVAPS      Z5, Z7
-	VFNMADD213PS Z4, Z6, Z7
-	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VMOVAPS      Z5, Z6
-	VFNMADD213PS Z7, Z4, Z6
-	VMOVUPS      vconst3ab51226<>+0(SB), Z4
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z4
-	VSCALEFPS    Z5, Z4, Z4
-	VADDPS       vconst3f800000<>+0(SB), Z4, Z5
-	VSUBPS       vconst3f800000<>+0(SB), Z5, Z6
-	VSUBPS       Z4, Z6, Z6
-	VCMPPS       $0x11, vconst00800000<>+0(SB), Z5, K2
-	VMULPS       vconst4b000000<>+0(SB), Z5, Z7
-	VBLENDMPS    Z7, Z5, K2, Z15
-	VPSUBD       vconst3f3504f3<>+0(SB), Z15, Z7
-	VPSRAD       $0x17, Z7, Z8
-	VCVTDQ2PS    Z8, Z8
-	VSUBPS       vconst41b80000<>+0(SB), Z8, Z9
-	VBLENDMPS    Z9, Z8, K2, Z16
-	VPANDD       vconst007fffff<>+0(SB), Z7, Z7
-	VPADDD       vconst3f3504f3<>+0(SB), Z7, Z7
-	VSUBPS       vconst3f800000<>+0(SB), Z7, Z7
-	VMULPS       Z7, Z7, Z8
-	VMOVUPS      vconstbd9c5abb<>+0(SB), Z9
-	VFMADD213PS  vconst3e02adb4<>+0(SB), Z7, Z9
-	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z7, Z9
-	VFMADD213PS  vconst3e116d0f<>+0(SB), Z7, Z9
-	VFMADD213PS  vconstbe2a3922<>+0(SB), Z7, Z9
-	VFMADD213PS  vconst3e4cd004<>+0(SB), Z7, Z9
-	VFMADD213PS  vconstbe800113<>+0(SB), Z7, Z9
-	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z7, Z9
-	VMULPS       Z7, Z8, Z10
-	VMULPS       Z9, Z10, Z9
-	VMOVUPS      vconstb95e8083<>+0(SB), Z10
-	VFMADD231PS  Z16, Z10, Z9
-	VMOVUPS      vconst3f000000<>+0(SB), Z10
-	VFNMADD231PS Z8, Z10, Z9
-	VADDPS       Z9, Z7, Z7
-	VMOVUPS      vconst3f318000<>+0(SB), Z8
-	VFMADD231PS  Z16, Z8, Z7
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z5, K2
-	VBLENDMPS    Z5, Z7, K2, Z17
-	VCMPPS       $0x03, Z5, Z5, K2
-	VBLENDMPS    Z5, Z17, K2, Z18
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z5, K2
-	VBLENDMPS    vconst7fc00000<>+0(SB), Z18, K2, Z19
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z5, K2
-	VBLENDMPS    vconstff800000<>+0(SB), Z19, K2, Z20
-	VDIVPS       Z5, Z6, Z6
-	VSUBPS       Z6, Z20, Z6
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z4, K2
-	VBLENDMPS    Z4, Z6, K2, Z21
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z4, K2
-	VBLENDMPS    Z4, Z21, K2, Z22
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z5, K2
-	VBLENDMPS    vconstff800000<>+0(SB), Z22, K2, Z23
-	VDIVPS       Z0, Z23, Z0
-	VCMPPS       $0x1e, Z1, Z3, K2
-	VBLENDMPS    Z2, Z0, K2, Z24
-	VMOVUPS      Z24, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z2
+	VMULPS           Z0, Z2, Z3
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z4
+	VMAXPS           Z3, Z4, Z4
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z5
+	VMINPS           Z4, Z5, Z4
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z5
+	VMOVAPS          Z4, Z6
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z5, Z6
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z6, Z5
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z6
+	VMOVAPS          Z5, Z7
+	VFNMADD213PS     Z4, Z6, Z7
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z4
+	VMOVAPS          Z5, Z6
+	VFNMADD213PS     Z7, Z4, Z6
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z6, Z4
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z6, Z4
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z6, Z4
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z6, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z6, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z6, Z4
+	VSCALEFPS        Z5, Z4, Z4
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z4, Z5
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z5, Z6
+	VSUBPS           Z4, Z6, Z6
+	VCMPPS.BCST      $0x11, vconst00800000<>+0(SB), Z5, K2
+	VMULPS.BCST      vconst4b000000<>+0(SB), Z5, Z7
+	VBLENDMPS        Z7, Z5, K2, Z15
+	VPSUBD.BCST      vconst3f3504f3<>+0(SB), Z15, Z7
+	VPSRAD           $0x17, Z7, Z8
+	VCVTDQ2PS        Z8, Z8
+	VSUBPS.BCST      vconst41b80000<>+0(SB), Z8, Z9
+	VBLENDMPS        Z9, Z8, K2, Z16
+	VPANDD.BCST      vconst007fffff<>+0(SB), Z7, Z7
+	VPADDD.BCST      vconst3f3504f3<>+0(SB), Z7, Z7
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z7, Z7
+	VMULPS           Z7, Z7, Z8
+	VBROADCASTSS     vconstbd9c5abb<>+0(SB), Z9
+	VFMADD213PS.BCST vconst3e02adb4<>+0(SB), Z7, Z9
+	VFMADD213PS.BCST vconstbe06c2a1<>+0(SB), Z7, Z9
+	VFMADD213PS.BCST vconst3e116d0f<>+0(SB), Z7, Z9
+	VFMADD213PS.BCST vconstbe2a3922<>+0(SB), Z7, Z9
+	VFMADD213PS.BCST vconst3e4cd004<>+0(SB), Z7, Z9
+	VFMADD213PS.BCST vconstbe800113<>+0(SB), Z7, Z9
+	VFMADD213PS.BCST vconst3eaaaaaa<>+0(SB), Z7, Z9
+	VMULPS           Z7, Z8, Z10
+	VMULPS           Z9, Z10, Z9
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z10
+	VFMADD231PS      Z16, Z10, Z9
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z10
+	VFNMADD231PS     Z8, Z10, Z9
+	VADDPS           Z9, Z7, Z7
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z8
+	VFMADD231PS      Z16, Z8, Z7
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z5, K2
+	VBLENDMPS        Z5, Z7, K2, Z17
+	VCMPPS           $0x03, Z5, Z5, K2
+	VBLENDMPS        Z5, Z17, K2, Z18
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z5, K2
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z18, K2, Z19
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z5, K2
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z19, K2, Z20
+	VDIVPS           Z5, Z6, Z6
+	VSUBPS           Z6, Z20, Z6
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z4, K2
+	VBLENDMPS        Z4, Z6, K2, Z21
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z4, K2
+	VBLENDMPS        Z4, Z21, K2, Z22
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z5, K2
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z22, K2, Z23
+	VDIVPS           Z0, Z23, Z0
+	VCMPPS           $0x1e, Z1, Z3, K2
+	VBLENDMPS        Z2, Z0, K2, Z24
+	VMOVUPS          Z24, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -4192,11 +4192,11 @@ loop:
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VCVTPS2PD     Y0, Z0
 	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z3
 	VMULPD        Z0, Z0, Z0
 	VDIVPD        Z0, Z3, Z0
 	VCVTPD2PS     Z0, Y2
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z0
 	VMULPD        Z1, Z1, Z1
 	VDIVPD        Z1, Z0, Z0
 	VCVTPD2PS     Z0, Y0
@@ -4206,11 +4206,11 @@ loop:
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VCVTPS2PD     Y0, Z0
 	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z3
 	VMULPD        Z0, Z0, Z0
 	VDIVPD        Z0, Z3, Z0
 	VCVTPD2PS     Z0, Y2
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z0
 	VMULPD        Z1, Z1, Z1
 	VDIVPD        Z1, Z0, Z0
 	VCVTPD2PS     Z0, Y0
@@ -4228,11 +4228,11 @@ single:
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VCVTPS2PD     Y0, Z0
 	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z3
 	VMULPD        Z0, Z0, Z0
 	VDIVPD        Z0, Z3, Z0
 	VCVTPD2PS     Z0, Y2
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z0
 	VMULPD        Z1, Z1, Z1
 	VDIVPD        Z1, Z0, Z0
 	VCVTPD2PS     Z0, Y0
@@ -4254,11 +4254,11 @@ tail:
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VCVTPS2PD     Y0, Z0
 	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z3
 	VMULPD        Z0, Z0, Z0
 	VDIVPD        Z0, Z3, Z0
 	VCVTPD2PS     Z0, Y2
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z0
 	VMULPD        Z1, Z1, Z1
 	VDIVPD        Z1, Z0, Z0
 	VCVTPD2PS     Z0, Y0
@@ -4277,164 +4277,164 @@ TEXT ·vInvSqrtAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ          CX, $0x00000020
-	JB            single
-	VMOVUPS       (SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VCVTPS2PD     Y0, Z2
-	VCVTPS2PD     Y1, Z1
-	VRSQRT14PD    Z2, Z12
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z2
-	VMULPD        Z12, Z12, Z13
-	VMOVAPD       Z2, Z14
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z13, Z14
-	VMULPD        Z14, Z12, Z12
-	VMULPD        Z12, Z12, Z13
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z13, Z2
-	VMULPD        Z2, Z12, Z2
-	VCVTPD2PS     Z2, Y11
-	VRSQRT14PD    Z1, Z2
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z1, Z1
-	VMULPD        Z2, Z2, Z12
-	VMOVAPD       Z1, Z13
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z12, Z13
-	VMULPD        Z13, Z2, Z2
-	VMULPD        Z2, Z2, Z12
-	VMOVAPD       Z1, Z1
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z12, Z1
-	VMULPD        Z1, Z2, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z11, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS     vconst7f800000<>+0(SB), Z1, K1, Z3
-	VPANDD        vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VXORPS        Z0, Z0, Z0
-	VBLENDMPS     Z0, Z3, K1, Z4
-	VMOVUPS       Z4, (DI)
-	VMOVUPS       64(SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y2
-	VCVTPS2PD     Y0, Z1
-	VCVTPS2PD     Y2, Z2
-	VRSQRT14PD    Z1, Z12
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z1, Z1
-	VMULPD        Z12, Z12, Z13
-	VMOVAPD       Z1, Z14
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z13, Z14
-	VMULPD        Z14, Z12, Z12
-	VMULPD        Z12, Z12, Z13
-	VMOVAPD       Z1, Z1
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z13, Z1
-	VMULPD        Z1, Z12, Z1
-	VCVTPD2PS     Z1, Y11
-	VRSQRT14PD    Z2, Z1
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z2
-	VMULPD        Z1, Z1, Z12
-	VMOVAPD       Z2, Z13
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z12, Z13
-	VMULPD        Z13, Z1, Z1
-	VMULPD        Z1, Z1, Z12
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z12, Z2
-	VMULPD        Z2, Z1, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z11, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS     vconst7f800000<>+0(SB), Z1, K1, Z5
-	VPANDD        vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VXORPS        Z0, Z0, Z0
-	VBLENDMPS     Z0, Z5, K1, Z6
-	VMOVUPS       Z6, 64(DI)
-	ADDQ          $0x00000080, DI
-	ADDQ          $0x00000080, SI
-	SUBQ          $0x00000020, CX
-	JMP           loop
+	CMPQ              CX, $0x00000020
+	JB                single
+	VMOVUPS           (SI), Z0
+	VEXTRACTF64X4     $0x01, Z0, Y1
+	VCVTPS2PD         Y0, Z2
+	VCVTPS2PD         Y1, Z1
+	VRSQRT14PD        Z2, Z12
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z2, Z2
+	VMULPD            Z12, Z12, Z13
+	VMOVAPD           Z2, Z14
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z13, Z14
+	VMULPD            Z14, Z12, Z12
+	VMULPD            Z12, Z12, Z13
+	VMOVAPD           Z2, Z2
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z13, Z2
+	VMULPD            Z2, Z12, Z2
+	VCVTPD2PS         Z2, Y11
+	VRSQRT14PD        Z1, Z2
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z1, Z1
+	VMULPD            Z2, Z2, Z12
+	VMOVAPD           Z1, Z13
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z12, Z13
+	VMULPD            Z13, Z2, Z2
+	VMULPD            Z2, Z2, Z12
+	VMOVAPD           Z1, Z1
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z12, Z1
+	VMULPD            Z1, Z2, Z1
+	VCVTPD2PS         Z1, Y1
+	VINSERTF64X4      $0x01, Y1, Z11, Z1
+	VCMPPS.BCST       $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST    vconst7f800000<>+0(SB), Z1, K1, Z3
+	VPANDD.BCST       vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST       $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VXORPS            Z0, Z0, Z0
+	VBLENDMPS         Z0, Z3, K1, Z4
+	VMOVUPS           Z4, (DI)
+	VMOVUPS           64(SI), Z0
+	VEXTRACTF64X4     $0x01, Z0, Y2
+	VCVTPS2PD         Y0, Z1
+	VCVTPS2PD         Y2, Z2
+	VRSQRT14PD        Z1, Z12
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z1, Z1
+	VMULPD            Z12, Z12, Z13
+	VMOVAPD           Z1, Z14
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z13, Z14
+	VMULPD            Z14, Z12, Z12
+	VMULPD            Z12, Z12, Z13
+	VMOVAPD           Z1, Z1
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z13, Z1
+	VMULPD            Z1, Z12, Z1
+	VCVTPD2PS         Z1, Y11
+	VRSQRT14PD        Z2, Z1
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z2, Z2
+	VMULPD            Z1, Z1, Z12
+	VMOVAPD           Z2, Z13
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z12, Z13
+	VMULPD            Z13, Z1, Z1
+	VMULPD            Z1, Z1, Z12
+	VMOVAPD           Z2, Z2
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z12, Z2
+	VMULPD            Z2, Z1, Z1
+	VCVTPD2PS         Z1, Y1
+	VINSERTF64X4      $0x01, Y1, Z11, Z1
+	VCMPPS.BCST       $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST    vconst7f800000<>+0(SB), Z1, K1, Z5
+	VPANDD.BCST       vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST       $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VXORPS            Z0, Z0, Z0
+	VBLENDMPS         Z0, Z5, K1, Z6
+	VMOVUPS           Z6, 64(DI)
+	ADDQ              $0x00000080, DI
+	ADDQ              $0x00000080, SI
+	SUBQ              $0x00000020, CX
+	JMP               loop
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y2
-	VCVTPS2PD     Y0, Z1
-	VCVTPS2PD     Y2, Z2
-	VRSQRT14PD    Z1, Z3
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z1, Z1
-	VMULPD        Z3, Z3, Z4
-	VMOVAPD       Z1, Z5
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z4, Z5
-	VMULPD        Z5, Z3, Z3
-	VMULPD        Z3, Z3, Z4
-	VMOVAPD       Z1, Z1
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z4, Z1
-	VMULPD        Z1, Z3, Z1
-	VCVTPD2PS     Z1, Y11
-	VRSQRT14PD    Z2, Z1
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z2
-	VMULPD        Z1, Z1, Z3
-	VMOVAPD       Z2, Z4
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z3, Z4
-	VMULPD        Z4, Z1, Z1
-	VMULPD        Z1, Z1, Z3
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z3, Z2
-	VMULPD        Z2, Z1, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z11, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS     vconst7f800000<>+0(SB), Z1, K1, Z7
-	VPANDD        vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VXORPS        Z0, Z0, Z0
-	VBLENDMPS     Z0, Z7, K1, Z8
-	VMOVUPS       Z8, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ              CX, $0x00000010
+	JB                tail
+	VMOVUPS           (SI), Z0
+	VEXTRACTF64X4     $0x01, Z0, Y2
+	VCVTPS2PD         Y0, Z1
+	VCVTPS2PD         Y2, Z2
+	VRSQRT14PD        Z1, Z3
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z1, Z1
+	VMULPD            Z3, Z3, Z4
+	VMOVAPD           Z1, Z5
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z4, Z5
+	VMULPD            Z5, Z3, Z3
+	VMULPD            Z3, Z3, Z4
+	VMOVAPD           Z1, Z1
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z4, Z1
+	VMULPD            Z1, Z3, Z1
+	VCVTPD2PS         Z1, Y11
+	VRSQRT14PD        Z2, Z1
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z2, Z2
+	VMULPD            Z1, Z1, Z3
+	VMOVAPD           Z2, Z4
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z3, Z4
+	VMULPD            Z4, Z1, Z1
+	VMULPD            Z1, Z1, Z3
+	VMOVAPD           Z2, Z2
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z3, Z2
+	VMULPD            Z2, Z1, Z1
+	VCVTPD2PS         Z1, Y1
+	VINSERTF64X4      $0x01, Y1, Z11, Z1
+	VCMPPS.BCST       $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST    vconst7f800000<>+0(SB), Z1, K1, Z7
+	VPANDD.BCST       vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST       $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VXORPS            Z0, Z0, Z0
+	VBLENDMPS         Z0, Z7, K1, Z8
+	VMOVUPS           Z8, (DI)
+	ADDQ              $0x00000040, DI
+	ADDQ              $0x00000040, SI
+	SUBQ              $0x00000010, CX
+	JMP               single
 
 tail:
-	TESTQ         CX, CX
-	JE            done
-	MOVL          $0x00000001, AX
-	SHLL          CL, AX
-	DECL          AX
-	KMOVW         AX, K1
-	VMOVUPS.Z     (SI), K1, Z0
-	VEXTRACTF64X4 $0x01, Z0, Y2
-	VCVTPS2PD     Y0, Z1
-	VCVTPS2PD     Y2, Z2
-	VRSQRT14PD    Z1, Z3
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z1, Z1
-	VMULPD        Z3, Z3, Z4
-	VMOVAPD       Z1, Z5
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z4, Z5
-	VMULPD        Z5, Z3, Z3
-	VMULPD        Z3, Z3, Z4
-	VMOVAPD       Z1, Z1
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z4, Z1
-	VMULPD        Z1, Z3, Z1
-	VCVTPD2PS     Z1, Y11
-	VRSQRT14PD    Z2, Z1
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z2
-	VMULPD        Z1, Z1, Z3
-	VMOVAPD       Z2, Z4
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z3, Z4
-	VMULPD        Z4, Z1, Z1
-	VMULPD        Z1, Z1, Z3
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z3, Z2
-	VMULPD        Z2, Z1, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z11, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS     vconst7f800000<>+0(SB), Z1, K2, Z9
-	VPANDD        vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z0, K2
-	VXORPS        Z0, Z0, Z0
-	VBLENDMPS     Z0, Z9, K2, Z10
-	VMOVUPS       Z10, K1, (DI)
+	TESTQ             CX, CX
+	JE                done
+	MOVL              $0x00000001, AX
+	SHLL              CL, AX
+	DECL              AX
+	KMOVW             AX, K1
+	VMOVUPS.Z         (SI), K1, Z0
+	VEXTRACTF64X4     $0x01, Z0, Y2
+	VCVTPS2PD         Y0, Z1
+	VCVTPS2PD         Y2, Z2
+	VRSQRT14PD        Z1, Z3
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z1, Z1
+	VMULPD            Z3, Z3, Z4
+	VMOVAPD           Z1, Z5
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z4, Z5
+	VMULPD            Z5, Z3, Z3
+	VMULPD            Z3, Z3, Z4
+	VMOVAPD           Z1, Z1
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z4, Z1
+	VMULPD            Z1, Z3, Z1
+	VCVTPD2PS         Z1, Y11
+	VRSQRT14PD        Z2, Z1
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z2, Z2
+	VMULPD            Z1, Z1, Z3
+	VMOVAPD           Z2, Z4
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z3, Z4
+	VMULPD            Z4, Z1, Z1
+	VMULPD            Z1, Z1, Z3
+	VMOVAPD           Z2, Z2
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z3, Z2
+	VMULPD            Z2, Z1, Z1
+	VCVTPD2PS         Z1, Y1
+	VINSERTF64X4      $0x01, Y1, Z11, Z1
+	VCMPPS.BCST       $0x00, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS.BCST    vconst7f800000<>+0(SB), Z1, K2, Z9
+	VPANDD.BCST       vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST       $0x00, vconst7f800000<>+0(SB), Z0, K2
+	VXORPS            Z0, Z0, Z0
+	VBLENDMPS         Z0, Z9, K2, Z10
+	VMOVUPS           Z10, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -4470,274 +4470,274 @@ TEXT ·vPowAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS b+28(FP), Z1
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z2
-	VCVTPS2PD     Y0, Z3
-	VCVTPS2PD     Y1, Z4
-	VADDPD        Z4, Z3, Z3
-	VEXTRACTF64X4 $0x01, Z2, Y4
-	VCVTPS2PD     Y2, Z2
-	VCVTPS2PD     Y4, Z4
-	VPSRLQ        $0x34, Z2, Z14
-	VPANDD        vconstq000fffffffffffff<>+0(SB), Z2, Z2
-	VPORD         vconstq3ff0000000000000<>+0(SB), Z2, Z2
-	VCMPPD        $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z2, K1
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z15
-	VBLENDMPD     Z15, Z2, K1, Z6
-	VXORPS        Z2, Z2, Z2
-	VBLENDMPD     vconstq0000000000000001<>+0(SB), Z2, K1, Z7
-	VPADDQ        Z7, Z14, Z14
-	VPORD         vconstq4330000000000000<>+0(SB), Z14, Z2
-	VSUBPD        vconstq43300000000003ff<>+0(SB), Z2, Z2
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z6, Z14
-	VADDPD        vconstq4000000000000000<>+0(SB), Z14, Z15
-	VDIVPD        Z15, Z14, Z14
-	VADDPD        Z14, Z14, Z15
-	VMULPD        Z14, Z14, Z14
-	VMULPD        Z14, Z15, Z16
-	VMOVUPD       vconstq3fae1e1e1e1e1e1e<>+0(SB), Z17
-	VFMADD213PD   vconstq3fb1111111111111<>+0(SB), Z14, Z17
-	VFMADD213PD   vconstq3fb3b13b13b13b14<>+0(SB), Z14, Z17
-	VFMADD213PD   vconstq3fb745d1745d1746<>+0(SB), Z14, Z17
-	VFMADD213PD   vconstq3fbc71c71c71c71c<>+0(SB), Z14, Z17
-	VFMADD213PD   vconstq3fc2492492492492<>+0(SB), Z14, Z17
-	VFMADD213PD   vconstq3fc999999999999a<>+0(SB), Z14, Z17
-	VFMADD213PD   vconstq3fd5555555555555<>+0(SB), Z14, Z17
-	VMOVAPD       Z16, Z14
-	VFMADD213PD   Z15, Z17, Z14
-	VMOVUPD       vconstq3fe62e42fefa39ef<>+0(SB), Z15
-	VMOVAPD       Z2, Z2
-	VFMADD213PD   Z14, Z15, Z2
-	VMULPD        Z3, Z2, Z2
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z2, Z2
-	VMINPD        vconstq4069000000000000<>+0(SB), Z2, Z2
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z14
-	VMOVAPD       Z2, Z15
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z14, Z15
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z15, Z14
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z16
-	VMOVAPD       Z14, Z17
-	VFNMADD213PD  Z2, Z16, Z17
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z2
-	VMOVAPD       Z14, Z14
-	VFNMADD213PD  Z17, Z2, Z14
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z2
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z14, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z14, Z2
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z15, Z14
-	VPSLLQ        $0x34, Z14, Z14
-	VMULPD        Z14, Z2, Z2
-	VCVTPD2PS     Z2, Y5
-	VPSRLQ        $0x34, Z4, Z2
-	VPANDD        vconstq000fffffffffffff<>+0(SB), Z4, Z4
-	VPORD         vconstq3ff0000000000000<>+0(SB), Z4, Z4
-	VCMPPD        $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z4, K1
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z4, Z14
-	VBLENDMPD     Z14, Z4, K1, Z8
-	VXORPS        Z4, Z4, Z4
-	VBLENDMPD     vconstq0000000000000001<>+0(SB), Z4, K1, Z9
-	VPADDQ        Z9, Z2, Z2
-	VPORD         vconstq4330000000000000<>+0(SB), Z2, Z2
-	VSUBPD        vconstq43300000000003ff<>+0(SB), Z2, Z2
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z8, Z4
-	VADDPD        vconstq4000000000000000<>+0(SB), Z4, Z14
-	VDIVPD        Z14, Z4, Z4
-	VADDPD        Z4, Z4, Z14
-	VMULPD        Z4, Z4, Z4
-	VMULPD        Z4, Z14, Z15
-	VMOVUPD       vconstq3fae1e1e1e1e1e1e<>+0(SB), Z16
-	VFMADD213PD   vconstq3fb1111111111111<>+0(SB), Z4, Z16
-	VFMADD213PD   vconstq3fb3b13b13b13b14<>+0(SB), Z4, Z16
-	VFMADD213PD   vconstq3fb745d1745d1746<>+0(SB), Z4, Z16
-	VFMADD213PD   vconstq3fbc71c71c71c71c<>+0(SB), Z4, Z16
-	VFMADD213PD   vconstq3fc2492492492492<>+0(SB), Z4, Z16
-	VFMADD213PD   vconstq3fc999999999999a<>+0(SB), Z4, Z16
-	VFMADD213PD   vconstq3fd5555555555555<>+0(SB), Z4, Z16
-	VMOVAPD       Z15, Z4
-	VFMADD213PD   Z14, Z16, Z4
-	VMOVUPD       vconstq3fe62e42fefa39ef<>+0(SB), Z14
-	VMOVAPD       Z2, Z2
-	VFMADD213PD   Z4, Z14, Z2
-	VMULPD        Z3, Z2, Z2
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z2, Z2
-	VMINPD        vconstq4069000000000000<>+0(SB), Z2, Z2
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z3
-	VMOVAPD       Z2, Z4
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z3, Z4
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z4, Z3
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z14
-	VMOVAPD       Z3, Z15
-	VFNMADD213PD  Z2, Z14, Z15
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z2
-	VMOVAPD       Z3, Z3
-	VFNMADD213PD  Z15, Z2, Z3
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z2
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z3, Z2
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z4, Z3
-	VPSLLQ        $0x34, Z3, Z3
-	VMULPD        Z3, Z2, Z2
-	VCVTPD2PS     Z2, Y2
-	VINSERTF64X4  $0x01, Y2, Z5, Z2
-	VMOVUPS       Z2, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z2
+	VCVTPS2PD        Y0, Z3
+	VCVTPS2PD        Y1, Z4
+	VADDPD           Z4, Z3, Z3
+	VEXTRACTF64X4    $0x01, Z2, Y4
+	VCVTPS2PD        Y2, Z2
+	VCVTPS2PD        Y4, Z4
+	VPSRLQ           $0x34, Z2, Z14
+	VPANDQ.BCST      vconstq000fffffffffffff<>+0(SB), Z2, Z2
+	VPORQ.BCST       vconstq3ff0000000000000<>+0(SB), Z2, Z2
+	VCMPPD.BCST      $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z2, K1
+	VMULPD.BCST      vconstq3fe0000000000000<>+0(SB), Z2, Z15
+	VBLENDMPD        Z15, Z2, K1, Z6
+	VXORPS           Z2, Z2, Z2
+	VBLENDMPD.BCST   vconstq0000000000000001<>+0(SB), Z2, K1, Z7
+	VPADDQ           Z7, Z14, Z14
+	VPORQ.BCST       vconstq4330000000000000<>+0(SB), Z14, Z2
+	VSUBPD.BCST      vconstq43300000000003ff<>+0(SB), Z2, Z2
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z6, Z14
+	VADDPD.BCST      vconstq4000000000000000<>+0(SB), Z14, Z15
+	VDIVPD           Z15, Z14, Z14
+	VADDPD           Z14, Z14, Z15
+	VMULPD           Z14, Z14, Z14
+	VMULPD           Z14, Z15, Z16
+	VBROADCASTSD     vconstq3fae1e1e1e1e1e1e<>+0(SB), Z17
+	VFMADD213PD.BCST vconstq3fb1111111111111<>+0(SB), Z14, Z17
+	VFMADD213PD.BCST vconstq3fb3b13b13b13b14<>+0(SB), Z14, Z17
+	VFMADD213PD.BCST vconstq3fb745d1745d1746<>+0(SB), Z14, Z17
+	VFMADD213PD.BCST vconstq3fbc71c71c71c71c<>+0(SB), Z14, Z17
+	VFMADD213PD.BCST vconstq3fc2492492492492<>+0(SB), Z14, Z17
+	VFMADD213PD.BCST vconstq3fc999999999999a<>+0(SB), Z14, Z17
+	VFMADD213PD.BCST vconstq3fd5555555555555<>+0(SB), Z14, Z17
+	VMOVAPD          Z16, Z14
+	VFMADD213PD      Z15, Z17, Z14
+	VBROADCASTSD     vconstq3fe62e42fefa39ef<>+0(SB), Z15
+	VMOVAPD          Z2, Z2
+	VFMADD213PD      Z14, Z15, Z2
+	VMULPD           Z3, Z2, Z2
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z2, Z2
+	VMINPD.BCST      vconstq4069000000000000<>+0(SB), Z2, Z2
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z14
+	VMOVAPD          Z2, Z15
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z14, Z15
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z15, Z14
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z16
+	VMOVAPD          Z14, Z17
+	VFNMADD213PD     Z2, Z16, Z17
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z2
+	VMOVAPD          Z14, Z14
+	VFNMADD213PD     Z17, Z2, Z14
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z2
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z14, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z14, Z2
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z15, Z14
+	VPSLLQ           $0x34, Z14, Z14
+	VMULPD           Z14, Z2, Z2
+	VCVTPD2PS        Z2, Y5
+	VPSRLQ           $0x34, Z4, Z2
+	VPANDQ.BCST      vconstq000fffffffffffff<>+0(SB), Z4, Z4
+	VPORQ.BCST       vconstq3ff0000000000000<>+0(SB), Z4, Z4
+	VCMPPD.BCST      $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z4, K1
+	VMULPD.BCST      vconstq3fe0000000000000<>+0(SB), Z4, Z14
+	VBLENDMPD        Z14, Z4, K1, Z8
+	VXORPS           Z4, Z4, Z4
+	VBLENDMPD.BCST   vconstq0000000000000001<>+0(SB), Z4, K1, Z9
+	VPADDQ           Z9, Z2, Z2
+	VPORQ.BCST       vconstq4330000000000000<>+0(SB), Z2, Z2
+	VSUBPD.BCST      vconstq43300000000003ff<>+0(SB), Z2, Z2
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z8, Z4
+	VADDPD.BCST      vconstq4000000000000000<>+0(SB), Z4, Z14
+	VDIVPD           Z14, Z4, Z4
+	VADDPD           Z4, Z4, Z14
+	VMULPD           Z4, Z4, Z4
+	VMULPD           Z4, Z14, Z15
+	VBROADCASTSD     vconstq3fae1e1e1e1e1e1e<>+0(SB), Z16
+	VFMADD213PD.BCST vconstq3fb1111111111111<>+0(SB), Z4, Z16
+	VFMADD213PD.BCST vconstq3fb3b13b13b13b14<>+0(SB), Z4, Z16
+	VFMADD213PD.BCST vconstq3fb745d1745d1746<>+0(SB), Z4, Z16
+	VFMADD213PD.BCST vconstq3fbc71c71c71c71c<>+0(SB), Z4, Z16
+	VFMADD213PD.BCST vconstq3fc2492492492492<>+0(SB), Z4, Z16
+	VFMADD213PD.BCST vconstq3fc999999999999a<>+0(SB), Z4, Z16
+	VFMADD213PD.BCST vconstq3fd5555555555555<>+0(SB), Z4, Z16
+	VMOVAPD          Z15, Z4
+	VFMADD213PD      Z14, Z16, Z4
+	VBROADCASTSD     vconstq3fe62e42fefa39ef<>+0(SB), Z14
+	VMOVAPD          Z2, Z2
+	VFMADD213PD      Z4, Z14, Z2
+	VMULPD           Z3, Z2, Z2
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z2, Z2
+	VMINPD.BCST      vconstq4069000000000000<>+0(SB), Z2, Z2
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z3
+	VMOVAPD          Z2, Z4
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z3, Z4
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z4, Z3
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z14
+	VMOVAPD          Z3, Z15
+	VFNMADD213PD     Z2, Z14, Z15
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z2
+	VMOVAPD          Z3, Z3
+	VFNMADD213PD     Z15, Z2, Z3
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z2
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z3, Z2
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z4, Z3
+	VPSLLQ           $0x34, Z3, Z3
+	VMULPD           Z3, Z2, Z2
+	VCVTPD2PS        Z2, Y2
+	VINSERTF64X4     $0x01, Y2, Z5, Z2
+	VMOVUPS          Z2, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ         CX, CX
-	JE            done
-	MOVL          $0x00000001, AX
-	SHLL          CL, AX
-	DECL          AX
-	KMOVW         AX, K1
-	VMOVUPS.Z     (SI), K1, Z2
-	VCVTPS2PD     Y0, Z0
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z2, Y1
-	VCVTPS2PD     Y2, Z2
-	VCVTPS2PD     Y1, Z1
-	VPSRLQ        $0x34, Z2, Z3
-	VPANDD        vconstq000fffffffffffff<>+0(SB), Z2, Z2
-	VPORD         vconstq3ff0000000000000<>+0(SB), Z2, Z2
-	VCMPPD        $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z2, K2
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z4
-	VBLENDMPD     Z4, Z2, K2, Z10
-	VXORPS        Z2, Z2, Z2
-	VBLENDMPD     vconstq0000000000000001<>+0(SB), Z2, K2, Z11
-	VPADDQ        Z11, Z3, Z3
-	VPORD         vconstq4330000000000000<>+0(SB), Z3, Z2
-	VSUBPD        vconstq43300000000003ff<>+0(SB), Z2, Z2
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z10, Z3
-	VADDPD        vconstq4000000000000000<>+0(SB), Z3, Z4
-	VDIVPD        Z4, Z3, Z3
-	VADDPD        Z3, Z3, Z4
-	VMULPD        Z3, Z3, Z3
-	VMULPD        Z3, Z4, Z6
-	VMOVUPD       vconstq3fae1e1e1e1e1e1e<>+0(SB), Z7
-	VFMADD213PD   vconstq3fb1111111111111<>+0(SB), Z3, Z7
-	VFMADD213PD   vconstq3fb3b13b13b13b14<>+0(SB), Z3, Z7
-	VFMADD213PD   vconstq3fb745d1745d1746<>+0(SB), Z3, Z7
-	VFMADD213PD   vconstq3fbc71c71c71c71c<>+0(SB), Z3, Z7
-	VFMADD213PD   vconstq3fc2492492492492<>+0(SB), Z3, Z7
-	VFMADD213PD   vconstq3fc999999999999a<>+0(SB), Z3, Z7
-	VFMADD213PD   vconstq3fd5555555555555<>+0(SB), Z3, Z7
-	VMOVAPD       Z6, Z3
-	VFMADD213PD   Z4, Z7, Z3
-	VMOVUPD       vconstq3fe62e42fefa39ef<>+0(SB), Z4
-	VMOVAPD       Z2, Z2
-	VFMADD213PD   Z3, Z4, Z2
-	VMULPD        Z0, Z2, Z2
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z2, Z2
-	VMINPD        vconstq4069000000000000<>+0(SB), Z2, Z2
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z3
-	VMOVAPD       Z2, Z4
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z3, Z4
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z4, Z3
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z6
-	VMOVAPD       Z3, Z7
-	VFNMADD213PD  Z2, Z6, Z7
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z2
-	VMOVAPD       Z3, Z3
-	VFNMADD213PD  Z7, Z2, Z3
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z2
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z3, Z2
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z4, Z3
-	VPSLLQ        $0x34, Z3, Z3
-	VMULPD        Z3, Z2, Z2
-	VCVTPD2PS     Z2, Y5
-	VPSRLQ        $0x34, Z1, Z2
-	VPANDD        vconstq000fffffffffffff<>+0(SB), Z1, Z1
-	VPORD         vconstq3ff0000000000000<>+0(SB), Z1, Z1
-	VCMPPD        $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z1, K2
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z1, Z3
-	VBLENDMPD     Z3, Z1, K2, Z12
-	VXORPS        Z1, Z1, Z1
-	VBLENDMPD     vconstq0000000000000001<>+0(SB), Z1, K2, Z13
-	VPADDQ        Z13, Z2, Z2
-	VPORD         vconstq4330000000000000<>+0(SB), Z2, Z1
-	VSUBPD        vconstq43300000000003ff<>+0(SB), Z1, Z1
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z12, Z2
-	VADDPD        vconstq4000000000000000<>+0(SB), Z2, Z3
-	VDIVPD        Z3, Z2, Z2
-	VADDPD        Z2, Z2, Z3
-	VMULPD        Z2, Z2, Z2
-	VMULPD        Z2, Z3, Z4
-	VMOVUPD       vconstq3fae1e1e1e1e1e1e<>+0(SB), Z6
-	VFMADD213PD   vconstq3fb1111111111111<>+0(SB), Z2, Z6
-	VFMADD213PD   vconstq3fb3b13b13b13b14<>+0(SB), Z2, Z6
-	VFMADD213PD   vconstq3fb745d1745d1746<>+0(SB), Z2, Z6
-	VFMADD213PD   vconstq3fbc71c71c71c71c<>+0(SB), Z2, Z6
-	VFMADD213PD   vconstq3fc2492492492492<>+0(SB), Z2, Z6
-	VFMADD213PD   vconstq3fc999999999999a<>+0(SB), Z2, Z6
-	VFMADD213PD   vconstq3fd5555555555555<>+0(SB), Z2, Z6
-	VMOVAPD       Z4, Z2
-	VFMADD213PD   Z3, Z6, Z2
-	VMOVUPD       vconstq3fe62e42fefa39ef<>+0(SB), Z3
-	VMOVAPD       Z1, Z1
-	VFMADD213PD   Z2, Z3, Z1
-	VMULPD        Z0, Z1, Z0
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z0, Z0
-	VMINPD        vconstq4069000000000000<>+0(SB), Z0, Z0
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z1
-	VMOVAPD       Z0, Z2
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z1, Z2
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z2, Z1
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z3
-	VMOVAPD       Z1, Z4
-	VFNMADD213PD  Z0, Z3, Z4
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z0
-	VMOVAPD       Z1, Z1
-	VFNMADD213PD  Z4, Z0, Z1
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z0
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z1, Z0
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z2, Z1
-	VPSLLQ        $0x34, Z1, Z1
-	VMULPD        Z1, Z0, Z0
-	VCVTPD2PS     Z0, Y0
-	VINSERTF64X4  $0x01, Y0, Z5, Z0
-	VMOVUPS       Z0, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z2
+	VCVTPS2PD        Y0, Z0
+	VCVTPS2PD        Y1, Z1
+	VADDPD           Z1, Z0, Z0
+	VEXTRACTF64X4    $0x01, Z2, Y1
+	VCVTPS2PD        Y2, Z2
+	VCVTPS2PD        Y1, Z1
+	VPSRLQ           $0x34, Z2, Z3
+	VPANDQ.BCST      vconstq000fffffffffffff<>+0(SB), Z2, Z2
+	VPORQ.BCST       vconstq3ff0000000000000<>+0(SB), Z2, Z2
+	VCMPPD.BCST      $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z2, K2
+	VMULPD.BCST      vconstq3fe0000000000000<>+0(SB), Z2, Z4
+	VBLENDMPD        Z4, Z2, K2, Z10
+	VXORPS           Z2, Z2, Z2
+	VBLENDMPD.BCST   vconstq0000000000000001<>+0(SB), Z2, K2, Z11
+	VPADDQ           Z11, Z3, Z3
+	VPORQ.BCST       vconstq4330000000000000<>+0(SB), Z3, Z2
+	VSUBPD.BCST      vconstq43300000000003ff<>+0(SB), Z2, Z2
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z10, Z3
+	VADDPD.BCST      vconstq4000000000000000<>+0(SB), Z3, Z4
+	VDIVPD           Z4, Z3, Z3
+	VADDPD           Z3, Z3, Z4
+	VMULPD           Z3, Z3, Z3
+	VMULPD           Z3, Z4, Z6
+	VBROADCASTSD     vconstq3fae1e1e1e1e1e1e<>+0(SB), Z7
+	VFMADD213PD.BCST vconstq3fb1111111111111<>+0(SB), Z3, Z7
+	VFMADD213PD.BCST vconstq3fb3b13b13b13b14<>+0(SB), Z3, Z7
+	VFMADD213PD.BCST vconstq3fb745d1745d1746<>+0(SB), Z3, Z7
+	VFMADD213PD.BCST vconstq3fbc71c71c71c71c<>+0(SB), Z3, Z7
+	VFMADD213PD.BCST vconstq3fc2492492492492<>+0(SB), Z3, Z7
+	VFMADD213PD.BCST vconstq3fc999999999999a<>+0(SB), Z3, Z7
+	VFMADD213PD.BCST vconstq3fd5555555555555<>+0(SB), Z3, Z7
+	VMOVAPD          Z6, Z3
+	VFMADD213PD      Z4, Z7, Z3
+	VBROADCASTSD     vconstq3fe62e42fefa39ef<>+0(SB), Z4
+	VMOVAPD          Z2, Z2
+	VFMADD213PD      Z3, Z4, Z2
+	VMULPD           Z0, Z2, Z2
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z2, Z2
+	VMINPD.BCST      vconstq4069000000000000<>+0(SB), Z2, Z2
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z3
+	VMOVAPD          Z2, Z4
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z3, Z4
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z4, Z3
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z6
+	VMOVAPD          Z3, Z7
+	VFNMADD213PD     Z2, Z6, Z7
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z2
+	VMOVAPD          Z3, Z3
+	VFNMADD213PD     Z7, Z2, Z3
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z2
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z3, Z2
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z4, Z3
+	VPSLLQ           $0x34, Z3, Z3
+	VMULPD           Z3, Z2, Z2
+	VCVTPD2PS        Z2, Y5
+	VPSRLQ           $0x34, Z1, Z2
+	VPANDQ.BCST      vconstq000fffffffffffff<>+0(SB), Z1, Z1
+	VPORQ.BCST       vconstq3ff0000000000000<>+0(SB), Z1, Z1
+	VCMPPD.BCST      $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z1, K2
+	VMULPD.BCST      vconstq3fe0000000000000<>+0(SB), Z1, Z3
+	VBLENDMPD        Z3, Z1, K2, Z12
+	VXORPS           Z1, Z1, Z1
+	VBLENDMPD.BCST   vconstq0000000000000001<>+0(SB), Z1, K2, Z13
+	VPADDQ           Z13, Z2, Z2
+	VPORQ.BCST       vconstq4330000000000000<>+0(SB), Z2, Z1
+	VSUBPD.BCST      vconstq43300000000003ff<>+0(SB), Z1, Z1
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z12, Z2
+	VADDPD.BCST      vconstq4000000000000000<>+0(SB), Z2, Z3
+	VDIVPD           Z3, Z2, Z2
+	VADDPD           Z2, Z2, Z3
+	VMULPD           Z2, Z2, Z2
+	VMULPD           Z2, Z3, Z4
+	VBROADCASTSD     vconstq3fae1e1e1e1e1e1e<>+0(SB), Z6
+	VFMADD213PD.BCST vconstq3fb1111111111111<>+0(SB), Z2, Z6
+	VFMADD213PD.BCST vconstq3fb3b13b13b13b14<>+0(SB), Z2, Z6
+	VFMADD213PD.BCST vconstq3fb745d1745d1746<>+0(SB), Z2, Z6
+	VFMADD213PD.BCST vconstq3fbc71c71c71c71c<>+0(SB), Z2, Z6
+	VFMADD213PD.BCST vconstq3fc2492492492492<>+0(SB), Z2, Z6
+	VFMADD213PD.BCST vconstq3fc999999999999a<>+0(SB), Z2, Z6
+	VFMADD213PD.BCST vconstq3fd5555555555555<>+0(SB), Z2, Z6
+	VMOVAPD          Z4, Z2
+	VFMADD213PD      Z3, Z6, Z2
+	VBROADCASTSD     vconstq3fe62e42fefa39ef<>+0(SB), Z3
+	VMOVAPD          Z1, Z1
+	VFMADD213PD      Z2, Z3, Z1
+	VMULPD           Z0, Z1, Z0
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z0, Z0
+	VMINPD.BCST      vconstq4069000000000000<>+0(SB), Z0, Z0
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z1
+	VMOVAPD          Z0, Z2
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z1, Z2
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z2, Z1
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z3
+	VMOVAPD          Z1, Z4
+	VFNMADD213PD     Z0, Z3, Z4
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z0
+	VMOVAPD          Z1, Z1
+	VFNMADD213PD     Z4, Z0, Z1
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z0
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z1, Z0
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z2, Z1
+	VPSLLQ           $0x34, Z1, Z1
+	VMULPD           Z1, Z0, Z0
+	VCVTPD2PS        Z0, Y0
+	VINSERTF64X4     $0x01, Y0, Z5, Z0
+	VMOVUPS          Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -5001,76 +5001,76 @@ TEXT ·vHardsigmoidAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ    CX, $0x00000040
-	JB      single
-	VMOVUPS (SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS  Z0, Z2, Z0
-	VMINPS  Z0, Z1, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, (DI)
-	VMOVUPS 64(SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS  Z0, Z2, Z0
-	VMINPS  Z0, Z1, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 64(DI)
-	VMOVUPS 128(SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS  Z0, Z2, Z0
-	VMINPS  Z0, Z1, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 128(DI)
-	VMOVUPS 192(SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS  Z0, Z2, Z0
-	VMINPS  Z0, Z1, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 192(DI)
-	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000100, SI
-	SUBQ    $0x00000040, CX
-	JMP     loop
+	CMPQ         CX, $0x00000040
+	JB           single
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, 64(DI)
+	VMOVUPS      128(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, 128(DI)
+	VMOVUPS      192(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	SUBQ         $0x00000040, CX
+	JMP          loop
 
 single:
-	CMPQ    CX, $0x00000010
-	JB      tail
-	VMOVUPS (SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS  Z0, Z2, Z0
-	VMINPS  Z0, Z1, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
-	SUBQ    $0x00000010, CX
-	JMP     single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS   vconst40c00000<>+0(SB), Z1
-	VXORPS    Z2, Z2, Z2
-	VADDPS    vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS    Z0, Z2, Z0
-	VMINPS    Z0, Z1, Z0
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS   Z0, K1, (DI)
+	TESTQ        CX, CX
+	JE           done
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (SI), K1, Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -5120,82 +5120,82 @@ TEXT ·vHardswishAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ    CX, $0x00000040
-	JB      single
-	VMOVUPS (SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS  Z3, Z2, Z2
-	VMINPS  Z2, Z1, Z1
-	VMULPS  Z1, Z0, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, (DI)
-	VMOVUPS 64(SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS  Z3, Z2, Z2
-	VMINPS  Z2, Z1, Z1
-	VMULPS  Z1, Z0, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 64(DI)
-	VMOVUPS 128(SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS  Z3, Z2, Z2
-	VMINPS  Z2, Z1, Z1
-	VMULPS  Z1, Z0, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 128(DI)
-	VMOVUPS 192(SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS  Z3, Z2, Z2
-	VMINPS  Z2, Z1, Z1
-	VMULPS  Z1, Z0, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, 192(DI)
-	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000100, SI
-	SUBQ    $0x00000040, CX
-	JMP     loop
+	CMPQ         CX, $0x00000040
+	JB           single
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, 64(DI)
+	VMOVUPS      128(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, 128(DI)
+	VMOVUPS      192(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	SUBQ         $0x00000040, CX
+	JMP          loop
 
 single:
-	CMPQ    CX, $0x00000010
-	JB      tail
-	VMOVUPS (SI), Z0
-	VMOVUPS vconst40c00000<>+0(SB), Z1
-	VXORPS  Z2, Z2, Z2
-	VADDPS  vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS  Z3, Z2, Z2
-	VMINPS  Z2, Z1, Z1
-	VMULPS  Z1, Z0, Z0
-	VDIVPS  vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
-	SUBQ    $0x00000010, CX
-	JMP     single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS   vconst40c00000<>+0(SB), Z1
-	VXORPS    Z2, Z2, Z2
-	VADDPS    vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS    Z3, Z2, Z2
-	VMINPS    Z2, Z1, Z1
-	VMULPS    Z1, Z0, Z0
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VMOVUPS   Z0, K1, (DI)
+	TESTQ        CX, CX
+	JE           done
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (SI), K1, Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVUPS      Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -5211,178 +5211,178 @@ TEXT ·vEluAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS b+28(FP), Z1
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z2
-	VCVTPS2PD     Y1, Z3
-	VCVTPS2PD     Y0, Z4
-	VMULPD        Z3, Z4, Z4
-	VEXTRACTF64X4 $0x01, Z2, Y5
-	VCVTPS2PD     Y2, Z12
-	VCVTPS2PD     Y5, Z13
-	VMINPD        vconstq0000000000000000<>+0(SB), Z12, Z14
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z14, Z14
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z15
-	VMOVAPD       Z14, Z16
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z15, Z16
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z16, Z15
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z17
-	VMOVAPD       Z15, Z18
-	VFNMADD213PD  Z14, Z17, Z18
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z14
-	VMOVAPD       Z15, Z15
-	VFNMADD213PD  Z18, Z14, Z15
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z14
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z15, Z14
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z15, Z14
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z15, Z14
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z15, Z14
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z15, Z14
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z15, Z14
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z15, Z14
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z15, Z14
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z15, Z14
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z15, Z14
-	VMULPD        Z14, Z15, Z14
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z16, Z15
-	VPSLLQ        $0x34, Z15, Z15
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z15, Z16
-	VMOVAPD       Z15, Z15
-	VFMADD213PD   Z16, Z14, Z15
-	VMULPD        Z4, Z15, Z14
-	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z12, K1
-	VMULPD        Z3, Z12, Z12
-	VBLENDMPD     Z12, Z14, K1, Z6
-	VCVTPD2PS     Z6, Y5
-	VMINPD        vconstq0000000000000000<>+0(SB), Z13, Z12
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z12, Z12
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z14
-	VMOVAPD       Z12, Z15
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z14, Z15
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z15, Z14
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z16
-	VMOVAPD       Z14, Z17
-	VFNMADD213PD  Z12, Z16, Z17
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z12
-	VMOVAPD       Z14, Z14
-	VFNMADD213PD  Z17, Z12, Z14
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z12
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z14, Z12
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z14, Z12
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z14, Z12
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z14, Z12
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z14, Z12
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z14, Z12
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z14, Z12
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z14, Z12
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z14, Z12
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z14, Z12
-	VMULPD        Z12, Z14, Z12
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z15, Z14
-	VPSLLQ        $0x34, Z14, Z14
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z14, Z15
-	VMOVAPD       Z14, Z14
-	VFMADD213PD   Z15, Z12, Z14
-	VMULPD        Z4, Z14, Z4
-	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z13, K1
-	VMULPD        Z3, Z13, Z3
-	VBLENDMPD     Z3, Z4, K1, Z7
-	VCVTPD2PS     Z7, Y3
-	VINSERTF64X4  $0x01, Y3, Z5, Z3
-	VCMPPS        $0x03, Z2, Z2, K1
-	VBLENDMPS     Z2, Z3, K1, Z8
-	VMOVUPS       Z8, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z2
+	VCVTPS2PD        Y1, Z3
+	VCVTPS2PD        Y0, Z4
+	VMULPD           Z3, Z4, Z4
+	VEXTRACTF64X4    $0x01, Z2, Y5
+	VCVTPS2PD        Y2, Z12
+	VCVTPS2PD        Y5, Z13
+	VMINPD.BCST      vconstq0000000000000000<>+0(SB), Z12, Z14
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z14, Z14
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z15
+	VMOVAPD          Z14, Z16
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z15, Z16
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z16, Z15
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z17
+	VMOVAPD          Z15, Z18
+	VFNMADD213PD     Z14, Z17, Z18
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z14
+	VMOVAPD          Z15, Z15
+	VFNMADD213PD     Z18, Z14, Z15
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z14
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z15, Z14
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z15, Z14
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z15, Z14
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z15, Z14
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z15, Z14
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z15, Z14
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z15, Z14
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z15, Z14
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z15, Z14
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z15, Z14
+	VMULPD           Z14, Z15, Z14
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z16, Z15
+	VPSLLQ           $0x34, Z15, Z15
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z15, Z16
+	VMOVAPD          Z15, Z15
+	VFMADD213PD      Z16, Z14, Z15
+	VMULPD           Z4, Z15, Z14
+	VCMPPD.BCST      $0x1e, vconstq0000000000000000<>+0(SB), Z12, K1
+	VMULPD           Z3, Z12, Z12
+	VBLENDMPD        Z12, Z14, K1, Z6
+	VCVTPD2PS        Z6, Y5
+	VMINPD.BCST      vconstq0000000000000000<>+0(SB), Z13, Z12
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z12, Z12
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z14
+	VMOVAPD          Z12, Z15
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z14, Z15
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z15, Z14
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z16
+	VMOVAPD          Z14, Z17
+	VFNMADD213PD     Z12, Z16, Z17
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z12
+	VMOVAPD          Z14, Z14
+	VFNMADD213PD     Z17, Z12, Z14
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z12
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z14, Z12
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z14, Z12
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z14, Z12
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z14, Z12
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z14, Z12
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z14, Z12
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z14, Z12
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z14, Z12
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z14, Z12
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z14, Z12
+	VMULPD           Z12, Z14, Z12
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z15, Z14
+	VPSLLQ           $0x34, Z14, Z14
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z14, Z15
+	VMOVAPD          Z14, Z14
+	VFMADD213PD      Z15, Z12, Z14
+	VMULPD           Z4, Z14, Z4
+	VCMPPD.BCST      $0x1e, vconstq0000000000000000<>+0(SB), Z13, K1
+	VMULPD           Z3, Z13, Z3
+	VBLENDMPD        Z3, Z4, K1, Z7
+	VCVTPD2PS        Z7, Y3
+	VINSERTF64X4     $0x01, Y3, Z5, Z3
+	VCMPPS           $0x03, Z2, Z2, K1
+	VBLENDMPS        Z2, Z3, K1, Z8
+	VMOVUPS          Z8, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ         CX, CX
-	JE            done
-	MOVL          $0x00000001, AX
-	SHLL          CL, AX
-	DECL          AX
-	KMOVW         AX, K1
-	VMOVUPS.Z     (SI), K1, Z2
-	VCVTPS2PD     Y1, Z1
-	VCVTPS2PD     Y0, Z0
-	VMULPD        Z1, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z2, Y4
-	VCVTPS2PD     Y2, Z3
-	VCVTPS2PD     Y4, Z4
-	VMINPD        vconstq0000000000000000<>+0(SB), Z3, Z6
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z6, Z6
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z7
-	VMOVAPD       Z6, Z8
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z7, Z8
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z8, Z7
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z12
-	VMOVAPD       Z7, Z13
-	VFNMADD213PD  Z6, Z12, Z13
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z6
-	VMOVAPD       Z7, Z7
-	VFNMADD213PD  Z13, Z6, Z7
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z6
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z7, Z6
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z7, Z6
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z7, Z6
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z7, Z6
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z7, Z6
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z7, Z6
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z7, Z6
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z7, Z6
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z7, Z6
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z7, Z6
-	VMULPD        Z6, Z7, Z6
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z8, Z7
-	VPSLLQ        $0x34, Z7, Z7
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z7, Z8
-	VMOVAPD       Z7, Z7
-	VFMADD213PD   Z8, Z6, Z7
-	VMULPD        Z0, Z7, Z6
-	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z3, K2
-	VMULPD        Z1, Z3, Z3
-	VBLENDMPD     Z3, Z6, K2, Z9
-	VCVTPD2PS     Z9, Y5
-	VMINPD        vconstq0000000000000000<>+0(SB), Z4, Z3
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z3, Z3
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z6
-	VMOVAPD       Z3, Z7
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z6, Z7
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z7, Z6
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z8
-	VMOVAPD       Z6, Z9
-	VFNMADD213PD  Z3, Z8, Z9
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z3
-	VMOVAPD       Z6, Z6
-	VFNMADD213PD  Z9, Z3, Z6
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z3
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z6, Z3
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z6, Z3
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z6, Z3
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z6, Z3
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z6, Z3
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z6, Z3
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z6, Z3
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z6, Z3
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z6, Z3
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z6, Z3
-	VMULPD        Z3, Z6, Z3
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z7, Z6
-	VPSLLQ        $0x34, Z6, Z6
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z6, Z7
-	VMOVAPD       Z6, Z6
-	VFMADD213PD   Z7, Z3, Z6
-	VMULPD        Z0, Z6, Z0
-	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z4, K2
-	VMULPD        Z1, Z4, Z1
-	VBLENDMPD     Z1, Z0, K2, Z10
-	VCVTPD2PS     Z10, Y0
-	VINSERTF64X4  $0x01, Y0, Z5, Z0
-	VCMPPS        $0x03, Z2, Z2, K2
-	VBLENDMPS     Z2, Z0, K2, Z11
-	VMOVUPS       Z11, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z2
+	VCVTPS2PD        Y1, Z1
+	VCVTPS2PD        Y0, Z0
+	VMULPD           Z1, Z0, Z0
+	VEXTRACTF64X4    $0x01, Z2, Y4
+	VCVTPS2PD        Y2, Z3
+	VCVTPS2PD        Y4, Z4
+	VMINPD.BCST      vconstq0000000000000000<>+0(SB), Z3, Z6
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z6, Z6
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z7
+	VMOVAPD          Z6, Z8
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z7, Z8
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z8, Z7
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z12
+	VMOVAPD          Z7, Z13
+	VFNMADD213PD     Z6, Z12, Z13
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z6
+	VMOVAPD          Z7, Z7
+	VFNMADD213PD     Z13, Z6, Z7
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z6
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z7, Z6
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z7, Z6
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z7, Z6
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z7, Z6
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z7, Z6
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z7, Z6
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z7, Z6
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z7, Z6
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z7, Z6
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z7, Z6
+	VMULPD           Z6, Z7, Z6
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z8, Z7
+	VPSLLQ           $0x34, Z7, Z7
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z7, Z8
+	VMOVAPD          Z7, Z7
+	VFMADD213PD      Z8, Z6, Z7
+	VMULPD           Z0, Z7, Z6
+	VCMPPD.BCST      $0x1e, vconstq0000000000000000<>+0(SB), Z3, K2
+	VMULPD           Z1, Z3, Z3
+	VBLENDMPD        Z3, Z6, K2, Z9
+	VCVTPD2PS        Z9, Y5
+	VMINPD.BCST      vconstq0000000000000000<>+0(SB), Z4, Z3
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z3, Z3
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z6
+	VMOVAPD          Z3, Z7
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z6, Z7
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z7, Z6
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z8
+	VMOVAPD          Z6, Z9
+	VFNMADD213PD     Z3, Z8, Z9
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z3
+	VMOVAPD          Z6, Z6
+	VFNMADD213PD     Z9, Z3, Z6
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z3
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z6, Z3
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z6, Z3
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z6, Z3
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z6, Z3
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z6, Z3
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z6, Z3
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z6, Z3
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z6, Z3
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z6, Z3
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z6, Z3
+	VMULPD           Z3, Z6, Z3
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z7, Z6
+	VPSLLQ           $0x34, Z6, Z6
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z6, Z7
+	VMOVAPD          Z6, Z6
+	VFMADD213PD      Z7, Z3, Z6
+	VMULPD           Z0, Z6, Z0
+	VCMPPD.BCST      $0x1e, vconstq0000000000000000<>+0(SB), Z4, K2
+	VMULPD           Z1, Z4, Z1
+	VBLENDMPD        Z1, Z0, K2, Z10
+	VCVTPD2PS        Z10, Y0
+	VINSERTF64X4     $0x01, Y0, Z5, Z0
+	VCMPPS           $0x03, Z2, Z2, K2
+	VBLENDMPS        Z2, Z0, K2, Z11
+	VMOVUPS          Z11, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -5407,52 +5407,52 @@ TEXT ·vLeakyGradAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS a+24(FP), Z0
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z2
-	VMOVUPS   Z2, (DI)
-	VMOVUPS   64(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z3
-	VMOVUPS   Z3, 64(DI)
-	VMOVUPS   128(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z4
-	VMOVUPS   Z4, 128(DI)
-	VMOVUPS   192(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z5
-	VMOVUPS   Z5, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ           CX, $0x00000040
+	JB             single
+	VMOVUPS        (SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z2
+	VMOVUPS        Z2, (DI)
+	VMOVUPS        64(SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z3
+	VMOVUPS        Z3, 64(DI)
+	VMOVUPS        128(SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z4
+	VMOVUPS        Z4, 128(DI)
+	VMOVUPS        192(SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z5
+	VMOVUPS        Z5, 192(DI)
+	ADDQ           $0x00000100, DI
+	ADDQ           $0x00000100, SI
+	SUBQ           $0x00000040, CX
+	JMP            loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z6
-	VMOVUPS   Z6, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ           CX, $0x00000010
+	JB             tail
+	VMOVUPS        (SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z6
+	VMOVUPS        Z6, (DI)
+	ADDQ           $0x00000040, DI
+	ADDQ           $0x00000040, SI
+	SUBQ           $0x00000010, CX
+	JMP            single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K2
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K2, Z7
-	VMOVUPS   Z7, K1, (DI)
+	TESTQ          CX, CX
+	JE             done
+	MOVL           $0x00000001, AX
+	SHLL           CL, AX
+	DECL           AX
+	KMOVW          AX, K1
+	VMOVUPS.Z      (SI), K1, Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K2
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K2, Z7
+	VMOVUPS        Z7, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -5468,76 +5468,76 @@ TEXT ·vEluGradAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS b+28(FP), Z1
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z2
-	VCMPPS       $0x1e, vconst00000000<>+0(SB), Z2, K1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z3
-	VMAXPS       Z2, Z3, Z2
-	VMOVUPS      vconst42b20000<>+0(SB), Z3
-	VMINPS       Z2, Z3, Z2
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
-	VMOVAPS      Z2, Z6
-	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z6
-	VSUBPS       vconst4b400000<>+0(SB), Z6, Z3
-	VMOVUPS      vconst3f318000<>+0(SB), Z6
-	VMOVAPS      Z3, Z7
-	VFNMADD213PS Z2, Z6, Z7
-	VMOVUPS      vconstb95e8083<>+0(SB), Z2
-	VMOVAPS      Z3, Z6
-	VFNMADD213PS Z7, Z2, Z6
-	VMOVUPS      vconst3ab51226<>+0(SB), Z2
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z6, Z2
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z6, Z2
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z6, Z2
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z6, Z2
-	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z2
-	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z2
-	VSCALEFPS    Z3, Z2, Z2
-	VMULPS       Z1, Z0, Z3
-	VMULPS       Z3, Z2, Z2
-	VBLENDMPS    Z1, Z2, K1, Z4
-	VMOVUPS      Z4, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z2
+	VCMPPS.BCST      $0x1e, vconst00000000<>+0(SB), Z2, K1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z3
+	VMAXPS           Z2, Z3, Z2
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z3
+	VMINPS           Z2, Z3, Z2
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS          Z2, Z6
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z3, Z6
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z6, Z3
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z6
+	VMOVAPS          Z3, Z7
+	VFNMADD213PS     Z2, Z6, Z7
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z2
+	VMOVAPS          Z3, Z6
+	VFNMADD213PS     Z7, Z2, Z6
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z2
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z6, Z2
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z6, Z2
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z6, Z2
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z6, Z2
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z6, Z2
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z6, Z2
+	VSCALEFPS        Z3, Z2, Z2
+	VMULPS           Z1, Z0, Z3
+	VMULPS           Z3, Z2, Z2
+	VBLENDMPS        Z1, Z2, K1, Z4
+	VMOVUPS          Z4, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z2
-	VCMPPS       $0x1e, vconst00000000<>+0(SB), Z2, K2
-	VMOVUPS      vconstc2d00000<>+0(SB), Z3
-	VMAXPS       Z2, Z3, Z2
-	VMOVUPS      vconst42b20000<>+0(SB), Z3
-	VMINPS       Z2, Z3, Z2
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
-	VMOVAPS      Z2, Z4
-	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z4
-	VSUBPS       vconst4b400000<>+0(SB), Z4, Z3
-	VMOVUPS      vconst3f318000<>+0(SB), Z4
-	VMOVAPS      Z3, Z6
-	VFNMADD213PS Z2, Z4, Z6
-	VMOVUPS      vconstb95e8083<>+0(SB), Z2
-	VMOVAPS      Z3, Z4
-	VFNMADD213PS Z6, Z2, Z4
-	VMOVUPS      vconst3ab51226<>+0(SB), Z2
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z2
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z2
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z2
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z2
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z2
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z2
-	VSCALEFPS    Z3, Z2, Z2
-	VMULPS       Z1, Z0, Z0
-	VMULPS       Z0, Z2, Z0
-	VBLENDMPS    Z1, Z0, K2, Z5
-	VMOVUPS      Z5, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z2
+	VCMPPS.BCST      $0x1e, vconst00000000<>+0(SB), Z2, K2
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z3
+	VMAXPS           Z2, Z3, Z2
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z3
+	VMINPS           Z2, Z3, Z2
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS          Z2, Z4
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z3, Z4
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z4, Z3
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z4
+	VMOVAPS          Z3, Z6
+	VFNMADD213PS     Z2, Z4, Z6
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z2
+	VMOVAPS          Z3, Z4
+	VFNMADD213PS     Z6, Z2, Z4
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z2
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z4, Z2
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z4, Z2
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z4, Z2
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z4, Z2
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z2
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z2
+	VSCALEFPS        Z3, Z2, Z2
+	VMULPS           Z1, Z0, Z0
+	VMULPS           Z0, Z2, Z0
+	VBLENDMPS        Z1, Z0, K2, Z5
+	VMOVUPS          Z5, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -5551,92 +5551,92 @@ TEXT ·vSiluGradAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VPXORD       vconst80000000<>+0(SB), Z1, Z1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z6
-	VMAXPS       Z1, Z6, Z1
-	VMOVUPS      vconst42b20000<>+0(SB), Z6
-	VMINPS       Z1, Z6, Z1
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z6
-	VMOVAPS      Z1, Z7
-	VFMADD213PS  vconst4b400000<>+0(SB), Z6, Z7
-	VSUBPS       vconst4b400000<>+0(SB), Z7, Z6
-	VMOVUPS      vconst3f318000<>+0(SB), Z7
-	VMOVAPS      Z6, Z8
-	VFNMADD213PS Z1, Z7, Z8
-	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z6, Z7
-	VFNMADD213PS Z8, Z1, Z7
-	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z7, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z7, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z7, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z7, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z7, Z1
-	VSCALEFPS    Z6, Z1, Z1
-	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
-	VADDPS       vconst3f800000<>+0(SB), Z1, Z6
-	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
-	VDIVPS       Z6, Z2, Z7
-	VMOVUPS      vconst3f800000<>+0(SB), Z8
-	VBLENDMPS    Z1, Z8, K1, Z3
-	VDIVPS       Z6, Z3, Z1
-	VMULPS       Z1, Z0, Z0
-	VADDPS       vconst3f800000<>+0(SB), Z0, Z0
-	VMULPS       Z0, Z7, Z0
-	VMOVUPS      Z0, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD.BCST      vconst80000000<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z6
+	VMAXPS           Z1, Z6, Z1
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z6
+	VMINPS           Z1, Z6, Z1
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z6
+	VMOVAPS          Z1, Z7
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z6, Z7
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z7, Z6
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z7
+	VMOVAPS          Z6, Z8
+	VFNMADD213PS     Z1, Z7, Z8
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z1
+	VMOVAPS          Z6, Z7
+	VFNMADD213PS     Z8, Z1, Z7
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z7, Z1
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z7, Z1
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z7, Z1
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z7, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z7, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z7, Z1
+	VSCALEFPS        Z6, Z1, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z6
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z1, K1, Z2
+	VDIVPS           Z6, Z2, Z7
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z8
+	VBLENDMPS        Z1, Z8, K1, Z3
+	VDIVPS           Z6, Z3, Z1
+	VMULPS           Z1, Z0, Z0
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z0, Z0
+	VMULPS           Z0, Z7, Z0
+	VMOVUPS          Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VPXORD       vconst80000000<>+0(SB), Z1, Z1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z2
-	VMAXPS       Z1, Z2, Z1
-	VMOVUPS      vconst42b20000<>+0(SB), Z2
-	VMINPS       Z1, Z2, Z1
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z2
-	VMOVAPS      Z1, Z3
-	VFMADD213PS  vconst4b400000<>+0(SB), Z2, Z3
-	VSUBPS       vconst4b400000<>+0(SB), Z3, Z2
-	VMOVUPS      vconst3f318000<>+0(SB), Z3
-	VMOVAPS      Z2, Z6
-	VFNMADD213PS Z1, Z3, Z6
-	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z2, Z3
-	VFNMADD213PS Z6, Z1, Z3
-	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z3, Z1
-	VSCALEFPS    Z2, Z1, Z1
-	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K2
-	VADDPS       vconst3f800000<>+0(SB), Z1, Z2
-	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K2, Z4
-	VDIVPS       Z2, Z4, Z3
-	VMOVUPS      vconst3f800000<>+0(SB), Z4
-	VBLENDMPS    Z1, Z4, K2, Z5
-	VDIVPS       Z2, Z5, Z1
-	VMULPS       Z1, Z0, Z0
-	VADDPS       vconst3f800000<>+0(SB), Z0, Z0
-	VMULPS       Z0, Z3, Z0
-	VMOVUPS      Z0, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD.BCST      vconst80000000<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z2
+	VMAXPS           Z1, Z2, Z1
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z2
+	VMINPS           Z1, Z2, Z1
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z2
+	VMOVAPS          Z1, Z3
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z2, Z3
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z3, Z2
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z3
+	VMOVAPS          Z2, Z6
+	VFNMADD213PS     Z1, Z3, Z6
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z1
+	VMOVAPS          Z2, Z3
+	VFNMADD213PS     Z6, Z1, Z3
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z3, Z1
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z3, Z1
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z3, Z1
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z3, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z3, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z3, Z1
+	VSCALEFPS        Z2, Z1, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z0, K2
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z2
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z1, K2, Z4
+	VDIVPS           Z2, Z4, Z3
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z4
+	VBLENDMPS        Z1, Z4, K2, Z5
+	VDIVPS           Z2, Z5, Z1
+	VMULPS           Z1, Z0, Z0
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z0, Z0
+	VMULPS           Z0, Z3, Z0
+	VMOVUPS          Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -5650,172 +5650,172 @@ TEXT ·vGeluGradAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
-	VMULPS       Z1, Z1, Z2
-	VMOVUPS      vconstba1fa7f8<>+0(SB), Z3
-	VFMADD213PS  vconst3ba43b77<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3de70ee9<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstbec0937d<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3f906eba<>+0(SB), Z2, Z3
-	VMULPS       Z3, Z1, Z1
-	VMOVUPS      vconst3f000000<>+0(SB), Z2
-	VMOVAPS      Z1, Z1
-	VFMADD213PS  vconst3f000000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst41a00000<>+0(SB), Z2
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z3
-	VMINPS       Z3, Z2, Z2
-	VMULPS       Z2, Z2, Z3
-	VPXORD       vconst80000000<>+0(SB), Z3, Z8
-	VMOVAPS      Z2, Z9
-	VFMADD213PS  Z8, Z2, Z9
-	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
-	VMULPS       vconst3f000000<>+0(SB), Z9, Z8
-	VPXORD       vconst80000000<>+0(SB), Z3, Z3
-	VMOVUPS      vconstc2d00000<>+0(SB), Z9
-	VMAXPS       Z3, Z9, Z3
-	VMOVUPS      vconst42b20000<>+0(SB), Z9
-	VMINPS       Z3, Z9, Z3
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z9
-	VMOVAPS      Z3, Z10
-	VFMADD213PS  vconst4b400000<>+0(SB), Z9, Z10
-	VSUBPS       vconst4b400000<>+0(SB), Z10, Z9
-	VMOVUPS      vconst3f318000<>+0(SB), Z10
-	VMOVAPS      Z9, Z11
-	VFNMADD213PS Z3, Z10, Z11
-	VMOVUPS      vconstb95e8083<>+0(SB), Z3
-	VMOVAPS      Z9, Z10
-	VFNMADD213PS Z11, Z3, Z10
-	VMOVUPS      vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z10, Z3
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z10, Z3
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z10, Z3
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z10, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z10, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z10, Z3
-	VSCALEFPS    Z9, Z3, Z3
-	VMOVAPS      Z8, Z8
-	VFNMADD213PS Z3, Z3, Z8
-	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
-	VMULPS       vconst3f3504f3<>+0(SB), Z2, Z2
-	VMOVUPS      vconst40000000<>+0(SB), Z3
-	VADDPS       vconst40000000<>+0(SB), Z2, Z2
-	VDIVPS       Z2, Z3, Z2
-	VMOVUPS      vconst3d98d67b<>+0(SB), Z3
-	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z3
-	VMULPS       vconst3f000000<>+0(SB), Z3, Z2
-	VMULPS       Z8, Z2, Z2
-	VMOVUPS      vconst3f800000<>+0(SB), Z9
-	VMULPS       Z3, Z8, Z3
-	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
-	VSUBPS       Z3, Z9, Z3
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    Z2, Z3, K1, Z4
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z2
-	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z2, K1
-	VBLENDMPS    Z1, Z4, K1, Z5
-	VMULPS       vconst3ecc422a<>+0(SB), Z8, Z1
-	VMOVAPS      Z0, Z0
-	VFMADD213PS  Z5, Z1, Z0
-	VMOVUPS      Z0, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS           Z1, Z1, Z2
+	VBROADCASTSS     vconstba1fa7f8<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3ba43b77<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstbcdb5f75<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3de70ee9<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstbec0937d<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3f906eba<>+0(SB), Z2, Z3
+	VMULPS           Z3, Z1, Z1
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z2
+	VMOVAPS          Z1, Z1
+	VFMADD213PS.BCST vconst3f000000<>+0(SB), Z2, Z1
+	VBROADCASTSS     vconst41a00000<>+0(SB), Z2
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z3
+	VMINPS           Z3, Z2, Z2
+	VMULPS           Z2, Z2, Z3
+	VPXORD.BCST      vconst80000000<>+0(SB), Z3, Z8
+	VMOVAPS          Z2, Z9
+	VFMADD213PS      Z8, Z2, Z9
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z3, Z3
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z9, Z8
+	VPXORD.BCST      vconst80000000<>+0(SB), Z3, Z3
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z9
+	VMAXPS           Z3, Z9, Z3
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z9
+	VMINPS           Z3, Z9, Z3
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z9
+	VMOVAPS          Z3, Z10
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z9, Z10
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z10, Z9
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z10
+	VMOVAPS          Z9, Z11
+	VFNMADD213PS     Z3, Z10, Z11
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z3
+	VMOVAPS          Z9, Z10
+	VFNMADD213PS     Z11, Z3, Z10
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z10, Z3
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z10, Z3
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z10, Z3
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z10, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z10, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z10, Z3
+	VSCALEFPS        Z9, Z3, Z3
+	VMOVAPS          Z8, Z8
+	VFNMADD213PS     Z3, Z3, Z8
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z2, Z2
+	VBROADCASTSS     vconst40000000<>+0(SB), Z3
+	VADDPS.BCST      vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS           Z2, Z3, Z2
+	VBROADCASTSS     vconst3d98d67b<>+0(SB), Z3
+	VFMADD213PS.BCST vconstbe298716<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstba36d82a<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3dfe5e22<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e1947c7<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e82b0ee<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e8fac6a<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e9080f7<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstb6b657ef<>+0(SB), Z2, Z3
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z3, Z2
+	VMULPS           Z8, Z2, Z2
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z9
+	VMULPS           Z3, Z8, Z3
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z3, Z3
+	VSUBPS           Z3, Z9, Z3
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS        Z2, Z3, K1, Z4
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z2
+	VCMPPS.BCST      $0x11, vconst3fa2eadb<>+0(SB), Z2, K1
+	VBLENDMPS        Z1, Z4, K1, Z5
+	VMULPS.BCST      vconst3ecc422a<>+0(SB), Z8, Z1
+	VMOVAPS          Z0, Z0
+	VFMADD213PS      Z5, Z1, Z0
+	VMOVUPS          Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ        CX, CX
-	JE           done
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	VMOVUPS.Z    (SI), K1, Z0
-	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
-	VMULPS       Z1, Z1, Z2
-	VMOVUPS      vconstba1fa7f8<>+0(SB), Z3
-	VFMADD213PS  vconst3ba43b77<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3de70ee9<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstbec0937d<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3f906eba<>+0(SB), Z2, Z3
-	VMULPS       Z3, Z1, Z1
-	VMOVUPS      vconst3f000000<>+0(SB), Z2
-	VMOVAPS      Z1, Z1
-	VFMADD213PS  vconst3f000000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst41a00000<>+0(SB), Z2
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z3
-	VMINPS       Z3, Z2, Z2
-	VMULPS       Z2, Z2, Z3
-	VPXORD       vconst80000000<>+0(SB), Z3, Z4
-	VMOVAPS      Z2, Z5
-	VFMADD213PS  Z4, Z2, Z5
-	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
-	VMULPS       vconst3f000000<>+0(SB), Z5, Z4
-	VPXORD       vconst80000000<>+0(SB), Z3, Z3
-	VMOVUPS      vconstc2d00000<>+0(SB), Z5
-	VMAXPS       Z3, Z5, Z3
-	VMOVUPS      vconst42b20000<>+0(SB), Z5
-	VMINPS       Z3, Z5, Z3
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z5
-	VMOVAPS      Z3, Z8
-	VFMADD213PS  vconst4b400000<>+0(SB), Z5, Z8
-	VSUBPS       vconst4b400000<>+0(SB), Z8, Z5
-	VMOVUPS      vconst3f318000<>+0(SB), Z8
-	VMOVAPS      Z5, Z9
-	VFNMADD213PS Z3, Z8, Z9
-	VMOVUPS      vconstb95e8083<>+0(SB), Z3
-	VMOVAPS      Z5, Z8
-	VFNMADD213PS Z9, Z3, Z8
-	VMOVUPS      vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z3
-	VSCALEFPS    Z5, Z3, Z3
-	VMOVAPS      Z4, Z4
-	VFNMADD213PS Z3, Z3, Z4
-	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
-	VMULPS       vconst3f3504f3<>+0(SB), Z2, Z2
-	VMOVUPS      vconst40000000<>+0(SB), Z3
-	VADDPS       vconst40000000<>+0(SB), Z2, Z2
-	VDIVPS       Z2, Z3, Z2
-	VMOVUPS      vconst3d98d67b<>+0(SB), Z3
-	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z3
-	VMULPS       vconst3f000000<>+0(SB), Z3, Z2
-	VMULPS       Z4, Z2, Z2
-	VMOVUPS      vconst3f800000<>+0(SB), Z5
-	VMULPS       Z3, Z4, Z3
-	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
-	VSUBPS       Z3, Z5, Z3
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K2
-	VBLENDMPS    Z2, Z3, K2, Z6
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z2
-	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z2, K2
-	VBLENDMPS    Z1, Z6, K2, Z7
-	VMULPS       vconst3ecc422a<>+0(SB), Z4, Z1
-	VMOVAPS      Z0, Z0
-	VFMADD213PS  Z7, Z1, Z0
-	VMOVUPS      Z0, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z0
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS           Z1, Z1, Z2
+	VBROADCASTSS     vconstba1fa7f8<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3ba43b77<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstbcdb5f75<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3de70ee9<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstbec0937d<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3f906eba<>+0(SB), Z2, Z3
+	VMULPS           Z3, Z1, Z1
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z2
+	VMOVAPS          Z1, Z1
+	VFMADD213PS.BCST vconst3f000000<>+0(SB), Z2, Z1
+	VBROADCASTSS     vconst41a00000<>+0(SB), Z2
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z3
+	VMINPS           Z3, Z2, Z2
+	VMULPS           Z2, Z2, Z3
+	VPXORD.BCST      vconst80000000<>+0(SB), Z3, Z4
+	VMOVAPS          Z2, Z5
+	VFMADD213PS      Z4, Z2, Z5
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z3, Z3
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z5, Z4
+	VPXORD.BCST      vconst80000000<>+0(SB), Z3, Z3
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z5
+	VMAXPS           Z3, Z5, Z3
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z5
+	VMINPS           Z3, Z5, Z3
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z5
+	VMOVAPS          Z3, Z8
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z5, Z8
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z8, Z5
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z8
+	VMOVAPS          Z5, Z9
+	VFNMADD213PS     Z3, Z8, Z9
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z3
+	VMOVAPS          Z5, Z8
+	VFNMADD213PS     Z9, Z3, Z8
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z8, Z3
+	VSCALEFPS        Z5, Z3, Z3
+	VMOVAPS          Z4, Z4
+	VFNMADD213PS     Z3, Z3, Z4
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z2, Z2
+	VBROADCASTSS     vconst40000000<>+0(SB), Z3
+	VADDPS.BCST      vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS           Z2, Z3, Z2
+	VBROADCASTSS     vconst3d98d67b<>+0(SB), Z3
+	VFMADD213PS.BCST vconstbe298716<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstba36d82a<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3dfe5e22<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e1947c7<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e82b0ee<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e8fac6a<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e9080f7<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstb6b657ef<>+0(SB), Z2, Z3
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z3, Z2
+	VMULPS           Z4, Z2, Z2
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z5
+	VMULPS           Z3, Z4, Z3
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z3, Z3
+	VSUBPS           Z3, Z5, Z3
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z0, K2
+	VBLENDMPS        Z2, Z3, K2, Z6
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z2
+	VCMPPS.BCST      $0x11, vconst3fa2eadb<>+0(SB), Z2, K2
+	VBLENDMPS        Z1, Z6, K2, Z7
+	VMULPS.BCST      vconst3ecc422a<>+0(SB), Z4, Z1
+	VMOVAPS          Z0, Z0
+	VFMADD213PS      Z7, Z1, Z0
+	VMOVUPS          Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -5842,149 +5842,149 @@ GLOBL vconst3ecc422a<>(SB), RODATA|NOPTR, $64
 // func vGeluTanhAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F
 TEXT ·vGeluTanhAVX512(SB), NOSPLIT, $0-32
-	MOVQ    dst+0(FP), DI
-	MOVQ    x+8(FP), SI
-	MOVQ    n+16(FP), CX
-	VMOVUPS vconstq3ff9884533d43651<>+0(SB), Z0
-	VMOVUPS vconstq3fa6e4e26d4801f7<>+0(SB), Z1
-	VMOVUPS vconstq3ff0000000000000<>+0(SB), Z2
-	VMOVUPS vconstq3ff71547652b82fe<>+0(SB), Z3
-	VMOVUPS vconstq4338000000000000<>+0(SB), Z4
-	VMOVUPS vconstq3fe62e42fefa3800<>+0(SB), Z5
-	VMOVUPS vconstq3d2ef35793c76730<>+0(SB), Z6
-	VMOVUPS vconstq8000000000000000<>+0(SB), Z7
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSD vconstq3ff9884533d43651<>+0(SB), Z0
+	VBROADCASTSD vconstq3fa6e4e26d4801f7<>+0(SB), Z1
+	VBROADCASTSD vconstq3ff0000000000000<>+0(SB), Z2
+	VBROADCASTSD vconstq3ff71547652b82fe<>+0(SB), Z3
+	VBROADCASTSD vconstq4338000000000000<>+0(SB), Z4
+	VBROADCASTSD vconstq3fe62e42fefa3800<>+0(SB), Z5
+	VBROADCASTSD vconstq3d2ef35793c76730<>+0(SB), Z6
+	VBROADCASTSD vconstq8000000000000000<>+0(SB), Z7
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z8
-	VMOVUPS       vconst41400000<>+0(SB), Z9
-	VMOVUPS       vconstc1400000<>+0(SB), Z10
-	VMAXPS        Z8, Z10, Z10
-	VMINPS        Z10, Z9, Z9
-	VEXTRACTF64X4 $0x01, Z9, Y11
-	VCVTPS2PD     Y9, Z10
-	VCVTPS2PD     Y11, Z18
-	VMULPD        Z10, Z10, Z19
-	VMULPD        Z0, Z10, Z10
-	VMOVAPD       Z19, Z19
-	VFMADD213PD   Z2, Z1, Z19
-	VMULPD        Z19, Z10, Z10
-	VPORD         Z7, Z10, Z10
-	VMOVAPD       Z10, Z19
-	VFMADD213PD   Z4, Z3, Z19
-	VSUBPD        Z4, Z19, Z19
-	VMOVAPD       Z19, Z20
-	VFNMADD213PD  Z10, Z5, Z20
-	VMOVAPD       Z19, Z10
-	VFNMADD213PD  Z20, Z6, Z10
-	VMULPD        Z18, Z18, Z20
-	VMULPD        Z0, Z18, Z18
-	VMOVAPD       Z20, Z20
-	VFMADD213PD   Z2, Z1, Z20
-	VMULPD        Z20, Z18, Z18
-	VPORD         Z7, Z18, Z18
-	VMOVAPD       Z18, Z20
-	VFMADD213PD   Z4, Z3, Z20
-	VSUBPD        Z4, Z20, Z20
-	VMOVAPD       Z20, Z21
-	VFNMADD213PD  Z18, Z5, Z21
-	VMOVAPD       Z20, Z18
-	VFNMADD213PD  Z21, Z6, Z18
-	VCVTPD2PS     Z10, Y11
-	VCVTPD2PS     Z18, Y10
-	VINSERTF64X4  $0x01, Y10, Z11, Z10
-	VCVTPD2PS     Z19, Y11
-	VCVTPD2PS     Z20, Y18
-	VINSERTF64X4  $0x01, Y18, Z11, Z18
-	VMOVUPS       vconst3ab51226<>+0(SB), Z19
-	VFMADD213PS   vconst3c091cea<>+0(SB), Z10, Z19
-	VFMADD213PS   vconst3d2aac79<>+0(SB), Z10, Z19
-	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z10, Z19
-	VFMADD213PS   vconst3efffffe<>+0(SB), Z10, Z19
-	VFMADD213PS   vconst3f800000<>+0(SB), Z10, Z19
-	VFMADD213PS   vconst3f800000<>+0(SB), Z10, Z19
-	VSCALEFPS     Z18, Z19, Z10
-	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K1
-	VMULPS        Z19, Z9, Z9
-	VBLENDMPS     Z8, Z9, K1, Z12
-	VADDPS        vconst3f800000<>+0(SB), Z10, Z9
-	VDIVPS        Z9, Z12, Z9
-	VSCALEFPS     Z18, Z9, Z10
-	VBLENDMPS     Z9, Z10, K1, Z13
-	VCMPPS        $0x00, vconstff800000<>+0(SB), Z8, K1
-	VBLENDMPS     vconst7fc00000<>+0(SB), Z13, K1, Z14
-	VMOVUPS       Z14, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z8
+	VBROADCASTSS     vconst41400000<>+0(SB), Z9
+	VBROADCASTSS     vconstc1400000<>+0(SB), Z10
+	VMAXPS           Z8, Z10, Z10
+	VMINPS           Z10, Z9, Z9
+	VEXTRACTF64X4    $0x01, Z9, Y11
+	VCVTPS2PD        Y9, Z10
+	VCVTPS2PD        Y11, Z18
+	VMULPD           Z10, Z10, Z19
+	VMULPD           Z0, Z10, Z10
+	VMOVAPD          Z19, Z19
+	VFMADD213PD      Z2, Z1, Z19
+	VMULPD           Z19, Z10, Z10
+	VPORD            Z7, Z10, Z10
+	VMOVAPD          Z10, Z19
+	VFMADD213PD      Z4, Z3, Z19
+	VSUBPD           Z4, Z19, Z19
+	VMOVAPD          Z19, Z20
+	VFNMADD213PD     Z10, Z5, Z20
+	VMOVAPD          Z19, Z10
+	VFNMADD213PD     Z20, Z6, Z10
+	VMULPD           Z18, Z18, Z20
+	VMULPD           Z0, Z18, Z18
+	VMOVAPD          Z20, Z20
+	VFMADD213PD      Z2, Z1, Z20
+	VMULPD           Z20, Z18, Z18
+	VPORD            Z7, Z18, Z18
+	VMOVAPD          Z18, Z20
+	VFMADD213PD      Z4, Z3, Z20
+	VSUBPD           Z4, Z20, Z20
+	VMOVAPD          Z20, Z21
+	VFNMADD213PD     Z18, Z5, Z21
+	VMOVAPD          Z20, Z18
+	VFNMADD213PD     Z21, Z6, Z18
+	VCVTPD2PS        Z10, Y11
+	VCVTPD2PS        Z18, Y10
+	VINSERTF64X4     $0x01, Y10, Z11, Z10
+	VCVTPD2PS        Z19, Y11
+	VCVTPD2PS        Z20, Y18
+	VINSERTF64X4     $0x01, Y18, Z11, Z18
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z19
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z10, Z19
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z10, Z19
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z10, Z19
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z10, Z19
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z10, Z19
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z10, Z19
+	VSCALEFPS        Z18, Z19, Z10
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z8, K1
+	VMULPS           Z19, Z9, Z9
+	VBLENDMPS        Z8, Z9, K1, Z12
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z10, Z9
+	VDIVPS           Z9, Z12, Z9
+	VSCALEFPS        Z18, Z9, Z10
+	VBLENDMPS        Z9, Z10, K1, Z13
+	VCMPPS.BCST      $0x00, vconstff800000<>+0(SB), Z8, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z13, K1, Z14
+	VMOVUPS          Z14, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ         CX, CX
-	JE            done
-	MOVL          $0x00000001, AX
-	SHLL          CL, AX
-	DECL          AX
-	KMOVW         AX, K1
-	VMOVUPS.Z     (SI), K1, Z8
-	VMOVUPS       vconst41400000<>+0(SB), Z9
-	VMOVUPS       vconstc1400000<>+0(SB), Z10
-	VMAXPS        Z8, Z10, Z10
-	VMINPS        Z10, Z9, Z9
-	VEXTRACTF64X4 $0x01, Z9, Y11
-	VCVTPS2PD     Y9, Z10
-	VCVTPS2PD     Y11, Z12
-	VMULPD        Z10, Z10, Z13
-	VMULPD        Z0, Z10, Z10
-	VMOVAPD       Z13, Z13
-	VFMADD213PD   Z2, Z1, Z13
-	VMULPD        Z13, Z10, Z10
-	VPORD         Z7, Z10, Z10
-	VMOVAPD       Z10, Z13
-	VFMADD213PD   Z4, Z3, Z13
-	VSUBPD        Z4, Z13, Z13
-	VMOVAPD       Z13, Z14
-	VFNMADD213PD  Z10, Z5, Z14
-	VMOVAPD       Z13, Z10
-	VFNMADD213PD  Z14, Z6, Z10
-	VMULPD        Z12, Z12, Z14
-	VMULPD        Z0, Z12, Z0
-	VMOVAPD       Z14, Z12
-	VFMADD213PD   Z2, Z1, Z12
-	VMULPD        Z12, Z0, Z0
-	VPORD         Z7, Z0, Z0
-	VMOVAPD       Z0, Z1
-	VFMADD213PD   Z4, Z3, Z1
-	VSUBPD        Z4, Z1, Z1
-	VMOVAPD       Z1, Z2
-	VFNMADD213PD  Z0, Z5, Z2
-	VMOVAPD       Z1, Z0
-	VFNMADD213PD  Z2, Z6, Z0
-	VCVTPD2PS     Z10, Y11
-	VCVTPD2PS     Z0, Y0
-	VINSERTF64X4  $0x01, Y0, Z11, Z0
-	VCVTPD2PS     Z13, Y11
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z11, Z1
-	VMOVUPS       vconst3ab51226<>+0(SB), Z2
-	VFMADD213PS   vconst3c091cea<>+0(SB), Z0, Z2
-	VFMADD213PS   vconst3d2aac79<>+0(SB), Z0, Z2
-	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z0, Z2
-	VFMADD213PS   vconst3efffffe<>+0(SB), Z0, Z2
-	VFMADD213PS   vconst3f800000<>+0(SB), Z0, Z2
-	VFMADD213PS   vconst3f800000<>+0(SB), Z0, Z2
-	VSCALEFPS     Z1, Z2, Z0
-	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K2
-	VMULPS        Z2, Z9, Z2
-	VBLENDMPS     Z8, Z2, K2, Z15
-	VADDPS        vconst3f800000<>+0(SB), Z0, Z0
-	VDIVPS        Z0, Z15, Z0
-	VSCALEFPS     Z1, Z0, Z1
-	VBLENDMPS     Z0, Z1, K2, Z16
-	VCMPPS        $0x00, vconstff800000<>+0(SB), Z8, K2
-	VBLENDMPS     vconst7fc00000<>+0(SB), Z16, K2, Z17
-	VMOVUPS       Z17, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z8
+	VBROADCASTSS     vconst41400000<>+0(SB), Z9
+	VBROADCASTSS     vconstc1400000<>+0(SB), Z10
+	VMAXPS           Z8, Z10, Z10
+	VMINPS           Z10, Z9, Z9
+	VEXTRACTF64X4    $0x01, Z9, Y11
+	VCVTPS2PD        Y9, Z10
+	VCVTPS2PD        Y11, Z12
+	VMULPD           Z10, Z10, Z13
+	VMULPD           Z0, Z10, Z10
+	VMOVAPD          Z13, Z13
+	VFMADD213PD      Z2, Z1, Z13
+	VMULPD           Z13, Z10, Z10
+	VPORD            Z7, Z10, Z10
+	VMOVAPD          Z10, Z13
+	VFMADD213PD      Z4, Z3, Z13
+	VSUBPD           Z4, Z13, Z13
+	VMOVAPD          Z13, Z14
+	VFNMADD213PD     Z10, Z5, Z14
+	VMOVAPD          Z13, Z10
+	VFNMADD213PD     Z14, Z6, Z10
+	VMULPD           Z12, Z12, Z14
+	VMULPD           Z0, Z12, Z0
+	VMOVAPD          Z14, Z12
+	VFMADD213PD      Z2, Z1, Z12
+	VMULPD           Z12, Z0, Z0
+	VPORD            Z7, Z0, Z0
+	VMOVAPD          Z0, Z1
+	VFMADD213PD      Z4, Z3, Z1
+	VSUBPD           Z4, Z1, Z1
+	VMOVAPD          Z1, Z2
+	VFNMADD213PD     Z0, Z5, Z2
+	VMOVAPD          Z1, Z0
+	VFNMADD213PD     Z2, Z6, Z0
+	VCVTPD2PS        Z10, Y11
+	VCVTPD2PS        Z0, Y0
+	VINSERTF64X4     $0x01, Y0, Z11, Z0
+	VCVTPD2PS        Z13, Y11
+	VCVTPD2PS        Z1, Y1
+	VINSERTF64X4     $0x01, Y1, Z11, Z1
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z2
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z0, Z2
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z0, Z2
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z0, Z2
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z0, Z2
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z0, Z2
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z0, Z2
+	VSCALEFPS        Z1, Z2, Z0
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z8, K2
+	VMULPS           Z2, Z9, Z2
+	VBLENDMPS        Z8, Z2, K2, Z15
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z0, Z0
+	VDIVPS           Z0, Z15, Z0
+	VSCALEFPS        Z1, Z0, Z1
+	VBLENDMPS        Z0, Z1, K2, Z16
+	VCMPPS.BCST      $0x00, vconstff800000<>+0(SB), Z8, K2
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z16, K2, Z17
+	VMOVUPS          Z17, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -6059,187 +6059,187 @@ GLOBL vconstc1400000<>(SB), RODATA|NOPTR, $64
 // func vGeluTanhGradAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F
 TEXT ·vGeluTanhGradAVX512(SB), NOSPLIT, $0-32
-	MOVQ    dst+0(FP), DI
-	MOVQ    x+8(FP), SI
-	MOVQ    n+16(FP), CX
-	VMOVUPS vconstq3ff9884533d43651<>+0(SB), Z0
-	VMOVUPS vconstq3fa6e4e26d4801f7<>+0(SB), Z1
-	VMOVUPS vconstq3ff0000000000000<>+0(SB), Z2
-	VMOVUPS vconstq3ff71547652b82fe<>+0(SB), Z3
-	VMOVUPS vconstq4338000000000000<>+0(SB), Z4
-	VMOVUPS vconstq3fe62e42fefa3800<>+0(SB), Z5
-	VMOVUPS vconstq3d2ef35793c76730<>+0(SB), Z6
-	VMOVUPS vconstq8000000000000000<>+0(SB), Z7
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSD vconstq3ff9884533d43651<>+0(SB), Z0
+	VBROADCASTSD vconstq3fa6e4e26d4801f7<>+0(SB), Z1
+	VBROADCASTSD vconstq3ff0000000000000<>+0(SB), Z2
+	VBROADCASTSD vconstq3ff71547652b82fe<>+0(SB), Z3
+	VBROADCASTSD vconstq4338000000000000<>+0(SB), Z4
+	VBROADCASTSD vconstq3fe62e42fefa3800<>+0(SB), Z5
+	VBROADCASTSD vconstq3d2ef35793c76730<>+0(SB), Z6
+	VBROADCASTSD vconstq8000000000000000<>+0(SB), Z7
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z8
-	VMOVUPS       vconst41400000<>+0(SB), Z9
-	VMOVUPS       vconstc1400000<>+0(SB), Z10
-	VMAXPS        Z8, Z10, Z10
-	VMINPS        Z10, Z9, Z9
-	VEXTRACTF64X4 $0x01, Z9, Y10
-	VCVTPS2PD     Y9, Z9
-	VCVTPS2PD     Y10, Z10
-	VMULPD        Z9, Z9, Z20
-	VMULPD        Z0, Z9, Z9
-	VMOVAPD       Z20, Z21
-	VFMADD213PD   Z2, Z1, Z21
-	VMULPD        Z21, Z9, Z21
-	VPORD         Z7, Z21, Z21
-	VMOVAPD       Z21, Z22
-	VFMADD213PD   Z4, Z3, Z22
-	VSUBPD        Z4, Z22, Z22
-	VMOVAPD       Z22, Z23
-	VFNMADD213PD  Z21, Z5, Z23
-	VMOVAPD       Z22, Z21
-	VFNMADD213PD  Z23, Z6, Z21
-	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z23
-	VMOVAPD       Z20, Z20
-	VFMADD213PD   Z2, Z23, Z20
-	VMULPD        Z20, Z9, Z9
-	VMULPD        Z10, Z10, Z20
-	VMULPD        Z0, Z10, Z10
-	VMOVAPD       Z20, Z23
-	VFMADD213PD   Z2, Z1, Z23
-	VMULPD        Z23, Z10, Z23
-	VPORD         Z7, Z23, Z23
-	VMOVAPD       Z23, Z24
-	VFMADD213PD   Z4, Z3, Z24
-	VSUBPD        Z4, Z24, Z24
-	VMOVAPD       Z24, Z25
-	VFNMADD213PD  Z23, Z5, Z25
-	VMOVAPD       Z24, Z23
-	VFNMADD213PD  Z25, Z6, Z23
-	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z25
-	VMOVAPD       Z20, Z20
-	VFMADD213PD   Z2, Z25, Z20
-	VMULPD        Z20, Z10, Z10
-	VCVTPD2PS     Z21, Y11
-	VCVTPD2PS     Z23, Y20
-	VINSERTF64X4  $0x01, Y20, Z11, Z20
-	VCVTPD2PS     Z22, Y11
-	VCVTPD2PS     Z24, Y21
-	VINSERTF64X4  $0x01, Y21, Z11, Z21
-	VCVTPD2PS     Z9, Y11
-	VCVTPD2PS     Z10, Y9
-	VINSERTF64X4  $0x01, Y9, Z11, Z9
-	VMOVUPS       vconst3ab51226<>+0(SB), Z10
-	VFMADD213PS   vconst3c091cea<>+0(SB), Z20, Z10
-	VFMADD213PS   vconst3d2aac79<>+0(SB), Z20, Z10
-	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z20, Z10
-	VFMADD213PS   vconst3efffffe<>+0(SB), Z20, Z10
-	VFMADD213PS   vconst3f800000<>+0(SB), Z20, Z10
-	VFMADD213PS   vconst3f800000<>+0(SB), Z20, Z10
-	VSCALEFPS     Z21, Z10, Z20
-	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K1
-	VMOVUPS       vconst3f800000<>+0(SB), Z22
-	VADDPS        vconst3f800000<>+0(SB), Z20, Z23
-	VDIVPS        Z23, Z22, Z22
-	VBLENDMPS     vconst3f800000<>+0(SB), Z10, K1, Z12
-	VMULPS        Z22, Z12, Z10
-	VMOVUPS       vconst3f800000<>+0(SB), Z23
-	VBLENDMPS     Z20, Z23, K1, Z13
-	VMULPS        Z22, Z13, Z20
-	VMOVAPS       Z9, Z9
-	VFMADD213PS   vconst3f800000<>+0(SB), Z20, Z9
-	VMULPS        Z9, Z10, Z9
-	VSCALEFPS     Z21, Z9, Z10
-	VBLENDMPS     Z9, Z10, K1, Z14
-	VPANDD        vconst7fffffff<>+0(SB), Z8, Z8
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z8, K1
-	VBLENDMPS     vconst7fc00000<>+0(SB), Z14, K1, Z15
-	VMOVUPS       Z15, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z8
+	VBROADCASTSS     vconst41400000<>+0(SB), Z9
+	VBROADCASTSS     vconstc1400000<>+0(SB), Z10
+	VMAXPS           Z8, Z10, Z10
+	VMINPS           Z10, Z9, Z9
+	VEXTRACTF64X4    $0x01, Z9, Y10
+	VCVTPS2PD        Y9, Z9
+	VCVTPS2PD        Y10, Z10
+	VMULPD           Z9, Z9, Z20
+	VMULPD           Z0, Z9, Z9
+	VMOVAPD          Z20, Z21
+	VFMADD213PD      Z2, Z1, Z21
+	VMULPD           Z21, Z9, Z21
+	VPORD            Z7, Z21, Z21
+	VMOVAPD          Z21, Z22
+	VFMADD213PD      Z4, Z3, Z22
+	VSUBPD           Z4, Z22, Z22
+	VMOVAPD          Z22, Z23
+	VFNMADD213PD     Z21, Z5, Z23
+	VMOVAPD          Z22, Z21
+	VFNMADD213PD     Z23, Z6, Z21
+	VBROADCASTSD     vconstq3fc12ba9d1f60179<>+0(SB), Z23
+	VMOVAPD          Z20, Z20
+	VFMADD213PD      Z2, Z23, Z20
+	VMULPD           Z20, Z9, Z9
+	VMULPD           Z10, Z10, Z20
+	VMULPD           Z0, Z10, Z10
+	VMOVAPD          Z20, Z23
+	VFMADD213PD      Z2, Z1, Z23
+	VMULPD           Z23, Z10, Z23
+	VPORD            Z7, Z23, Z23
+	VMOVAPD          Z23, Z24
+	VFMADD213PD      Z4, Z3, Z24
+	VSUBPD           Z4, Z24, Z24
+	VMOVAPD          Z24, Z25
+	VFNMADD213PD     Z23, Z5, Z25
+	VMOVAPD          Z24, Z23
+	VFNMADD213PD     Z25, Z6, Z23
+	VBROADCASTSD     vconstq3fc12ba9d1f60179<>+0(SB), Z25
+	VMOVAPD          Z20, Z20
+	VFMADD213PD      Z2, Z25, Z20
+	VMULPD           Z20, Z10, Z10
+	VCVTPD2PS        Z21, Y11
+	VCVTPD2PS        Z23, Y20
+	VINSERTF64X4     $0x01, Y20, Z11, Z20
+	VCVTPD2PS        Z22, Y11
+	VCVTPD2PS        Z24, Y21
+	VINSERTF64X4     $0x01, Y21, Z11, Z21
+	VCVTPD2PS        Z9, Y11
+	VCVTPD2PS        Z10, Y9
+	VINSERTF64X4     $0x01, Y9, Z11, Z9
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z10
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z20, Z10
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z20, Z10
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z20, Z10
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z20, Z10
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z20, Z10
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z20, Z10
+	VSCALEFPS        Z21, Z10, Z20
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z8, K1
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z22
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z20, Z23
+	VDIVPS           Z23, Z22, Z22
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z10, K1, Z12
+	VMULPS           Z22, Z12, Z10
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z23
+	VBLENDMPS        Z20, Z23, K1, Z13
+	VMULPS           Z22, Z13, Z20
+	VMOVAPS          Z9, Z9
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z20, Z9
+	VMULPS           Z9, Z10, Z9
+	VSCALEFPS        Z21, Z9, Z10
+	VBLENDMPS        Z9, Z10, K1, Z14
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z8, Z8
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z8, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z14, K1, Z15
+	VMOVUPS          Z15, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
-	TESTQ         CX, CX
-	JE            done
-	MOVL          $0x00000001, AX
-	SHLL          CL, AX
-	DECL          AX
-	KMOVW         AX, K1
-	VMOVUPS.Z     (SI), K1, Z8
-	VMOVUPS       vconst41400000<>+0(SB), Z9
-	VMOVUPS       vconstc1400000<>+0(SB), Z10
-	VMAXPS        Z8, Z10, Z10
-	VMINPS        Z10, Z9, Z9
-	VEXTRACTF64X4 $0x01, Z9, Y10
-	VCVTPS2PD     Y9, Z9
-	VCVTPS2PD     Y10, Z10
-	VMULPD        Z9, Z9, Z12
-	VMULPD        Z0, Z9, Z9
-	VMOVAPD       Z12, Z13
-	VFMADD213PD   Z2, Z1, Z13
-	VMULPD        Z13, Z9, Z13
-	VPORD         Z7, Z13, Z13
-	VMOVAPD       Z13, Z14
-	VFMADD213PD   Z4, Z3, Z14
-	VSUBPD        Z4, Z14, Z14
-	VMOVAPD       Z14, Z15
-	VFNMADD213PD  Z13, Z5, Z15
-	VMOVAPD       Z14, Z13
-	VFNMADD213PD  Z15, Z6, Z13
-	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z15
-	VMOVAPD       Z12, Z12
-	VFMADD213PD   Z2, Z15, Z12
-	VMULPD        Z12, Z9, Z9
-	VMULPD        Z10, Z10, Z12
-	VMULPD        Z0, Z10, Z0
-	VMOVAPD       Z12, Z10
-	VFMADD213PD   Z2, Z1, Z10
-	VMULPD        Z10, Z0, Z1
-	VPORD         Z7, Z1, Z1
-	VMOVAPD       Z1, Z7
-	VFMADD213PD   Z4, Z3, Z7
-	VSUBPD        Z4, Z7, Z3
-	VMOVAPD       Z3, Z4
-	VFNMADD213PD  Z1, Z5, Z4
-	VMOVAPD       Z3, Z1
-	VFNMADD213PD  Z4, Z6, Z1
-	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z4
-	VMOVAPD       Z12, Z5
-	VFMADD213PD   Z2, Z4, Z5
-	VMULPD        Z5, Z0, Z0
-	VCVTPD2PS     Z13, Y11
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z11, Z1
-	VCVTPD2PS     Z14, Y11
-	VCVTPD2PS     Z3, Y2
-	VINSERTF64X4  $0x01, Y2, Z11, Z2
-	VCVTPD2PS     Z9, Y11
-	VCVTPD2PS     Z0, Y0
-	VINSERTF64X4  $0x01, Y0, Z11, Z0
-	VMOVUPS       vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS   vconst3c091cea<>+0(SB), Z1, Z3
-	VFMADD213PS   vconst3d2aac79<>+0(SB), Z1, Z3
-	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z1, Z3
-	VFMADD213PS   vconst3efffffe<>+0(SB), Z1, Z3
-	VFMADD213PS   vconst3f800000<>+0(SB), Z1, Z3
-	VFMADD213PS   vconst3f800000<>+0(SB), Z1, Z3
-	VSCALEFPS     Z2, Z3, Z1
-	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K2
-	VMOVUPS       vconst3f800000<>+0(SB), Z4
-	VADDPS        vconst3f800000<>+0(SB), Z1, Z5
-	VDIVPS        Z5, Z4, Z4
-	VBLENDMPS     vconst3f800000<>+0(SB), Z3, K2, Z16
-	VMULPS        Z4, Z16, Z3
-	VMOVUPS       vconst3f800000<>+0(SB), Z5
-	VBLENDMPS     Z1, Z5, K2, Z17
-	VMULPS        Z4, Z17, Z1
-	VMOVAPS       Z0, Z0
-	VFMADD213PS   vconst3f800000<>+0(SB), Z1, Z0
-	VMULPS        Z0, Z3, Z0
-	VSCALEFPS     Z2, Z0, Z1
-	VBLENDMPS     Z0, Z1, K2, Z18
-	VPANDD        vconst7fffffff<>+0(SB), Z8, Z0
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z0, K2
-	VBLENDMPS     vconst7fc00000<>+0(SB), Z18, K2, Z19
-	VMOVUPS       Z19, K1, (DI)
+	TESTQ            CX, CX
+	JE               done
+	MOVL             $0x00000001, AX
+	SHLL             CL, AX
+	DECL             AX
+	KMOVW            AX, K1
+	VMOVUPS.Z        (SI), K1, Z8
+	VBROADCASTSS     vconst41400000<>+0(SB), Z9
+	VBROADCASTSS     vconstc1400000<>+0(SB), Z10
+	VMAXPS           Z8, Z10, Z10
+	VMINPS           Z10, Z9, Z9
+	VEXTRACTF64X4    $0x01, Z9, Y10
+	VCVTPS2PD        Y9, Z9
+	VCVTPS2PD        Y10, Z10
+	VMULPD           Z9, Z9, Z12
+	VMULPD           Z0, Z9, Z9
+	VMOVAPD          Z12, Z13
+	VFMADD213PD      Z2, Z1, Z13
+	VMULPD           Z13, Z9, Z13
+	VPORD            Z7, Z13, Z13
+	VMOVAPD          Z13, Z14
+	VFMADD213PD      Z4, Z3, Z14
+	VSUBPD           Z4, Z14, Z14
+	VMOVAPD          Z14, Z15
+	VFNMADD213PD     Z13, Z5, Z15
+	VMOVAPD          Z14, Z13
+	VFNMADD213PD     Z15, Z6, Z13
+	VBROADCASTSD     vconstq3fc12ba9d1f60179<>+0(SB), Z15
+	VMOVAPD          Z12, Z12
+	VFMADD213PD      Z2, Z15, Z12
+	VMULPD           Z12, Z9, Z9
+	VMULPD           Z10, Z10, Z12
+	VMULPD           Z0, Z10, Z0
+	VMOVAPD          Z12, Z10
+	VFMADD213PD      Z2, Z1, Z10
+	VMULPD           Z10, Z0, Z1
+	VPORD            Z7, Z1, Z1
+	VMOVAPD          Z1, Z7
+	VFMADD213PD      Z4, Z3, Z7
+	VSUBPD           Z4, Z7, Z3
+	VMOVAPD          Z3, Z4
+	VFNMADD213PD     Z1, Z5, Z4
+	VMOVAPD          Z3, Z1
+	VFNMADD213PD     Z4, Z6, Z1
+	VBROADCASTSD     vconstq3fc12ba9d1f60179<>+0(SB), Z4
+	VMOVAPD          Z12, Z5
+	VFMADD213PD      Z2, Z4, Z5
+	VMULPD           Z5, Z0, Z0
+	VCVTPD2PS        Z13, Y11
+	VCVTPD2PS        Z1, Y1
+	VINSERTF64X4     $0x01, Y1, Z11, Z1
+	VCVTPD2PS        Z14, Y11
+	VCVTPD2PS        Z3, Y2
+	VINSERTF64X4     $0x01, Y2, Z11, Z2
+	VCVTPD2PS        Z9, Y11
+	VCVTPD2PS        Z0, Y0
+	VINSERTF64X4     $0x01, Y0, Z11, Z0
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z1, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z1, Z3
+	VSCALEFPS        Z2, Z3, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z8, K2
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z4
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z5
+	VDIVPS           Z5, Z4, Z4
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z3, K2, Z16
+	VMULPS           Z4, Z16, Z3
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z5
+	VBLENDMPS        Z1, Z5, K2, Z17
+	VMULPS           Z4, Z17, Z1
+	VMOVAPS          Z0, Z0
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z1, Z0
+	VMULPS           Z0, Z3, Z0
+	VSCALEFPS        Z2, Z0, Z1
+	VBLENDMPS        Z0, Z1, K2, Z18
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z8, Z0
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z0, K2
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z18, K2, Z19
+	VMOVUPS          Z19, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -6734,78 +6734,78 @@ TEXT ·vHardsigmoidGradAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+24(FP), CX
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z0
-	VMOVUPS   (DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z2
-	VMOVUPS   Z2, (DI)
-	VMOVUPS   64(SI), Z0
-	VMOVUPS   64(DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z3
-	VMOVUPS   Z3, 64(DI)
-	VMOVUPS   128(SI), Z0
-	VMOVUPS   128(DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z4
-	VMOVUPS   Z4, 128(DI)
-	VMOVUPS   192(SI), Z0
-	VMOVUPS   192(DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z5
-	VMOVUPS   Z5, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	ADDQ      $0x00000100, DX
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z0
+	VMOVUPS     (DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z2
+	VMOVUPS     Z2, (DI)
+	VMOVUPS     64(SI), Z0
+	VMOVUPS     64(DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z3
+	VMOVUPS     Z3, 64(DI)
+	VMOVUPS     128(SI), Z0
+	VMOVUPS     128(DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z4
+	VMOVUPS     Z4, 128(DI)
+	VMOVUPS     192(SI), Z0
+	VMOVUPS     192(DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z5
+	VMOVUPS     Z5, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z0
-	VMOVUPS   (DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z6
-	VMOVUPS   Z6, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	ADDQ      $0x00000040, DX
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z0
+	VMOVUPS     (DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z6
+	VMOVUPS     Z6, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS.Z (DX), K1, Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K2
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K2, Z7
-	VMOVUPS   Z7, K1, (DI)
+	TESTQ       CX, CX
+	JE          done
+	MOVL        $0x00000001, AX
+	SHLL        CL, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (SI), K1, Z0
+	VMOVUPS.Z   (DX), K1, Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K2
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K2, Z7
+	VMOVUPS     Z7, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -6820,96 +6820,96 @@ TEXT ·vHardswishGradAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+24(FP), CX
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z0
-	VMOVUPS   (DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z3
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z3, K1, Z4
-	VMOVUPS   Z4, (DI)
-	VMOVUPS   64(SI), Z0
-	VMOVUPS   64(DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z5
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z5, K1, Z6
-	VMOVUPS   Z6, 64(DI)
-	VMOVUPS   128(SI), Z0
-	VMOVUPS   128(DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z7
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z7, K1, Z8
-	VMOVUPS   Z8, 128(DI)
-	VMOVUPS   192(SI), Z0
-	VMOVUPS   192(DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z9
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z9, K1, Z10
-	VMOVUPS   Z10, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	ADDQ      $0x00000100, DX
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z0
+	VMOVUPS     (DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z3
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z3, K1, Z4
+	VMOVUPS     Z4, (DI)
+	VMOVUPS     64(SI), Z0
+	VMOVUPS     64(DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z5
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z5, K1, Z6
+	VMOVUPS     Z6, 64(DI)
+	VMOVUPS     128(SI), Z0
+	VMOVUPS     128(DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z7
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z7, K1, Z8
+	VMOVUPS     Z8, 128(DI)
+	VMOVUPS     192(SI), Z0
+	VMOVUPS     192(DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z9
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z9, K1, Z10
+	VMOVUPS     Z10, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z0
-	VMOVUPS   (DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z11
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z11, K1, Z12
-	VMOVUPS   Z12, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	ADDQ      $0x00000040, DX
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z0
+	VMOVUPS     (DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z11
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z11, K1, Z12
+	VMOVUPS     Z12, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS.Z (DX), K1, Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K2
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K2, Z13
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K2
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z13, K2, Z14
-	VMOVUPS   Z14, K1, (DI)
+	TESTQ       CX, CX
+	JE          done
+	MOVL        $0x00000001, AX
+	SHLL        CL, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (SI), K1, Z0
+	VMOVUPS.Z   (DX), K1, Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K2
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K2, Z13
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K2
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z13, K2, Z14
+	VMOVUPS     Z14, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -6942,72 +6942,72 @@ TEXT ·vSigmoidGradAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+24(FP), CX
 
 loop:
-	CMPQ    CX, $0x00000040
-	JB      single
-	VMOVUPS (SI), Z0
-	VMOVUPS (DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VSUBPS  Z1, Z2, Z2
-	VMULPS  Z2, Z0, Z0
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, (DI)
-	VMOVUPS 64(SI), Z0
-	VMOVUPS 64(DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VSUBPS  Z1, Z2, Z2
-	VMULPS  Z2, Z0, Z0
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, 64(DI)
-	VMOVUPS 128(SI), Z0
-	VMOVUPS 128(DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VSUBPS  Z1, Z2, Z2
-	VMULPS  Z2, Z0, Z0
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, 128(DI)
-	VMOVUPS 192(SI), Z0
-	VMOVUPS 192(DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VSUBPS  Z1, Z2, Z2
-	VMULPS  Z2, Z0, Z0
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, 192(DI)
-	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000100, SI
-	ADDQ    $0x00000100, DX
-	SUBQ    $0x00000040, CX
-	JMP     loop
+	CMPQ         CX, $0x00000040
+	JB           single
+	VMOVUPS      (SI), Z0
+	VMOVUPS      (DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VMOVUPS      64(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, 64(DI)
+	VMOVUPS      128(SI), Z0
+	VMOVUPS      128(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, 128(DI)
+	VMOVUPS      192(SI), Z0
+	VMOVUPS      192(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x00000040, CX
+	JMP          loop
 
 single:
-	CMPQ    CX, $0x00000010
-	JB      tail
-	VMOVUPS (SI), Z0
-	VMOVUPS (DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VSUBPS  Z1, Z2, Z2
-	VMULPS  Z2, Z0, Z0
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
-	ADDQ    $0x00000040, DX
-	SUBQ    $0x00000010, CX
-	JMP     single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VMOVUPS      (DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS.Z (DX), K1, Z1
-	VMOVUPS   vconst3f800000<>+0(SB), Z2
-	VSUBPS    Z1, Z2, Z2
-	VMULPS    Z2, Z0, Z0
-	VMULPS    Z1, Z0, Z0
-	VMOVUPS   Z0, K1, (DI)
+	TESTQ        CX, CX
+	JE           done
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (SI), K1, Z0
+	VMOVUPS.Z    (DX), K1, Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -7022,72 +7022,72 @@ TEXT ·vTanhGradAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+24(FP), CX
 
 loop:
-	CMPQ    CX, $0x00000040
-	JB      single
-	VMOVUPS (SI), Z0
-	VMOVUPS (DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VMULPS  Z1, Z1, Z1
-	VSUBPS  Z1, Z2, Z1
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, (DI)
-	VMOVUPS 64(SI), Z0
-	VMOVUPS 64(DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VMULPS  Z1, Z1, Z1
-	VSUBPS  Z1, Z2, Z1
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, 64(DI)
-	VMOVUPS 128(SI), Z0
-	VMOVUPS 128(DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VMULPS  Z1, Z1, Z1
-	VSUBPS  Z1, Z2, Z1
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, 128(DI)
-	VMOVUPS 192(SI), Z0
-	VMOVUPS 192(DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VMULPS  Z1, Z1, Z1
-	VSUBPS  Z1, Z2, Z1
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, 192(DI)
-	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000100, SI
-	ADDQ    $0x00000100, DX
-	SUBQ    $0x00000040, CX
-	JMP     loop
+	CMPQ         CX, $0x00000040
+	JB           single
+	VMOVUPS      (SI), Z0
+	VMOVUPS      (DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VMOVUPS      64(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, 64(DI)
+	VMOVUPS      128(SI), Z0
+	VMOVUPS      128(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, 128(DI)
+	VMOVUPS      192(SI), Z0
+	VMOVUPS      192(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x00000040, CX
+	JMP          loop
 
 single:
-	CMPQ    CX, $0x00000010
-	JB      tail
-	VMOVUPS (SI), Z0
-	VMOVUPS (DX), Z1
-	VMOVUPS vconst3f800000<>+0(SB), Z2
-	VMULPS  Z1, Z1, Z1
-	VSUBPS  Z1, Z2, Z1
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
-	ADDQ    $0x00000040, DX
-	SUBQ    $0x00000010, CX
-	JMP     single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VMOVUPS      (DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
-	TESTQ     CX, CX
-	JE        done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS.Z (DX), K1, Z1
-	VMOVUPS   vconst3f800000<>+0(SB), Z2
-	VMULPS    Z1, Z1, Z1
-	VSUBPS    Z1, Z2, Z1
-	VMULPS    Z1, Z0, Z0
-	VMOVUPS   Z0, K1, (DI)
+	TESTQ        CX, CX
+	JE           done
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VMOVUPS.Z    (SI), K1, Z0
+	VMOVUPS.Z    (DX), K1, Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, K1, (DI)
 
 done:
 	VZEROUPPER
@@ -7537,35 +7537,35 @@ TEXT ·vNegNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ     CX, $0x00000040
-	JB       single
-	VMOVUPS  (SI), Z0
-	VPXORD   vconst80000000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(SI), Z0
-	VPXORD   vconst80000000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 64(DI)
-	VMOVUPS  128(SI), Z0
-	VPXORD   vconst80000000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 128(DI)
-	VMOVUPS  192(SI), Z0
-	VPXORD   vconst80000000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 192(DI)
-	ADDQ     $0x00000100, DI
-	ADDQ     $0x00000100, SI
-	SUBQ     $0x00000040, CX
-	JMP      loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, (DI)
+	VMOVUPS     64(SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, 64(DI)
+	VMOVUPS     128(SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, 128(DI)
+	VMOVUPS     192(SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ     CX, $0x00000010
-	JB       tail
-	VMOVUPS  (SI), Z0
-	VPXORD   vconst80000000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	SUBQ     $0x00000010, CX
-	JMP      single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z0
+	VPXORD.BCST vconst80000000<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
 	SFENCE
@@ -7580,35 +7580,35 @@ TEXT ·vAbsNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ     CX, $0x00000040
-	JB       single
-	VMOVUPS  (SI), Z0
-	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(SI), Z0
-	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 64(DI)
-	VMOVUPS  128(SI), Z0
-	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 128(DI)
-	VMOVUPS  192(SI), Z0
-	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 192(DI)
-	ADDQ     $0x00000100, DI
-	ADDQ     $0x00000100, SI
-	SUBQ     $0x00000040, CX
-	JMP      loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, (DI)
+	VMOVUPS     64(SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, 64(DI)
+	VMOVUPS     128(SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, 128(DI)
+	VMOVUPS     192(SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ     CX, $0x00000010
-	JB       tail
-	VMOVUPS  (SI), Z0
-	VPANDD   vconst7fffffff<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	SUBQ     $0x00000010, CX
-	JMP      single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z0
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VMOVNTPS    Z0, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
 	SFENCE
@@ -7751,35 +7751,35 @@ TEXT ·vRsqrtNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ     CX, $0x00000020
-	JB       single
-	VMOVUPS  (SI), Z0
-	VSQRTPS  Z0, Z0
-	VMOVUPS  vconst3f800000<>+0(SB), Z1
-	VDIVPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(SI), Z0
-	VSQRTPS  Z0, Z0
-	VMOVUPS  vconst3f800000<>+0(SB), Z1
-	VDIVPS   Z0, Z1, Z0
-	VMOVNTPS Z0, 64(DI)
-	ADDQ     $0x00000080, DI
-	ADDQ     $0x00000080, SI
-	SUBQ     $0x00000020, CX
-	JMP      loop
+	CMPQ         CX, $0x00000020
+	JB           single
+	VMOVUPS      (SI), Z0
+	VSQRTPS      Z0, Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VSQRTPS      Z0, Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, 64(DI)
+	ADDQ         $0x00000080, DI
+	ADDQ         $0x00000080, SI
+	SUBQ         $0x00000020, CX
+	JMP          loop
 
 single:
-	CMPQ     CX, $0x00000010
-	JB       tail
-	VMOVUPS  (SI), Z0
-	VSQRTPS  Z0, Z0
-	VMOVUPS  vconst3f800000<>+0(SB), Z1
-	VDIVPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	SUBQ     $0x00000010, CX
-	JMP      single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VSQRTPS      Z0, Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
 	SFENCE
@@ -7794,32 +7794,32 @@ TEXT ·vRecipNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ     CX, $0x00000020
-	JB       single
-	VMOVUPS  (SI), Z0
-	VMOVUPS  vconst3f800000<>+0(SB), Z1
-	VDIVPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(SI), Z0
-	VMOVUPS  vconst3f800000<>+0(SB), Z1
-	VDIVPS   Z0, Z1, Z0
-	VMOVNTPS Z0, 64(DI)
-	ADDQ     $0x00000080, DI
-	ADDQ     $0x00000080, SI
-	SUBQ     $0x00000020, CX
-	JMP      loop
+	CMPQ         CX, $0x00000020
+	JB           single
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, 64(DI)
+	ADDQ         $0x00000080, DI
+	ADDQ         $0x00000080, SI
+	SUBQ         $0x00000020, CX
+	JMP          loop
 
 single:
-	CMPQ     CX, $0x00000010
-	JB       tail
-	VMOVUPS  (SI), Z0
-	VMOVUPS  vconst3f800000<>+0(SB), Z1
-	VDIVPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	SUBQ     $0x00000010, CX
-	JMP      single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst3f800000<>+0(SB), Z1
+	VDIVPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
 	SFENCE
@@ -7885,45 +7885,45 @@ TEXT ·vLeakyNTAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS a+24(FP), Z0
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z3
-	VMOVNTPS  Z3, (DI)
-	VMOVUPS   64(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z4
-	VMOVNTPS  Z4, 64(DI)
-	VMOVUPS   128(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z5
-	VMOVNTPS  Z5, 128(DI)
-	VMOVUPS   192(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z6
-	VMOVNTPS  Z6, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z3
+	VMOVNTPS    Z3, (DI)
+	VMOVUPS     64(SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z4
+	VMOVNTPS    Z4, 64(DI)
+	VMOVUPS     128(SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z5
+	VMOVNTPS    Z5, 128(DI)
+	VMOVUPS     192(SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z6
+	VMOVNTPS    Z6, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VMULPS    Z0, Z1, Z2
-	VBLENDMPS Z1, Z2, K1, Z7
-	VMOVNTPS  Z7, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z1
+	VCMPPS.BCST $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VMULPS      Z0, Z1, Z2
+	VBLENDMPS   Z1, Z2, K1, Z7
+	VMOVNTPS    Z7, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
 	SFENCE
@@ -7938,70 +7938,70 @@ TEXT ·vSignNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z2
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z2, K1, Z3
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z3, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z3, K1, Z4
-	VMOVNTPS  Z4, (DI)
-	VMOVUPS   64(SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z5
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z5, K1, Z6
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z6, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z6, K1, Z7
-	VMOVNTPS  Z7, 64(DI)
-	VMOVUPS   128(SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z8
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z8, K1, Z9
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z9, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z9, K1, Z10
-	VMOVNTPS  Z10, 128(DI)
-	VMOVUPS   192(SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z11
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z11, K1, Z12
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z12, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z12, K1, Z13
-	VMOVNTPS  Z13, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ           CX, $0x00000040
+	JB             single
+	VMOVUPS        (SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z2
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z2, K1, Z3
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z3, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z3, K1, Z4
+	VMOVNTPS       Z4, (DI)
+	VMOVUPS        64(SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z5
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z5, K1, Z6
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z6, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z6, K1, Z7
+	VMOVNTPS       Z7, 64(DI)
+	VMOVUPS        128(SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z8
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z8, K1, Z9
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z9, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z9, K1, Z10
+	VMOVNTPS       Z10, 128(DI)
+	VMOVUPS        192(SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z11
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z11, K1, Z12
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z12, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z12, K1, Z13
+	VMOVNTPS       Z13, 192(DI)
+	ADDQ           $0x00000100, DI
+	ADDQ           $0x00000100, SI
+	SUBQ           $0x00000040, CX
+	JMP            loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z0
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z0, K1
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS vconst3f800000<>+0(SB), Z1, K1, Z14
-	VCMPPS    $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS vconstbf800000<>+0(SB), Z14, K1, Z15
-	VCMPPS    $0x00, vconst00000000<>+0(SB), Z15, K1
-	VMULPS    vconst00000000<>+0(SB), Z0, Z0
-	VBLENDMPS Z0, Z15, K1, Z16
-	VMOVNTPS  Z16, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ           CX, $0x00000010
+	JB             tail
+	VMOVUPS        (SI), Z0
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z0, K1
+	VXORPS         Z1, Z1, Z1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z1, K1, Z14
+	VCMPPS.BCST    $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST vconstbf800000<>+0(SB), Z14, K1, Z15
+	VCMPPS.BCST    $0x00, vconst00000000<>+0(SB), Z15, K1
+	VMULPS.BCST    vconst00000000<>+0(SB), Z0, Z0
+	VBLENDMPS      Z0, Z15, K1, Z16
+	VMOVNTPS       Z16, (DI)
+	ADDQ           $0x00000040, DI
+	ADDQ           $0x00000040, SI
+	SUBQ           $0x00000010, CX
+	JMP            single
 
 tail:
 	SFENCE
@@ -8011,21 +8011,21 @@ tail:
 // func vExpNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·vExpNTAVX512(SB), NOSPLIT, $0-32
-	MOVQ    dst+0(FP), DI
-	MOVQ    x+8(FP), SI
-	MOVQ    n+16(FP), CX
-	VMOVUPS vconstc2d00000<>+0(SB), Z0
-	VMOVUPS vconst42b20000<>+0(SB), Z1
-	VMOVUPS vconst3fb8aa3b<>+0(SB), Z2
-	VMOVUPS vconst4b400000<>+0(SB), Z3
-	VMOVUPS vconst3f318000<>+0(SB), Z4
-	VMOVUPS vconstb95e8083<>+0(SB), Z5
-	VMOVUPS vconst3f800000<>+0(SB), Z6
-	VMOVUPS vconst3efffffe<>+0(SB), Z7
-	VMOVUPS vconst3e2aaa49<>+0(SB), Z8
-	VMOVUPS vconst3d2aac79<>+0(SB), Z9
-	VMOVUPS vconst3c091cea<>+0(SB), Z10
-	VMOVUPS vconst3ab51226<>+0(SB), Z11
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS vconstc2d00000<>+0(SB), Z0
+	VBROADCASTSS vconst42b20000<>+0(SB), Z1
+	VBROADCASTSS vconst3fb8aa3b<>+0(SB), Z2
+	VBROADCASTSS vconst4b400000<>+0(SB), Z3
+	VBROADCASTSS vconst3f318000<>+0(SB), Z4
+	VBROADCASTSS vconstb95e8083<>+0(SB), Z5
+	VBROADCASTSS vconst3f800000<>+0(SB), Z6
+	VBROADCASTSS vconst3efffffe<>+0(SB), Z7
+	VBROADCASTSS vconst3e2aaa49<>+0(SB), Z8
+	VBROADCASTSS vconst3d2aac79<>+0(SB), Z9
+	VBROADCASTSS vconst3c091cea<>+0(SB), Z10
+	VBROADCASTSS vconst3ab51226<>+0(SB), Z11
 
 loop:
 	CMPQ         CX, $0x00000020
@@ -8113,51 +8113,51 @@ TEXT ·vLogNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VCMPPS       $0x11, vconst00800000<>+0(SB), Z0, K1
-	VMULPS       vconst4b000000<>+0(SB), Z0, Z1
-	VBLENDMPS    Z1, Z0, K1, Z2
-	VPSUBD       vconst3f3504f3<>+0(SB), Z2, Z1
-	VPSRAD       $0x17, Z1, Z8
-	VCVTDQ2PS    Z8, Z8
-	VSUBPS       vconst41b80000<>+0(SB), Z8, Z9
-	VBLENDMPS    Z9, Z8, K1, Z3
-	VPANDD       vconst007fffff<>+0(SB), Z1, Z1
-	VPADDD       vconst3f3504f3<>+0(SB), Z1, Z1
-	VSUBPS       vconst3f800000<>+0(SB), Z1, Z1
-	VMULPS       Z1, Z1, Z8
-	VMOVUPS      vconstbd9c5abb<>+0(SB), Z9
-	VFMADD213PS  vconst3e02adb4<>+0(SB), Z1, Z9
-	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z1, Z9
-	VFMADD213PS  vconst3e116d0f<>+0(SB), Z1, Z9
-	VFMADD213PS  vconstbe2a3922<>+0(SB), Z1, Z9
-	VFMADD213PS  vconst3e4cd004<>+0(SB), Z1, Z9
-	VFMADD213PS  vconstbe800113<>+0(SB), Z1, Z9
-	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z1, Z9
-	VMULPS       Z1, Z8, Z10
-	VMULPS       Z9, Z10, Z9
-	VMOVUPS      vconstb95e8083<>+0(SB), Z10
-	VFMADD231PS  Z3, Z10, Z9
-	VMOVUPS      vconst3f000000<>+0(SB), Z10
-	VFNMADD231PS Z8, Z10, Z9
-	VADDPS       Z9, Z1, Z1
-	VMOVUPS      vconst3f318000<>+0(SB), Z8
-	VFMADD231PS  Z3, Z8, Z1
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VBLENDMPS    Z0, Z1, K1, Z4
-	VCMPPS       $0x03, Z0, Z0, K1
-	VBLENDMPS    Z0, Z4, K1, Z5
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    vconst7fc00000<>+0(SB), Z5, K1, Z6
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z6, K1, Z7
-	VMOVNTPS     Z7, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VCMPPS.BCST      $0x11, vconst00800000<>+0(SB), Z0, K1
+	VMULPS.BCST      vconst4b000000<>+0(SB), Z0, Z1
+	VBLENDMPS        Z1, Z0, K1, Z2
+	VPSUBD.BCST      vconst3f3504f3<>+0(SB), Z2, Z1
+	VPSRAD           $0x17, Z1, Z8
+	VCVTDQ2PS        Z8, Z8
+	VSUBPS.BCST      vconst41b80000<>+0(SB), Z8, Z9
+	VBLENDMPS        Z9, Z8, K1, Z3
+	VPANDD.BCST      vconst007fffff<>+0(SB), Z1, Z1
+	VPADDD.BCST      vconst3f3504f3<>+0(SB), Z1, Z1
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z1, Z1
+	VMULPS           Z1, Z1, Z8
+	VBROADCASTSS     vconstbd9c5abb<>+0(SB), Z9
+	VFMADD213PS.BCST vconst3e02adb4<>+0(SB), Z1, Z9
+	VFMADD213PS.BCST vconstbe06c2a1<>+0(SB), Z1, Z9
+	VFMADD213PS.BCST vconst3e116d0f<>+0(SB), Z1, Z9
+	VFMADD213PS.BCST vconstbe2a3922<>+0(SB), Z1, Z9
+	VFMADD213PS.BCST vconst3e4cd004<>+0(SB), Z1, Z9
+	VFMADD213PS.BCST vconstbe800113<>+0(SB), Z1, Z9
+	VFMADD213PS.BCST vconst3eaaaaaa<>+0(SB), Z1, Z9
+	VMULPS           Z1, Z8, Z10
+	VMULPS           Z9, Z10, Z9
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z10
+	VFMADD231PS      Z3, Z10, Z9
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z10
+	VFNMADD231PS     Z8, Z10, Z9
+	VADDPS           Z9, Z1, Z1
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z8
+	VFMADD231PS      Z3, Z8, Z1
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VBLENDMPS        Z0, Z1, K1, Z4
+	VCMPPS           $0x03, Z0, Z0, K1
+	VBLENDMPS        Z0, Z4, K1, Z5
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z5, K1, Z6
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z6, K1, Z7
+	VMOVNTPS         Z7, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -8172,56 +8172,56 @@ TEXT ·vTanhNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VMULPS       Z0, Z0, Z2
-	VMULPS       Z2, Z0, Z3
-	VMOVUPS      vconstbbbaf0e7<>+0(SB), Z4
-	VFMADD213PS  vconst3ca9134e<>+0(SB), Z2, Z4
-	VFMADD213PS  vconstbd5c1e2d<>+0(SB), Z2, Z4
-	VFMADD213PS  vconst3e088393<>+0(SB), Z2, Z4
-	VFMADD213PS  vconstbeaaaa99<>+0(SB), Z2, Z4
-	VMOVAPS      Z3, Z2
-	VFMADD213PS  Z0, Z4, Z2
-	VADDPS       Z1, Z1, Z3
-	VMOVUPS      vconstc2d00000<>+0(SB), Z4
-	VMAXPS       Z3, Z4, Z3
-	VMOVUPS      vconst42b20000<>+0(SB), Z4
-	VMINPS       Z3, Z4, Z3
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z4
-	VMOVAPS      Z3, Z6
-	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z6
-	VSUBPS       vconst4b400000<>+0(SB), Z6, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z6
-	VMOVAPS      Z4, Z7
-	VFNMADD213PS Z3, Z6, Z7
-	VMOVUPS      vconstb95e8083<>+0(SB), Z3
-	VMOVAPS      Z4, Z6
-	VFNMADD213PS Z7, Z3, Z6
-	VMOVUPS      vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z6, Z3
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z6, Z3
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z6, Z3
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z6, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z6, Z3
-	VSCALEFPS    Z4, Z3, Z3
-	VMOVUPS      vconst3f800000<>+0(SB), Z4
-	VMOVUPS      vconst40000000<>+0(SB), Z6
-	VADDPS       vconst3f800000<>+0(SB), Z3, Z3
-	VDIVPS       Z3, Z6, Z3
-	VSUBPS       Z3, Z4, Z3
-	VPANDD       vconst80000000<>+0(SB), Z0, Z0
-	VPORD        Z0, Z3, Z0
-	VCMPPS       $0x11, vconst3f200000<>+0(SB), Z1, K1
-	VBLENDMPS    Z2, Z0, K1, Z5
-	VMOVNTPS     Z5, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VMULPS           Z0, Z0, Z2
+	VMULPS           Z2, Z0, Z3
+	VBROADCASTSS     vconstbbbaf0e7<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3ca9134e<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST vconstbd5c1e2d<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST vconst3e088393<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST vconstbeaaaa99<>+0(SB), Z2, Z4
+	VMOVAPS          Z3, Z2
+	VFMADD213PS      Z0, Z4, Z2
+	VADDPS           Z1, Z1, Z3
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z4
+	VMAXPS           Z3, Z4, Z3
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z4
+	VMINPS           Z3, Z4, Z3
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z4
+	VMOVAPS          Z3, Z6
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z4, Z6
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z6, Z4
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z6
+	VMOVAPS          Z4, Z7
+	VFNMADD213PS     Z3, Z6, Z7
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z3
+	VMOVAPS          Z4, Z6
+	VFNMADD213PS     Z7, Z3, Z6
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z6, Z3
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z6, Z3
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z6, Z3
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z6, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z6, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z6, Z3
+	VSCALEFPS        Z4, Z3, Z3
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z4
+	VBROADCASTSS     vconst40000000<>+0(SB), Z6
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z3, Z3
+	VDIVPS           Z3, Z6, Z3
+	VSUBPS           Z3, Z4, Z3
+	VPANDD.BCST      vconst80000000<>+0(SB), Z0, Z0
+	VPORD            Z0, Z3, Z0
+	VCMPPS.BCST      $0x11, vconst3f200000<>+0(SB), Z1, K1
+	VBLENDMPS        Z2, Z0, K1, Z5
+	VMOVNTPS         Z5, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -8236,42 +8236,42 @@ TEXT ·vSigmoidNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VPXORD       vconst80000000<>+0(SB), Z1, Z1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z3
-	VMAXPS       Z1, Z3, Z1
-	VMOVUPS      vconst42b20000<>+0(SB), Z3
-	VMINPS       Z1, Z3, Z1
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
-	VMOVAPS      Z1, Z4
-	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z4
-	VSUBPS       vconst4b400000<>+0(SB), Z4, Z3
-	VMOVUPS      vconst3f318000<>+0(SB), Z4
-	VMOVAPS      Z3, Z5
-	VFNMADD213PS Z1, Z4, Z5
-	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z3, Z4
-	VFNMADD213PS Z5, Z1, Z4
-	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VSCALEFPS    Z3, Z1, Z1
-	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
-	VADDPS       vconst3f800000<>+0(SB), Z1, Z0
-	VDIVPS       Z0, Z2, Z0
-	VMOVNTPS     Z0, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD.BCST      vconst80000000<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z3
+	VMAXPS           Z1, Z3, Z1
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z3
+	VMINPS           Z1, Z3, Z1
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS          Z1, Z4
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z3, Z4
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z4, Z3
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z4
+	VMOVAPS          Z3, Z5
+	VFNMADD213PS     Z1, Z4, Z5
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z1
+	VMOVAPS          Z3, Z4
+	VFNMADD213PS     Z5, Z1, Z4
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z1
+	VSCALEFPS        Z3, Z1, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z1, K1, Z2
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z0
+	VDIVPS           Z0, Z2, Z0
+	VMOVNTPS         Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -8286,43 +8286,43 @@ TEXT ·vSiluNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VPXORD       vconst80000000<>+0(SB), Z1, Z1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z3
-	VMAXPS       Z1, Z3, Z1
-	VMOVUPS      vconst42b20000<>+0(SB), Z3
-	VMINPS       Z1, Z3, Z1
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
-	VMOVAPS      Z1, Z4
-	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z4
-	VSUBPS       vconst4b400000<>+0(SB), Z4, Z3
-	VMOVUPS      vconst3f318000<>+0(SB), Z4
-	VMOVAPS      Z3, Z5
-	VFNMADD213PS Z1, Z4, Z5
-	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z3, Z4
-	VFNMADD213PS Z5, Z1, Z4
-	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z4, Z1
-	VSCALEFPS    Z3, Z1, Z1
-	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
-	VADDPS       vconst3f800000<>+0(SB), Z1, Z1
-	VMULPS       Z2, Z0, Z0
-	VDIVPS       Z1, Z0, Z0
-	VMOVNTPS     Z0, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD.BCST      vconst80000000<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z3
+	VMAXPS           Z1, Z3, Z1
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z3
+	VMINPS           Z1, Z3, Z1
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS          Z1, Z4
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z3, Z4
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z4, Z3
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z4
+	VMOVAPS          Z3, Z5
+	VFNMADD213PS     Z1, Z4, Z5
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z1
+	VMOVAPS          Z3, Z4
+	VFNMADD213PS     Z5, Z1, Z4
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z4, Z1
+	VSCALEFPS        Z3, Z1, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z1, K1, Z2
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z1
+	VMULPS           Z2, Z0, Z0
+	VDIVPS           Z1, Z0, Z0
+	VMOVNTPS         Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -8337,86 +8337,86 @@ TEXT ·vGeluNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
-	VMULPS       vconst3f000000<>+0(SB), Z0, Z2
-	VMULPS       Z1, Z1, Z3
-	VMOVUPS      vconstba1fa7f8<>+0(SB), Z4
-	VFMADD213PS  vconst3ba43b77<>+0(SB), Z3, Z4
-	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z3, Z4
-	VFMADD213PS  vconst3de70ee9<>+0(SB), Z3, Z4
-	VFMADD213PS  vconstbec0937d<>+0(SB), Z3, Z4
-	VFMADD213PS  vconst3f906eba<>+0(SB), Z3, Z4
-	VMULPS       Z4, Z1, Z1
-	VMOVAPS      Z2, Z3
-	VFMADD213PS  Z2, Z1, Z3
-	VMOVUPS      vconst41a00000<>+0(SB), Z1
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z4
-	VMINPS       Z4, Z1, Z1
-	VMULPS       Z1, Z1, Z4
-	VPXORD       vconst80000000<>+0(SB), Z4, Z7
-	VMOVAPS      Z1, Z8
-	VFMADD213PS  Z7, Z1, Z8
-	VMULPS       vconst3f000000<>+0(SB), Z4, Z4
-	VMULPS       vconst3f000000<>+0(SB), Z8, Z7
-	VPXORD       vconst80000000<>+0(SB), Z4, Z4
-	VMOVUPS      vconstc2d00000<>+0(SB), Z8
-	VMAXPS       Z4, Z8, Z4
-	VMOVUPS      vconst42b20000<>+0(SB), Z8
-	VMINPS       Z4, Z8, Z4
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z8
-	VMOVAPS      Z4, Z9
-	VFMADD213PS  vconst4b400000<>+0(SB), Z8, Z9
-	VSUBPS       vconst4b400000<>+0(SB), Z9, Z8
-	VMOVUPS      vconst3f318000<>+0(SB), Z9
-	VMOVAPS      Z8, Z10
-	VFNMADD213PS Z4, Z9, Z10
-	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VMOVAPS      Z8, Z9
-	VFNMADD213PS Z10, Z4, Z9
-	VMOVUPS      vconst3ab51226<>+0(SB), Z4
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z9, Z4
-	VSCALEFPS    Z8, Z4, Z4
-	VMOVAPS      Z7, Z7
-	VFNMADD213PS Z4, Z4, Z7
-	VPANDD       vconst7fffffff<>+0(SB), Z1, Z1
-	VMULPS       vconst3f3504f3<>+0(SB), Z1, Z1
-	VMOVUPS      vconst40000000<>+0(SB), Z4
-	VADDPS       vconst40000000<>+0(SB), Z1, Z1
-	VDIVPS       Z1, Z4, Z1
-	VMOVUPS      vconst3d98d67b<>+0(SB), Z4
-	VFMADD213PS  vconstbe298716<>+0(SB), Z1, Z4
-	VFMADD213PS  vconstba36d82a<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e1947c7<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z1, Z4
-	VFMADD213PS  vconst3e9080f7<>+0(SB), Z1, Z4
-	VFMADD213PS  vconstb6b657ef<>+0(SB), Z1, Z4
-	VMULPS       Z4, Z2, Z1
-	VMULPS       Z7, Z1, Z1
-	VMOVUPS      vconst3f800000<>+0(SB), Z2
-	VMULPS       Z4, Z7, Z4
-	VMULPS       vconst3f000000<>+0(SB), Z4, Z4
-	VSUBPS       Z4, Z2, Z2
-	VMULPS       Z2, Z0, Z2
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    Z1, Z2, K1, Z5
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z0, K1
-	VBLENDMPS    Z3, Z5, K1, Z6
-	VMOVNTPS     Z6, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z0, Z2
+	VMULPS           Z1, Z1, Z3
+	VBROADCASTSS     vconstba1fa7f8<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3ba43b77<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconstbcdb5f75<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconst3de70ee9<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconstbec0937d<>+0(SB), Z3, Z4
+	VFMADD213PS.BCST vconst3f906eba<>+0(SB), Z3, Z4
+	VMULPS           Z4, Z1, Z1
+	VMOVAPS          Z2, Z3
+	VFMADD213PS      Z2, Z1, Z3
+	VBROADCASTSS     vconst41a00000<>+0(SB), Z1
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z4
+	VMINPS           Z4, Z1, Z1
+	VMULPS           Z1, Z1, Z4
+	VPXORD.BCST      vconst80000000<>+0(SB), Z4, Z7
+	VMOVAPS          Z1, Z8
+	VFMADD213PS      Z7, Z1, Z8
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z4, Z4
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z8, Z7
+	VPXORD.BCST      vconst80000000<>+0(SB), Z4, Z4
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z8
+	VMAXPS           Z4, Z8, Z4
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z8
+	VMINPS           Z4, Z8, Z4
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z8
+	VMOVAPS          Z4, Z9
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z8, Z9
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z9, Z8
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z9
+	VMOVAPS          Z8, Z10
+	VFNMADD213PS     Z4, Z9, Z10
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z4
+	VMOVAPS          Z8, Z9
+	VFNMADD213PS     Z10, Z4, Z9
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z9, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z9, Z4
+	VSCALEFPS        Z8, Z4, Z4
+	VMOVAPS          Z7, Z7
+	VFNMADD213PS     Z4, Z4, Z7
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z1, Z1
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconst40000000<>+0(SB), Z4
+	VADDPS.BCST      vconst40000000<>+0(SB), Z1, Z1
+	VDIVPS           Z1, Z4, Z1
+	VBROADCASTSS     vconst3d98d67b<>+0(SB), Z4
+	VFMADD213PS.BCST vconstbe298716<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconstba36d82a<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3dfe5e22<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e1947c7<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e82b0ee<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e8fac6a<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconst3e9080f7<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST vconstb6b657ef<>+0(SB), Z1, Z4
+	VMULPS           Z4, Z2, Z1
+	VMULPS           Z7, Z1, Z1
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z2
+	VMULPS           Z4, Z7, Z4
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z4, Z4
+	VSUBPS           Z4, Z2, Z2
+	VMULPS           Z2, Z0, Z2
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS        Z1, Z2, K1, Z5
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST      $0x11, vconst3fa2eadb<>+0(SB), Z0, K1
+	VBLENDMPS        Z3, Z5, K1, Z6
+	VMOVNTPS         Z6, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -8431,78 +8431,78 @@ TEXT ·vErfNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VMULPS       Z0, Z0, Z1
-	VMOVUPS      vconstba1fa7f8<>+0(SB), Z2
-	VFMADD213PS  vconst3ba43b77<>+0(SB), Z1, Z2
-	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z1, Z2
-	VFMADD213PS  vconst3de70ee9<>+0(SB), Z1, Z2
-	VFMADD213PS  vconstbec0937d<>+0(SB), Z1, Z2
-	VFMADD213PS  vconst3f906eba<>+0(SB), Z1, Z2
-	VMULPS       Z2, Z0, Z1
-	VMOVUPS      vconst41200000<>+0(SB), Z2
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z4
-	VMINPS       Z4, Z2, Z2
-	VMOVUPS      vconst3f800000<>+0(SB), Z4
-	VMULPS       Z2, Z2, Z5
-	VPXORD       vconst80000000<>+0(SB), Z5, Z6
-	VMOVAPS      Z2, Z7
-	VFMADD213PS  Z6, Z2, Z7
-	VMULPS       vconst3f800000<>+0(SB), Z5, Z5
-	VMULPS       vconst3f800000<>+0(SB), Z7, Z6
-	VPXORD       vconst80000000<>+0(SB), Z5, Z5
-	VMOVUPS      vconstc2d00000<>+0(SB), Z7
-	VMAXPS       Z5, Z7, Z5
-	VMOVUPS      vconst42b20000<>+0(SB), Z7
-	VMINPS       Z5, Z7, Z5
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z7
-	VMOVAPS      Z5, Z8
-	VFMADD213PS  vconst4b400000<>+0(SB), Z7, Z8
-	VSUBPS       vconst4b400000<>+0(SB), Z8, Z7
-	VMOVUPS      vconst3f318000<>+0(SB), Z8
-	VMOVAPS      Z7, Z9
-	VFNMADD213PS Z5, Z8, Z9
-	VMOVUPS      vconstb95e8083<>+0(SB), Z5
-	VMOVAPS      Z7, Z8
-	VFNMADD213PS Z9, Z5, Z8
-	VMOVUPS      vconst3ab51226<>+0(SB), Z5
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z5
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z5
-	VSCALEFPS    Z7, Z5, Z5
-	VMOVAPS      Z6, Z6
-	VFNMADD213PS Z5, Z5, Z6
-	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
-	VMULPS       vconst3f800000<>+0(SB), Z2, Z2
-	VMOVUPS      vconst40000000<>+0(SB), Z5
-	VADDPS       vconst40000000<>+0(SB), Z2, Z2
-	VDIVPS       Z2, Z5, Z2
-	VMOVUPS      vconst3d98d67b<>+0(SB), Z5
-	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z5
-	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z5
-	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z5
-	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z5
-	VMULPS       Z5, Z6, Z2
-	VSUBPS       Z2, Z4, Z2
-	VPANDD       vconst80000000<>+0(SB), Z0, Z4
-	VPORD        Z4, Z2, Z2
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS       $0x11, vconst3f666666<>+0(SB), Z0, K1
-	VBLENDMPS    Z1, Z2, K1, Z3
-	VMOVNTPS     Z3, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VMULPS           Z0, Z0, Z1
+	VBROADCASTSS     vconstba1fa7f8<>+0(SB), Z2
+	VFMADD213PS.BCST vconst3ba43b77<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconstbcdb5f75<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconst3de70ee9<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconstbec0937d<>+0(SB), Z1, Z2
+	VFMADD213PS.BCST vconst3f906eba<>+0(SB), Z1, Z2
+	VMULPS           Z2, Z0, Z1
+	VBROADCASTSS     vconst41200000<>+0(SB), Z2
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z4
+	VMINPS           Z4, Z2, Z2
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z4
+	VMULPS           Z2, Z2, Z5
+	VPXORD.BCST      vconst80000000<>+0(SB), Z5, Z6
+	VMOVAPS          Z2, Z7
+	VFMADD213PS      Z6, Z2, Z7
+	VMULPS.BCST      vconst3f800000<>+0(SB), Z5, Z5
+	VMULPS.BCST      vconst3f800000<>+0(SB), Z7, Z6
+	VPXORD.BCST      vconst80000000<>+0(SB), Z5, Z5
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z7
+	VMAXPS           Z5, Z7, Z5
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z7
+	VMINPS           Z5, Z7, Z5
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z7
+	VMOVAPS          Z5, Z8
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z7, Z8
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z8, Z7
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z8
+	VMOVAPS          Z7, Z9
+	VFNMADD213PS     Z5, Z8, Z9
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z5
+	VMOVAPS          Z7, Z8
+	VFNMADD213PS     Z9, Z5, Z8
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z5
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z8, Z5
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z8, Z5
+	VSCALEFPS        Z7, Z5, Z5
+	VMOVAPS          Z6, Z6
+	VFNMADD213PS     Z5, Z5, Z6
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS.BCST      vconst3f800000<>+0(SB), Z2, Z2
+	VBROADCASTSS     vconst40000000<>+0(SB), Z5
+	VADDPS.BCST      vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS           Z2, Z5, Z2
+	VBROADCASTSS     vconst3d98d67b<>+0(SB), Z5
+	VFMADD213PS.BCST vconstbe298716<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconstba36d82a<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3dfe5e22<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3e1947c7<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3e82b0ee<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3e8fac6a<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconst3e9080f7<>+0(SB), Z2, Z5
+	VFMADD213PS.BCST vconstb6b657ef<>+0(SB), Z2, Z5
+	VMULPS           Z5, Z6, Z2
+	VSUBPS           Z2, Z4, Z2
+	VPANDD.BCST      vconst80000000<>+0(SB), Z0, Z4
+	VPORD            Z4, Z2, Z2
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST      $0x11, vconst3f666666<>+0(SB), Z0, K1
+	VBLENDMPS        Z1, Z2, K1, Z3
+	VMOVNTPS         Z3, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -8646,62 +8646,62 @@ TEXT ·vLog1pNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VADDPS       vconst3f800000<>+0(SB), Z0, Z1
-	VSUBPS       vconst3f800000<>+0(SB), Z1, Z2
-	VSUBPS       Z0, Z2, Z2
-	VCMPPS       $0x11, vconst00800000<>+0(SB), Z1, K1
-	VMULPS       vconst4b000000<>+0(SB), Z1, Z12
-	VBLENDMPS    Z12, Z1, K1, Z3
-	VPSUBD       vconst3f3504f3<>+0(SB), Z3, Z12
-	VPSRAD       $0x17, Z12, Z13
-	VCVTDQ2PS    Z13, Z13
-	VSUBPS       vconst41b80000<>+0(SB), Z13, Z14
-	VBLENDMPS    Z14, Z13, K1, Z4
-	VPANDD       vconst007fffff<>+0(SB), Z12, Z12
-	VPADDD       vconst3f3504f3<>+0(SB), Z12, Z12
-	VSUBPS       vconst3f800000<>+0(SB), Z12, Z12
-	VMULPS       Z12, Z12, Z13
-	VMOVUPS      vconstbd9c5abb<>+0(SB), Z14
-	VFMADD213PS  vconst3e02adb4<>+0(SB), Z12, Z14
-	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z12, Z14
-	VFMADD213PS  vconst3e116d0f<>+0(SB), Z12, Z14
-	VFMADD213PS  vconstbe2a3922<>+0(SB), Z12, Z14
-	VFMADD213PS  vconst3e4cd004<>+0(SB), Z12, Z14
-	VFMADD213PS  vconstbe800113<>+0(SB), Z12, Z14
-	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z12, Z14
-	VMULPS       Z12, Z13, Z15
-	VMULPS       Z14, Z15, Z14
-	VMOVUPS      vconstb95e8083<>+0(SB), Z15
-	VFMADD231PS  Z4, Z15, Z14
-	VMOVUPS      vconst3f000000<>+0(SB), Z15
-	VFNMADD231PS Z13, Z15, Z14
-	VADDPS       Z14, Z12, Z12
-	VMOVUPS      vconst3f318000<>+0(SB), Z13
-	VFMADD231PS  Z4, Z13, Z12
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z1, K1
-	VBLENDMPS    Z1, Z12, K1, Z5
-	VCMPPS       $0x03, Z1, Z1, K1
-	VBLENDMPS    Z1, Z5, K1, Z6
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS    vconst7fc00000<>+0(SB), Z6, K1, Z7
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z7, K1, Z8
-	VDIVPS       Z1, Z2, Z2
-	VSUBPS       Z2, Z8, Z2
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VBLENDMPS    Z0, Z2, K1, Z9
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    Z0, Z9, K1, Z10
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z10, K1, Z11
-	VMOVNTPS     Z11, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z0, Z1
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z1, Z2
+	VSUBPS           Z0, Z2, Z2
+	VCMPPS.BCST      $0x11, vconst00800000<>+0(SB), Z1, K1
+	VMULPS.BCST      vconst4b000000<>+0(SB), Z1, Z12
+	VBLENDMPS        Z12, Z1, K1, Z3
+	VPSUBD.BCST      vconst3f3504f3<>+0(SB), Z3, Z12
+	VPSRAD           $0x17, Z12, Z13
+	VCVTDQ2PS        Z13, Z13
+	VSUBPS.BCST      vconst41b80000<>+0(SB), Z13, Z14
+	VBLENDMPS        Z14, Z13, K1, Z4
+	VPANDD.BCST      vconst007fffff<>+0(SB), Z12, Z12
+	VPADDD.BCST      vconst3f3504f3<>+0(SB), Z12, Z12
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z12, Z12
+	VMULPS           Z12, Z12, Z13
+	VBROADCASTSS     vconstbd9c5abb<>+0(SB), Z14
+	VFMADD213PS.BCST vconst3e02adb4<>+0(SB), Z12, Z14
+	VFMADD213PS.BCST vconstbe06c2a1<>+0(SB), Z12, Z14
+	VFMADD213PS.BCST vconst3e116d0f<>+0(SB), Z12, Z14
+	VFMADD213PS.BCST vconstbe2a3922<>+0(SB), Z12, Z14
+	VFMADD213PS.BCST vconst3e4cd004<>+0(SB), Z12, Z14
+	VFMADD213PS.BCST vconstbe800113<>+0(SB), Z12, Z14
+	VFMADD213PS.BCST vconst3eaaaaaa<>+0(SB), Z12, Z14
+	VMULPS           Z12, Z13, Z15
+	VMULPS           Z14, Z15, Z14
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z15
+	VFMADD231PS      Z4, Z15, Z14
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z15
+	VFNMADD231PS     Z13, Z15, Z14
+	VADDPS           Z14, Z12, Z12
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z13
+	VFMADD231PS      Z4, Z13, Z12
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z1, K1
+	VBLENDMPS        Z1, Z12, K1, Z5
+	VCMPPS           $0x03, Z1, Z1, K1
+	VBLENDMPS        Z1, Z5, K1, Z6
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z6, K1, Z7
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z7, K1, Z8
+	VDIVPS           Z1, Z2, Z2
+	VSUBPS           Z2, Z8, Z2
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VBLENDMPS        Z0, Z2, K1, Z9
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS        Z0, Z9, K1, Z10
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z10, K1, Z11
+	VMOVNTPS         Z11, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -8716,92 +8716,92 @@ TEXT ·vSinNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VCVTPS2PD     Y0, Z2
-	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z7
-	VMOVAPD       Z2, Z8
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z7, Z8
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z8, Z7
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z9
-	VMOVAPD       Z7, Z10
-	VFNMADD213PD  Z2, Z9, Z10
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z2
-	VMOVAPD       Z7, Z9
-	VFNMADD213PD  Z10, Z2, Z9
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z2
-	VMOVAPD       Z7, Z7
-	VFNMADD213PD  Z9, Z2, Z7
-	VMULPD        Z7, Z7, Z2
-	VMULPD        Z2, Z7, Z9
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z10
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z2, Z10
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z2, Z10
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z2, Z10
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z2, Z10
-	VMOVAPD       Z9, Z9
-	VFMADD213PD   Z7, Z10, Z9
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z7
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z2, Z7
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z2, Z7
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z2, Z7
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z2, Z7
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z2, Z7
-	VMOVAPD       Z2, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z7, Z2
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z8, K1
-	VBLENDMPD     Z2, Z9, K1, Z3
-	VPANDD        vconstq0000000000000002<>+0(SB), Z8, Z2
-	VPSLLQ        $0x3e, Z2, Z2
-	VPXORD        Z2, Z3, Z2
-	VCVTPD2PS     Z2, Y6
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z2
-	VMOVAPD       Z1, Z7
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z2, Z7
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z7, Z2
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z8
-	VMOVAPD       Z2, Z9
-	VFNMADD213PD  Z1, Z8, Z9
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z1
-	VMOVAPD       Z2, Z8
-	VFNMADD213PD  Z9, Z1, Z8
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z1
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  Z8, Z1, Z2
-	VMULPD        Z2, Z2, Z1
-	VMULPD        Z1, Z2, Z8
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z9
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z1, Z9
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z9
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z1, Z9
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z1, Z9
-	VMOVAPD       Z8, Z8
-	VFMADD213PD   Z2, Z9, Z8
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z2
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z2
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z1, Z2
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z1, Z2
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z1, Z2
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z1, Z2
-	VMOVAPD       Z1, Z1
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z2, Z1
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z7, K1
-	VBLENDMPD     Z1, Z8, K1, Z4
-	VPANDD        vconstq0000000000000002<>+0(SB), Z7, Z1
-	VPSLLQ        $0x3e, Z1, Z1
-	VPXORD        Z1, Z4, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z6, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS     Z0, Z1, K1, Z5
-	VMOVNTPS      Z5, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VEXTRACTF64X4    $0x01, Z0, Y1
+	VCVTPS2PD        Y0, Z2
+	VCVTPS2PD        Y1, Z1
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z7
+	VMOVAPD          Z2, Z8
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z7, Z8
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z8, Z7
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z9
+	VMOVAPD          Z7, Z10
+	VFNMADD213PD     Z2, Z9, Z10
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z2
+	VMOVAPD          Z7, Z9
+	VFNMADD213PD     Z10, Z2, Z9
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z2
+	VMOVAPD          Z7, Z7
+	VFNMADD213PD     Z9, Z2, Z7
+	VMULPD           Z7, Z7, Z2
+	VMULPD           Z2, Z7, Z9
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z10
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z2, Z10
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z2, Z10
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z2, Z10
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z2, Z10
+	VMOVAPD          Z9, Z9
+	VFMADD213PD      Z7, Z10, Z9
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z7
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z2, Z7
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z2, Z7
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z2, Z7
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z2, Z7
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z2, Z7
+	VMOVAPD          Z2, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z7, Z2
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z8, K1
+	VBLENDMPD        Z2, Z9, K1, Z3
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z8, Z2
+	VPSLLQ           $0x3e, Z2, Z2
+	VPXORD           Z2, Z3, Z2
+	VCVTPD2PS        Z2, Y6
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z2
+	VMOVAPD          Z1, Z7
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z2, Z7
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z7, Z2
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z8
+	VMOVAPD          Z2, Z9
+	VFNMADD213PD     Z1, Z8, Z9
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z1
+	VMOVAPD          Z2, Z8
+	VFNMADD213PD     Z9, Z1, Z8
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z1
+	VMOVAPD          Z2, Z2
+	VFNMADD213PD     Z8, Z1, Z2
+	VMULPD           Z2, Z2, Z1
+	VMULPD           Z1, Z2, Z8
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z9
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z1, Z9
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z9
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z1, Z9
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z1, Z9
+	VMOVAPD          Z8, Z8
+	VFMADD213PD      Z2, Z9, Z8
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z2
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z2
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z1, Z2
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z1, Z2
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z1, Z2
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z1, Z2
+	VMOVAPD          Z1, Z1
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z2, Z1
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z7, K1
+	VBLENDMPD        Z1, Z8, K1, Z4
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z7, Z1
+	VPSLLQ           $0x3e, Z1, Z1
+	VPXORD           Z1, Z4, Z1
+	VCVTPD2PS        Z1, Y1
+	VINSERTF64X4     $0x01, Y1, Z6, Z1
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS        Z0, Z1, K1, Z5
+	VMOVNTPS         Z5, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -8816,92 +8816,92 @@ TEXT ·vCosNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VCVTPS2PD     Y0, Z0
-	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z5
-	VMOVAPD       Z0, Z6
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z5, Z6
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z6, Z5
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z7
-	VMOVAPD       Z5, Z8
-	VFNMADD213PD  Z0, Z7, Z8
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z0
-	VMOVAPD       Z5, Z7
-	VFNMADD213PD  Z8, Z0, Z7
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z0
-	VMOVAPD       Z5, Z5
-	VFNMADD213PD  Z7, Z0, Z5
-	VMULPD        Z5, Z5, Z0
-	VMULPD        Z0, Z5, Z7
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z8
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z0, Z8
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z0, Z8
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z0, Z8
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z0, Z8
-	VMOVAPD       Z7, Z7
-	VFMADD213PD   Z5, Z8, Z7
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z5
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z0, Z5
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z0, Z5
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z0, Z5
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z0, Z5
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z0, Z5
-	VMOVAPD       Z0, Z0
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z5, Z0
-	VPADDQ        vconstq0000000000000001<>+0(SB), Z6, Z5
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z5, K1
-	VBLENDMPD     Z0, Z7, K1, Z2
-	VPANDD        vconstq0000000000000002<>+0(SB), Z5, Z0
-	VPSLLQ        $0x3e, Z0, Z0
-	VPXORD        Z0, Z2, Z0
-	VCVTPD2PS     Z0, Y4
-	VMOVUPD       vconstq3fe45f306dc9c883<>+0(SB), Z0
-	VMOVAPD       Z1, Z5
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z0, Z5
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z5, Z0
-	VMOVUPD       vconstq3ff921fb54000000<>+0(SB), Z6
-	VMOVAPD       Z0, Z7
-	VFNMADD213PD  Z1, Z6, Z7
-	VMOVUPD       vconstq3e110b4611000000<>+0(SB), Z1
-	VMOVAPD       Z0, Z6
-	VFNMADD213PD  Z7, Z1, Z6
-	VMOVUPD       vconstq3c44c4c6628b80dc<>+0(SB), Z1
-	VMOVAPD       Z0, Z0
-	VFNMADD213PD  Z6, Z1, Z0
-	VMULPD        Z0, Z0, Z1
-	VMULPD        Z1, Z0, Z6
-	VMOVUPD       vconstqbe5ae64567f544e4<>+0(SB), Z7
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z1, Z7
-	VFMADD213PD   vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z7
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z1, Z7
-	VFMADD213PD   vconstqbfc5555555555555<>+0(SB), Z1, Z7
-	VMOVAPD       Z6, Z6
-	VFMADD213PD   Z0, Z7, Z6
-	VMOVUPD       vconstq3e21eed8eff8d898<>+0(SB), Z0
-	VFMADD213PD   vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstqbf56c16c16c16c17<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z1, Z0
-	VFMADD213PD   vconstqbfe0000000000000<>+0(SB), Z1, Z0
-	VMOVAPD       Z1, Z1
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z0, Z1
-	VPADDQ        vconstq0000000000000001<>+0(SB), Z5, Z0
-	VPTESTMQ      vconstq0000000000000001<>+0(SB), Z0, K1
-	VBLENDMPD     Z1, Z6, K1, Z3
-	VPANDD        vconstq0000000000000002<>+0(SB), Z0, Z0
-	VPSLLQ        $0x3e, Z0, Z0
-	VPXORD        Z0, Z3, Z0
-	VCVTPD2PS     Z0, Y0
-	VINSERTF64X4  $0x01, Y0, Z4, Z0
-	VMOVNTPS      Z0, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VEXTRACTF64X4    $0x01, Z0, Y1
+	VCVTPS2PD        Y0, Z0
+	VCVTPS2PD        Y1, Z1
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z5
+	VMOVAPD          Z0, Z6
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z5, Z6
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z6, Z5
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z7
+	VMOVAPD          Z5, Z8
+	VFNMADD213PD     Z0, Z7, Z8
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z0
+	VMOVAPD          Z5, Z7
+	VFNMADD213PD     Z8, Z0, Z7
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z0
+	VMOVAPD          Z5, Z5
+	VFNMADD213PD     Z7, Z0, Z5
+	VMULPD           Z5, Z5, Z0
+	VMULPD           Z0, Z5, Z7
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z8
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z0, Z8
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z0, Z8
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z0, Z8
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z0, Z8
+	VMOVAPD          Z7, Z7
+	VFMADD213PD      Z5, Z8, Z7
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z5
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z0, Z5
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z0, Z5
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z0, Z5
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z0, Z5
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z0, Z5
+	VMOVAPD          Z0, Z0
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z5, Z0
+	VPADDQ.BCST      vconstq0000000000000001<>+0(SB), Z6, Z5
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z5, K1
+	VBLENDMPD        Z0, Z7, K1, Z2
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z5, Z0
+	VPSLLQ           $0x3e, Z0, Z0
+	VPXORD           Z0, Z2, Z0
+	VCVTPD2PS        Z0, Y4
+	VBROADCASTSD     vconstq3fe45f306dc9c883<>+0(SB), Z0
+	VMOVAPD          Z1, Z5
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z0, Z5
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z5, Z0
+	VBROADCASTSD     vconstq3ff921fb54000000<>+0(SB), Z6
+	VMOVAPD          Z0, Z7
+	VFNMADD213PD     Z1, Z6, Z7
+	VBROADCASTSD     vconstq3e110b4611000000<>+0(SB), Z1
+	VMOVAPD          Z0, Z6
+	VFNMADD213PD     Z7, Z1, Z6
+	VBROADCASTSD     vconstq3c44c4c6628b80dc<>+0(SB), Z1
+	VMOVAPD          Z0, Z0
+	VFNMADD213PD     Z6, Z1, Z0
+	VMULPD           Z0, Z0, Z1
+	VMULPD           Z1, Z0, Z6
+	VBROADCASTSD     vconstqbe5ae64567f544e4<>+0(SB), Z7
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z1, Z7
+	VFMADD213PD.BCST vconstqbf2a01a01a01a01a<>+0(SB), Z1, Z7
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z1, Z7
+	VFMADD213PD.BCST vconstqbfc5555555555555<>+0(SB), Z1, Z7
+	VMOVAPD          Z6, Z6
+	VFMADD213PD      Z0, Z7, Z6
+	VBROADCASTSD     vconstq3e21eed8eff8d898<>+0(SB), Z0
+	VFMADD213PD.BCST vconstqbe927e4fb7789f5c<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstqbf56c16c16c16c17<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z1, Z0
+	VFMADD213PD.BCST vconstqbfe0000000000000<>+0(SB), Z1, Z0
+	VMOVAPD          Z1, Z1
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z0, Z1
+	VPADDQ.BCST      vconstq0000000000000001<>+0(SB), Z5, Z0
+	VPTESTMQ.BCST    vconstq0000000000000001<>+0(SB), Z0, K1
+	VBLENDMPD        Z1, Z6, K1, Z3
+	VPANDQ.BCST      vconstq0000000000000002<>+0(SB), Z0, Z0
+	VPSLLQ           $0x3e, Z0, Z0
+	VPXORD           Z0, Z3, Z0
+	VCVTPD2PS        Z0, Y0
+	VINSERTF64X4     $0x01, Y0, Z4, Z0
+	VMOVNTPS         Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -8918,88 +8918,88 @@ TEXT ·vSoftplusNTAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS b+28(FP), Z1
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z2
-	VMULPS       Z0, Z2, Z3
-	VMOVUPS      vconstc2d00000<>+0(SB), Z4
-	VMAXPS       Z3, Z4, Z4
-	VMOVUPS      vconst42b20000<>+0(SB), Z15
-	VMINPS       Z4, Z15, Z4
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z15
-	VMOVAPS      Z4, Z16
-	VFMADD213PS  vconst4b400000<>+0(SB), Z15, Z16
-	VSUBPS       vconst4b400000<>+0(SB), Z16, Z15
-	VMOVUPS      vconst3f318000<>+0(SB), Z16
-	VMOVAPS      Z15, Z17
-	VFNMADD213PS Z4, Z16, Z17
-	VMOVUPS      vconstb95e8083<>+0(SB), Z4
-	VMOVAPS      Z15, Z16
-	VFNMADD213PS Z17, Z4, Z16
-	VMOVUPS      vconst3ab51226<>+0(SB), Z4
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z16, Z4
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z16, Z4
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z16, Z4
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z16, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z16, Z4
-	VFMADD213PS  vconst3f800000<>+0(SB), Z16, Z4
-	VSCALEFPS    Z15, Z4, Z4
-	VADDPS       vconst3f800000<>+0(SB), Z4, Z15
-	VSUBPS       vconst3f800000<>+0(SB), Z15, Z16
-	VSUBPS       Z4, Z16, Z16
-	VCMPPS       $0x11, vconst00800000<>+0(SB), Z15, K1
-	VMULPS       vconst4b000000<>+0(SB), Z15, Z17
-	VBLENDMPS    Z17, Z15, K1, Z5
-	VPSUBD       vconst3f3504f3<>+0(SB), Z5, Z17
-	VPSRAD       $0x17, Z17, Z18
-	VCVTDQ2PS    Z18, Z18
-	VSUBPS       vconst41b80000<>+0(SB), Z18, Z19
-	VBLENDMPS    Z19, Z18, K1, Z6
-	VPANDD       vconst007fffff<>+0(SB), Z17, Z17
-	VPADDD       vconst3f3504f3<>+0(SB), Z17, Z17
-	VSUBPS       vconst3f800000<>+0(SB), Z17, Z17
-	VMULPS       Z17, Z17, Z18
-	VMOVUPS      vconstbd9c5abb<>+0(SB), Z19
-	VFMADD213PS  vconst3e02adb4<>+0(SB), Z17, Z19
-	VFMADD213PS  vconstbe06c2a1<>+0(SB), Z17, Z19
-	VFMADD213PS  vconst3e116d0f<>+0(SB), Z17, Z19
-	VFMADD213PS  vconstbe2a3922<>+0(SB), Z17, Z19
-	VFMADD213PS  vconst3e4cd004<>+0(SB), Z17, Z19
-	VFMADD213PS  vconstbe800113<>+0(SB), Z17, Z19
-	VFMADD213PS  vconst3eaaaaaa<>+0(SB), Z17, Z19
-	VMULPS       Z17, Z18, Z20
-	VMULPS       Z19, Z20, Z19
-	VMOVUPS      vconstb95e8083<>+0(SB), Z20
-	VFMADD231PS  Z6, Z20, Z19
-	VMOVUPS      vconst3f000000<>+0(SB), Z20
-	VFNMADD231PS Z18, Z20, Z19
-	VADDPS       Z19, Z17, Z17
-	VMOVUPS      vconst3f318000<>+0(SB), Z18
-	VFMADD231PS  Z6, Z18, Z17
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z15, K1
-	VBLENDMPS    Z15, Z17, K1, Z7
-	VCMPPS       $0x03, Z15, Z15, K1
-	VBLENDMPS    Z15, Z7, K1, Z8
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z15, K1
-	VBLENDMPS    vconst7fc00000<>+0(SB), Z8, K1, Z9
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z15, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z9, K1, Z10
-	VDIVPS       Z15, Z16, Z16
-	VSUBPS       Z16, Z10, Z16
-	VCMPPS       $0x00, vconst7f800000<>+0(SB), Z4, K1
-	VBLENDMPS    Z4, Z16, K1, Z11
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z4, K1
-	VBLENDMPS    Z4, Z11, K1, Z12
-	VCMPPS       $0x00, vconst00000000<>+0(SB), Z15, K1
-	VBLENDMPS    vconstff800000<>+0(SB), Z12, K1, Z13
-	VDIVPS       Z0, Z13, Z4
-	VCMPPS       $0x1e, Z1, Z3, K1
-	VBLENDMPS    Z2, Z4, K1, Z14
-	VMOVNTPS     Z14, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z2
+	VMULPS           Z0, Z2, Z3
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z4
+	VMAXPS           Z3, Z4, Z4
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z15
+	VMINPS           Z4, Z15, Z4
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z15
+	VMOVAPS          Z4, Z16
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z15, Z16
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z16, Z15
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z16
+	VMOVAPS          Z15, Z17
+	VFNMADD213PS     Z4, Z16, Z17
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z4
+	VMOVAPS          Z15, Z16
+	VFNMADD213PS     Z17, Z4, Z16
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z4
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z16, Z4
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z16, Z4
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z16, Z4
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z16, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z16, Z4
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z16, Z4
+	VSCALEFPS        Z15, Z4, Z4
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z4, Z15
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z15, Z16
+	VSUBPS           Z4, Z16, Z16
+	VCMPPS.BCST      $0x11, vconst00800000<>+0(SB), Z15, K1
+	VMULPS.BCST      vconst4b000000<>+0(SB), Z15, Z17
+	VBLENDMPS        Z17, Z15, K1, Z5
+	VPSUBD.BCST      vconst3f3504f3<>+0(SB), Z5, Z17
+	VPSRAD           $0x17, Z17, Z18
+	VCVTDQ2PS        Z18, Z18
+	VSUBPS.BCST      vconst41b80000<>+0(SB), Z18, Z19
+	VBLENDMPS        Z19, Z18, K1, Z6
+	VPANDD.BCST      vconst007fffff<>+0(SB), Z17, Z17
+	VPADDD.BCST      vconst3f3504f3<>+0(SB), Z17, Z17
+	VSUBPS.BCST      vconst3f800000<>+0(SB), Z17, Z17
+	VMULPS           Z17, Z17, Z18
+	VBROADCASTSS     vconstbd9c5abb<>+0(SB), Z19
+	VFMADD213PS.BCST vconst3e02adb4<>+0(SB), Z17, Z19
+	VFMADD213PS.BCST vconstbe06c2a1<>+0(SB), Z17, Z19
+	VFMADD213PS.BCST vconst3e116d0f<>+0(SB), Z17, Z19
+	VFMADD213PS.BCST vconstbe2a3922<>+0(SB), Z17, Z19
+	VFMADD213PS.BCST vconst3e4cd004<>+0(SB), Z17, Z19
+	VFMADD213PS.BCST vconstbe800113<>+0(SB), Z17, Z19
+	VFMADD213PS.BCST vconst3eaaaaaa<>+0(SB), Z17, Z19
+	VMULPS           Z17, Z18, Z20
+	VMULPS           Z19, Z20, Z19
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z20
+	VFMADD231PS      Z6, Z20, Z19
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z20
+	VFNMADD231PS     Z18, Z20, Z19
+	VADDPS           Z19, Z17, Z17
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z18
+	VFMADD231PS      Z6, Z18, Z17
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z15, K1
+	VBLENDMPS        Z15, Z17, K1, Z7
+	VCMPPS           $0x03, Z15, Z15, K1
+	VBLENDMPS        Z15, Z7, K1, Z8
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z15, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z8, K1, Z9
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z15, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z9, K1, Z10
+	VDIVPS           Z15, Z16, Z16
+	VSUBPS           Z16, Z10, Z16
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z4, K1
+	VBLENDMPS        Z4, Z16, K1, Z11
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z4, K1
+	VBLENDMPS        Z4, Z11, K1, Z12
+	VCMPPS.BCST      $0x00, vconst00000000<>+0(SB), Z15, K1
+	VBLENDMPS.BCST   vconstff800000<>+0(SB), Z12, K1, Z13
+	VDIVPS           Z0, Z13, Z4
+	VCMPPS           $0x1e, Z1, Z3, K1
+	VBLENDMPS        Z2, Z4, K1, Z14
+	VMOVNTPS         Z14, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -9084,11 +9084,11 @@ loop:
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VCVTPS2PD     Y0, Z0
 	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z3
 	VMULPD        Z0, Z0, Z0
 	VDIVPD        Z0, Z3, Z0
 	VCVTPD2PS     Z0, Y2
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z0
 	VMULPD        Z1, Z1, Z1
 	VDIVPD        Z1, Z0, Z0
 	VCVTPD2PS     Z0, Y0
@@ -9098,11 +9098,11 @@ loop:
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VCVTPS2PD     Y0, Z0
 	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z3
 	VMULPD        Z0, Z0, Z0
 	VDIVPD        Z0, Z3, Z0
 	VCVTPD2PS     Z0, Y2
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z0
 	VMULPD        Z1, Z1, Z1
 	VDIVPD        Z1, Z0, Z0
 	VCVTPD2PS     Z0, Y0
@@ -9120,11 +9120,11 @@ single:
 	VEXTRACTF64X4 $0x01, Z0, Y1
 	VCVTPS2PD     Y0, Z0
 	VCVTPS2PD     Y1, Z1
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z3
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z3
 	VMULPD        Z0, Z0, Z0
 	VDIVPD        Z0, Z3, Z0
 	VCVTPD2PS     Z0, Y2
-	VMOVUPD       vconstq3ff0000000000000<>+0(SB), Z0
+	VBROADCASTSD  vconstq3ff0000000000000<>+0(SB), Z0
 	VMULPD        Z1, Z1, Z1
 	VDIVPD        Z1, Z0, Z0
 	VCVTPD2PS     Z0, Y0
@@ -9148,122 +9148,122 @@ TEXT ·vInvSqrtNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ          CX, $0x00000020
-	JB            single
-	VMOVUPS       (SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y1
-	VCVTPS2PD     Y0, Z2
-	VCVTPS2PD     Y1, Z1
-	VRSQRT14PD    Z2, Z10
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z2
-	VMULPD        Z10, Z10, Z11
-	VMOVAPD       Z2, Z12
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z11, Z12
-	VMULPD        Z12, Z10, Z10
-	VMULPD        Z10, Z10, Z11
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z11, Z2
-	VMULPD        Z2, Z10, Z2
-	VCVTPD2PS     Z2, Y9
-	VRSQRT14PD    Z1, Z2
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z1, Z1
-	VMULPD        Z2, Z2, Z10
-	VMOVAPD       Z1, Z11
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z10, Z11
-	VMULPD        Z11, Z2, Z2
-	VMULPD        Z2, Z2, Z10
-	VMOVAPD       Z1, Z1
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z10, Z1
-	VMULPD        Z1, Z2, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z9, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS     vconst7f800000<>+0(SB), Z1, K1, Z3
-	VPANDD        vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VXORPS        Z0, Z0, Z0
-	VBLENDMPS     Z0, Z3, K1, Z4
-	VMOVNTPS      Z4, (DI)
-	VMOVUPS       64(SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y2
-	VCVTPS2PD     Y0, Z1
-	VCVTPS2PD     Y2, Z2
-	VRSQRT14PD    Z1, Z10
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z1, Z1
-	VMULPD        Z10, Z10, Z11
-	VMOVAPD       Z1, Z12
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z11, Z12
-	VMULPD        Z12, Z10, Z10
-	VMULPD        Z10, Z10, Z11
-	VMOVAPD       Z1, Z1
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z11, Z1
-	VMULPD        Z1, Z10, Z1
-	VCVTPD2PS     Z1, Y9
-	VRSQRT14PD    Z2, Z1
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z2
-	VMULPD        Z1, Z1, Z10
-	VMOVAPD       Z2, Z11
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z10, Z11
-	VMULPD        Z11, Z1, Z1
-	VMULPD        Z1, Z1, Z10
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z10, Z2
-	VMULPD        Z2, Z1, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z9, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS     vconst7f800000<>+0(SB), Z1, K1, Z5
-	VPANDD        vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VXORPS        Z0, Z0, Z0
-	VBLENDMPS     Z0, Z5, K1, Z6
-	VMOVNTPS      Z6, 64(DI)
-	ADDQ          $0x00000080, DI
-	ADDQ          $0x00000080, SI
-	SUBQ          $0x00000020, CX
-	JMP           loop
+	CMPQ              CX, $0x00000020
+	JB                single
+	VMOVUPS           (SI), Z0
+	VEXTRACTF64X4     $0x01, Z0, Y1
+	VCVTPS2PD         Y0, Z2
+	VCVTPS2PD         Y1, Z1
+	VRSQRT14PD        Z2, Z10
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z2, Z2
+	VMULPD            Z10, Z10, Z11
+	VMOVAPD           Z2, Z12
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z11, Z12
+	VMULPD            Z12, Z10, Z10
+	VMULPD            Z10, Z10, Z11
+	VMOVAPD           Z2, Z2
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z11, Z2
+	VMULPD            Z2, Z10, Z2
+	VCVTPD2PS         Z2, Y9
+	VRSQRT14PD        Z1, Z2
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z1, Z1
+	VMULPD            Z2, Z2, Z10
+	VMOVAPD           Z1, Z11
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z10, Z11
+	VMULPD            Z11, Z2, Z2
+	VMULPD            Z2, Z2, Z10
+	VMOVAPD           Z1, Z1
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z10, Z1
+	VMULPD            Z1, Z2, Z1
+	VCVTPD2PS         Z1, Y1
+	VINSERTF64X4      $0x01, Y1, Z9, Z1
+	VCMPPS.BCST       $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST    vconst7f800000<>+0(SB), Z1, K1, Z3
+	VPANDD.BCST       vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST       $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VXORPS            Z0, Z0, Z0
+	VBLENDMPS         Z0, Z3, K1, Z4
+	VMOVNTPS          Z4, (DI)
+	VMOVUPS           64(SI), Z0
+	VEXTRACTF64X4     $0x01, Z0, Y2
+	VCVTPS2PD         Y0, Z1
+	VCVTPS2PD         Y2, Z2
+	VRSQRT14PD        Z1, Z10
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z1, Z1
+	VMULPD            Z10, Z10, Z11
+	VMOVAPD           Z1, Z12
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z11, Z12
+	VMULPD            Z12, Z10, Z10
+	VMULPD            Z10, Z10, Z11
+	VMOVAPD           Z1, Z1
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z11, Z1
+	VMULPD            Z1, Z10, Z1
+	VCVTPD2PS         Z1, Y9
+	VRSQRT14PD        Z2, Z1
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z2, Z2
+	VMULPD            Z1, Z1, Z10
+	VMOVAPD           Z2, Z11
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z10, Z11
+	VMULPD            Z11, Z1, Z1
+	VMULPD            Z1, Z1, Z10
+	VMOVAPD           Z2, Z2
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z10, Z2
+	VMULPD            Z2, Z1, Z1
+	VCVTPD2PS         Z1, Y1
+	VINSERTF64X4      $0x01, Y1, Z9, Z1
+	VCMPPS.BCST       $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST    vconst7f800000<>+0(SB), Z1, K1, Z5
+	VPANDD.BCST       vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST       $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VXORPS            Z0, Z0, Z0
+	VBLENDMPS         Z0, Z5, K1, Z6
+	VMOVNTPS          Z6, 64(DI)
+	ADDQ              $0x00000080, DI
+	ADDQ              $0x00000080, SI
+	SUBQ              $0x00000020, CX
+	JMP               loop
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z0
-	VEXTRACTF64X4 $0x01, Z0, Y2
-	VCVTPS2PD     Y0, Z1
-	VCVTPS2PD     Y2, Z2
-	VRSQRT14PD    Z1, Z3
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z1, Z1
-	VMULPD        Z3, Z3, Z4
-	VMOVAPD       Z1, Z5
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z4, Z5
-	VMULPD        Z5, Z3, Z3
-	VMULPD        Z3, Z3, Z4
-	VMOVAPD       Z1, Z1
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z4, Z1
-	VMULPD        Z1, Z3, Z1
-	VCVTPD2PS     Z1, Y9
-	VRSQRT14PD    Z2, Z1
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z2
-	VMULPD        Z1, Z1, Z3
-	VMOVAPD       Z2, Z4
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z3, Z4
-	VMULPD        Z4, Z1, Z1
-	VMULPD        Z1, Z1, Z3
-	VMOVAPD       Z2, Z2
-	VFNMADD213PD  vconstq3ff8000000000000<>+0(SB), Z3, Z2
-	VMULPD        Z2, Z1, Z1
-	VCVTPD2PS     Z1, Y1
-	VINSERTF64X4  $0x01, Y1, Z9, Z1
-	VCMPPS        $0x00, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS     vconst7f800000<>+0(SB), Z1, K1, Z7
-	VPANDD        vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z0, K1
-	VXORPS        Z0, Z0, Z0
-	VBLENDMPS     Z0, Z7, K1, Z8
-	VMOVNTPS      Z8, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ              CX, $0x00000010
+	JB                tail
+	VMOVUPS           (SI), Z0
+	VEXTRACTF64X4     $0x01, Z0, Y2
+	VCVTPS2PD         Y0, Z1
+	VCVTPS2PD         Y2, Z2
+	VRSQRT14PD        Z1, Z3
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z1, Z1
+	VMULPD            Z3, Z3, Z4
+	VMOVAPD           Z1, Z5
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z4, Z5
+	VMULPD            Z5, Z3, Z3
+	VMULPD            Z3, Z3, Z4
+	VMOVAPD           Z1, Z1
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z4, Z1
+	VMULPD            Z1, Z3, Z1
+	VCVTPD2PS         Z1, Y9
+	VRSQRT14PD        Z2, Z1
+	VMULPD.BCST       vconstq3fe0000000000000<>+0(SB), Z2, Z2
+	VMULPD            Z1, Z1, Z3
+	VMOVAPD           Z2, Z4
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z3, Z4
+	VMULPD            Z4, Z1, Z1
+	VMULPD            Z1, Z1, Z3
+	VMOVAPD           Z2, Z2
+	VFNMADD213PD.BCST vconstq3ff8000000000000<>+0(SB), Z3, Z2
+	VMULPD            Z2, Z1, Z1
+	VCVTPD2PS         Z1, Y1
+	VINSERTF64X4      $0x01, Y1, Z9, Z1
+	VCMPPS.BCST       $0x00, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS.BCST    vconst7f800000<>+0(SB), Z1, K1, Z7
+	VPANDD.BCST       vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST       $0x00, vconst7f800000<>+0(SB), Z0, K1
+	VXORPS            Z0, Z0, Z0
+	VBLENDMPS         Z0, Z7, K1, Z8
+	VMOVNTPS          Z8, (DI)
+	ADDQ              $0x00000040, DI
+	ADDQ              $0x00000040, SI
+	SUBQ              $0x00000010, CX
+	JMP               single
 
 tail:
 	SFENCE
@@ -9280,139 +9280,139 @@ TEXT ·vPowNTAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS b+28(FP), Z1
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z2
-	VCVTPS2PD     Y0, Z3
-	VCVTPS2PD     Y1, Z4
-	VADDPD        Z4, Z3, Z3
-	VEXTRACTF64X4 $0x01, Z2, Y4
-	VCVTPS2PD     Y2, Z2
-	VCVTPS2PD     Y4, Z4
-	VPSRLQ        $0x34, Z2, Z10
-	VPANDD        vconstq000fffffffffffff<>+0(SB), Z2, Z2
-	VPORD         vconstq3ff0000000000000<>+0(SB), Z2, Z2
-	VCMPPD        $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z2, K1
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z2, Z11
-	VBLENDMPD     Z11, Z2, K1, Z6
-	VXORPS        Z2, Z2, Z2
-	VBLENDMPD     vconstq0000000000000001<>+0(SB), Z2, K1, Z7
-	VPADDQ        Z7, Z10, Z10
-	VPORD         vconstq4330000000000000<>+0(SB), Z10, Z2
-	VSUBPD        vconstq43300000000003ff<>+0(SB), Z2, Z2
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z6, Z10
-	VADDPD        vconstq4000000000000000<>+0(SB), Z10, Z11
-	VDIVPD        Z11, Z10, Z10
-	VADDPD        Z10, Z10, Z11
-	VMULPD        Z10, Z10, Z10
-	VMULPD        Z10, Z11, Z12
-	VMOVUPD       vconstq3fae1e1e1e1e1e1e<>+0(SB), Z13
-	VFMADD213PD   vconstq3fb1111111111111<>+0(SB), Z10, Z13
-	VFMADD213PD   vconstq3fb3b13b13b13b14<>+0(SB), Z10, Z13
-	VFMADD213PD   vconstq3fb745d1745d1746<>+0(SB), Z10, Z13
-	VFMADD213PD   vconstq3fbc71c71c71c71c<>+0(SB), Z10, Z13
-	VFMADD213PD   vconstq3fc2492492492492<>+0(SB), Z10, Z13
-	VFMADD213PD   vconstq3fc999999999999a<>+0(SB), Z10, Z13
-	VFMADD213PD   vconstq3fd5555555555555<>+0(SB), Z10, Z13
-	VMOVAPD       Z12, Z10
-	VFMADD213PD   Z11, Z13, Z10
-	VMOVUPD       vconstq3fe62e42fefa39ef<>+0(SB), Z11
-	VMOVAPD       Z2, Z2
-	VFMADD213PD   Z10, Z11, Z2
-	VMULPD        Z3, Z2, Z2
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z2, Z2
-	VMINPD        vconstq4069000000000000<>+0(SB), Z2, Z2
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z10
-	VMOVAPD       Z2, Z11
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z10, Z11
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z11, Z10
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z12
-	VMOVAPD       Z10, Z13
-	VFNMADD213PD  Z2, Z12, Z13
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z2
-	VMOVAPD       Z10, Z10
-	VFNMADD213PD  Z13, Z2, Z10
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z2
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z10, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z10, Z2
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z11, Z10
-	VPSLLQ        $0x34, Z10, Z10
-	VMULPD        Z10, Z2, Z2
-	VCVTPD2PS     Z2, Y5
-	VPSRLQ        $0x34, Z4, Z2
-	VPANDD        vconstq000fffffffffffff<>+0(SB), Z4, Z4
-	VPORD         vconstq3ff0000000000000<>+0(SB), Z4, Z4
-	VCMPPD        $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z4, K1
-	VMULPD        vconstq3fe0000000000000<>+0(SB), Z4, Z10
-	VBLENDMPD     Z10, Z4, K1, Z8
-	VXORPS        Z4, Z4, Z4
-	VBLENDMPD     vconstq0000000000000001<>+0(SB), Z4, K1, Z9
-	VPADDQ        Z9, Z2, Z2
-	VPORD         vconstq4330000000000000<>+0(SB), Z2, Z2
-	VSUBPD        vconstq43300000000003ff<>+0(SB), Z2, Z2
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z8, Z4
-	VADDPD        vconstq4000000000000000<>+0(SB), Z4, Z10
-	VDIVPD        Z10, Z4, Z4
-	VADDPD        Z4, Z4, Z10
-	VMULPD        Z4, Z4, Z4
-	VMULPD        Z4, Z10, Z11
-	VMOVUPD       vconstq3fae1e1e1e1e1e1e<>+0(SB), Z12
-	VFMADD213PD   vconstq3fb1111111111111<>+0(SB), Z4, Z12
-	VFMADD213PD   vconstq3fb3b13b13b13b14<>+0(SB), Z4, Z12
-	VFMADD213PD   vconstq3fb745d1745d1746<>+0(SB), Z4, Z12
-	VFMADD213PD   vconstq3fbc71c71c71c71c<>+0(SB), Z4, Z12
-	VFMADD213PD   vconstq3fc2492492492492<>+0(SB), Z4, Z12
-	VFMADD213PD   vconstq3fc999999999999a<>+0(SB), Z4, Z12
-	VFMADD213PD   vconstq3fd5555555555555<>+0(SB), Z4, Z12
-	VMOVAPD       Z11, Z4
-	VFMADD213PD   Z10, Z12, Z4
-	VMOVUPD       vconstq3fe62e42fefa39ef<>+0(SB), Z10
-	VMOVAPD       Z2, Z2
-	VFMADD213PD   Z4, Z10, Z2
-	VMULPD        Z3, Z2, Z2
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z2, Z2
-	VMINPD        vconstq4069000000000000<>+0(SB), Z2, Z2
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z3
-	VMOVAPD       Z2, Z4
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z3, Z4
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z4, Z3
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z10
-	VMOVAPD       Z3, Z11
-	VFNMADD213PD  Z2, Z10, Z11
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z2
-	VMOVAPD       Z3, Z3
-	VFNMADD213PD  Z11, Z2, Z3
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z2
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z3, Z2
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z3, Z2
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z4, Z3
-	VPSLLQ        $0x34, Z3, Z3
-	VMULPD        Z3, Z2, Z2
-	VCVTPD2PS     Z2, Y2
-	VINSERTF64X4  $0x01, Y2, Z5, Z2
-	VMOVNTPS      Z2, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z2
+	VCVTPS2PD        Y0, Z3
+	VCVTPS2PD        Y1, Z4
+	VADDPD           Z4, Z3, Z3
+	VEXTRACTF64X4    $0x01, Z2, Y4
+	VCVTPS2PD        Y2, Z2
+	VCVTPS2PD        Y4, Z4
+	VPSRLQ           $0x34, Z2, Z10
+	VPANDQ.BCST      vconstq000fffffffffffff<>+0(SB), Z2, Z2
+	VPORQ.BCST       vconstq3ff0000000000000<>+0(SB), Z2, Z2
+	VCMPPD.BCST      $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z2, K1
+	VMULPD.BCST      vconstq3fe0000000000000<>+0(SB), Z2, Z11
+	VBLENDMPD        Z11, Z2, K1, Z6
+	VXORPS           Z2, Z2, Z2
+	VBLENDMPD.BCST   vconstq0000000000000001<>+0(SB), Z2, K1, Z7
+	VPADDQ           Z7, Z10, Z10
+	VPORQ.BCST       vconstq4330000000000000<>+0(SB), Z10, Z2
+	VSUBPD.BCST      vconstq43300000000003ff<>+0(SB), Z2, Z2
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z6, Z10
+	VADDPD.BCST      vconstq4000000000000000<>+0(SB), Z10, Z11
+	VDIVPD           Z11, Z10, Z10
+	VADDPD           Z10, Z10, Z11
+	VMULPD           Z10, Z10, Z10
+	VMULPD           Z10, Z11, Z12
+	VBROADCASTSD     vconstq3fae1e1e1e1e1e1e<>+0(SB), Z13
+	VFMADD213PD.BCST vconstq3fb1111111111111<>+0(SB), Z10, Z13
+	VFMADD213PD.BCST vconstq3fb3b13b13b13b14<>+0(SB), Z10, Z13
+	VFMADD213PD.BCST vconstq3fb745d1745d1746<>+0(SB), Z10, Z13
+	VFMADD213PD.BCST vconstq3fbc71c71c71c71c<>+0(SB), Z10, Z13
+	VFMADD213PD.BCST vconstq3fc2492492492492<>+0(SB), Z10, Z13
+	VFMADD213PD.BCST vconstq3fc999999999999a<>+0(SB), Z10, Z13
+	VFMADD213PD.BCST vconstq3fd5555555555555<>+0(SB), Z10, Z13
+	VMOVAPD          Z12, Z10
+	VFMADD213PD      Z11, Z13, Z10
+	VBROADCASTSD     vconstq3fe62e42fefa39ef<>+0(SB), Z11
+	VMOVAPD          Z2, Z2
+	VFMADD213PD      Z10, Z11, Z2
+	VMULPD           Z3, Z2, Z2
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z2, Z2
+	VMINPD.BCST      vconstq4069000000000000<>+0(SB), Z2, Z2
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z10
+	VMOVAPD          Z2, Z11
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z10, Z11
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z11, Z10
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z12
+	VMOVAPD          Z10, Z13
+	VFNMADD213PD     Z2, Z12, Z13
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z2
+	VMOVAPD          Z10, Z10
+	VFNMADD213PD     Z13, Z2, Z10
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z2
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z10, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z10, Z2
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z11, Z10
+	VPSLLQ           $0x34, Z10, Z10
+	VMULPD           Z10, Z2, Z2
+	VCVTPD2PS        Z2, Y5
+	VPSRLQ           $0x34, Z4, Z2
+	VPANDQ.BCST      vconstq000fffffffffffff<>+0(SB), Z4, Z4
+	VPORQ.BCST       vconstq3ff0000000000000<>+0(SB), Z4, Z4
+	VCMPPD.BCST      $0x1e, vconstq3ff6a09e667f3bcd<>+0(SB), Z4, K1
+	VMULPD.BCST      vconstq3fe0000000000000<>+0(SB), Z4, Z10
+	VBLENDMPD        Z10, Z4, K1, Z8
+	VXORPS           Z4, Z4, Z4
+	VBLENDMPD.BCST   vconstq0000000000000001<>+0(SB), Z4, K1, Z9
+	VPADDQ           Z9, Z2, Z2
+	VPORQ.BCST       vconstq4330000000000000<>+0(SB), Z2, Z2
+	VSUBPD.BCST      vconstq43300000000003ff<>+0(SB), Z2, Z2
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z8, Z4
+	VADDPD.BCST      vconstq4000000000000000<>+0(SB), Z4, Z10
+	VDIVPD           Z10, Z4, Z4
+	VADDPD           Z4, Z4, Z10
+	VMULPD           Z4, Z4, Z4
+	VMULPD           Z4, Z10, Z11
+	VBROADCASTSD     vconstq3fae1e1e1e1e1e1e<>+0(SB), Z12
+	VFMADD213PD.BCST vconstq3fb1111111111111<>+0(SB), Z4, Z12
+	VFMADD213PD.BCST vconstq3fb3b13b13b13b14<>+0(SB), Z4, Z12
+	VFMADD213PD.BCST vconstq3fb745d1745d1746<>+0(SB), Z4, Z12
+	VFMADD213PD.BCST vconstq3fbc71c71c71c71c<>+0(SB), Z4, Z12
+	VFMADD213PD.BCST vconstq3fc2492492492492<>+0(SB), Z4, Z12
+	VFMADD213PD.BCST vconstq3fc999999999999a<>+0(SB), Z4, Z12
+	VFMADD213PD.BCST vconstq3fd5555555555555<>+0(SB), Z4, Z12
+	VMOVAPD          Z11, Z4
+	VFMADD213PD      Z10, Z12, Z4
+	VBROADCASTSD     vconstq3fe62e42fefa39ef<>+0(SB), Z10
+	VMOVAPD          Z2, Z2
+	VFMADD213PD      Z4, Z10, Z2
+	VMULPD           Z3, Z2, Z2
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z2, Z2
+	VMINPD.BCST      vconstq4069000000000000<>+0(SB), Z2, Z2
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z3
+	VMOVAPD          Z2, Z4
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z3, Z4
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z4, Z3
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z10
+	VMOVAPD          Z3, Z11
+	VFNMADD213PD     Z2, Z10, Z11
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z2
+	VMOVAPD          Z3, Z3
+	VFNMADD213PD     Z11, Z2, Z3
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z2
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z3, Z2
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z3, Z2
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z4, Z3
+	VPSLLQ           $0x34, Z3, Z3
+	VMULPD           Z3, Z2, Z2
+	VCVTPD2PS        Z2, Y2
+	VINSERTF64X4     $0x01, Y2, Z5, Z2
+	VMOVNTPS         Z2, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -9427,60 +9427,60 @@ TEXT ·vHardsigmoidNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ     CX, $0x00000040
-	JB       single
-	VMOVUPS  (SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS   Z0, Z2, Z0
-	VMINPS   Z0, Z1, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS   Z0, Z2, Z0
-	VMINPS   Z0, Z1, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 64(DI)
-	VMOVUPS  128(SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS   Z0, Z2, Z0
-	VMINPS   Z0, Z1, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 128(DI)
-	VMOVUPS  192(SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS   Z0, Z2, Z0
-	VMINPS   Z0, Z1, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 192(DI)
-	ADDQ     $0x00000100, DI
-	ADDQ     $0x00000100, SI
-	SUBQ     $0x00000040, CX
-	JMP      loop
+	CMPQ         CX, $0x00000040
+	JB           single
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, 64(DI)
+	VMOVUPS      128(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, 128(DI)
+	VMOVUPS      192(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	SUBQ         $0x00000040, CX
+	JMP          loop
 
 single:
-	CMPQ     CX, $0x00000010
-	JB       tail
-	VMOVUPS  (SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z0
-	VMAXPS   Z0, Z2, Z0
-	VMINPS   Z0, Z1, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	SUBQ     $0x00000010, CX
-	JMP      single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z0
+	VMAXPS       Z0, Z2, Z0
+	VMINPS       Z0, Z1, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
 	SFENCE
@@ -9495,65 +9495,65 @@ TEXT ·vHardswishNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 loop:
-	CMPQ     CX, $0x00000040
-	JB       single
-	VMOVUPS  (SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS   Z3, Z2, Z2
-	VMINPS   Z2, Z1, Z1
-	VMULPS   Z1, Z0, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS   Z3, Z2, Z2
-	VMINPS   Z2, Z1, Z1
-	VMULPS   Z1, Z0, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 64(DI)
-	VMOVUPS  128(SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS   Z3, Z2, Z2
-	VMINPS   Z2, Z1, Z1
-	VMULPS   Z1, Z0, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 128(DI)
-	VMOVUPS  192(SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS   Z3, Z2, Z2
-	VMINPS   Z2, Z1, Z1
-	VMULPS   Z1, Z0, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, 192(DI)
-	ADDQ     $0x00000100, DI
-	ADDQ     $0x00000100, SI
-	SUBQ     $0x00000040, CX
-	JMP      loop
+	CMPQ         CX, $0x00000040
+	JB           single
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, 64(DI)
+	VMOVUPS      128(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, 128(DI)
+	VMOVUPS      192(SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	SUBQ         $0x00000040, CX
+	JMP          loop
 
 single:
-	CMPQ     CX, $0x00000010
-	JB       tail
-	VMOVUPS  (SI), Z0
-	VMOVUPS  vconst40c00000<>+0(SB), Z1
-	VXORPS   Z2, Z2, Z2
-	VADDPS   vconst40400000<>+0(SB), Z0, Z3
-	VMAXPS   Z3, Z2, Z2
-	VMINPS   Z2, Z1, Z1
-	VMULPS   Z1, Z0, Z0
-	VDIVPS   vconst40c00000<>+0(SB), Z0, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	SUBQ     $0x00000010, CX
-	JMP      single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VBROADCASTSS vconst40c00000<>+0(SB), Z1
+	VXORPS       Z2, Z2, Z2
+	VADDPS.BCST  vconst40400000<>+0(SB), Z0, Z3
+	VMAXPS       Z3, Z2, Z2
+	VMINPS       Z2, Z1, Z1
+	VMULPS       Z1, Z0, Z0
+	VDIVPS.BCST  vconst40c00000<>+0(SB), Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
 	SFENCE
@@ -9570,91 +9570,91 @@ TEXT ·vEluNTAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS b+28(FP), Z1
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z2
-	VCVTPS2PD     Y1, Z3
-	VCVTPS2PD     Y0, Z4
-	VMULPD        Z3, Z4, Z4
-	VEXTRACTF64X4 $0x01, Z2, Y5
-	VCVTPS2PD     Y2, Z9
-	VCVTPS2PD     Y5, Z10
-	VMINPD        vconstq0000000000000000<>+0(SB), Z9, Z11
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z11, Z11
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z12
-	VMOVAPD       Z11, Z13
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z12, Z13
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z13, Z12
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z14
-	VMOVAPD       Z12, Z15
-	VFNMADD213PD  Z11, Z14, Z15
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z11
-	VMOVAPD       Z12, Z12
-	VFNMADD213PD  Z15, Z11, Z12
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z11
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z12, Z11
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z12, Z11
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z12, Z11
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z12, Z11
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z12, Z11
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z12, Z11
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z12, Z11
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z12, Z11
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z12, Z11
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z12, Z11
-	VMULPD        Z11, Z12, Z11
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z13, Z12
-	VPSLLQ        $0x34, Z12, Z12
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z12, Z13
-	VMOVAPD       Z12, Z12
-	VFMADD213PD   Z13, Z11, Z12
-	VMULPD        Z4, Z12, Z11
-	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z9, K1
-	VMULPD        Z3, Z9, Z9
-	VBLENDMPD     Z9, Z11, K1, Z6
-	VCVTPD2PS     Z6, Y5
-	VMINPD        vconstq0000000000000000<>+0(SB), Z10, Z9
-	VMAXPD        vconstqc069000000000000<>+0(SB), Z9, Z9
-	VMOVUPD       vconstq3ff71547652b82fe<>+0(SB), Z11
-	VMOVAPD       Z9, Z12
-	VFMADD213PD   vconstq4338000000000000<>+0(SB), Z11, Z12
-	VSUBPD        vconstq4338000000000000<>+0(SB), Z12, Z11
-	VMOVUPD       vconstq3fe62e42fefa3800<>+0(SB), Z13
-	VMOVAPD       Z11, Z14
-	VFNMADD213PD  Z9, Z13, Z14
-	VMOVUPD       vconstq3d2ef35793c76730<>+0(SB), Z9
-	VMOVAPD       Z11, Z11
-	VFNMADD213PD  Z14, Z9, Z11
-	VMOVUPD       vconstq3e5ae64567f544e4<>+0(SB), Z9
-	VFMADD213PD   vconstq3e927e4fb7789f5c<>+0(SB), Z11, Z9
-	VFMADD213PD   vconstq3ec71de3a556c734<>+0(SB), Z11, Z9
-	VFMADD213PD   vconstq3efa01a01a01a01a<>+0(SB), Z11, Z9
-	VFMADD213PD   vconstq3f2a01a01a01a01a<>+0(SB), Z11, Z9
-	VFMADD213PD   vconstq3f56c16c16c16c17<>+0(SB), Z11, Z9
-	VFMADD213PD   vconstq3f81111111111111<>+0(SB), Z11, Z9
-	VFMADD213PD   vconstq3fa5555555555555<>+0(SB), Z11, Z9
-	VFMADD213PD   vconstq3fc5555555555555<>+0(SB), Z11, Z9
-	VFMADD213PD   vconstq3fe0000000000000<>+0(SB), Z11, Z9
-	VFMADD213PD   vconstq3ff0000000000000<>+0(SB), Z11, Z9
-	VMULPD        Z9, Z11, Z9
-	VPSUBQ        vconstq4337fffffffffc01<>+0(SB), Z12, Z11
-	VPSLLQ        $0x34, Z11, Z11
-	VSUBPD        vconstq3ff0000000000000<>+0(SB), Z11, Z12
-	VMOVAPD       Z11, Z11
-	VFMADD213PD   Z12, Z9, Z11
-	VMULPD        Z4, Z11, Z4
-	VCMPPD        $0x1e, vconstq0000000000000000<>+0(SB), Z10, K1
-	VMULPD        Z3, Z10, Z3
-	VBLENDMPD     Z3, Z4, K1, Z7
-	VCVTPD2PS     Z7, Y3
-	VINSERTF64X4  $0x01, Y3, Z5, Z3
-	VCMPPS        $0x03, Z2, Z2, K1
-	VBLENDMPS     Z2, Z3, K1, Z8
-	VMOVNTPS      Z8, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z2
+	VCVTPS2PD        Y1, Z3
+	VCVTPS2PD        Y0, Z4
+	VMULPD           Z3, Z4, Z4
+	VEXTRACTF64X4    $0x01, Z2, Y5
+	VCVTPS2PD        Y2, Z9
+	VCVTPS2PD        Y5, Z10
+	VMINPD.BCST      vconstq0000000000000000<>+0(SB), Z9, Z11
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z11, Z11
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z12
+	VMOVAPD          Z11, Z13
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z12, Z13
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z13, Z12
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z14
+	VMOVAPD          Z12, Z15
+	VFNMADD213PD     Z11, Z14, Z15
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z11
+	VMOVAPD          Z12, Z12
+	VFNMADD213PD     Z15, Z11, Z12
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z11
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z12, Z11
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z12, Z11
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z12, Z11
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z12, Z11
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z12, Z11
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z12, Z11
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z12, Z11
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z12, Z11
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z12, Z11
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z12, Z11
+	VMULPD           Z11, Z12, Z11
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z13, Z12
+	VPSLLQ           $0x34, Z12, Z12
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z12, Z13
+	VMOVAPD          Z12, Z12
+	VFMADD213PD      Z13, Z11, Z12
+	VMULPD           Z4, Z12, Z11
+	VCMPPD.BCST      $0x1e, vconstq0000000000000000<>+0(SB), Z9, K1
+	VMULPD           Z3, Z9, Z9
+	VBLENDMPD        Z9, Z11, K1, Z6
+	VCVTPD2PS        Z6, Y5
+	VMINPD.BCST      vconstq0000000000000000<>+0(SB), Z10, Z9
+	VMAXPD.BCST      vconstqc069000000000000<>+0(SB), Z9, Z9
+	VBROADCASTSD     vconstq3ff71547652b82fe<>+0(SB), Z11
+	VMOVAPD          Z9, Z12
+	VFMADD213PD.BCST vconstq4338000000000000<>+0(SB), Z11, Z12
+	VSUBPD.BCST      vconstq4338000000000000<>+0(SB), Z12, Z11
+	VBROADCASTSD     vconstq3fe62e42fefa3800<>+0(SB), Z13
+	VMOVAPD          Z11, Z14
+	VFNMADD213PD     Z9, Z13, Z14
+	VBROADCASTSD     vconstq3d2ef35793c76730<>+0(SB), Z9
+	VMOVAPD          Z11, Z11
+	VFNMADD213PD     Z14, Z9, Z11
+	VBROADCASTSD     vconstq3e5ae64567f544e4<>+0(SB), Z9
+	VFMADD213PD.BCST vconstq3e927e4fb7789f5c<>+0(SB), Z11, Z9
+	VFMADD213PD.BCST vconstq3ec71de3a556c734<>+0(SB), Z11, Z9
+	VFMADD213PD.BCST vconstq3efa01a01a01a01a<>+0(SB), Z11, Z9
+	VFMADD213PD.BCST vconstq3f2a01a01a01a01a<>+0(SB), Z11, Z9
+	VFMADD213PD.BCST vconstq3f56c16c16c16c17<>+0(SB), Z11, Z9
+	VFMADD213PD.BCST vconstq3f81111111111111<>+0(SB), Z11, Z9
+	VFMADD213PD.BCST vconstq3fa5555555555555<>+0(SB), Z11, Z9
+	VFMADD213PD.BCST vconstq3fc5555555555555<>+0(SB), Z11, Z9
+	VFMADD213PD.BCST vconstq3fe0000000000000<>+0(SB), Z11, Z9
+	VFMADD213PD.BCST vconstq3ff0000000000000<>+0(SB), Z11, Z9
+	VMULPD           Z9, Z11, Z9
+	VPSUBQ.BCST      vconstq4337fffffffffc01<>+0(SB), Z12, Z11
+	VPSLLQ           $0x34, Z11, Z11
+	VSUBPD.BCST      vconstq3ff0000000000000<>+0(SB), Z11, Z12
+	VMOVAPD          Z11, Z11
+	VFMADD213PD      Z12, Z9, Z11
+	VMULPD           Z4, Z11, Z4
+	VCMPPD.BCST      $0x1e, vconstq0000000000000000<>+0(SB), Z10, K1
+	VMULPD           Z3, Z10, Z3
+	VBLENDMPD        Z3, Z4, K1, Z7
+	VCVTPD2PS        Z7, Y3
+	VINSERTF64X4     $0x01, Y3, Z5, Z3
+	VCMPPS           $0x03, Z2, Z2, K1
+	VBLENDMPS        Z2, Z3, K1, Z8
+	VMOVNTPS         Z8, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -9670,40 +9670,40 @@ TEXT ·vLeakyGradNTAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS a+24(FP), Z0
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z2
-	VMOVNTPS  Z2, (DI)
-	VMOVUPS   64(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z3
-	VMOVNTPS  Z3, 64(DI)
-	VMOVUPS   128(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z4
-	VMOVNTPS  Z4, 128(DI)
-	VMOVUPS   192(SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z5
-	VMOVNTPS  Z5, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ           CX, $0x00000040
+	JB             single
+	VMOVUPS        (SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z2
+	VMOVNTPS       Z2, (DI)
+	VMOVUPS        64(SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z3
+	VMOVNTPS       Z3, 64(DI)
+	VMOVUPS        128(SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z4
+	VMOVNTPS       Z4, 128(DI)
+	VMOVUPS        192(SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z5
+	VMOVNTPS       Z5, 192(DI)
+	ADDQ           $0x00000100, DI
+	ADDQ           $0x00000100, SI
+	SUBQ           $0x00000040, CX
+	JMP            loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x1e, vconst00000000<>+0(SB), Z1, K1
-	VBLENDMPS vconst3f800000<>+0(SB), Z0, K1, Z6
-	VMOVNTPS  Z6, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ           CX, $0x00000010
+	JB             tail
+	VMOVUPS        (SI), Z1
+	VCMPPS.BCST    $0x1e, vconst00000000<>+0(SB), Z1, K1
+	VBLENDMPS.BCST vconst3f800000<>+0(SB), Z0, K1, Z6
+	VMOVNTPS       Z6, (DI)
+	ADDQ           $0x00000040, DI
+	ADDQ           $0x00000040, SI
+	SUBQ           $0x00000010, CX
+	JMP            single
 
 tail:
 	SFENCE
@@ -9720,40 +9720,40 @@ TEXT ·vEluGradNTAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTSS b+28(FP), Z1
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z2
-	VCMPPS       $0x1e, vconst00000000<>+0(SB), Z2, K1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z3
-	VMAXPS       Z2, Z3, Z2
-	VMOVUPS      vconst42b20000<>+0(SB), Z3
-	VMINPS       Z2, Z3, Z2
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z3
-	VMOVAPS      Z2, Z5
-	VFMADD213PS  vconst4b400000<>+0(SB), Z3, Z5
-	VSUBPS       vconst4b400000<>+0(SB), Z5, Z3
-	VMOVUPS      vconst3f318000<>+0(SB), Z5
-	VMOVAPS      Z3, Z6
-	VFNMADD213PS Z2, Z5, Z6
-	VMOVUPS      vconstb95e8083<>+0(SB), Z2
-	VMOVAPS      Z3, Z5
-	VFNMADD213PS Z6, Z2, Z5
-	VMOVUPS      vconst3ab51226<>+0(SB), Z2
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z2
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z2
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z2
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z2
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z2
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z2
-	VSCALEFPS    Z3, Z2, Z2
-	VMULPS       Z1, Z0, Z3
-	VMULPS       Z3, Z2, Z2
-	VBLENDMPS    Z1, Z2, K1, Z4
-	VMOVNTPS     Z4, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z2
+	VCMPPS.BCST      $0x1e, vconst00000000<>+0(SB), Z2, K1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z3
+	VMAXPS           Z2, Z3, Z2
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z3
+	VMINPS           Z2, Z3, Z2
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z3
+	VMOVAPS          Z2, Z5
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z3, Z5
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z5, Z3
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z5
+	VMOVAPS          Z3, Z6
+	VFNMADD213PS     Z2, Z5, Z6
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z2
+	VMOVAPS          Z3, Z5
+	VFNMADD213PS     Z6, Z2, Z5
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z2
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z5, Z2
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z5, Z2
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z5, Z2
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z5, Z2
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z2
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z2
+	VSCALEFPS        Z3, Z2, Z2
+	VMULPS           Z1, Z0, Z3
+	VMULPS           Z3, Z2, Z2
+	VBLENDMPS        Z1, Z2, K1, Z4
+	VMOVNTPS         Z4, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -9768,48 +9768,48 @@ TEXT ·vSiluGradNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z1
-	VPXORD       vconst80000000<>+0(SB), Z1, Z1
-	VMOVUPS      vconstc2d00000<>+0(SB), Z4
-	VMAXPS       Z1, Z4, Z1
-	VMOVUPS      vconst42b20000<>+0(SB), Z4
-	VMINPS       Z1, Z4, Z1
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z4
-	VMOVAPS      Z1, Z5
-	VFMADD213PS  vconst4b400000<>+0(SB), Z4, Z5
-	VSUBPS       vconst4b400000<>+0(SB), Z5, Z4
-	VMOVUPS      vconst3f318000<>+0(SB), Z5
-	VMOVAPS      Z4, Z6
-	VFNMADD213PS Z1, Z5, Z6
-	VMOVUPS      vconstb95e8083<>+0(SB), Z1
-	VMOVAPS      Z4, Z5
-	VFNMADD213PS Z6, Z1, Z5
-	VMOVUPS      vconst3ab51226<>+0(SB), Z1
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
-	VFMADD213PS  vconst3f800000<>+0(SB), Z5, Z1
-	VSCALEFPS    Z4, Z1, Z1
-	VCMPPS       $0x1d, vconst00000000<>+0(SB), Z0, K1
-	VADDPS       vconst3f800000<>+0(SB), Z1, Z4
-	VBLENDMPS    vconst3f800000<>+0(SB), Z1, K1, Z2
-	VDIVPS       Z4, Z2, Z5
-	VMOVUPS      vconst3f800000<>+0(SB), Z6
-	VBLENDMPS    Z1, Z6, K1, Z3
-	VDIVPS       Z4, Z3, Z1
-	VMULPS       Z1, Z0, Z0
-	VADDPS       vconst3f800000<>+0(SB), Z0, Z0
-	VMULPS       Z0, Z5, Z0
-	VMOVNTPS     Z0, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z1
+	VPXORD.BCST      vconst80000000<>+0(SB), Z1, Z1
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z4
+	VMAXPS           Z1, Z4, Z1
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z4
+	VMINPS           Z1, Z4, Z1
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z4
+	VMOVAPS          Z1, Z5
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z4, Z5
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z5, Z4
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z5
+	VMOVAPS          Z4, Z6
+	VFNMADD213PS     Z1, Z5, Z6
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z1
+	VMOVAPS          Z4, Z5
+	VFNMADD213PS     Z6, Z1, Z5
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z1
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z1
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z5, Z1
+	VSCALEFPS        Z4, Z1, Z1
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z0, K1
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z1, Z4
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z1, K1, Z2
+	VDIVPS           Z4, Z2, Z5
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z6
+	VBLENDMPS        Z1, Z6, K1, Z3
+	VDIVPS           Z4, Z3, Z1
+	VMULPS           Z1, Z0, Z0
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z0, Z0
+	VMULPS           Z0, Z5, Z0
+	VMOVNTPS         Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -9824,88 +9824,88 @@ TEXT ·vGeluGradNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 
 single:
-	CMPQ         CX, $0x00000010
-	JB           tail
-	VMOVUPS      (SI), Z0
-	VMULPS       vconst3f3504f3<>+0(SB), Z0, Z1
-	VMULPS       Z1, Z1, Z2
-	VMOVUPS      vconstba1fa7f8<>+0(SB), Z3
-	VFMADD213PS  vconst3ba43b77<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstbcdb5f75<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3de70ee9<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstbec0937d<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3f906eba<>+0(SB), Z2, Z3
-	VMULPS       Z3, Z1, Z1
-	VMOVUPS      vconst3f000000<>+0(SB), Z2
-	VMOVAPS      Z1, Z1
-	VFMADD213PS  vconst3f000000<>+0(SB), Z2, Z1
-	VMOVUPS      vconst41a00000<>+0(SB), Z2
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z3
-	VMINPS       Z3, Z2, Z2
-	VMULPS       Z2, Z2, Z3
-	VPXORD       vconst80000000<>+0(SB), Z3, Z6
-	VMOVAPS      Z2, Z7
-	VFMADD213PS  Z6, Z2, Z7
-	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
-	VMULPS       vconst3f000000<>+0(SB), Z7, Z6
-	VPXORD       vconst80000000<>+0(SB), Z3, Z3
-	VMOVUPS      vconstc2d00000<>+0(SB), Z7
-	VMAXPS       Z3, Z7, Z3
-	VMOVUPS      vconst42b20000<>+0(SB), Z7
-	VMINPS       Z3, Z7, Z3
-	VMOVUPS      vconst3fb8aa3b<>+0(SB), Z7
-	VMOVAPS      Z3, Z8
-	VFMADD213PS  vconst4b400000<>+0(SB), Z7, Z8
-	VSUBPS       vconst4b400000<>+0(SB), Z8, Z7
-	VMOVUPS      vconst3f318000<>+0(SB), Z8
-	VMOVAPS      Z7, Z9
-	VFNMADD213PS Z3, Z8, Z9
-	VMOVUPS      vconstb95e8083<>+0(SB), Z3
-	VMOVAPS      Z7, Z8
-	VFNMADD213PS Z9, Z3, Z8
-	VMOVUPS      vconst3ab51226<>+0(SB), Z3
-	VFMADD213PS  vconst3c091cea<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3d2aac79<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3e2aaa49<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3efffffe<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z3
-	VFMADD213PS  vconst3f800000<>+0(SB), Z8, Z3
-	VSCALEFPS    Z7, Z3, Z3
-	VMOVAPS      Z6, Z6
-	VFNMADD213PS Z3, Z3, Z6
-	VPANDD       vconst7fffffff<>+0(SB), Z2, Z2
-	VMULPS       vconst3f3504f3<>+0(SB), Z2, Z2
-	VMOVUPS      vconst40000000<>+0(SB), Z3
-	VADDPS       vconst40000000<>+0(SB), Z2, Z2
-	VDIVPS       Z2, Z3, Z2
-	VMOVUPS      vconst3d98d67b<>+0(SB), Z3
-	VFMADD213PS  vconstbe298716<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstba36d82a<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3dfe5e22<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e1947c7<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e82b0ee<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e8fac6a<>+0(SB), Z2, Z3
-	VFMADD213PS  vconst3e9080f7<>+0(SB), Z2, Z3
-	VFMADD213PS  vconstb6b657ef<>+0(SB), Z2, Z3
-	VMULPS       vconst3f000000<>+0(SB), Z3, Z2
-	VMULPS       Z6, Z2, Z2
-	VMOVUPS      vconst3f800000<>+0(SB), Z7
-	VMULPS       Z3, Z6, Z3
-	VMULPS       vconst3f000000<>+0(SB), Z3, Z3
-	VSUBPS       Z3, Z7, Z3
-	VCMPPS       $0x11, vconst00000000<>+0(SB), Z0, K1
-	VBLENDMPS    Z2, Z3, K1, Z4
-	VPANDD       vconst7fffffff<>+0(SB), Z0, Z2
-	VCMPPS       $0x11, vconst3fa2eadb<>+0(SB), Z2, K1
-	VBLENDMPS    Z1, Z4, K1, Z5
-	VMULPS       vconst3ecc422a<>+0(SB), Z6, Z1
-	VMOVAPS      Z0, Z0
-	VFMADD213PS  Z5, Z1, Z0
-	VMOVNTPS     Z0, (DI)
-	ADDQ         $0x00000040, DI
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, CX
-	JMP          single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z0
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z0, Z1
+	VMULPS           Z1, Z1, Z2
+	VBROADCASTSS     vconstba1fa7f8<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3ba43b77<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstbcdb5f75<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3de70ee9<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstbec0937d<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3f906eba<>+0(SB), Z2, Z3
+	VMULPS           Z3, Z1, Z1
+	VBROADCASTSS     vconst3f000000<>+0(SB), Z2
+	VMOVAPS          Z1, Z1
+	VFMADD213PS.BCST vconst3f000000<>+0(SB), Z2, Z1
+	VBROADCASTSS     vconst41a00000<>+0(SB), Z2
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z3
+	VMINPS           Z3, Z2, Z2
+	VMULPS           Z2, Z2, Z3
+	VPXORD.BCST      vconst80000000<>+0(SB), Z3, Z6
+	VMOVAPS          Z2, Z7
+	VFMADD213PS      Z6, Z2, Z7
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z3, Z3
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z7, Z6
+	VPXORD.BCST      vconst80000000<>+0(SB), Z3, Z3
+	VBROADCASTSS     vconstc2d00000<>+0(SB), Z7
+	VMAXPS           Z3, Z7, Z3
+	VBROADCASTSS     vconst42b20000<>+0(SB), Z7
+	VMINPS           Z3, Z7, Z3
+	VBROADCASTSS     vconst3fb8aa3b<>+0(SB), Z7
+	VMOVAPS          Z3, Z8
+	VFMADD213PS.BCST vconst4b400000<>+0(SB), Z7, Z8
+	VSUBPS.BCST      vconst4b400000<>+0(SB), Z8, Z7
+	VBROADCASTSS     vconst3f318000<>+0(SB), Z8
+	VMOVAPS          Z7, Z9
+	VFNMADD213PS     Z3, Z8, Z9
+	VBROADCASTSS     vconstb95e8083<>+0(SB), Z3
+	VMOVAPS          Z7, Z8
+	VFNMADD213PS     Z9, Z3, Z8
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z3
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z8, Z3
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z8, Z3
+	VSCALEFPS        Z7, Z3, Z3
+	VMOVAPS          Z6, Z6
+	VFNMADD213PS     Z3, Z3, Z6
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z2, Z2
+	VMULPS.BCST      vconst3f3504f3<>+0(SB), Z2, Z2
+	VBROADCASTSS     vconst40000000<>+0(SB), Z3
+	VADDPS.BCST      vconst40000000<>+0(SB), Z2, Z2
+	VDIVPS           Z2, Z3, Z2
+	VBROADCASTSS     vconst3d98d67b<>+0(SB), Z3
+	VFMADD213PS.BCST vconstbe298716<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstba36d82a<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3dfe5e22<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e1947c7<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e82b0ee<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e8fac6a<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconst3e9080f7<>+0(SB), Z2, Z3
+	VFMADD213PS.BCST vconstb6b657ef<>+0(SB), Z2, Z3
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z3, Z2
+	VMULPS           Z6, Z2, Z2
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z7
+	VMULPS           Z3, Z6, Z3
+	VMULPS.BCST      vconst3f000000<>+0(SB), Z3, Z3
+	VSUBPS           Z3, Z7, Z3
+	VCMPPS.BCST      $0x11, vconst00000000<>+0(SB), Z0, K1
+	VBLENDMPS        Z2, Z3, K1, Z4
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z0, Z2
+	VCMPPS.BCST      $0x11, vconst3fa2eadb<>+0(SB), Z2, K1
+	VBLENDMPS        Z1, Z4, K1, Z5
+	VMULPS.BCST      vconst3ecc422a<>+0(SB), Z6, Z1
+	VMOVAPS          Z0, Z0
+	VFMADD213PS      Z5, Z1, Z0
+	VMOVNTPS         Z0, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -9915,83 +9915,83 @@ tail:
 // func vGeluTanhNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·vGeluTanhNTAVX512(SB), NOSPLIT, $0-32
-	MOVQ    dst+0(FP), DI
-	MOVQ    x+8(FP), SI
-	MOVQ    n+16(FP), CX
-	VMOVUPS vconstq3ff9884533d43651<>+0(SB), Z0
-	VMOVUPS vconstq3fa6e4e26d4801f7<>+0(SB), Z1
-	VMOVUPS vconstq3ff0000000000000<>+0(SB), Z2
-	VMOVUPS vconstq3ff71547652b82fe<>+0(SB), Z3
-	VMOVUPS vconstq4338000000000000<>+0(SB), Z4
-	VMOVUPS vconstq3fe62e42fefa3800<>+0(SB), Z5
-	VMOVUPS vconstq3d2ef35793c76730<>+0(SB), Z6
-	VMOVUPS vconstq8000000000000000<>+0(SB), Z7
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSD vconstq3ff9884533d43651<>+0(SB), Z0
+	VBROADCASTSD vconstq3fa6e4e26d4801f7<>+0(SB), Z1
+	VBROADCASTSD vconstq3ff0000000000000<>+0(SB), Z2
+	VBROADCASTSD vconstq3ff71547652b82fe<>+0(SB), Z3
+	VBROADCASTSD vconstq4338000000000000<>+0(SB), Z4
+	VBROADCASTSD vconstq3fe62e42fefa3800<>+0(SB), Z5
+	VBROADCASTSD vconstq3d2ef35793c76730<>+0(SB), Z6
+	VBROADCASTSD vconstq8000000000000000<>+0(SB), Z7
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z8
-	VMOVUPS       vconst41400000<>+0(SB), Z9
-	VMOVUPS       vconstc1400000<>+0(SB), Z10
-	VMAXPS        Z8, Z10, Z10
-	VMINPS        Z10, Z9, Z9
-	VEXTRACTF64X4 $0x01, Z9, Y11
-	VCVTPS2PD     Y9, Z10
-	VCVTPS2PD     Y11, Z15
-	VMULPD        Z10, Z10, Z16
-	VMULPD        Z0, Z10, Z10
-	VMOVAPD       Z16, Z16
-	VFMADD213PD   Z2, Z1, Z16
-	VMULPD        Z16, Z10, Z10
-	VPORD         Z7, Z10, Z10
-	VMOVAPD       Z10, Z16
-	VFMADD213PD   Z4, Z3, Z16
-	VSUBPD        Z4, Z16, Z16
-	VMOVAPD       Z16, Z17
-	VFNMADD213PD  Z10, Z5, Z17
-	VMOVAPD       Z16, Z10
-	VFNMADD213PD  Z17, Z6, Z10
-	VMULPD        Z15, Z15, Z17
-	VMULPD        Z0, Z15, Z15
-	VMOVAPD       Z17, Z17
-	VFMADD213PD   Z2, Z1, Z17
-	VMULPD        Z17, Z15, Z15
-	VPORD         Z7, Z15, Z15
-	VMOVAPD       Z15, Z17
-	VFMADD213PD   Z4, Z3, Z17
-	VSUBPD        Z4, Z17, Z17
-	VMOVAPD       Z17, Z18
-	VFNMADD213PD  Z15, Z5, Z18
-	VMOVAPD       Z17, Z15
-	VFNMADD213PD  Z18, Z6, Z15
-	VCVTPD2PS     Z10, Y11
-	VCVTPD2PS     Z15, Y10
-	VINSERTF64X4  $0x01, Y10, Z11, Z10
-	VCVTPD2PS     Z16, Y11
-	VCVTPD2PS     Z17, Y15
-	VINSERTF64X4  $0x01, Y15, Z11, Z15
-	VMOVUPS       vconst3ab51226<>+0(SB), Z16
-	VFMADD213PS   vconst3c091cea<>+0(SB), Z10, Z16
-	VFMADD213PS   vconst3d2aac79<>+0(SB), Z10, Z16
-	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z10, Z16
-	VFMADD213PS   vconst3efffffe<>+0(SB), Z10, Z16
-	VFMADD213PS   vconst3f800000<>+0(SB), Z10, Z16
-	VFMADD213PS   vconst3f800000<>+0(SB), Z10, Z16
-	VSCALEFPS     Z15, Z16, Z10
-	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K1
-	VMULPS        Z16, Z9, Z9
-	VBLENDMPS     Z8, Z9, K1, Z12
-	VADDPS        vconst3f800000<>+0(SB), Z10, Z9
-	VDIVPS        Z9, Z12, Z9
-	VSCALEFPS     Z15, Z9, Z10
-	VBLENDMPS     Z9, Z10, K1, Z13
-	VCMPPS        $0x00, vconstff800000<>+0(SB), Z8, K1
-	VBLENDMPS     vconst7fc00000<>+0(SB), Z13, K1, Z14
-	VMOVNTPS      Z14, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z8
+	VBROADCASTSS     vconst41400000<>+0(SB), Z9
+	VBROADCASTSS     vconstc1400000<>+0(SB), Z10
+	VMAXPS           Z8, Z10, Z10
+	VMINPS           Z10, Z9, Z9
+	VEXTRACTF64X4    $0x01, Z9, Y11
+	VCVTPS2PD        Y9, Z10
+	VCVTPS2PD        Y11, Z15
+	VMULPD           Z10, Z10, Z16
+	VMULPD           Z0, Z10, Z10
+	VMOVAPD          Z16, Z16
+	VFMADD213PD      Z2, Z1, Z16
+	VMULPD           Z16, Z10, Z10
+	VPORD            Z7, Z10, Z10
+	VMOVAPD          Z10, Z16
+	VFMADD213PD      Z4, Z3, Z16
+	VSUBPD           Z4, Z16, Z16
+	VMOVAPD          Z16, Z17
+	VFNMADD213PD     Z10, Z5, Z17
+	VMOVAPD          Z16, Z10
+	VFNMADD213PD     Z17, Z6, Z10
+	VMULPD           Z15, Z15, Z17
+	VMULPD           Z0, Z15, Z15
+	VMOVAPD          Z17, Z17
+	VFMADD213PD      Z2, Z1, Z17
+	VMULPD           Z17, Z15, Z15
+	VPORD            Z7, Z15, Z15
+	VMOVAPD          Z15, Z17
+	VFMADD213PD      Z4, Z3, Z17
+	VSUBPD           Z4, Z17, Z17
+	VMOVAPD          Z17, Z18
+	VFNMADD213PD     Z15, Z5, Z18
+	VMOVAPD          Z17, Z15
+	VFNMADD213PD     Z18, Z6, Z15
+	VCVTPD2PS        Z10, Y11
+	VCVTPD2PS        Z15, Y10
+	VINSERTF64X4     $0x01, Y10, Z11, Z10
+	VCVTPD2PS        Z16, Y11
+	VCVTPD2PS        Z17, Y15
+	VINSERTF64X4     $0x01, Y15, Z11, Z15
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z16
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z10, Z16
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z10, Z16
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z10, Z16
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z10, Z16
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z10, Z16
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z10, Z16
+	VSCALEFPS        Z15, Z16, Z10
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z8, K1
+	VMULPS           Z16, Z9, Z9
+	VBLENDMPS        Z8, Z9, K1, Z12
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z10, Z9
+	VDIVPS           Z9, Z12, Z9
+	VSCALEFPS        Z15, Z9, Z10
+	VBLENDMPS        Z9, Z10, K1, Z13
+	VCMPPS.BCST      $0x00, vconstff800000<>+0(SB), Z8, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z13, K1, Z14
+	VMOVNTPS         Z14, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -10001,102 +10001,102 @@ tail:
 // func vGeluTanhGradNTAVX512(dst *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·vGeluTanhGradNTAVX512(SB), NOSPLIT, $0-32
-	MOVQ    dst+0(FP), DI
-	MOVQ    x+8(FP), SI
-	MOVQ    n+16(FP), CX
-	VMOVUPS vconstq3ff9884533d43651<>+0(SB), Z0
-	VMOVUPS vconstq3fa6e4e26d4801f7<>+0(SB), Z1
-	VMOVUPS vconstq3ff0000000000000<>+0(SB), Z2
-	VMOVUPS vconstq3ff71547652b82fe<>+0(SB), Z3
-	VMOVUPS vconstq4338000000000000<>+0(SB), Z4
-	VMOVUPS vconstq3fe62e42fefa3800<>+0(SB), Z5
-	VMOVUPS vconstq3d2ef35793c76730<>+0(SB), Z6
-	VMOVUPS vconstq8000000000000000<>+0(SB), Z7
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSD vconstq3ff9884533d43651<>+0(SB), Z0
+	VBROADCASTSD vconstq3fa6e4e26d4801f7<>+0(SB), Z1
+	VBROADCASTSD vconstq3ff0000000000000<>+0(SB), Z2
+	VBROADCASTSD vconstq3ff71547652b82fe<>+0(SB), Z3
+	VBROADCASTSD vconstq4338000000000000<>+0(SB), Z4
+	VBROADCASTSD vconstq3fe62e42fefa3800<>+0(SB), Z5
+	VBROADCASTSD vconstq3d2ef35793c76730<>+0(SB), Z6
+	VBROADCASTSD vconstq8000000000000000<>+0(SB), Z7
 
 single:
-	CMPQ          CX, $0x00000010
-	JB            tail
-	VMOVUPS       (SI), Z8
-	VMOVUPS       vconst41400000<>+0(SB), Z9
-	VMOVUPS       vconstc1400000<>+0(SB), Z10
-	VMAXPS        Z8, Z10, Z10
-	VMINPS        Z10, Z9, Z9
-	VEXTRACTF64X4 $0x01, Z9, Y10
-	VCVTPS2PD     Y9, Z9
-	VCVTPS2PD     Y10, Z10
-	VMULPD        Z9, Z9, Z16
-	VMULPD        Z0, Z9, Z9
-	VMOVAPD       Z16, Z17
-	VFMADD213PD   Z2, Z1, Z17
-	VMULPD        Z17, Z9, Z17
-	VPORD         Z7, Z17, Z17
-	VMOVAPD       Z17, Z18
-	VFMADD213PD   Z4, Z3, Z18
-	VSUBPD        Z4, Z18, Z18
-	VMOVAPD       Z18, Z19
-	VFNMADD213PD  Z17, Z5, Z19
-	VMOVAPD       Z18, Z17
-	VFNMADD213PD  Z19, Z6, Z17
-	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z19
-	VMOVAPD       Z16, Z16
-	VFMADD213PD   Z2, Z19, Z16
-	VMULPD        Z16, Z9, Z9
-	VMULPD        Z10, Z10, Z16
-	VMULPD        Z0, Z10, Z10
-	VMOVAPD       Z16, Z19
-	VFMADD213PD   Z2, Z1, Z19
-	VMULPD        Z19, Z10, Z19
-	VPORD         Z7, Z19, Z19
-	VMOVAPD       Z19, Z20
-	VFMADD213PD   Z4, Z3, Z20
-	VSUBPD        Z4, Z20, Z20
-	VMOVAPD       Z20, Z21
-	VFNMADD213PD  Z19, Z5, Z21
-	VMOVAPD       Z20, Z19
-	VFNMADD213PD  Z21, Z6, Z19
-	VMOVUPD       vconstq3fc12ba9d1f60179<>+0(SB), Z21
-	VMOVAPD       Z16, Z16
-	VFMADD213PD   Z2, Z21, Z16
-	VMULPD        Z16, Z10, Z10
-	VCVTPD2PS     Z17, Y11
-	VCVTPD2PS     Z19, Y16
-	VINSERTF64X4  $0x01, Y16, Z11, Z16
-	VCVTPD2PS     Z18, Y11
-	VCVTPD2PS     Z20, Y17
-	VINSERTF64X4  $0x01, Y17, Z11, Z17
-	VCVTPD2PS     Z9, Y11
-	VCVTPD2PS     Z10, Y9
-	VINSERTF64X4  $0x01, Y9, Z11, Z9
-	VMOVUPS       vconst3ab51226<>+0(SB), Z10
-	VFMADD213PS   vconst3c091cea<>+0(SB), Z16, Z10
-	VFMADD213PS   vconst3d2aac79<>+0(SB), Z16, Z10
-	VFMADD213PS   vconst3e2aaa49<>+0(SB), Z16, Z10
-	VFMADD213PS   vconst3efffffe<>+0(SB), Z16, Z10
-	VFMADD213PS   vconst3f800000<>+0(SB), Z16, Z10
-	VFMADD213PS   vconst3f800000<>+0(SB), Z16, Z10
-	VSCALEFPS     Z17, Z10, Z16
-	VCMPPS        $0x1d, vconst00000000<>+0(SB), Z8, K1
-	VMOVUPS       vconst3f800000<>+0(SB), Z18
-	VADDPS        vconst3f800000<>+0(SB), Z16, Z19
-	VDIVPS        Z19, Z18, Z18
-	VBLENDMPS     vconst3f800000<>+0(SB), Z10, K1, Z12
-	VMULPS        Z18, Z12, Z10
-	VMOVUPS       vconst3f800000<>+0(SB), Z19
-	VBLENDMPS     Z16, Z19, K1, Z13
-	VMULPS        Z18, Z13, Z16
-	VMOVAPS       Z9, Z9
-	VFMADD213PS   vconst3f800000<>+0(SB), Z16, Z9
-	VMULPS        Z9, Z10, Z9
-	VSCALEFPS     Z17, Z9, Z10
-	VBLENDMPS     Z9, Z10, K1, Z14
-	VPANDD        vconst7fffffff<>+0(SB), Z8, Z8
-	VCMPPS        $0x00, vconst7f800000<>+0(SB), Z8, K1
-	VBLENDMPS     vconst7fc00000<>+0(SB), Z14, K1, Z15
-	VMOVNTPS      Z15, (DI)
-	ADDQ          $0x00000040, DI
-	ADDQ          $0x00000040, SI
-	SUBQ          $0x00000010, CX
-	JMP           single
+	CMPQ             CX, $0x00000010
+	JB               tail
+	VMOVUPS          (SI), Z8
+	VBROADCASTSS     vconst41400000<>+0(SB), Z9
+	VBROADCASTSS     vconstc1400000<>+0(SB), Z10
+	VMAXPS           Z8, Z10, Z10
+	VMINPS           Z10, Z9, Z9
+	VEXTRACTF64X4    $0x01, Z9, Y10
+	VCVTPS2PD        Y9, Z9
+	VCVTPS2PD        Y10, Z10
+	VMULPD           Z9, Z9, Z16
+	VMULPD           Z0, Z9, Z9
+	VMOVAPD          Z16, Z17
+	VFMADD213PD      Z2, Z1, Z17
+	VMULPD           Z17, Z9, Z17
+	VPORD            Z7, Z17, Z17
+	VMOVAPD          Z17, Z18
+	VFMADD213PD      Z4, Z3, Z18
+	VSUBPD           Z4, Z18, Z18
+	VMOVAPD          Z18, Z19
+	VFNMADD213PD     Z17, Z5, Z19
+	VMOVAPD          Z18, Z17
+	VFNMADD213PD     Z19, Z6, Z17
+	VBROADCASTSD     vconstq3fc12ba9d1f60179<>+0(SB), Z19
+	VMOVAPD          Z16, Z16
+	VFMADD213PD      Z2, Z19, Z16
+	VMULPD           Z16, Z9, Z9
+	VMULPD           Z10, Z10, Z16
+	VMULPD           Z0, Z10, Z10
+	VMOVAPD          Z16, Z19
+	VFMADD213PD      Z2, Z1, Z19
+	VMULPD           Z19, Z10, Z19
+	VPORD            Z7, Z19, Z19
+	VMOVAPD          Z19, Z20
+	VFMADD213PD      Z4, Z3, Z20
+	VSUBPD           Z4, Z20, Z20
+	VMOVAPD          Z20, Z21
+	VFNMADD213PD     Z19, Z5, Z21
+	VMOVAPD          Z20, Z19
+	VFNMADD213PD     Z21, Z6, Z19
+	VBROADCASTSD     vconstq3fc12ba9d1f60179<>+0(SB), Z21
+	VMOVAPD          Z16, Z16
+	VFMADD213PD      Z2, Z21, Z16
+	VMULPD           Z16, Z10, Z10
+	VCVTPD2PS        Z17, Y11
+	VCVTPD2PS        Z19, Y16
+	VINSERTF64X4     $0x01, Y16, Z11, Z16
+	VCVTPD2PS        Z18, Y11
+	VCVTPD2PS        Z20, Y17
+	VINSERTF64X4     $0x01, Y17, Z11, Z17
+	VCVTPD2PS        Z9, Y11
+	VCVTPD2PS        Z10, Y9
+	VINSERTF64X4     $0x01, Y9, Z11, Z9
+	VBROADCASTSS     vconst3ab51226<>+0(SB), Z10
+	VFMADD213PS.BCST vconst3c091cea<>+0(SB), Z16, Z10
+	VFMADD213PS.BCST vconst3d2aac79<>+0(SB), Z16, Z10
+	VFMADD213PS.BCST vconst3e2aaa49<>+0(SB), Z16, Z10
+	VFMADD213PS.BCST vconst3efffffe<>+0(SB), Z16, Z10
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z16, Z10
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z16, Z10
+	VSCALEFPS        Z17, Z10, Z16
+	VCMPPS.BCST      $0x1d, vconst00000000<>+0(SB), Z8, K1
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z18
+	VADDPS.BCST      vconst3f800000<>+0(SB), Z16, Z19
+	VDIVPS           Z19, Z18, Z18
+	VBLENDMPS.BCST   vconst3f800000<>+0(SB), Z10, K1, Z12
+	VMULPS           Z18, Z12, Z10
+	VBROADCASTSS     vconst3f800000<>+0(SB), Z19
+	VBLENDMPS        Z16, Z19, K1, Z13
+	VMULPS           Z18, Z13, Z16
+	VMOVAPS          Z9, Z9
+	VFMADD213PS.BCST vconst3f800000<>+0(SB), Z16, Z9
+	VMULPS           Z9, Z10, Z9
+	VSCALEFPS        Z17, Z9, Z10
+	VBLENDMPS        Z9, Z10, K1, Z14
+	VPANDD.BCST      vconst7fffffff<>+0(SB), Z8, Z8
+	VCMPPS.BCST      $0x00, vconst7f800000<>+0(SB), Z8, K1
+	VBLENDMPS.BCST   vconst7fc00000<>+0(SB), Z14, K1, Z15
+	VMOVNTPS         Z15, (DI)
+	ADDQ             $0x00000040, DI
+	ADDQ             $0x00000040, SI
+	SUBQ             $0x00000010, CX
+	JMP              single
 
 tail:
 	SFENCE
@@ -10499,62 +10499,62 @@ TEXT ·vHardsigmoidGradNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+24(FP), CX
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z0
-	VMOVUPS   (DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z2
-	VMOVNTPS  Z2, (DI)
-	VMOVUPS   64(SI), Z0
-	VMOVUPS   64(DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z3
-	VMOVNTPS  Z3, 64(DI)
-	VMOVUPS   128(SI), Z0
-	VMOVUPS   128(DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z4
-	VMOVNTPS  Z4, 128(DI)
-	VMOVUPS   192(SI), Z0
-	VMOVUPS   192(DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z5
-	VMOVNTPS  Z5, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	ADDQ      $0x00000100, DX
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z0
+	VMOVUPS     (DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z2
+	VMOVNTPS    Z2, (DI)
+	VMOVUPS     64(SI), Z0
+	VMOVUPS     64(DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z3
+	VMOVNTPS    Z3, 64(DI)
+	VMOVUPS     128(SI), Z0
+	VMOVUPS     128(DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z4
+	VMOVNTPS    Z4, 128(DI)
+	VMOVUPS     192(SI), Z0
+	VMOVUPS     192(DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z5
+	VMOVNTPS    Z5, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z0
-	VMOVUPS   (DX), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z1, Z1
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z0, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z6
-	VMOVNTPS  Z6, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	ADDQ      $0x00000040, DX
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z0
+	VMOVUPS     (DX), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z1, Z1
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z0, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z6
+	VMOVNTPS    Z6, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
 	SFENCE
@@ -10570,77 +10570,77 @@ TEXT ·vHardswishGradNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+24(FP), CX
 
 loop:
-	CMPQ      CX, $0x00000040
-	JB        single
-	VMOVUPS   (SI), Z0
-	VMOVUPS   (DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z3
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z3, K1, Z4
-	VMOVNTPS  Z4, (DI)
-	VMOVUPS   64(SI), Z0
-	VMOVUPS   64(DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z5
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z5, K1, Z6
-	VMOVNTPS  Z6, 64(DI)
-	VMOVUPS   128(SI), Z0
-	VMOVUPS   128(DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z7
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z7, K1, Z8
-	VMOVNTPS  Z8, 128(DI)
-	VMOVUPS   192(SI), Z0
-	VMOVUPS   192(DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z9
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z9, K1, Z10
-	VMOVNTPS  Z10, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	ADDQ      $0x00000100, DX
-	SUBQ      $0x00000040, CX
-	JMP       loop
+	CMPQ        CX, $0x00000040
+	JB          single
+	VMOVUPS     (SI), Z0
+	VMOVUPS     (DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z3
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z3, K1, Z4
+	VMOVNTPS    Z4, (DI)
+	VMOVUPS     64(SI), Z0
+	VMOVUPS     64(DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z5
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z5, K1, Z6
+	VMOVNTPS    Z6, 64(DI)
+	VMOVUPS     128(SI), Z0
+	VMOVUPS     128(DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z7
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z7, K1, Z8
+	VMOVNTPS    Z8, 128(DI)
+	VMOVUPS     192(SI), Z0
+	VMOVUPS     192(DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z9
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z9, K1, Z10
+	VMOVNTPS    Z10, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000040, CX
+	JMP         loop
 
 single:
-	CMPQ      CX, $0x00000010
-	JB        tail
-	VMOVUPS   (SI), Z0
-	VMOVUPS   (DX), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z1, K1
-	VDIVPS    vconst40400000<>+0(SB), Z1, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z0, Z2
-	VBLENDMPS Z2, Z0, K1, Z11
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z1, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z11, K1, Z12
-	VMOVNTPS  Z12, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	ADDQ      $0x00000040, DX
-	SUBQ      $0x00000010, CX
-	JMP       single
+	CMPQ        CX, $0x00000010
+	JB          tail
+	VMOVUPS     (SI), Z0
+	VMOVUPS     (DX), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z1, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z1, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z0, Z2
+	VBLENDMPS   Z2, Z0, K1, Z11
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z1, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z11, K1, Z12
+	VMOVNTPS    Z12, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000010, CX
+	JMP         single
 
 tail:
 	SFENCE
@@ -10656,57 +10656,57 @@ TEXT ·vSigmoidGradNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+24(FP), CX
 
 loop:
-	CMPQ     CX, $0x00000040
-	JB       single
-	VMOVUPS  (SI), Z0
-	VMOVUPS  (DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z1, Z2, Z2
-	VMULPS   Z2, Z0, Z0
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(SI), Z0
-	VMOVUPS  64(DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z1, Z2, Z2
-	VMULPS   Z2, Z0, Z0
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, 64(DI)
-	VMOVUPS  128(SI), Z0
-	VMOVUPS  128(DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z1, Z2, Z2
-	VMULPS   Z2, Z0, Z0
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, 128(DI)
-	VMOVUPS  192(SI), Z0
-	VMOVUPS  192(DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z1, Z2, Z2
-	VMULPS   Z2, Z0, Z0
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, 192(DI)
-	ADDQ     $0x00000100, DI
-	ADDQ     $0x00000100, SI
-	ADDQ     $0x00000100, DX
-	SUBQ     $0x00000040, CX
-	JMP      loop
+	CMPQ         CX, $0x00000040
+	JB           single
+	VMOVUPS      (SI), Z0
+	VMOVUPS      (DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VMOVUPS      64(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, 64(DI)
+	VMOVUPS      128(SI), Z0
+	VMOVUPS      128(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, 128(DI)
+	VMOVUPS      192(SI), Z0
+	VMOVUPS      192(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x00000040, CX
+	JMP          loop
 
 single:
-	CMPQ     CX, $0x00000010
-	JB       tail
-	VMOVUPS  (SI), Z0
-	VMOVUPS  (DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z1, Z2, Z2
-	VMULPS   Z2, Z0, Z0
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	ADDQ     $0x00000040, DX
-	SUBQ     $0x00000010, CX
-	JMP      single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VMOVUPS      (DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z1, Z2, Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
 	SFENCE
@@ -10722,57 +10722,57 @@ TEXT ·vTanhGradNTAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+24(FP), CX
 
 loop:
-	CMPQ     CX, $0x00000040
-	JB       single
-	VMOVUPS  (SI), Z0
-	VMOVUPS  (DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z1, Z1, Z1
-	VSUBPS   Z1, Z2, Z1
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(SI), Z0
-	VMOVUPS  64(DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z1, Z1, Z1
-	VSUBPS   Z1, Z2, Z1
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, 64(DI)
-	VMOVUPS  128(SI), Z0
-	VMOVUPS  128(DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z1, Z1, Z1
-	VSUBPS   Z1, Z2, Z1
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, 128(DI)
-	VMOVUPS  192(SI), Z0
-	VMOVUPS  192(DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z1, Z1, Z1
-	VSUBPS   Z1, Z2, Z1
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, 192(DI)
-	ADDQ     $0x00000100, DI
-	ADDQ     $0x00000100, SI
-	ADDQ     $0x00000100, DX
-	SUBQ     $0x00000040, CX
-	JMP      loop
+	CMPQ         CX, $0x00000040
+	JB           single
+	VMOVUPS      (SI), Z0
+	VMOVUPS      (DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	VMOVUPS      64(SI), Z0
+	VMOVUPS      64(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, 64(DI)
+	VMOVUPS      128(SI), Z0
+	VMOVUPS      128(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, 128(DI)
+	VMOVUPS      192(SI), Z0
+	VMOVUPS      192(DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x00000040, CX
+	JMP          loop
 
 single:
-	CMPQ     CX, $0x00000010
-	JB       tail
-	VMOVUPS  (SI), Z0
-	VMOVUPS  (DX), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z1, Z1, Z1
-	VSUBPS   Z1, Z2, Z1
-	VMULPS   Z1, Z0, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	ADDQ     $0x00000040, DX
-	SUBQ     $0x00000010, CX
-	JMP      single
+	CMPQ         CX, $0x00000010
+	JB           tail
+	VMOVUPS      (SI), Z0
+	VMOVUPS      (DX), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z1, Z1, Z1
+	VSUBPS       Z1, Z2, Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000010, CX
+	JMP          single
 
 tail:
 	SFENCE
@@ -11608,103 +11608,103 @@ fill:
 	XORQ    R9, R9
 
 group:
-	CMPQ      CX, $0x00000100
-	JB        single
-	VMOVUPS   (R10)(R9*1), Z0
-	VMOVUPS   (DX), Z7
-	VMOVUPS   Z7, (R10)(R9*1)
-	VMOVUPS   (SI), Z7
-	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z7, Z0
-	VXORPS    Z7, Z7, Z7
-	VBLENDMPS Z0, Z7, K1, Z1
-	VMOVNTPS  Z1, (DI)
-	VMOVUPS   64(R10)(R9*1), Z0
-	VMOVUPS   64(DX), Z7
-	VMOVUPS   Z7, 64(R10)(R9*1)
-	VMOVUPS   64(SI), Z7
-	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z7, Z0
-	VXORPS    Z7, Z7, Z7
-	VBLENDMPS Z0, Z7, K1, Z2
-	VMOVNTPS  Z2, 64(DI)
-	VMOVUPS   128(R10)(R9*1), Z0
-	VMOVUPS   128(DX), Z7
-	VMOVUPS   Z7, 128(R10)(R9*1)
-	VMOVUPS   128(SI), Z7
-	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z7, Z0
-	VXORPS    Z7, Z7, Z7
-	VBLENDMPS Z0, Z7, K1, Z3
-	VMOVNTPS  Z3, 128(DI)
-	VMOVUPS   192(R10)(R9*1), Z0
-	VMOVUPS   192(DX), Z7
-	VMOVUPS   Z7, 192(R10)(R9*1)
-	VMOVUPS   192(SI), Z7
-	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z7, Z0
-	VXORPS    Z7, Z7, Z7
-	VBLENDMPS Z0, Z7, K1, Z4
-	VMOVNTPS  Z4, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	ADDQ      $0x00000100, DX
-	SUBQ      $0x00000100, CX
-	ADDQ      $0x00000100, R9
-	CMPQ      R9, R11
-	JB        group
-	XORQ      R9, R9
-	JMP       group
+	CMPQ        CX, $0x00000100
+	JB          single
+	VMOVUPS     (R10)(R9*1), Z0
+	VMOVUPS     (DX), Z7
+	VMOVUPS     Z7, (R10)(R9*1)
+	VMOVUPS     (SI), Z7
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z7, Z0
+	VXORPS      Z7, Z7, Z7
+	VBLENDMPS   Z0, Z7, K1, Z1
+	VMOVNTPS    Z1, (DI)
+	VMOVUPS     64(R10)(R9*1), Z0
+	VMOVUPS     64(DX), Z7
+	VMOVUPS     Z7, 64(R10)(R9*1)
+	VMOVUPS     64(SI), Z7
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z7, Z0
+	VXORPS      Z7, Z7, Z7
+	VBLENDMPS   Z0, Z7, K1, Z2
+	VMOVNTPS    Z2, 64(DI)
+	VMOVUPS     128(R10)(R9*1), Z0
+	VMOVUPS     128(DX), Z7
+	VMOVUPS     Z7, 128(R10)(R9*1)
+	VMOVUPS     128(SI), Z7
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z7, Z0
+	VXORPS      Z7, Z7, Z7
+	VBLENDMPS   Z0, Z7, K1, Z3
+	VMOVNTPS    Z3, 128(DI)
+	VMOVUPS     192(R10)(R9*1), Z0
+	VMOVUPS     192(DX), Z7
+	VMOVUPS     Z7, 192(R10)(R9*1)
+	VMOVUPS     192(SI), Z7
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z7, Z0
+	VXORPS      Z7, Z7, Z7
+	VBLENDMPS   Z0, Z7, K1, Z4
+	VMOVNTPS    Z4, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000100, CX
+	ADDQ        $0x00000100, R9
+	CMPQ        R9, R11
+	JB          group
+	XORQ        R9, R9
+	JMP         group
 
 single:
-	TESTQ     CX, CX
-	JE        drain
-	VMOVUPS   (R10)(R9*1), Z0
-	VMOVUPS   (DX), Z1
-	VMOVUPS   Z1, (R10)(R9*1)
-	VMOVUPS   (SI), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z1, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z5
-	VMOVNTPS  Z5, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	ADDQ      $0x00000040, DX
-	SUBQ      $0x00000040, CX
-	ADDQ      $0x00000040, R9
-	CMPQ      R9, R11
-	JB        single
-	XORQ      R9, R9
-	JMP       single
+	TESTQ       CX, CX
+	JE          drain
+	VMOVUPS     (R10)(R9*1), Z0
+	VMOVUPS     (DX), Z1
+	VMOVUPS     Z1, (R10)(R9*1)
+	VMOVUPS     (SI), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z1, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z5
+	VMOVNTPS    Z5, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000040, CX
+	ADDQ        $0x00000040, R9
+	CMPQ        R9, R11
+	JB          single
+	XORQ        R9, R9
+	JMP         single
 
 drain:
 	MOVQ R11, CX
 
 drainLoop:
-	TESTQ     CX, CX
-	JE        done
-	VMOVUPS   (R10)(R9*1), Z0
-	VMOVUPS   (SI), Z1
-	VPANDD    vconst7fffffff<>+0(SB), Z0, Z0
-	VCMPPS    $0x11, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40c00000<>+0(SB), Z1, Z0
-	VXORPS    Z1, Z1, Z1
-	VBLENDMPS Z0, Z1, K1, Z6
-	VMOVNTPS  Z6, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	SUBQ      $0x00000040, CX
-	ADDQ      $0x00000040, R9
-	CMPQ      R9, R11
-	JB        drainLoop
-	XORQ      R9, R9
-	JMP       drainLoop
+	TESTQ       CX, CX
+	JE          done
+	VMOVUPS     (R10)(R9*1), Z0
+	VMOVUPS     (SI), Z1
+	VPANDD.BCST vconst7fffffff<>+0(SB), Z0, Z0
+	VCMPPS.BCST $0x11, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40c00000<>+0(SB), Z1, Z0
+	VXORPS      Z1, Z1, Z1
+	VBLENDMPS   Z0, Z1, K1, Z6
+	VMOVNTPS    Z6, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	SUBQ        $0x00000040, CX
+	ADDQ        $0x00000040, R9
+	CMPQ        R9, R11
+	JB          drainLoop
+	XORQ        R9, R9
+	JMP         drainLoop
 
 done:
 	SFENCE
@@ -11741,121 +11741,121 @@ fill:
 	XORQ    R9, R9
 
 group:
-	CMPQ      CX, $0x00000100
-	JB        single
-	VMOVUPS   (R10)(R9*1), Z0
-	VMOVUPS   (DX), Z13
-	VMOVUPS   Z13, (R10)(R9*1)
-	VMOVUPS   (SI), Z13
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40400000<>+0(SB), Z0, Z14
-	VADDPS    vconst3f000000<>+0(SB), Z14, Z14
-	VMULPS    Z14, Z13, Z14
-	VBLENDMPS Z14, Z13, K1, Z1
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z1, K1, Z2
-	VMOVNTPS  Z2, (DI)
-	VMOVUPS   64(R10)(R9*1), Z0
-	VMOVUPS   64(DX), Z13
-	VMOVUPS   Z13, 64(R10)(R9*1)
-	VMOVUPS   64(SI), Z13
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40400000<>+0(SB), Z0, Z14
-	VADDPS    vconst3f000000<>+0(SB), Z14, Z14
-	VMULPS    Z14, Z13, Z14
-	VBLENDMPS Z14, Z13, K1, Z3
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z3, K1, Z4
-	VMOVNTPS  Z4, 64(DI)
-	VMOVUPS   128(R10)(R9*1), Z0
-	VMOVUPS   128(DX), Z13
-	VMOVUPS   Z13, 128(R10)(R9*1)
-	VMOVUPS   128(SI), Z13
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40400000<>+0(SB), Z0, Z14
-	VADDPS    vconst3f000000<>+0(SB), Z14, Z14
-	VMULPS    Z14, Z13, Z14
-	VBLENDMPS Z14, Z13, K1, Z5
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z5, K1, Z6
-	VMOVNTPS  Z6, 128(DI)
-	VMOVUPS   192(R10)(R9*1), Z0
-	VMOVUPS   192(DX), Z13
-	VMOVUPS   Z13, 192(R10)(R9*1)
-	VMOVUPS   192(SI), Z13
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40400000<>+0(SB), Z0, Z14
-	VADDPS    vconst3f000000<>+0(SB), Z14, Z14
-	VMULPS    Z14, Z13, Z14
-	VBLENDMPS Z14, Z13, K1, Z7
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z7, K1, Z8
-	VMOVNTPS  Z8, 192(DI)
-	ADDQ      $0x00000100, DI
-	ADDQ      $0x00000100, SI
-	ADDQ      $0x00000100, DX
-	SUBQ      $0x00000100, CX
-	ADDQ      $0x00000100, R9
-	CMPQ      R9, R11
-	JB        group
-	XORQ      R9, R9
-	JMP       group
+	CMPQ        CX, $0x00000100
+	JB          single
+	VMOVUPS     (R10)(R9*1), Z0
+	VMOVUPS     (DX), Z13
+	VMOVUPS     Z13, (R10)(R9*1)
+	VMOVUPS     (SI), Z13
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z0, Z14
+	VADDPS.BCST vconst3f000000<>+0(SB), Z14, Z14
+	VMULPS      Z14, Z13, Z14
+	VBLENDMPS   Z14, Z13, K1, Z1
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z1, K1, Z2
+	VMOVNTPS    Z2, (DI)
+	VMOVUPS     64(R10)(R9*1), Z0
+	VMOVUPS     64(DX), Z13
+	VMOVUPS     Z13, 64(R10)(R9*1)
+	VMOVUPS     64(SI), Z13
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z0, Z14
+	VADDPS.BCST vconst3f000000<>+0(SB), Z14, Z14
+	VMULPS      Z14, Z13, Z14
+	VBLENDMPS   Z14, Z13, K1, Z3
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z3, K1, Z4
+	VMOVNTPS    Z4, 64(DI)
+	VMOVUPS     128(R10)(R9*1), Z0
+	VMOVUPS     128(DX), Z13
+	VMOVUPS     Z13, 128(R10)(R9*1)
+	VMOVUPS     128(SI), Z13
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z0, Z14
+	VADDPS.BCST vconst3f000000<>+0(SB), Z14, Z14
+	VMULPS      Z14, Z13, Z14
+	VBLENDMPS   Z14, Z13, K1, Z5
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z5, K1, Z6
+	VMOVNTPS    Z6, 128(DI)
+	VMOVUPS     192(R10)(R9*1), Z0
+	VMOVUPS     192(DX), Z13
+	VMOVUPS     Z13, 192(R10)(R9*1)
+	VMOVUPS     192(SI), Z13
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z0, Z14
+	VADDPS.BCST vconst3f000000<>+0(SB), Z14, Z14
+	VMULPS      Z14, Z13, Z14
+	VBLENDMPS   Z14, Z13, K1, Z7
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z7, K1, Z8
+	VMOVNTPS    Z8, 192(DI)
+	ADDQ        $0x00000100, DI
+	ADDQ        $0x00000100, SI
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000100, CX
+	ADDQ        $0x00000100, R9
+	CMPQ        R9, R11
+	JB          group
+	XORQ        R9, R9
+	JMP         group
 
 single:
-	TESTQ     CX, CX
-	JE        drain
-	VMOVUPS   (R10)(R9*1), Z0
-	VMOVUPS   (DX), Z1
-	VMOVUPS   Z1, (R10)(R9*1)
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40400000<>+0(SB), Z0, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z1, Z2
-	VBLENDMPS Z2, Z1, K1, Z9
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z9, K1, Z10
-	VMOVNTPS  Z10, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	ADDQ      $0x00000040, DX
-	SUBQ      $0x00000040, CX
-	ADDQ      $0x00000040, R9
-	CMPQ      R9, R11
-	JB        single
-	XORQ      R9, R9
-	JMP       single
+	TESTQ       CX, CX
+	JE          drain
+	VMOVUPS     (R10)(R9*1), Z0
+	VMOVUPS     (DX), Z1
+	VMOVUPS     Z1, (R10)(R9*1)
+	VMOVUPS     (SI), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z0, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z1, Z2
+	VBLENDMPS   Z2, Z1, K1, Z9
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z9, K1, Z10
+	VMOVNTPS    Z10, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000040, CX
+	ADDQ        $0x00000040, R9
+	CMPQ        R9, R11
+	JB          single
+	XORQ        R9, R9
+	JMP         single
 
 drain:
 	MOVQ R11, CX
 
 drainLoop:
-	TESTQ     CX, CX
-	JE        done
-	VMOVUPS   (R10)(R9*1), Z0
-	VMOVUPS   (SI), Z1
-	VCMPPS    $0x12, vconst40400000<>+0(SB), Z0, K1
-	VDIVPS    vconst40400000<>+0(SB), Z0, Z2
-	VADDPS    vconst3f000000<>+0(SB), Z2, Z2
-	VMULPS    Z2, Z1, Z2
-	VBLENDMPS Z2, Z1, K1, Z11
-	VCMPPS    $0x11, vconstc0400000<>+0(SB), Z0, K1
-	VXORPS    Z0, Z0, Z0
-	VBLENDMPS Z0, Z11, K1, Z12
-	VMOVNTPS  Z12, (DI)
-	ADDQ      $0x00000040, DI
-	ADDQ      $0x00000040, SI
-	SUBQ      $0x00000040, CX
-	ADDQ      $0x00000040, R9
-	CMPQ      R9, R11
-	JB        drainLoop
-	XORQ      R9, R9
-	JMP       drainLoop
+	TESTQ       CX, CX
+	JE          done
+	VMOVUPS     (R10)(R9*1), Z0
+	VMOVUPS     (SI), Z1
+	VCMPPS.BCST $0x12, vconst40400000<>+0(SB), Z0, K1
+	VDIVPS.BCST vconst40400000<>+0(SB), Z0, Z2
+	VADDPS.BCST vconst3f000000<>+0(SB), Z2, Z2
+	VMULPS      Z2, Z1, Z2
+	VBLENDMPS   Z2, Z1, K1, Z11
+	VCMPPS.BCST $0x11, vconstc0400000<>+0(SB), Z0, K1
+	VXORPS      Z0, Z0, Z0
+	VBLENDMPS   Z0, Z11, K1, Z12
+	VMOVNTPS    Z12, (DI)
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, SI
+	SUBQ        $0x00000040, CX
+	ADDQ        $0x00000040, R9
+	CMPQ        R9, R11
+	JB          drainLoop
+	XORQ        R9, R9
+	JMP         drainLoop
 
 done:
 	SFENCE
@@ -11892,97 +11892,97 @@ fill:
 	XORQ    R9, R9
 
 group:
-	CMPQ     CX, $0x00000100
-	JB       single
-	VMOVUPS  (R10)(R9*1), Z0
-	VMOVUPS  (DX), Z1
-	VMOVUPS  Z1, (R10)(R9*1)
-	VMOVUPS  (SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z0, Z2, Z2
-	VMULPS   Z2, Z1, Z1
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(R10)(R9*1), Z0
-	VMOVUPS  64(DX), Z1
-	VMOVUPS  Z1, 64(R10)(R9*1)
-	VMOVUPS  64(SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z0, Z2, Z2
-	VMULPS   Z2, Z1, Z1
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, 64(DI)
-	VMOVUPS  128(R10)(R9*1), Z0
-	VMOVUPS  128(DX), Z1
-	VMOVUPS  Z1, 128(R10)(R9*1)
-	VMOVUPS  128(SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z0, Z2, Z2
-	VMULPS   Z2, Z1, Z1
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, 128(DI)
-	VMOVUPS  192(R10)(R9*1), Z0
-	VMOVUPS  192(DX), Z1
-	VMOVUPS  Z1, 192(R10)(R9*1)
-	VMOVUPS  192(SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z0, Z2, Z2
-	VMULPS   Z2, Z1, Z1
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, 192(DI)
-	ADDQ     $0x00000100, DI
-	ADDQ     $0x00000100, SI
-	ADDQ     $0x00000100, DX
-	SUBQ     $0x00000100, CX
-	ADDQ     $0x00000100, R9
-	CMPQ     R9, R11
-	JB       group
-	XORQ     R9, R9
-	JMP      group
+	CMPQ         CX, $0x00000100
+	JB           single
+	VMOVUPS      (R10)(R9*1), Z0
+	VMOVUPS      (DX), Z1
+	VMOVUPS      Z1, (R10)(R9*1)
+	VMOVUPS      (SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z0, Z2, Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	VMOVUPS      64(R10)(R9*1), Z0
+	VMOVUPS      64(DX), Z1
+	VMOVUPS      Z1, 64(R10)(R9*1)
+	VMOVUPS      64(SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z0, Z2, Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, 64(DI)
+	VMOVUPS      128(R10)(R9*1), Z0
+	VMOVUPS      128(DX), Z1
+	VMOVUPS      Z1, 128(R10)(R9*1)
+	VMOVUPS      128(SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z0, Z2, Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, 128(DI)
+	VMOVUPS      192(R10)(R9*1), Z0
+	VMOVUPS      192(DX), Z1
+	VMOVUPS      Z1, 192(R10)(R9*1)
+	VMOVUPS      192(SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z0, Z2, Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x00000100, CX
+	ADDQ         $0x00000100, R9
+	CMPQ         R9, R11
+	JB           group
+	XORQ         R9, R9
+	JMP          group
 
 single:
-	TESTQ    CX, CX
-	JE       drain
-	VMOVUPS  (R10)(R9*1), Z0
-	VMOVUPS  (DX), Z1
-	VMOVUPS  Z1, (R10)(R9*1)
-	VMOVUPS  (SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z0, Z2, Z2
-	VMULPS   Z2, Z1, Z1
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	ADDQ     $0x00000040, DX
-	SUBQ     $0x00000040, CX
-	ADDQ     $0x00000040, R9
-	CMPQ     R9, R11
-	JB       single
-	XORQ     R9, R9
-	JMP      single
+	TESTQ        CX, CX
+	JE           drain
+	VMOVUPS      (R10)(R9*1), Z0
+	VMOVUPS      (DX), Z1
+	VMOVUPS      Z1, (R10)(R9*1)
+	VMOVUPS      (SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z0, Z2, Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000040, CX
+	ADDQ         $0x00000040, R9
+	CMPQ         R9, R11
+	JB           single
+	XORQ         R9, R9
+	JMP          single
 
 drain:
 	MOVQ R11, CX
 
 drainLoop:
-	TESTQ    CX, CX
-	JE       done
-	VMOVUPS  (R10)(R9*1), Z0
-	VMOVUPS  (SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VSUBPS   Z0, Z2, Z2
-	VMULPS   Z2, Z1, Z1
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	SUBQ     $0x00000040, CX
-	ADDQ     $0x00000040, R9
-	CMPQ     R9, R11
-	JB       drainLoop
-	XORQ     R9, R9
-	JMP      drainLoop
+	TESTQ        CX, CX
+	JE           done
+	VMOVUPS      (R10)(R9*1), Z0
+	VMOVUPS      (SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VSUBPS       Z0, Z2, Z2
+	VMULPS       Z2, Z1, Z1
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000040, CX
+	ADDQ         $0x00000040, R9
+	CMPQ         R9, R11
+	JB           drainLoop
+	XORQ         R9, R9
+	JMP          drainLoop
 
 done:
 	SFENCE
@@ -12019,97 +12019,97 @@ fill:
 	XORQ    R9, R9
 
 group:
-	CMPQ     CX, $0x00000100
-	JB       single
-	VMOVUPS  (R10)(R9*1), Z0
-	VMOVUPS  (DX), Z1
-	VMOVUPS  Z1, (R10)(R9*1)
-	VMOVUPS  (SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z0, Z0, Z0
-	VSUBPS   Z0, Z2, Z0
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	VMOVUPS  64(R10)(R9*1), Z0
-	VMOVUPS  64(DX), Z1
-	VMOVUPS  Z1, 64(R10)(R9*1)
-	VMOVUPS  64(SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z0, Z0, Z0
-	VSUBPS   Z0, Z2, Z0
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, 64(DI)
-	VMOVUPS  128(R10)(R9*1), Z0
-	VMOVUPS  128(DX), Z1
-	VMOVUPS  Z1, 128(R10)(R9*1)
-	VMOVUPS  128(SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z0, Z0, Z0
-	VSUBPS   Z0, Z2, Z0
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, 128(DI)
-	VMOVUPS  192(R10)(R9*1), Z0
-	VMOVUPS  192(DX), Z1
-	VMOVUPS  Z1, 192(R10)(R9*1)
-	VMOVUPS  192(SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z0, Z0, Z0
-	VSUBPS   Z0, Z2, Z0
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, 192(DI)
-	ADDQ     $0x00000100, DI
-	ADDQ     $0x00000100, SI
-	ADDQ     $0x00000100, DX
-	SUBQ     $0x00000100, CX
-	ADDQ     $0x00000100, R9
-	CMPQ     R9, R11
-	JB       group
-	XORQ     R9, R9
-	JMP      group
+	CMPQ         CX, $0x00000100
+	JB           single
+	VMOVUPS      (R10)(R9*1), Z0
+	VMOVUPS      (DX), Z1
+	VMOVUPS      Z1, (R10)(R9*1)
+	VMOVUPS      (SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z0, Z0, Z0
+	VSUBPS       Z0, Z2, Z0
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	VMOVUPS      64(R10)(R9*1), Z0
+	VMOVUPS      64(DX), Z1
+	VMOVUPS      Z1, 64(R10)(R9*1)
+	VMOVUPS      64(SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z0, Z0, Z0
+	VSUBPS       Z0, Z2, Z0
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, 64(DI)
+	VMOVUPS      128(R10)(R9*1), Z0
+	VMOVUPS      128(DX), Z1
+	VMOVUPS      Z1, 128(R10)(R9*1)
+	VMOVUPS      128(SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z0, Z0, Z0
+	VSUBPS       Z0, Z2, Z0
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, 128(DI)
+	VMOVUPS      192(R10)(R9*1), Z0
+	VMOVUPS      192(DX), Z1
+	VMOVUPS      Z1, 192(R10)(R9*1)
+	VMOVUPS      192(SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z0, Z0, Z0
+	VSUBPS       Z0, Z2, Z0
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, SI
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x00000100, CX
+	ADDQ         $0x00000100, R9
+	CMPQ         R9, R11
+	JB           group
+	XORQ         R9, R9
+	JMP          group
 
 single:
-	TESTQ    CX, CX
-	JE       drain
-	VMOVUPS  (R10)(R9*1), Z0
-	VMOVUPS  (DX), Z1
-	VMOVUPS  Z1, (R10)(R9*1)
-	VMOVUPS  (SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z0, Z0, Z0
-	VSUBPS   Z0, Z2, Z0
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	ADDQ     $0x00000040, DX
-	SUBQ     $0x00000040, CX
-	ADDQ     $0x00000040, R9
-	CMPQ     R9, R11
-	JB       single
-	XORQ     R9, R9
-	JMP      single
+	TESTQ        CX, CX
+	JE           drain
+	VMOVUPS      (R10)(R9*1), Z0
+	VMOVUPS      (DX), Z1
+	VMOVUPS      Z1, (R10)(R9*1)
+	VMOVUPS      (SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z0, Z0, Z0
+	VSUBPS       Z0, Z2, Z0
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x00000040, CX
+	ADDQ         $0x00000040, R9
+	CMPQ         R9, R11
+	JB           single
+	XORQ         R9, R9
+	JMP          single
 
 drain:
 	MOVQ R11, CX
 
 drainLoop:
-	TESTQ    CX, CX
-	JE       done
-	VMOVUPS  (R10)(R9*1), Z0
-	VMOVUPS  (SI), Z1
-	VMOVUPS  vconst3f800000<>+0(SB), Z2
-	VMULPS   Z0, Z0, Z0
-	VSUBPS   Z0, Z2, Z0
-	VMULPS   Z0, Z1, Z0
-	VMOVNTPS Z0, (DI)
-	ADDQ     $0x00000040, DI
-	ADDQ     $0x00000040, SI
-	SUBQ     $0x00000040, CX
-	ADDQ     $0x00000040, R9
-	CMPQ     R9, R11
-	JB       drainLoop
-	XORQ     R9, R9
-	JMP      drainLoop
+	TESTQ        CX, CX
+	JE           done
+	VMOVUPS      (R10)(R9*1), Z0
+	VMOVUPS      (SI), Z1
+	VBROADCASTSS vconst3f800000<>+0(SB), Z2
+	VMULPS       Z0, Z0, Z0
+	VSUBPS       Z0, Z2, Z0
+	VMULPS       Z0, Z1, Z0
+	VMOVNTPS     Z0, (DI)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, SI
+	SUBQ         $0x00000040, CX
+	ADDQ         $0x00000040, R9
+	CMPQ         R9, R11
+	JB           drainLoop
+	XORQ         R9, R9
+	JMP          drainLoop
 
 done:
 	SFENCE
