@@ -80,14 +80,17 @@ func emptyFor(op string, be backend.Backend, dt DType, shape []int, recorded boo
 			return emptyOn(op, be, dt, shape), nodeRoom{}
 		}
 	}
+	// The loop checked the shape: n elements, none negative, few bytes.
 	switch {
 	case recorded && saves == 0:
 		tn := new(tensorNode)
-		tn.t.initEmpty(op, be, dt, shape)
+		tn.t.st = newStorage(op, be, dt, n)
+		tn.t.setContiguous(shape)
 		return &tn.t, nodeRoom{n: &tn.n}
 	case recorded && saves <= len(nodeRoom{}.sv):
 		tn := new(tensorNodeSaving)
-		tn.t.initEmpty(op, be, dt, shape)
+		tn.t.st = newStorage(op, be, dt, n)
+		tn.t.setContiguous(shape)
 		return &tn.t, nodeRoom{n: &tn.n.Node, sv: &tn.n.saved}
 	case recorded:
 		return emptyOn(op, be, dt, shape), nodeRoom{}

@@ -289,7 +289,7 @@ func (t *Tensor) PowScalar(p float64) *Tensor {
 // serves one device, so equal backends need no device check; equal
 // dtypes promote to themselves; equal shapes need no broadcasting.
 func binary(name string, bop backend.BinaryOp, id opID, a, b *Tensor, save bool) *Tensor {
-	if a.be() != b.be() {
+	if !sameBackend(a, b) {
 		sameDevice(name, a, b)
 	}
 	shape := a.shape // read only: empty copies it

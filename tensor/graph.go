@@ -23,12 +23,11 @@ import (
 // stacks, retained outputs) lives behind one pointer (nodeExt).
 type Node struct {
 	op     opID
-	nIn    uint8       // inputs in inl (next and in), or farCount: in ext
-	nOut   uint8       // outputs in inl.out, or farCount: in ext
-	nSaved uint8       // of *sv
-	used   uint8       // of inl.dims
-	lastAt uint8       // where in inl.dims the latest shape copy starts
-	freed  atomic.Bool // saved tensors released by a backward pass
+	nIn    uint8 // inputs inline (inlNext and inlIn), or farCount: in ext
+	nOut   uint8 // outputs in inlOut, or farCount: in ext
+	nSaved uint8 // of *sv
+	used   uint8 // of inlDims
+	lastAt uint8 // where in inlDims the latest shape copy starts
 	attrs  any
 	seq    uint64
 	// sv is the room for saved tensors in the nodeSaving or nodeFar
@@ -40,12 +39,11 @@ type Node struct {
 	// inline backing, so recording an op of up to two inputs, one output
 	// and rank-4 shapes is one allocation. Equal shapes share one copy
 	// (meta shapes are never written), so two rank-4 shapes fit.
-	inl struct {
-		next [2]edge
-		in   [2]meta
-		out  [1]meta
-		dims [2 * inlineDims]int // meta shapes
-	}
+	inlNext [2]edge
+	inlIn   [2]meta
+	inlOut  [1]meta
+	freed   atomic.Bool         // saved tensors released by a backward pass; here it fills the metas' padding
+	inlDims [2 * inlineDims]int // meta shapes
 }
 
 // farCount in Node.nIn or nOut says the edges or metas live in ext.
@@ -74,7 +72,7 @@ type nodeExt struct {
 	leaf    *Tensor  // AccumulateGrad only
 	next    []edge   // when more than fit inline
 	in, out []meta
-	dims    []int // meta shapes that did not fit in inl.dims, each after its rank
+	dims    []int // meta shapes that did not fit in inlDims, each after its rank
 	saved   []savedTensor
 	stack   []uintptr // where the forward op ran (anomaly mode)
 
@@ -99,7 +97,7 @@ func (n *Node) nexts() []edge {
 	if n.nIn == farCount {
 		return n.ext.Load().next
 	}
-	return n.inl.next[:n.nIn:n.nIn]
+	return n.inlNext[:n.nIn:n.nIn]
 }
 
 // inMetas describes the inputs.
@@ -107,7 +105,7 @@ func (n *Node) inMetas() []meta {
 	if n.nIn == farCount {
 		return n.ext.Load().in
 	}
-	return n.inl.in[:n.nIn:n.nIn]
+	return n.inlIn[:n.nIn:n.nIn]
 }
 
 // outMetas describes the outputs.
@@ -115,7 +113,7 @@ func (n *Node) outMetas() []meta {
 	if n.nOut == farCount {
 		return n.ext.Load().out
 	}
-	return n.inl.out[:n.nOut:n.nOut]
+	return n.inlOut[:n.nOut:n.nOut]
 }
 
 // saves are the tensors the backward rule reads.
@@ -176,7 +174,7 @@ type edge struct {
 }
 
 // meta is what backward needs to know of a tensor without keeping it.
-// Its shape is a copy the node owns (see shapeOf): inl.dims[at:at+rank],
+// Its shape is a copy the node owns (see shapeOf): inlDims[at:at+rank],
 // or when far the ext.dims after ext.dims[at], which holds the rank. A
 // slice would be 24 bytes of the 12.
 type meta struct {
@@ -199,7 +197,7 @@ func (n *Node) shapeOf(m *meta) []int {
 		return d[m.at+1 : end : end]
 	}
 	end := int(m.at) + int(m.rank)
-	return n.inl.dims[m.at:end:end]
+	return n.inlDims[m.at:end:end]
 }
 
 // setMeta describes t in *m, with a copy of its shape that n owns (t's
@@ -217,7 +215,7 @@ func (n *Node) setMeta(m *meta, t *Tensor) {
 }
 
 // ownShape points m at a copy of shape that n owns. Copies live in
-// inl.dims while they fit; a shape equal to the latest copy there, or to
+// inlDims while they fit; a shape equal to the latest copy there, or to
 // the start of the first (an elementwise op's output and inputs mostly
 // have one shape), reuses those elements, which is safe because nothing
 // writes a meta's shape. Others go to ext.dims.
@@ -225,12 +223,12 @@ func (n *Node) ownShape(m *meta, shape []int) {
 	r := len(shape)
 	u, at := int(n.used), int(n.lastAt)
 	switch {
-	case u > 0 && sameShape(n.inl.dims[at:u], shape):
+	case u > 0 && sameShape(n.inlDims[at:u], shape):
 		m.at, m.rank = uint32(at), uint8(r)
-	case r <= u && sameShape(n.inl.dims[:r], shape):
+	case r <= u && sameShape(n.inlDims[:r], shape):
 		m.at, m.rank = 0, uint8(r)
-	case u+r <= len(n.inl.dims):
-		copy(n.inl.dims[u:u+r], shape)
+	case u+r <= len(n.inlDims):
+		copy(n.inlDims[u:u+r], shape)
 		n.used, n.lastAt = uint8(u+r), uint8(u)
 		m.at, m.rank = uint32(u), uint8(r)
 	default:
@@ -387,14 +385,14 @@ func (t *Tensor) RetainGrad() {
 	if x.retained == nil {
 		x.retained = map[int]*Tensor{}
 	}
-	x.retained[t.outIdx] = t
+	x.retained[int(t.outIdx)] = t
 	x.mu.Unlock()
 }
 
 // gradEdge is where t's gradient goes.
 func (t *Tensor) gradEdge() edge {
 	if t.gradFn != nil {
-		return edge{t.gradFn, t.outIdx}
+		return edge{t.gradFn, int(t.outIdx)}
 	}
 	if t.requiresGrad {
 		return edge{t.accumulator(), 0}
@@ -411,7 +409,7 @@ func (t *Tensor) accumulator() *Node {
 	nf.x.leaf = t
 	n := &nf.Node
 	n.ext.Store(&nf.x)
-	n.setMeta(&n.inl.out[0], t)
+	n.setMeta(&n.inlOut[0], t)
 	if s.acc.CompareAndSwap(nil, n) {
 		return n
 	}
@@ -450,8 +448,8 @@ func recordNode(pre nodeRoom, far bool, skip int, op opID, attrs any, ins, outs,
 	for _, t := range ins {
 		checkViewFresh(t)
 	}
-	far = far || len(ins) > len(n0.inl.next) || len(outs) > len(n0.inl.out) ||
-		anomaly.Load() || shapeDims(ins, outs) > len(n0.inl.dims)
+	far = far || len(ins) > len(n0.inlNext) || len(outs) > len(n0.inlOut) ||
+		anomaly.Load() || shapeDims(ins, outs) > len(n0.inlDims)
 	var n *Node
 	if k := len(saved); pre.n != nil && !far && (k == 0 || pre.sv != nil && k <= len(pre.sv)) {
 		n = pre.n
@@ -462,7 +460,7 @@ func recordNode(pre nodeRoom, far bool, skip int, op opID, attrs any, ins, outs,
 		n = newNode(len(saved), far)
 	}
 	n.op, n.attrs, n.seq = op, attrs, nodeSeq.Add(1)
-	next, inMeta := n.inl.next[:], n.inl.in[:]
+	next, inMeta := n.inlNext[:], n.inlIn[:]
 	if len(ins) <= len(next) {
 		n.nIn = uint8(len(ins))
 	} else {
@@ -477,7 +475,7 @@ func recordNode(pre nodeRoom, far bool, skip int, op opID, attrs any, ins, outs,
 		n.setMeta(&inMeta[i], t)
 		next[i] = t.gradEdge()
 	}
-	outMeta := n.inl.out[:]
+	outMeta := n.inlOut[:]
 	if len(outs) <= len(outMeta) {
 		n.nOut = uint8(len(outs))
 	} else {
@@ -488,7 +486,7 @@ func recordNode(pre nodeRoom, far bool, skip int, op opID, attrs any, ins, outs,
 	for i, o := range outs {
 		n.setMeta(&outMeta[i], o)
 		if o.DType().IsFloat() {
-			o.gradFn, o.outIdx = n, i
+			o.gradFn, o.outIdx = n, int32(i)
 		}
 	}
 	sv := n.saves()
@@ -507,7 +505,7 @@ var n0 Node
 
 // shapeDims bounds the inline dims that ownShape will use for the
 // shapes of ins and outs: it shares a shape equal to the first or to the
-// latest copied, and possibly more. Beyond inl.dims the node is far.
+// latest copied, and possibly more. Beyond inlDims the node is far.
 func shapeDims(ins, outs []*Tensor) int {
 	r := 0
 	for _, ts := range [2][]*Tensor{ins, outs} {
@@ -517,7 +515,7 @@ func shapeDims(ins, outs []*Tensor) int {
 			}
 		}
 	}
-	if r <= len(n0.inl.dims) {
+	if r <= len(n0.inlDims) {
 		return r // fits without sharing: the common tiny op stops here
 	}
 	var first, last []int
@@ -588,7 +586,7 @@ func save(t *Tensor, owner *Node) savedTensor {
 	if t == nil {
 		return savedTensor{}
 	}
-	s := savedTensor{data: t.Detach(), version: t.st.version.Load(), gradFn: t.gradFn, outIdx: t.outIdx}
+	s := savedTensor{data: t.Detach(), version: t.st.version.Load(), gradFn: t.gradFn, outIdx: int(t.outIdx)}
 	if t.gradFn == nil && t.requiresGrad {
 		s.orig = t
 	}
@@ -614,6 +612,6 @@ func (s *savedTensor) unpack(n *Node, create bool) *Tensor {
 		return s.data
 	}
 	t := s.data.Detach()
-	t.gradFn, t.outIdx = s.gradFn, s.outIdx
+	t.gradFn, t.outIdx = s.gradFn, int32(s.outIdx)
 	return t
 }

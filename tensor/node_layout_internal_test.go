@@ -61,7 +61,7 @@ func TestNodeLayoutRecordsTensors(t *testing.T) {
 				}
 			}
 			for i, o := range outs {
-				if o.gradFn != n || o.outIdx != i {
+				if o.gradFn != n || int(o.outIdx) != i {
 					t.Errorf("%s: output %d not attached as output %d", name, i, i)
 				}
 			}

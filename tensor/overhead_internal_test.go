@@ -97,8 +97,8 @@ func TestOwnShape(t *testing.T) {
 				t.Fatalf("%v: shape %d is %v (cap %d)", shapes, i, o, cap(o))
 			}
 		}
-		if int(n.used) > len(n.inl.dims) {
-			t.Fatalf("%v: %d dims used of %d", shapes, n.used, len(n.inl.dims))
+		if int(n.used) > len(n.inlDims) {
+			t.Fatalf("%v: %d dims used of %d", shapes, n.used, len(n.inlDims))
 		}
 	}
 }

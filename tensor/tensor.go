@@ -30,8 +30,8 @@ type Tensor struct {
 
 	// autograd
 	gradFn       *Node                     // nil for leaves
-	outIdx       int                       // which output of gradFn this is
 	gs           atomic.Pointer[gradState] // made on first use
+	outIdx       int32                     // which output of gradFn this is (int32: packs with the flags)
 	requiresGrad bool                      // leaf flag; non-leaves require grad through gradFn
 	isView       bool                      // made by a view op
 
@@ -214,6 +214,9 @@ func emptyOn(op string, be backend.Backend, dt DType, shape []int) *Tensor {
 	return t
 }
 
+// maxDTypeSize bounds DType.Size for initEmpty's overflow check.
+const maxDTypeSize = 16
+
 // initEmpty makes t, a zero Tensor, what emptyOn returns.
 func (t *Tensor) initEmpty(op string, be backend.Backend, dt DType, shape []int) {
 	for _, s := range shape {
@@ -222,7 +225,9 @@ func (t *Tensor) initEmpty(op string, be backend.Backend, dt DType, shape []int)
 		}
 	}
 	n := shapeProduct(op, shape)
-	if sz := max(dt.Size(), 1); n > math.MaxInt/sz {
+	// The division (slow next to the rest of a tiny op) runs only for
+	// shapes too large for the largest dtype.
+	if sz := max(dt.Size(), 1); n > math.MaxInt/maxDTypeSize && n > math.MaxInt/sz {
 		fail(op, ErrOutOfMemory, "shape %v of %v takes more bytes than an int counts", append([]int(nil), shape...), dt)
 	}
 	t.st = newStorage(op, be, dt, n)
@@ -293,6 +298,13 @@ func (t *Tensor) be() backend.Backend { return t.st.backend() }
 
 // cpuBE is the CPU backend as an interface value, made once.
 var cpuBE backend.Backend = cpu.Get()
+
+// sameBackend reports whether a's and b's buffers belong to one backend:
+// at once when neither has a handle (both are small CPU buffers), else
+// by comparing the backends.
+func sameBackend(a, b *Tensor) bool {
+	return a.st.h == nil && b.st.h == nil || a.be() == b.be()
+}
 
 // backend is the backend that owns st's buffer.
 func (st *storage) backend() backend.Backend {

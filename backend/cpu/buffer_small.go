@@ -2,6 +2,8 @@ package cpu
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 
 	"github.com/tapir-ml/tapir/backend"
 )
@@ -110,11 +112,13 @@ func allocWords(dt backend.DType, n int) (int, error) {
 	if n < 0 || !dt.Valid() {
 		return 0, fmt.Errorf("cpu: alloc %d elements of %v", n, dt)
 	}
-	bytes := n * dt.Size()
-	if n != 0 && bytes/n != dt.Size() {
+	// bits.Mul rather than a division to catch overflow: this runs for
+	// every op's output, where a division costs as much as the rest.
+	hi, bytes := bits.Mul(uint(n), uint(dt.Size()))
+	if hi != 0 || bytes > math.MaxInt-7 {
 		return 0, fmt.Errorf("cpu: alloc %d elements of %v: %w", n, dt, backend.ErrOutOfMemory)
 	}
-	return (bytes + 7) / 8, nil
+	return int(bytes+7) / 8, nil
 }
 
 // NewWithBuffer allocates a zeroed H and a buffer of n elements of dt, as
