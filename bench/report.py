@@ -168,16 +168,23 @@ def parse_peak(path):
     thread's own CPU time, which a busy machine does not lower, else the
     best wall-clock GFLOP/s), and {threads: GFLOP/s} from
     BenchmarkFMAPeakTeam's (the rate of the fastest call of that many
-    threads running the loop at once)."""
+    threads running the loop at once), and BenchmarkSgemmPeakShare's
+    %peak values (the 1024³ product at one thread over the peak, measured
+    in pairs) as a list."""
     best, team = {}, {}
+    shares = []
     try:
         with open(path) as f:
             for line in f:
                 fields = line.split()
-                if not fields or not fields[0].startswith("BenchmarkFMAPeak"):
+                if not fields or not fields[0].startswith(("BenchmarkFMAPeak", "BenchmarkSgemmPeakShare")):
                     continue  # go test's header lines (goos:, cpu: Intel(R) Xeon(R) …)
                 name = fields[0]
                 rates = {unit: float(v) for v, unit in zip(fields[2::2], fields[3::2])}
+                if name.startswith("BenchmarkSgemmPeakShare"):
+                    if "%peak" in rates:
+                        shares.append(rates["%peak"])
+                    continue
                 if name.startswith("BenchmarkFMAPeakTeam/"):
                     m = re.search(r"/p=(\d+)", name)
                     n = int(m.group(1)) if m else 1
@@ -190,7 +197,7 @@ def parse_peak(path):
                             best[unit] = max(best.get(unit, 0), rates[unit])
     except OSError:
         pass
-    return best.get("GFLOP/cpu-s") or best.get("GFLOP/s"), team
+    return best.get("GFLOP/cpu-s") or best.get("GFLOP/s"), team, shares
 
 
 def fmt(v):
@@ -319,7 +326,7 @@ def rss_table(rss):
           ["workload", "Tapir MiB", "PyTorch MiB", "ratio", "ratio range", "target", "status"], rows)
 
 
-def peak_table(rounds, n, peak, team):
+def peak_table(rounds, n, peak, team, shares):
     """SGEMM rates against n times one core's peak and, where measured, the
     peak of n threads at once (which shared cores or power limits hold
     below n times one core's)."""
@@ -348,6 +355,10 @@ def peak_table(rounds, n, peak, team):
         if tp:
             title += f"; % team = against BenchmarkFMAPeakTeam, {n} threads at once: {tp:.1f} GFLOP/s, {tp / peak:.2f}x one core"
         table(title + ")", cols, rows)
+    if shares and n == 1:
+        print(f"sgemm1024 at one thread, paired with the peak (backend/cpu BenchmarkSgemmPeakShare: product and FMA loop "
+              f"alternated on one thread, each by its CPU time): {med(shares):.1f}% of the peak "
+              f"(median of {len(shares)} runs' medians, range {min(shares):.1f}-{max(shares):.1f}%)")
 
 
 def main():
@@ -370,7 +381,7 @@ def main():
             rss.setdefault(n, {}).setdefault(r, {})[side] = parse_rss(path)
     if not runs and not rss:
         sys.exit(f"report.py: no results in {d}")
-    peak, team = parse_peak(os.path.join(d, "peak.txt"))
+    peak, team, shares = parse_peak(os.path.join(d, "peak.txt"))
     for name in ("load-start.txt", "load-end.txt"):
         try:
             with open(os.path.join(d, name)) as f:
@@ -385,7 +396,7 @@ def main():
         main_table(rounds)
         bandwidth_table(rounds)
         rss_table(rss.get(n, {}))
-        peak_table(rounds, n, peak, team)
+        peak_table(rounds, n, peak, team, shares)
 
 
 main()
