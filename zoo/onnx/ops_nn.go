@@ -373,14 +373,14 @@ func opAveragePool(c *opCtx) []*tensor.Tensor {
 			c.fail("dilations %v are not supported in AveragePool", w.dilations)
 		}
 	}
-	if len(sp) == 3 {
-		return one(avgPool3d(c, x, w, include))
-	}
 	pool := func(t *tensor.Tensor, o F.PoolOptions) *tensor.Tensor {
-		if len(sp) == 1 {
+		switch len(sp) {
+		case 1:
 			return F.AvgPool1d(t, w.kernel, o)
+		case 2:
+			return F.AvgPool2d(t, w.kernel, o)
 		}
-		return F.AvgPool2d(t, w.kernel, o)
+		return F.AvgPool3d(t, w.kernel, o)
 	}
 	if w.symmetric(true) {
 		opt.Padding = w.padBegin

@@ -10,8 +10,9 @@ import (
 // Three spatial dims. Tapir's window primitives (Unfold, MaxPool) take one
 // or two spatial dims, so [N, C, D, H, W] operations are composed from
 // them: a 3-d convolution is a sum over the kernel's depth taps of 2-d
-// convolutions of strided depth slices; pooling is separable, a 2-d pool
-// over (H, W) followed by a 1-d pool over D; a transposed convolution adds
+// convolutions of strided depth slices; max pooling is separable, a 2-d
+// pool over (H, W) followed by a 1-d pool over D (average pooling has
+// F.AvgPool3d); a transposed convolution adds
 // each depth tap's 2-d transposed convolution at its strided depth
 // positions. All of it stays differentiable.
 
@@ -42,26 +43,17 @@ func conv3d(c *opCtx, x, w *tensor.Tensor, strides, dil []int, groups int) *tens
 	return y.Permute(0, 2, 1, 3, 4)
 }
 
-// pool3d pools an explicitly padded x over its three spatial dims:
-// max pooling, or average pooling dividing by the kernel size.
-func pool3d(x *tensor.Tensor, w window, isMax, ceil bool) *tensor.Tensor {
+// maxPool3dPadded max-pools an explicitly padded x over its three
+// spatial dims.
+func maxPool3dPadded(x *tensor.Tensor, w window, ceil bool) *tensor.Tensor {
 	N, C, D, H, W := x.Size(0), x.Size(1), x.Size(2), x.Size(3), x.Size(4)
 	hw := F.PoolOptions{Stride: w.strides[1:], CeilMode: ceil}
 	d := F.PoolOptions{Stride: w.strides[:1], CeilMode: ceil}
-	y := x.Reshape(N, C*D, H, W)
-	if isMax {
-		hw.Dilation, d.Dilation = w.dilations[1:], w.dilations[:1]
-		y = F.MaxPool2d(y, w.kernel[1:], hw)
-	} else {
-		y = F.AvgPool2d(y, w.kernel[1:], hw)
-	}
+	hw.Dilation, d.Dilation = w.dilations[1:], w.dilations[:1]
+	y := F.MaxPool2d(x.Reshape(N, C*D, H, W), w.kernel[1:], hw)
 	oh, ow := y.Size(2), y.Size(3)
 	y = y.Reshape(N, C, D, oh, ow).Permute(0, 1, 3, 4, 2).Reshape(N, C*oh*ow, D)
-	if isMax {
-		y = F.MaxPool1d(y, w.kernel[:1], d)
-	} else {
-		y = F.AvgPool1d(y, w.kernel[:1], d)
-	}
+	y = F.MaxPool1d(y, w.kernel[:1], d)
 	od := y.Size(2)
 	return y.Reshape(N, C, oh, ow, od).Permute(0, 1, 4, 2, 3)
 }
@@ -71,18 +63,7 @@ func maxPool3d(c *opCtx, x *tensor.Tensor, w window) *tensor.Tensor {
 	if len(c.n.outputs) > 1 && c.n.outputs[1] != "" {
 		c.fail("the Indices output of a 3-d MaxPool is not supported")
 	}
-	return pool3d(padSpatial(x, w, math.Inf(-1)), w, true, c.int("ceil_mode", 0) == 1)
-}
-
-// avgPool3d is AveragePool over three spatial dims.
-func avgPool3d(c *opCtx, x *tensor.Tensor, w window, include bool) *tensor.Tensor {
-	ceil := c.int("ceil_mode", 0) == 1
-	avg := pool3d(padSpatial(x, w, 0), w, false, ceil)
-	if include {
-		return avg
-	}
-	ones := padSpatial(tensor.OnesLike(x.Detach().Narrow(0, 0, 1).Narrow(1, 0, 1)), w, 0)
-	return avg.Div(pool3d(ones, w, false, ceil))
+	return maxPool3dPadded(padSpatial(x, w, math.Inf(-1)), w, c.int("ceil_mode", 0) == 1)
 }
 
 // convTranspose3d is the transposed 3-d convolution of x ([N, C, D, H, W])
