@@ -156,17 +156,11 @@ func nearestGather[T float](out, x []T, base int, off []int) {
 }
 
 func nearestBackwardT[T float](dst, g backend.View, index [][]int) {
-	n := dst.Numel()
-	if n == 0 {
-		return
-	}
-	dx := slice[T](dst.Storage)[dst.Offset : dst.Offset+n]
-	if g.Numel() == 0 {
-		clear(dx) // no output: the gradient is zero
+	dx, gs, ok := gradOperands[T](dst, g)
+	if !ok {
 		return
 	}
 	nsp := len(index)
-	gs := slice[T](g.Storage)[g.Offset : g.Offset+g.Numel()]
 	wi, win := index[nsp-1], dst.Shape[nsp+1]
 	wo := len(wi)
 	double := isDouble(wi, win)

@@ -404,17 +404,30 @@ func sumWindows[T float](out, acc []T, ws, we []int) {
 	}
 }
 
-func avgPoolBackwardT[T float](dst, g backend.View, dims []backend.AvgPoolDim) {
+// gradOperands returns the elements of dst and g, contiguous, for a
+// backward kernel that writes all of dst from g; ok is false when there
+// is nothing left to do: dst is empty, or g is (dst is then zeroed: an
+// empty output has a zero gradient).
+func gradOperands[T float](dst, g backend.View) (dx, gs []T, ok bool) {
 	n := dst.Numel()
 	if n == 0 {
-		return
+		return nil, nil, false
 	}
-	dx := slice[T](dst.Storage)[dst.Offset : dst.Offset+n]
+	dx = slice[T](dst.Storage)[dst.Offset : dst.Offset+n]
 	if g.Numel() == 0 {
-		clear(dx) // no output: the gradient is zero
+		clear(dx)
+		return nil, nil, false
+	}
+	return dx, slice[T](g.Storage)[g.Offset : g.Offset+g.Numel()], true
+}
+
+// avgPoolBackwardT sets dst to the average pool's input gradient, given
+// g, its output gradient, one N·C plane at a time.
+func avgPoolBackwardT[T float](dst, g backend.View, dims []backend.AvgPoolDim) {
+	dx, gs, ok := gradOperands[T](dst, g)
+	if !ok {
 		return
 	}
-	gs := slice[T](g.Storage)[g.Offset : g.Offset+g.Numel()]
 	p := newAvgPlan(dst.Shape[1:], dims)
 	inPlane, outPlane := p.inRows*p.inW, p.rows*p.outW
 	parallelFor(dst.Shape[0], max(1, grain/max(1, inPlane+outPlane)), func(lo, hi int) {
