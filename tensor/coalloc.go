@@ -80,17 +80,16 @@ func emptyFor(op string, be backend.Backend, dt DType, shape []int, recorded boo
 			return emptyOn(op, be, dt, shape), nodeRoom{}
 		}
 	}
-	// The loop checked the shape: n elements, none negative, few bytes.
+	// The loop checked the shape (n elements, none negative, few bytes),
+	// so the recorded cases skip initEmpty's checks.
 	switch {
 	case recorded && saves == 0:
 		tn := new(tensorNode)
-		tn.t.st = newStorage(op, be, dt, n)
-		tn.t.setContiguous(shape)
+		tn.t.initChecked(op, be, dt, shape, n)
 		return &tn.t, nodeRoom{n: &tn.n}
 	case recorded && saves <= len(nodeRoom{}.sv):
 		tn := new(tensorNodeSaving)
-		tn.t.st = newStorage(op, be, dt, n)
-		tn.t.setContiguous(shape)
+		tn.t.initChecked(op, be, dt, shape, n)
 		return &tn.t, nodeRoom{n: &tn.n.Node, sv: &tn.n.saved}
 	case recorded:
 		return emptyOn(op, be, dt, shape), nodeRoom{}

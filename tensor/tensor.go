@@ -230,6 +230,11 @@ func (t *Tensor) initEmpty(op string, be backend.Backend, dt DType, shape []int)
 	if sz := max(dt.Size(), 1); n > math.MaxInt/maxDTypeSize && n > math.MaxInt/sz {
 		fail(op, ErrOutOfMemory, "shape %v of %v takes more bytes than an int counts", append([]int(nil), shape...), dt)
 	}
+	t.initChecked(op, be, dt, shape, n)
+}
+
+// initChecked is initEmpty for a shape already checked, of n elements.
+func (t *Tensor) initChecked(op string, be backend.Backend, dt DType, shape []int, n int) {
 	t.st = newStorage(op, be, dt, n)
 	t.setContiguous(shape)
 }

@@ -64,6 +64,13 @@ func TestAveragePool3dPads(t *testing.T) {
 		x64[i] = float64(xs[i])
 	}
 	x := tensor.FromSlice(xs, shape...)
+	k64 := func(v []int) []int64 {
+		out := make([]int64, len(v))
+		for i, e := range v {
+			out[i] = int64(e)
+		}
+		return out
+	}
 	for _, c := range []struct {
 		k, s, pads []int
 	}{
@@ -76,13 +83,6 @@ func TestAveragePool3dPads(t *testing.T) {
 			inc := int64(0)
 			if countPad {
 				inc = 1
-			}
-			k64 := func(v []int) []int64 {
-				out := make([]int64, len(v))
-				for i, e := range v {
-					out[i] = int64(e)
-				}
-				return out
 			}
 			y := runOne(t, 11, "AveragePool", []*tensor.Tensor{x}, nil, []string{"X0"}, 1,
 				intsAttr("kernel_shape", k64(c.k)...), intsAttr("strides", k64(c.s)...), intsAttr("pads", k64(c.pads)...),
