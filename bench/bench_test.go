@@ -81,9 +81,9 @@ func benchSgemm(b *testing.B, n int) {
 	// result is fresh memory from the OS (page faults: about 0.8 ms per
 	// 1 MB result), which at 512³ is a quarter of a product's time. The
 	// pool recycles results once a collection has seen them dead, after
-	// 64 MB of requests (backend/cpu's minGCDebt), so 128 MB of results
-	// (at least 3 products) reach the steady state that torch_bench.py's
-	// warm-up reaches in its caching allocator.
+	// 8 MiB of requests or more (backend/cpu's minGCDebt), so 128 MB of
+	// results (at least 3 products) reach the steady state that
+	// torch_bench.py's warm-up reaches in its caching allocator.
 	for range max(3, (128<<20)/(4*n*n)) {
 		sink = x.MatMul(y)
 	}

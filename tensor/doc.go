@@ -65,7 +65,7 @@
 // finds them unreachable, so a training loop that repeats the same shapes
 // stops allocating fresh memory. What goes back through the GC comes back
 // one GC cycle late, so the pool starts a GC cycle itself once it has
-// handed out 64 MiB, or a quarter of the live heap, that has not come back
+// handed out 8 MiB, or a quarter of the live heap, that has not come back
 // since the last one: a loop that drops its tensors runs in about its live
 // tensors plus a few of those amounts, with the default settings and no
 // memory limit. See package backend/cpu for the policy and its knobs.

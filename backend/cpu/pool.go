@@ -37,9 +37,12 @@ type poolState struct {
 	// debt is the bytes of pooled size handed out since the last GC
 	// cycle and not handed back since: what only a collection can bring
 	// back, if it is dead. epoch counts the cycles. See pool_gc.go.
-	debt   int64
-	epoch  uint64
-	gcs    uint64        // collections the pool started
+	debt  int64
+	epoch uint64
+	gcs   uint64 // collections the pool started
+	// handed is the bytes handed out since the pool last evicted: its own
+	// collections evict only once it reaches minPoolKeep.
+	handed int64
 	gcDone chan struct{} // while one runs: closed when it is over
 }
 
@@ -103,6 +106,7 @@ func poolTake(words int) ([]uint64, int) {
 	size := int64(capacity) * 8
 	pool.Lock()
 	pool.debt += size
+	pool.handed += size
 	tag := makeTag(class, pool.epoch)
 	if w := pool.pop(class); w != nil {
 		pool.hits++

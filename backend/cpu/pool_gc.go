@@ -43,17 +43,36 @@ import (
 // frees the gradients it consumed) runs up no debt and gets no extra
 // collections.
 //
-// Each GC cycle also trims the pool: buffers that sat in it through two
-// whole cycles, unused, are dropped, as sync.Pool drops its victim cache,
+// GC cycles also trim the pool (every cycle but the pool's own, and those
+// once minPoolKeep has been handed out since the last trim): buffers that
+// sat in it through two whole such cycles, unused, are dropped, as
+// sync.Pool drops its victim cache,
 // so shapes that stopped coming (an evaluation pass, a finished epoch of
 // another length) do not stay pinned up to the pool's limit. It keeps up
-// to a quarter of the live heap, or minGCDebt, of them: when cycles come
-// faster than training steps, a buffer used once a step may sit out two
-// of them, and dropping it would only make the step allocate it afresh.
+// to a quarter of the live heap, or minPoolKeep, of them: when cycles
+// come faster than training steps, a buffer used once a step may sit out
+// several of them, and dropping it would only make the step allocate it
+// afresh.
 
 // minGCDebt is the least debt at which the pool starts a collection
-// (at GOGC=100).
-const minGCDebt = 64 << 20
+// (at GOGC=100). It is small so that the buffers a loop hands out come
+// back while they are still in cache: until a cycle runs, every request
+// takes a buffer that no step has touched since the last cycle, and a
+// step that needs a few megabytes cycles through debt/step sets of them.
+// The MLP's raw training step (bench's BenchmarkMLPStep, one thread,
+// about 4 MB of buffers a step, interleaved binaries, medians of 5) took
+// 3.41 ms at 64 MiB, 3.17 at 16 and 3.10 at 8, the cycle every two steps
+// included; the LeNet, LSTM, Transformer, depthwise and conv2d steps ran
+// alike within the noise.
+const minGCDebt = 8 << 20
+
+// minPoolKeep is the least the pool keeps of buffers left unused through
+// two cycles, and the least it hands out between two evictions that its
+// own collections bring about (see endCycle). Neither is tied to the
+// debt: a step that hands out more than a debt limit's worth runs a
+// collection or more partway through, and a buffer it uses once a step
+// would otherwise sit out two of them and be evicted between steps.
+const minPoolKeep = 64 << 20
 
 var (
 	gcLive    atomic.Int64 // live heap at the end of the last cycle seen (/gc/heap/live:bytes)
@@ -90,7 +109,7 @@ var gcSeen struct {
 // gcCycle is called after a GC cycle ends, by the pool's own collections
 // and by a sentinel's cleanup for every other. It starts the next cycle's
 // accounting once per cycle: it clears the debt, reads the live heap, and
-// evicts buffers left unused through the last two cycles.
+// evicts buffers left unused through the last two cycles (see endCycle).
 func gcCycle() {
 	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}
 	gcSeen.Lock()
@@ -106,9 +125,21 @@ func gcCycle() {
 	readGCSettings(s[1:])
 	pool.Lock()
 	defer pool.Unlock()
-	pool.debt = 0
-	pool.epoch++
-	pool.evict(max(minGCDebt, gcLive.Load()/4))
+	pool.endCycle(max(minPoolKeep, gcLive.Load()/4))
+}
+
+// endCycle starts the next cycle's count and evicts down to keep, unless
+// the cycle that ended was the pool's own (one is running) and less than
+// minPoolKeep has been handed out since the last eviction. The caller
+// holds the lock.
+func (p *poolState) endCycle(keep int64) {
+	p.debt = 0
+	p.epoch++
+	if p.gcDone != nil && p.handed < minPoolKeep {
+		return
+	}
+	p.handed = 0
+	p.evict(keep)
 }
 
 // readGCSettings stores the live heap and GOGC from samples read by

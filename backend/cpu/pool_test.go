@@ -18,7 +18,7 @@ func isolatePool(t *testing.T) {
 	old := SetPoolLimit(1 << 30)
 	EmptyCache()
 	pool.Lock()
-	pool.debt = 0
+	pool.debt, pool.handed = 0, 0
 	pool.Unlock()
 	t.Cleanup(func() {
 		SetPoolLimit(old)
@@ -315,7 +315,8 @@ func TestPoolCollectsAtDebtLimit(t *testing.T) {
 func TestGCDebtLimit(t *testing.T) {
 	for _, c := range []struct{ live, gogc, want int64 }{
 		{0, 100, minGCDebt},
-		{100 << 20, 100, minGCDebt},
+		{16 << 20, 100, minGCDebt},
+		{100 << 20, 100, 25 << 20},
 		{1 << 30, 100, 256 << 20},
 		{1 << 30, 200, 512 << 20},
 		{0, 50, minGCDebt / 2},
@@ -428,6 +429,73 @@ func TestPoolEvict(t *testing.T) {
 	if got := PooledBytes(); got != 0 {
 		t.Errorf("PooledBytes = %d, want 0", got)
 	}
+}
+
+// The pool's own collections, a few megabytes apart, count as cycles for
+// eviction only once minPoolKeep bytes have been handed out since the
+// last eviction; every other GC cycle counts.
+func TestPoolOwnCyclesEvictSparingly(t *testing.T) {
+	isolatePool(t)
+	old := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(old)
+	runtime.GC()
+	gcCycle()
+	endCycle := func(own bool, handed int64) {
+		pool.Lock()
+		defer pool.Unlock()
+		if own {
+			pool.gcDone = make(chan struct{})
+			defer func() { pool.gcDone = nil }()
+		}
+		pool.handed += handed
+		pool.endCycle(0)
+	}
+	const idle = 3000
+	_, capIdle := classOf(idle)
+	fill := func() int64 {
+		EmptyCache()
+		for _, s := range []backend.Storage{mustAlloc(t, idle), mustAlloc(t, idle)} {
+			be.Release(s)
+		}
+		return PooledBytes()
+	}
+	if all := fill(); all != int64(2*capIdle*8) {
+		t.Fatalf("PooledBytes = %d, want %d", all, 2*capIdle*8)
+	}
+	for range 10 {
+		endCycle(true, 0)
+	}
+	if got := PooledBytes(); got != int64(2*capIdle*8) {
+		t.Fatalf("own cycles with little handed out evicted: PooledBytes = %d", got)
+	}
+	// three that each follow minPoolKeep handed out count as TestPoolEvict's
+	// three cycles: the buffers are gone after the third, not before
+	for i := range 3 {
+		if got := PooledBytes(); got == 0 {
+			t.Fatalf("gone after %d own cycles of minPoolKeep each, want 3", i)
+		}
+		endCycle(true, minPoolKeep)
+	}
+	if got := PooledBytes(); got != 0 {
+		t.Errorf("after three own cycles of minPoolKeep each: PooledBytes = %d, want 0", got)
+	}
+	// other cycles count whatever was handed out
+	fill()
+	for range 3 {
+		endCycle(false, 0)
+	}
+	if got := PooledBytes(); got != 0 {
+		t.Errorf("after three other cycles: PooledBytes = %d, want 0", got)
+	}
+}
+
+func mustAlloc(t *testing.T, words int) backend.Storage {
+	t.Helper()
+	s, err := be.Alloc(backend.Float64, words)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func mustClass(words int) int {
