@@ -24,7 +24,8 @@
 // C are written with full-width vector stores. backend/cpu/gemm_packed.go
 // holds the pure-Go twin of this loop (microRef) and the blocking around it.
 // The _ra kernels (rowAKernels) take A unpacked instead, the MR rows of a
-// row-major matrix lda elements apart: a[i·lda + p] (microRefRowA).
+// row-major matrix lda elements apart: a[i·lda + p] (microRefRowA); the
+// _rb kernels (rowBKernels) take B unpacked, b[p·ldb + j].
 package main
 
 import (
@@ -92,6 +93,10 @@ type kernel struct {
 	// rowA: read A unpacked, mr rows of a row-major matrix lda elements
 	// apart, instead of a packed panel (see rowAKernels)
 	rowA bool
+	// rowB: read B unpacked, nr columns of each of k rows of a row-major
+	// matrix ldb elements apart, instead of a packed panel (see
+	// rowBKernels)
+	rowB bool
 }
 
 // narrow returns k computing only the first vector of columns of its
@@ -127,6 +132,9 @@ func (k kernel) name() string {
 	if k.rowA {
 		s += "_ra"
 	}
+	if k.rowB {
+		s += "_rb"
+	}
 	return s
 }
 
@@ -147,15 +155,21 @@ func (k kernel) generate() {
 		panic(fmt.Sprintf("%s needs %d vector registers", k.name(), need))
 	}
 
-	if k.rowA {
+	switch {
+	case k.rowA:
 		TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a *%s, lda int, b, c *%s, ldc int, accum bool)", k.e.goType, k.e.goType))
-	} else {
+	case k.rowB:
+		TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a, b *%s, ldb int, c *%s, ldc int, accum bool)", k.e.goType, k.e.goType))
+	default:
 		TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a, b, c *%s, ldc int, accum bool)", k.e.goType))
 	}
 	Pragma("noescape")
 	switch {
 	case k.rowA:
 		Doc(fmt.Sprintf("%s is %s reading A unpacked: Σ_{p<k} a[i·lda+p]·b[p·%d+j].", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name(), nr))
+	case k.rowB:
+		Doc(fmt.Sprintf("%s is %s for the first %d rows of the tile, reading B unpacked:", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name(), rows),
+			fmt.Sprintf("Σ_{p<k} a[p·%d+i]·b[p·ldb+j].", mr))
 	case nv < k.nv:
 		Doc(fmt.Sprintf("%s is %s for the first %d columns and %d rows of the tile only.", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name(), nv*k.is.bytes/sz, rows))
 	case rows == mr:
@@ -197,6 +211,55 @@ func (k kernel) generate() {
 		}
 	}
 
+	// bRow is where the p-th row of B of the current iteration starts:
+	// packed, b[p·nr]; unpacked (rowB), b[p·ldb], from pb plus 0, 1, 2 or
+	// 3 times ldb.
+	bRow := func(p int) Mem { return Mem{Base: pb, Disp: p * nr * sz} }
+	var ldb, l3b Register
+	if k.rowB {
+		ldb, l3b = R11, R12
+		Load(Param("ldb"), ldb)
+		SHLQ(U8(k.e.shift()), ldb)
+		LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, l3b)
+		bRow = func(p int) Mem {
+			switch p {
+			case 0:
+				return Mem{Base: pb}
+			case 1:
+				return Mem{Base: pb, Index: ldb, Scale: 1}
+			case 2:
+				return Mem{Base: pb, Index: ldb, Scale: 2}
+			case 3:
+				return Mem{Base: pb, Index: l3b, Scale: 1}
+			}
+			panic("rowB kernels unroll at most 4 steps")
+		}
+	}
+	var pfB Register // rowB with prefB: pb + prefB·ldb, advanced with pb
+	if k.rowB && k.prefB > 0 {
+		pfB = R13
+		IMUL3Q(U32(k.prefB), ldb, pfB)
+		ADDQ(pb, pfB)
+	}
+	advanceB := func(steps int) {
+		ptrs := []Register{pb}
+		if pfB != nil {
+			ptrs = append(ptrs, pfB)
+		}
+		for _, r := range ptrs {
+			switch {
+			case !k.rowB:
+				ADDQ(U32(steps*nr*sz), r)
+			case steps == 1:
+				ADDQ(ldb, r)
+			case steps == 4:
+				LEAQ(Mem{Base: r, Index: ldb, Scale: 4}, r)
+			default:
+				panic("rowB kernels advance 1 or 4 steps")
+			}
+		}
+	}
+
 	pc := Load(Param("c"), RDI)
 	ldc := Load(Param("ldc"), R8)
 	SHLQ(U8(k.e.shift()), ldc)
@@ -221,13 +284,23 @@ func (k kernel) generate() {
 	}
 
 	step := func(p int) {
-		if k.prefB > 0 {
+		if k.rowB && k.prefB > 0 {
+			m := bRow(p)
+			m.Base = pfB
+			for off := 0; off < nv*k.is.bytes; off += 64 {
+				m2 := m
+				m2.Disp += off
+				PREFETCHT0(m2)
+			}
+		} else if k.prefB > 0 {
 			for off := 0; off < nv*k.is.bytes; off += 64 {
 				PREFETCHT0(Mem{Base: pb, Disp: (p+k.prefB)*nr*sz + off})
 			}
 		}
 		for v := 0; v < nv; v++ {
-			k.e.movu(Mem{Base: pb, Disp: (p*nr)*sz + v*k.is.bytes}, bv(v))
+			m := bRow(p)
+			m.Disp += v * k.is.bytes
+			k.e.movu(m, bv(v))
 		}
 		for i := 0; i < rows; i++ {
 			src := aRow(i, p)
@@ -263,7 +336,7 @@ func (k kernel) generate() {
 		step(p)
 	}
 	advanceA(k.unroll)
-	ADDQ(U32(k.unroll*nr*sz), pb)
+	advanceB(k.unroll)
 	SUBQ(Imm(uint64(k.unroll)), n)
 	JMP(LabelRef("loop"))
 
@@ -272,7 +345,7 @@ func (k kernel) generate() {
 	JE(LabelRef("store"))
 	step(0)
 	advanceA(1)
-	ADDQ(U32(nr*sz), pb)
+	advanceB(1)
 	DECQ(n)
 	JMP(LabelRef("tail"))
 
@@ -621,6 +694,25 @@ var rowAKernels = []kernel{
 	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8, rowA: true},
 }
 
+// rowBKernels lists the 12×32 float32 kernel's twins, whole and for each
+// edge of rows, that read B unpacked from a row-major matrix
+// (kernel.rowB): where a product with few rows of A (a training batch's
+// activations times a weight stored [in, out]) would pack the whole
+// weight, a copy each element of which serves a few tiles only. Rows of
+// B ldb apart defeat the hardware's stream prefetch, so these prefetch
+// each row's two lines 8 rows ahead: the MLP's raw step
+// (BenchmarkMLPStep, one thread, medians of 5) took 3.28 ms with B
+// packed, 3.35 unpacked without prefetch, and 3.26, 3.21 and 3.21 with
+// prefetch 4, 8 and 16 rows ahead.
+var rowBKernels = func() []kernel {
+	k := kernel{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, prefC: true, prefB: 8, rowB: true}
+	ks := []kernel{k}
+	for r := 1; r < k.mr; r++ {
+		ks = append(ks, k.edge(r))
+	}
+	return ks
+}()
+
 var table = flag.String("table", "", "write the Go table of edge kernels to this file")
 
 // writeTable writes, for each kernel, the Go arrays of its edge kernels:
@@ -647,6 +739,13 @@ func writeTable(path string) {
 		}
 		b.WriteString("}\n")
 	}
+	rb := rowBKernels[0]
+	fmt.Fprintf(&b, "\n// %sEdges[h] is %s for the first h rows of its tile only.\n", rb.name(), rb.name())
+	fmt.Fprintf(&b, "var %sEdges = [%d]func(k int, a, b *%s, ldb int, c *%s, ldc int, accum bool){nil", rb.name(), rb.mr, rb.e.goType, rb.e.goType)
+	for _, k := range rowBKernels[1:] {
+		fmt.Fprintf(&b, ", %s", k.name())
+	}
+	b.WriteString("}\n")
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatal(err)
@@ -666,6 +765,9 @@ func main() {
 		k.generate()
 	}
 	for _, k := range rowAKernels {
+		k.generate()
+	}
+	for _, k := range rowBKernels {
 		k.generate()
 	}
 	for _, k := range kernels {

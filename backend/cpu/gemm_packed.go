@@ -43,7 +43,9 @@ import (
 // rows read by the kernel where they lie and only xᵀ packed, into a
 // scratch matrix copied out transposed; and any product with a row-major
 // A and at most rowAMaxCols columns reads A's whole panels unpacked
-// (useRowA).
+// (useRowA). Likewise a product with at most rowBMaxRows rows and a
+// row-major B of whole panels reads B where it lies (useRowB): the
+// activations of a batch times a weight stored [in, out].
 
 // microKernel is one register-tile kernel and the blocking tuned for it.
 type microKernel[T float] struct {
@@ -70,6 +72,12 @@ type microKernel[T float] struct {
 	// a[i·lda + p] for row i, instead of a packed panel (see useRowA and
 	// rowATransposed). Full tiles only; k ≥ 1.
 	rowA func(k int, a *T, lda int, b, c *T, ldc int, accum bool)
+	// rowB, where set, is fn reading B unpacked: nr columns of each of k
+	// rows of a row-major B, b[p·ldb + j], instead of a packed panel;
+	// rowBEdge[h] the same for the first h < mr rows of the tile (see
+	// useRowB). Whole panels of columns only; k ≥ 1.
+	rowB     func(k int, a, b *T, ldb int, c *T, ldc int, accum bool)
+	rowBEdge []func(k int, a, b *T, ldb int, c *T, ldc int, accum bool)
 	// Optional assembly packs of whole panels (nil: the Go loops).
 	// packT(dst, src, ld, k) sets dst[p·w+i] = src[i·ld+p], packN sets
 	// dst[p·w+j] = src[p·ld+j], for a panel w = mr (A) or nr (B) wide.
@@ -202,7 +210,8 @@ func gemmPackedRun[T float](kn *microKernel[T], C, A, B mat[T], threads int, acc
 	ncMax := min((colPanels+colTasks-1)/colTasks*nr, roundUp(nc, nr))
 	direct := C.cs == 1 && C.rs >= n
 
-	g := packedGemm[T]{kn: kn, C: C, A: A, B: B, accum: accum, direct: direct, rowA: useRowA(kn, A, n),
+	rowA := useRowA(kn, A, n)
+	g := packedGemm[T]{kn: kn, C: C, A: A, B: B, accum: accum, direct: direct, rowA: rowA, rowB: !rowA && useRowB(kn, B, m, n),
 		m: m, n: n, k: k, kc: kc, mc: mc, ncMax: ncMax,
 		rowPanels: rowPanels, colPanels: colPanels, rowTasks: rowTasks, colTasks: colTasks}
 	if p := min(threads, rowTasks*colTasks); p > 1 {
@@ -221,6 +230,7 @@ type packedGemm[T float] struct {
 	C, A, B              mat[T]
 	accum, direct        bool
 	rowA                 bool // whole panels of A are read unpacked by kn.rowA
+	rowB                 bool // all of B is read unpacked by kn.rowB
 	m, n, k              int
 	kc, mc, ncMax        int // k block, and the largest blocks of rows and columns
 	rowPanels, colPanels int
@@ -263,7 +273,12 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 			for pc := 0; pc < k; pc += kc {
 				kcc := min(kc, k-pc)
 				ps := bPanelStride[T](nr, kcc) // where packPanelsB puts each panel
-				packPanelsB(kn, bp, B, pc, kcc, jc, nc)
+				bo := B.off + pc*B.rs + jc     // where the block starts, read unpacked
+				if g.rowB {
+					_ = B.data[bo+(kcc-1)*B.rs+nc-1] // the block's far corner, bounds-checked here
+				} else {
+					packPanelsB(kn, bp, B, pc, kcc, jc, nc)
+				}
 				for ic := r0; ic < r1; ic += mc {
 					mcc := min(mc, r1-ic)
 					if !g.rowA {
@@ -286,26 +301,39 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 							_ = A.data[o+(mr-1)*A.rs+kcc-1] // the panel's far corner, bounds-checked here
 							arow = &A.data[o]
 						}
+						rowB := kn.rowB // the kernel for B unpacked
+						if g.rowB && h < mr {
+							rowB = kn.rowBEdge[h]
+						}
 						for jr := 0; jr < nc; jr += nr {
 							w := min(nr, nc-jr)
-							b := &bp[jr/nr*ps]
-							fn, rows, cols := full, fullRows, nr
-							if w <= nr/2 && kn.narrow != nil && arow == nil {
-								fn, rows, cols = kn.narrow[h], h, nr/2
-							}
 							add := accum || pc > 0
-							if direct && rows == h && cols == w {
-								if arow != nil {
-									kn.rowA(kcc, arow, A.rs, b, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
-								} else {
-									fn(kcc, a, b, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
+							if g.rowB { // whole panels: w = nr
+								b := &B.data[bo+jr]
+								if direct {
+									rowB(kcc, a, b, B.rs, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
+									continue
 								}
-								continue
-							}
-							if arow != nil {
-								kn.rowA(kcc, arow, A.rs, b, &tile[0], nr, false)
+								rowB(kcc, a, b, B.rs, &tile[0], nr, false)
 							} else {
-								fn(kcc, a, b, &tile[0], nr, false)
+								b := &bp[jr/nr*ps]
+								fn, rows, cols := full, fullRows, nr
+								if w <= nr/2 && kn.narrow != nil && arow == nil {
+									fn, rows, cols = kn.narrow[h], h, nr/2
+								}
+								if direct && rows == h && cols == w {
+									if arow != nil {
+										kn.rowA(kcc, arow, A.rs, b, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
+									} else {
+										fn(kcc, a, b, &C.data[C.off+i*C.rs+jc+jr], C.rs, add)
+									}
+									continue
+								}
+								if arow != nil {
+									kn.rowA(kcc, arow, A.rs, b, &tile[0], nr, false)
+								} else {
+									fn(kcc, a, b, &tile[0], nr, false)
+								}
 							}
 							for ii := 0; ii < h; ii++ {
 								row := C.off + (i+ii)*C.rs + (jc+jr)*C.cs
@@ -342,6 +370,33 @@ const rowAMaxCols = 128
 func useRowA[T float](kn *microKernel[T], A mat[T], n int) bool {
 	return kn.rowA != nil && A.cs == 1 && A.rs >= A.cols && n <= rowAMaxCols && A.rows >= kn.mr &&
 		rowAFits(kn, n)
+}
+
+// rowBMaxRows is the most rows of C whose row-major B the packed
+// product reads unpacked (kn.rowB): each panel of B serves ⌈m/mr⌉ tiles,
+// and with few of them the pack costs more than the kernel's strided
+// reads (which it prefetches 8 rows ahead). Measured with m×512×512
+// products, B row-major (benchShapes, AVX-512, one thread, GFLOP/s, B
+// unpacked against packed, medians of 3, operands in cache / evicted
+// first): m = 64: 168 against 141 / 102 against 92; m = 128: 169 / 160,
+// 124 / 120; 192 and 256: 1–4% faster; 384 and 512: alike or 1–3%
+// slower. But at 256 the Transformer layer's weight gradients (256 rows,
+// k = 2048) made its step 3% slower, so 128. Training steps against B
+// packed (bench, one thread, interleaved binaries, medians of 4): LSTM
+// 46.7 → 45.0 ms, the MLP's raw step (x·W with W stored [in, out]) 3.43
+// → 3.36 ms, Transformer 92.0 → 91.8.
+const rowBMaxRows = 128
+
+// rowBMinElems is the smallest B read unpacked: a smaller one packs
+// cheaply into a copy that stays in L1 or L2 (the Transformer layer's
+// attention products, 128×64 and 64×128 per head, are packed).
+const rowBMinElems = 1 << 16
+
+// useRowB reports whether the packed product of an m×n C reads a
+// row-major B unpacked: few rows, and whole panels of columns only.
+func useRowB[T float](kn *microKernel[T], B mat[T], m, n int) bool {
+	return kn.rowB != nil && B.cs == 1 && B.rs >= B.cols && m <= rowBMaxRows && n%kn.nr == 0 &&
+		B.rows*B.cols >= rowBMinElems
 }
 
 // rowAFits reports whether n columns of C cost kn.rowA, which has no

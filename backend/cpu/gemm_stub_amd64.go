@@ -44,6 +44,78 @@ func sgemmAVX512_12x32_ra(k int, a *float32, lda int, b *float32, c *float32, ld
 //go:noescape
 func sgemmAVX2_6x16_ra(k int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
 
+// sgemmAVX512_12x32_rb is sgemmAVX512_12x32 for the first 12 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r1_rb is sgemmAVX512_12x32 for the first 1 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r1_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r2_rb is sgemmAVX512_12x32 for the first 2 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r2_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r3_rb is sgemmAVX512_12x32 for the first 3 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r3_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r4_rb is sgemmAVX512_12x32 for the first 4 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r4_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r5_rb is sgemmAVX512_12x32 for the first 5 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r5_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r6_rb is sgemmAVX512_12x32 for the first 6 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r6_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r7_rb is sgemmAVX512_12x32 for the first 7 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r7_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r8_rb is sgemmAVX512_12x32 for the first 8 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r8_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r9_rb is sgemmAVX512_12x32 for the first 9 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r9_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r10_rb is sgemmAVX512_12x32 for the first 10 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r10_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r11_rb is sgemmAVX512_12x32 for the first 11 rows of the tile, reading B unpacked:
+// Σ_{p<k} a[p·12+i]·b[p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r11_rb(k int, a *float32, b *float32, ldb int, c *float32, ldc int, accum bool)
+
 // sgemmAVX512_12x32_r1 is sgemmAVX512_12x32 for the first 1 rows of the tile only.
 //
 //go:noescape

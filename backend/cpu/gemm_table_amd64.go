@@ -30,3 +30,6 @@ var dgemmAVX2_6x8Narrow = [7]func(k int, a, b, c *float64, ldc int, accum bool){
 
 // sgemmAVX512_8x48Edges[h] is sgemmAVX512_8x48 for the first h rows of its tile only.
 var sgemmAVX512_8x48Edges = [8]func(k int, a, b, c *float32, ldc int, accum bool){nil, sgemmAVX512_8x48_r1, sgemmAVX512_8x48_r2, sgemmAVX512_8x48_r3, sgemmAVX512_8x48_r4, sgemmAVX512_8x48_r5, sgemmAVX512_8x48_r6, sgemmAVX512_8x48_r7}
+
+// sgemmAVX512_12x32_rbEdges[h] is sgemmAVX512_12x32_rb for the first h rows of its tile only.
+var sgemmAVX512_12x32_rbEdges = [12]func(k int, a, b *float32, ldb int, c *float32, ldc int, accum bool){nil, sgemmAVX512_12x32_r1_rb, sgemmAVX512_12x32_r2_rb, sgemmAVX512_12x32_r3_rb, sgemmAVX512_12x32_r4_rb, sgemmAVX512_12x32_r5_rb, sgemmAVX512_12x32_r6_rb, sgemmAVX512_12x32_r7_rb, sgemmAVX512_12x32_r8_rb, sgemmAVX512_12x32_r9_rb, sgemmAVX512_12x32_r10_rb, sgemmAVX512_12x32_r11_rb}

@@ -489,6 +489,53 @@ func TestGemmSIMDMatchesGo(t *testing.T) {
 	}
 }
 
+// TestGemmRowBMatchesGo holds the products that read a row-major B
+// unpacked (useRowB) to the pure-Go path, bit for bit, as
+// testGemmAgainstGo does: every partial panel of rows, k in one block and
+// in several, B's rows contiguous or padded, C row-major or not, one
+// thread and several.
+func TestGemmRowBMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 5))
+	for _, kn := range gemmCandidates32() {
+		if kn.rowB == nil {
+			continue
+		}
+		for _, k := range []*microKernel[float32]{kn, tinyBlocks(kn)} {
+			for _, sh := range [][3]int{{1, 64, 1025}, {12, 128, 600}, {41, 256, 300}, {128, 96, 700}, {kn.mr - 1, 512, 128}} {
+				m, n, kk := sh[0], sh[1], sh[2]
+				for _, lb := range []gemmLayout{glRow, glRowPad} {
+					for _, lc := range []gemmLayout{glRow, glCol} {
+						for _, threads := range []int{1, 3} {
+							A, abuf := guardedMat[float32](m, kk, glRow)
+							B, bbuf := guardedMat[float32](kk, n, lb)
+							if !useRowB(k, B, m, n) {
+								t.Fatalf("%s %dx%dx%d B %v: not read unpacked", k.name, m, kk, n, lb)
+							}
+							discrete(rng, abuf)
+							discrete(rng, bbuf)
+							C, cbuf := guardedMat[float32](m, n, lc)
+							want := make([]float32, len(cbuf))
+							for j := range cbuf {
+								cbuf[j], want[j] = sentinel[float32](), sentinel[float32]()
+							}
+							W := C
+							W.data = want
+							gemmGo(W, A, B, 1)
+							gemmPacked(k, C, A, B, threads)
+							for j := range cbuf {
+								if !sameValue(cbuf[j], want[j]) {
+									t.Fatalf("%s %dx%dx%d B %v C %v threads %d: element %d of C's buffer is %v, want %v",
+										k.name, m, kk, n, lb, lc, threads, j, cbuf[j], want[j])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // testKernel holds the micro-kernel kn.fn to microRef, bit for bit, for k
 // from 0 to past several unrolled iterations, both overwriting and
 // accumulating into a tile whose rows are ldc = nr+5 apart, inside a
@@ -504,6 +551,57 @@ func testKernel[T float](t *testing.T, kn *microKernel[T]) {
 	}
 	if kn.rowA != nil {
 		testKernelRowA(t, kn)
+	}
+	if kn.rowB != nil {
+		testKernelRowB(t, kn)
+	}
+}
+
+// testKernelRowB holds kn.rowB and its edges to microRefA on the same B
+// packed, bit for bit, on rows of B ldb = nr+pad apart whose padding is
+// NaN: a kernel that reads past a row's nr values, or a row too many,
+// returns NaN; and the rows of the tile past an edge kernel's must come
+// back untouched.
+func testKernelRowB[T float](t *testing.T, kn *microKernel[T]) {
+	rng := rand.New(rand.NewPCG(19, uint64(kn.mr*100+kn.nr)))
+	mr, nr, ldc := kn.mr, kn.nr, kn.nr+5
+	for h := 1; h <= mr; h++ {
+		fn := kn.rowB
+		if h < mr {
+			fn = kn.rowBEdge[h]
+		}
+		for k := 1; k <= 70; k++ {
+			if k > 20 && k%8 != 1 && k%8 != 4 {
+				continue
+			}
+			for _, pad := range []int{0, 3, 16} {
+				for _, accum := range []bool{false, true} {
+					ldb := nr + pad
+					a := make([]T, k*mr+1)
+					discrete(rng, a)
+					a[len(a)-1] = sentinel[T]()
+					b := sentinels[T](k*ldb + 1)
+					packed := make([]T, k*nr)
+					for p := 0; p < k; p++ {
+						discrete(rng, b[p*ldb:p*ldb+nr])
+						copy(packed[p*nr:], b[p*ldb:p*ldb+nr])
+					}
+					got := sentinels[T](guard + (mr-1)*ldc + nr + guard)
+					for i := 0; i < mr; i++ {
+						discrete(rng, got[guard+i*ldc:guard+i*ldc+nr])
+					}
+					want := append([]T(nil), got...)
+					microRefA(h, nr, k, a, 1, mr, packed, want[guard:], ldc, accum)
+					fn(k, &a[0], &b[0], ldb, &got[guard], ldc, accum)
+					for i := range got {
+						if !sameValue(got[i], want[i]) {
+							t.Fatalf("%s rowB rows=%d k=%d ldb=%d accum=%v: element %d (tile starts at %d, rows %d apart) is %v, want %v",
+								kn.name, h, k, ldb, accum, i, guard, ldc, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
 	}
 }
 
