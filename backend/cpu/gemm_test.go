@@ -451,27 +451,36 @@ func testGemmAgainstGo[T float](t *testing.T, kn *microKernel[T]) {
 		for _, threads := range []int{1, 2, 3, 4} {
 			i++
 			la, lb, lc := layouts[i%5], layouts[(i/5)%5], layouts[(i/25)%4]
-			A, abuf := guardedMat[T](m, k, la)
-			B, bbuf := guardedMat[T](k, n, lb)
-			discrete(rng, abuf)
-			discrete(rng, bbuf)
-			C, cbuf := guardedMat[T](m, n, lc)
-			want := make([]T, len(cbuf))
-			for j := range cbuf {
-				cbuf[j], want[j] = sentinel[T](), sentinel[T]()
-			}
-			W := C
-			W.data = want
-			gemmGo(W, A, B, 1)
-			gemmPacked(kn, C, A, B, threads)
-			for j := range cbuf {
-				if !sameValue(cbuf[j], want[j]) {
-					t.Fatalf("%s %dx%dx%d A %v B %v C %v threads %d: element %d of C's buffer (offset %d, strides %d, %d) is %v, want %v",
-						kn.name, m, k, n, la, lb, lc, threads, j, C.off, C.rs, C.cs, cbuf[j], want[j])
-				}
-			}
+			checkGemmAgainstGo(t, rng, kn, m, n, k, la, lb, lc, threads)
 		}
 	}
+}
+
+// checkGemmAgainstGo holds one product on kernel kn, m×k by k×n with
+// operands laid out la, lb and C lc, to the pure-Go path, bit for bit,
+// with C in a buffer of NaN sentinels; it returns the operands' B.
+func checkGemmAgainstGo[T float](t *testing.T, rng *rand.Rand, kn *microKernel[T], m, n, k int, la, lb, lc gemmLayout, threads int) mat[T] {
+	t.Helper()
+	A, abuf := guardedMat[T](m, k, la)
+	B, bbuf := guardedMat[T](k, n, lb)
+	discrete(rng, abuf)
+	discrete(rng, bbuf)
+	C, cbuf := guardedMat[T](m, n, lc)
+	want := make([]T, len(cbuf))
+	for j := range cbuf {
+		cbuf[j], want[j] = sentinel[T](), sentinel[T]()
+	}
+	W := C
+	W.data = want
+	gemmGo(W, A, B, 1)
+	gemmPacked(kn, C, A, B, threads)
+	for j := range cbuf {
+		if !sameValue(cbuf[j], want[j]) {
+			t.Fatalf("%s %dx%dx%d A %v B %v C %v threads %d: element %d of C's buffer (offset %d, strides %d, %d) is %v, want %v",
+				kn.name, m, k, n, la, lb, lc, threads, j, C.off, C.rs, C.cs, cbuf[j], want[j])
+		}
+	}
+	return B
 }
 
 // TestGemmSIMDMatchesGo runs every SIMD kernel (and the packed blocking
@@ -506,27 +515,9 @@ func TestGemmRowBMatchesGo(t *testing.T) {
 				for _, lb := range []gemmLayout{glRow, glRowPad} {
 					for _, lc := range []gemmLayout{glRow, glCol} {
 						for _, threads := range []int{1, 3} {
-							A, abuf := guardedMat[float32](m, kk, glRow)
-							B, bbuf := guardedMat[float32](kk, n, lb)
+							B := checkGemmAgainstGo(t, rng, k, m, n, kk, glRow, lb, lc, threads)
 							if !useRowB(k, B, m, n) {
 								t.Fatalf("%s %dx%dx%d B %v: not read unpacked", k.name, m, kk, n, lb)
-							}
-							discrete(rng, abuf)
-							discrete(rng, bbuf)
-							C, cbuf := guardedMat[float32](m, n, lc)
-							want := make([]float32, len(cbuf))
-							for j := range cbuf {
-								cbuf[j], want[j] = sentinel[float32](), sentinel[float32]()
-							}
-							W := C
-							W.data = want
-							gemmGo(W, A, B, 1)
-							gemmPacked(k, C, A, B, threads)
-							for j := range cbuf {
-								if !sameValue(cbuf[j], want[j]) {
-									t.Fatalf("%s %dx%dx%d B %v C %v threads %d: element %d of C's buffer is %v, want %v",
-										k.name, m, kk, n, lb, lc, threads, j, cbuf[j], want[j])
-								}
 							}
 						}
 					}
