@@ -19,3 +19,21 @@ func BenchmarkSgemmMLP(b *testing.B) {
 		{512, 784, 128, true, false, "dw1"},
 	})
 }
+
+// BenchmarkSgemmMLPRaw is BenchmarkSgemmMLP in the layouts of bench's
+// raw-op step (BenchmarkMLPStep), whose weights are stored [in, out]:
+// the forward x·W (both row-major), the input gradients g·Wᵀ (B
+// column-major) and the weight gradients xᵀ·g (A column-major, k = 128).
+// The first layer's input needs no gradient.
+func BenchmarkSgemmMLPRaw(b *testing.B) {
+	benchShapes(b, []gemmShape{
+		{128, 512, 784, false, false, "fwd1"},
+		{128, 512, 512, false, false, "fwd2"},
+		{128, 10, 512, false, false, "fwd3"},
+		{128, 512, 10, false, true, "dx3"},
+		{128, 512, 512, false, true, "dx2"},
+		{512, 10, 128, true, false, "dw3"},
+		{512, 512, 128, true, false, "dw2"},
+		{784, 512, 128, true, false, "dw1"},
+	})
+}

@@ -17,19 +17,23 @@ import (
 // Blocking, for a kernel with mr rows, nr columns and blocks kc, nc, mc,
 // inside one task (a block of rows × columns of C; see gemmPacked):
 //
-//	for jc over the task's columns in blocks of nc:
-//	  for pc over k in blocks of at most kc (split evenly):
+//	for pc over k in blocks of at most kc (split evenly):
+//	  for jc over the task's columns in blocks of nc:
 //	    pack B[pc:+kc, jc:+nc] into panels of nr columns, k-major
 //	    for ic over the task's rows in blocks of mc:
 //	      pack A[ic:+mc, pc:+kc] into panels of mr rows, k-major
+//	        (only for the first jc where the task keeps them, keepA)
 //	      for each A panel (mr×kc, stays in L1 while…)
 //	        for each B panel (kc×nr, streamed from L2 or L3): kernel
 //
 // This is BLIS's loop nest for Cᵀ = Bᵀ·Aᵀ: the operand loaded as
 // vectors (B) streams, the broadcast one (A) is the L1-resident
-// micro-panel. A task packs each element of B once and each of A once per
-// block of nc columns; the packed blocks are bounded (mc·kc and kc·nc
-// elements) however long k is.
+// micro-panel. A task packs each element of B once, and each of A once,
+// or once per block of nc columns where its rows' packed copy for a k
+// block would exceed keptAMax elements; the packed blocks are bounded
+// (kc·nc elements of B, and mc·kc or keptAMax of A) however long k is.
+// Each element of C still sums its k blocks in order, so the results do
+// not depend on the blocking of columns.
 // Full tiles of a C with unit column stride are written in place (the
 // kernel adds into C after the first k block); edge tiles, and every tile
 // of a C with another column stride, go through a small contiguous tile
@@ -256,7 +260,6 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 	tasks := rowTasks * colTasks
 	bufs := getPackBufs[T]()
 	defer packBufPool[T]().Put(bufs)
-	ap := bufs.a.aligned(mc * kc)
 	bStride := bPanelStride[T](nr, kc) // at least that of any shorter k block
 	bp := bufs.b.aligned(ncMax/nr*bStride + mr*nr)
 	tile := bp[ncMax/nr*bStride:]
@@ -268,10 +271,17 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 		rt, ct := task/colTasks, task%colTasks
 		r0, r1 := rowPanels*rt/rowTasks*mr, min(rowPanels*(rt+1)/rowTasks*mr, m)
 		c0, c1 := colPanels*ct/colTasks*nr, min(colPanels*(ct+1)/colTasks*nr, n)
-		for jc := c0; jc < c1; jc += ncMax {
-			nc := min(ncMax, c1-jc)
-			for pc := 0; pc < k; pc += kc {
-				kcc := min(kc, k-pc)
+		// keepA: the task's rows of A, packed for one k block, serve all
+		// its blocks of columns, packed once instead of once per block
+		keepA := !g.rowA && c1-c0 > ncMax && roundUp(r1-r0, mr)*kc <= keptAMax
+		ap := bufs.a.aligned(mc * kc)
+		if keepA {
+			ap = bufs.a.aligned(roundUp(r1-r0, mr) * kc)
+		}
+		for pc := 0; pc < k; pc += kc {
+			kcc := min(kc, k-pc)
+			for jc := c0; jc < c1; jc += ncMax {
+				nc := min(ncMax, c1-jc)
 				ps := bPanelStride[T](nr, kcc) // where packPanelsB puts each panel
 				bo := B.off + pc*B.rs + jc     // where the block starts, read unpacked
 				if g.rowB {
@@ -281,11 +291,17 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 				}
 				for ic := r0; ic < r1; ic += mc {
 					mcc := min(mc, r1-ic)
-					if !g.rowA {
+					ap := ap // the block's packed panels
+					if keepA {
+						ap = ap[(ic-r0)*kcc:]
+					}
+					switch {
+					case keepA && jc > c0: // packed for the first block of columns
+					case !g.rowA:
 						packPanelsA(kn, ap, A, ic, mcc, pc, kcc)
-					} else if h := mcc % mr; h > 0 { // only a last, partial panel
-						r := mcc - h
-						packPanelA(kn, ap[r*kcc:(r+mr)*kcc], A, ic+r, h, pc, kcc)
+					case mcc%mr > 0: // only a last, partial panel
+						r := mcc - mcc%mr
+						packPanelA(kn, ap[r*kcc:(r+mr)*kcc], A, ic+r, mcc%mr, pc, kcc)
 					}
 					for ip := 0; ip < (mcc+mr-1)/mr; ip++ {
 						i := ic + ip*mr
@@ -355,6 +371,19 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 		}
 	}
 }
+
+// keptAMax bounds, in elements, the packed copy of a task's rows of A for
+// one k block that the task keeps for all its blocks of columns
+// (packedGemm.work's keepA): 4 MB of float32, 2048 rows at kc = 512, held
+// in the goroutine's packing buffer. A product wider than one block of
+// columns (512 columns of float32 at kc = 512) otherwise packs A again
+// for each block, and the transposing pack of a row-major A costs more
+// than reading the packed copy back from L3: at 1024³ on one thread the
+// pack took 5% of the product, and packing once took the median share
+// of the FMA peak (BenchmarkSgemmPeakShare, 4 runs of interleaved
+// binaries) from 77.1 to 79.0%, and 1024³ and 2048³ (benchShapes) 2–5%
+// faster.
+const keptAMax = 1 << 20
 
 // rowAMaxCols is the widest C whose row-major A the packed product reads
 // unpacked (kn.rowA): a panel of A packed by transposing it serves
