@@ -87,6 +87,9 @@ type kernel struct {
 	prefB  int  // prefetch b this many k steps ahead (0: none)
 	rows   int  // rows of the tile computed, for the edge of C (0: mr)
 	vecs   int  // vectors of columns computed, for narrow C (0: nv)
+	// lateC, with prefC: prefetch the C tile when lateC steps of k are
+	// left instead (before the loop if k is shorter)
+	lateC int
 	// noNarrow: generate no narrow variants (their one vector of columns
 	// is nr/2, what the blocking expects, only for two-vector tiles)
 	noNarrow bool
@@ -263,7 +266,7 @@ func (k kernel) generate() {
 	pc := Load(Param("c"), RDI)
 	ldc := Load(Param("ldc"), R8)
 	SHLQ(U8(k.e.shift()), ldc)
-	if k.prefC {
+	prefetchC := func() {
 		Comment("prefetch the C tile")
 		MOVQ(pc, RBX)
 		for i := 0; i < rows; i++ {
@@ -274,6 +277,9 @@ func (k kernel) generate() {
 			PREFETCHT0(Mem{Base: RBX, Disp: nv*k.is.bytes - 1})
 			ADDQ(ldc, RBX)
 		}
+	}
+	if k.prefC && k.lateC == 0 {
+		prefetchC()
 	}
 
 	Comment("zero the accumulators")
@@ -326,6 +332,22 @@ func (k kernel) generate() {
 		for _, r := range aBases {
 			ADDQ(U32(steps*sz), r)
 		}
+	}
+
+	if k.prefC && k.lateC > 0 {
+		Comment(fmt.Sprintf("k loop until %d steps are left, %d steps per iteration", k.lateC, k.unroll))
+		Label("early")
+		CMPQ(n, Imm(uint64(k.lateC+k.unroll)))
+		JL(LabelRef("late"))
+		for p := 0; p < k.unroll; p++ {
+			step(p)
+		}
+		advanceA(k.unroll)
+		advanceB(k.unroll)
+		SUBQ(Imm(uint64(k.unroll)), n)
+		JMP(LabelRef("early"))
+		Label("late")
+		prefetchC()
 	}
 
 	Comment(fmt.Sprintf("k loop, %d steps per iteration", k.unroll))
@@ -666,10 +688,20 @@ func (e elem) shift() int {
 // b: the two prefetches a k step took load slots the broadcasts need,
 // and without them the kernel ran 4% faster in cache and 1024³ and 2048³
 // 2–5% faster at one thread, the MLP's products alike (interleaved
-// binaries, medians of 3). AVX2 has 16 vector registers: 6×16 uses 12
+// binaries, medians of 3). The loads still cost there even when no FMA
+// waits for them: a register-only FMA loop (220 GFLOP/s) ran at 183–210
+// with 2 to 12 independent 512-bit loads per 24 FMAs added, broadcasts
+// costing less than whole vectors, so every shape above tops out at
+// 185–205 in cache (12×32, 14×32, 6×64, 8×48 unrolled 1, 2, 4 or 8 times
+// all within that noise). The 12×32 kernel prefetches its C tile when
+// lateC = 32 steps of k are left rather than before the loop, where
+// 6,000 cycles of streaming b at kc = 512 evicted it again: the median
+// share of the FMA peak at 1024³ (BenchmarkSgemmPeakShare, 4 runs of
+// interleaved binaries) went 78.3 → 79.9%, against 78.5 at 16 steps,
+// 78.0 at 48 and 78.2 at 96. AVX2 has 16 vector registers: 6×16 uses 12
 // accumulators, 2 vectors of b and a broadcast register.
 var kernels = []kernel{
-	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, prefC: true},
+	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, prefC: true, lateC: 32},
 	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
 	{e: f64, is: avx512, mr: 12, nv: 2, unroll: 4, bcstM: true, prefC: true, prefB: 8},
 	{e: f64, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8},
