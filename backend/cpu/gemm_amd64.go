@@ -36,13 +36,13 @@ var (
 	sgemmAVX512 = &microKernel[float32]{name: "AVX512 12x32", mr: 12, nr: 32, kc: 512, nc: 1024, mc: 96, bBlock: 512 * 512,
 		fn: sgemmAVX512_12x32, edge: sgemmAVX512_12x32Edges[:], narrow: sgemmAVX512_12x32Narrow[:], rowA: sgemmAVX512_12x32_ra,
 		rowB: sgemmAVX512_12x32_rb, rowBEdge: sgemmAVX512_12x32_rbEdges[:],
-		packTA: packTS12, packNA: packNS12, packTB: packTS32, packNB: packNS32, packNBRows: packNS32Rows}
+		packTA: packTS12AVX512, packNA: packNS12, packTB: packTS32AVX512, packNB: packNS32, packNBRows: packNS32Rows}
 	// sgemmAVX512x8 is the 8×48 tile: same register budget and FMA:load
 	// ratio as 12×32, for products whose M is a multiple of 8 but not of
 	// 12 (see conv_kernel.go); no narrow variants.
 	sgemmAVX512x8 = &microKernel[float32]{name: "AVX512 8x48", mr: 8, nr: 48, kc: 512, nc: 1024, mc: 96,
 		fn: sgemmAVX512_8x48, edge: sgemmAVX512_8x48Edges[:],
-		packTA: packTS8, packNA: packNS8, packTB: packTS48, packNB: packNS48, packNBRows: packNS48Rows}
+		packTA: packTS8AVX512, packNA: packNS8, packTB: packTS48AVX512, packNB: packNS48, packNBRows: packNS48Rows}
 	sgemmAVX2 = &microKernel[float32]{name: "AVX2 6x16", mr: 6, nr: 16, kc: 512, nc: 1024, mc: 96,
 		fn: sgemmAVX2_6x16, edge: sgemmAVX2_6x16Edges[:], narrow: sgemmAVX2_6x16Narrow[:], rowA: sgemmAVX2_6x16_ra,
 		packTA: packTS6, packNA: packNS6, packTB: packTS16, packNB: packNS16, packNBRows: packNS16Rows}

@@ -37,7 +37,8 @@ func kernelPacks[T float](kn *microKernel[T]) []packCase[T] {
 // TestPackers holds every assembly packer this CPU runs (each kernel's
 // four, the 8×48 kernel's and packTBRun's, float64's) to an index loop,
 // for k = 0…70 (40 with -short: every tail of the transposes' blocks of
-// 16 bytes and many whole blocks), source strides just past the panel and
+// 16 bytes, and of 64 in the AVX-512 float32 ones, and several whole
+// blocks), source strides just past the panel and
 // far past it, sources starting off a cache line, with guard bands around
 // the destination and NaN sentinels in the source between and around the
 // rows the packer may read. testPacks (gemm_test.go) covers k ≤ 40 with

@@ -491,20 +491,20 @@ func sgemmAVX512_8x48_r6(k int, a *float32, b *float32, c *float32, ldc int, acc
 //go:noescape
 func sgemmAVX512_8x48_r7(k int, a *float32, b *float32, c *float32, ldc int, accum bool)
 
-// packTS12 sets dst[p·12+i] = src[i·ld+p] for i < 12, p < k.
+// packTS12AVX512 sets dst[p·12+i] = src[i·ld+p] for i < 12, p < k.
 //
 //go:noescape
-func packTS12(dst *float32, src *float32, ld int, k int)
+func packTS12AVX512(dst *float32, src *float32, ld int, k int)
 
 // packNS12 sets dst[p·12+j] = src[p·ld+j] for j < 12, p < k.
 //
 //go:noescape
 func packNS12(dst *float32, src *float32, ld int, k int)
 
-// packTS32 sets dst[p·32+i] = src[i·ld+p] for i < 32, p < k.
+// packTS32AVX512 sets dst[p·32+i] = src[i·ld+p] for i < 32, p < k.
 //
 //go:noescape
-func packTS32(dst *float32, src *float32, ld int, k int)
+func packTS32AVX512(dst *float32, src *float32, ld int, k int)
 
 // packNS32 sets dst[p·32+j] = src[p·ld+j] for j < 32, p < k.
 //
@@ -571,20 +571,20 @@ func packTD8(dst *float64, src *float64, ld int, k int)
 //go:noescape
 func packND8(dst *float64, src *float64, ld int, k int)
 
-// packTS8 sets dst[p·8+i] = src[i·ld+p] for i < 8, p < k.
+// packTS8AVX512 sets dst[p·8+i] = src[i·ld+p] for i < 8, p < k.
 //
 //go:noescape
-func packTS8(dst *float32, src *float32, ld int, k int)
+func packTS8AVX512(dst *float32, src *float32, ld int, k int)
 
 // packNS8 sets dst[p·8+j] = src[p·ld+j] for j < 8, p < k.
 //
 //go:noescape
 func packNS8(dst *float32, src *float32, ld int, k int)
 
-// packTS48 sets dst[p·48+i] = src[i·ld+p] for i < 48, p < k.
+// packTS48AVX512 sets dst[p·48+i] = src[i·ld+p] for i < 48, p < k.
 //
 //go:noescape
-func packTS48(dst *float32, src *float32, ld int, k int)
+func packTS48AVX512(dst *float32, src *float32, ld int, k int)
 
 // packNS48 sets dst[p·48+j] = src[p·ld+j] for j < 48, p < k.
 //
