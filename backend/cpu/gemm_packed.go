@@ -295,18 +295,23 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 					if keepA {
 						ap = ap[(ic-r0)*kcc:]
 					}
-					switch {
-					case keepA && jc > c0: // packed for the first block of columns
-					case !g.rowA:
-						packPanelsA(kn, ap, A, ic, mcc, pc, kcc)
-					case mcc%mr > 0: // only a last, partial panel
-						r := mcc - mcc%mr
-						packPanelA(kn, ap[r*kcc:(r+mr)*kcc], A, ic+r, mcc%mr, pc, kcc)
+					whole, h := mcc-mcc%mr, mcc%mr // rows in whole panels, and in a last, partial one
+					shift := tailShift(kn, A, ic+whole, h)
+					if !keepA || jc == c0 { // else packed for the first block of columns
+						if !g.rowA {
+							packPanelsA(kn, ap, A, ic, whole, pc, kcc)
+						}
+						if h > 0 {
+							packPanelA(kn, ap[whole*kcc:(whole+mr)*kcc], A, ic+whole-shift, h+shift, pc, kcc)
+						}
 					}
 					for ip := 0; ip < (mcc+mr-1)/mr; ip++ {
 						i := ic + ip*mr
 						h := min(mr, m-i)
 						a := &ap[ip*mr*kcc]
+						if h < mr {
+							a = &ap[ip*mr*kcc+shift]
+						}
 						full, fullRows := kn.fn, mr // the kernel for whole panels of B, and the rows it writes
 						if h < mr && kn.edge != nil {
 							full, fullRows = kn.edge[h], h
@@ -597,6 +602,25 @@ func getPackBufs[T float]() *packBufs[T] {
 		return b
 	}
 	return new(packBufs[T])
+}
+
+// tailShift is how many rows before row i the packed product packs a
+// last, partial panel of h < mr rows from i: mr−h where the kernel has
+// edge variants, which read only the first h rows of a panel (here, with
+// the panel's start moved on by mr−h values, its last h rows), and an
+// assembly packer for A's layout, which packs the whole panel where the
+// Go loops would copy h rows one value at a time and zero the rest; 0
+// where that does not apply or there are not mr rows to pack (h = 0
+// included).
+func tailShift[T float](kn *microKernel[T], A mat[T], i, h int) int {
+	s := kn.mr - h
+	if h == 0 || kn.edge == nil || i < s {
+		return 0
+	}
+	if A.cs == 1 && A.rs >= 0 && kn.packTA != nil || A.rs == 1 && A.cs >= 0 && kn.packNA != nil {
+		return s
+	}
+	return 0
 }
 
 // packPanelsA copies A[ic:ic+mc, pc:pc+kc] into panels of mr rows, each
