@@ -334,33 +334,29 @@ func (k kernel) generate() {
 		}
 	}
 
-	if k.prefC && k.lateC > 0 {
-		Comment(fmt.Sprintf("k loop until %d steps are left, %d steps per iteration", k.lateC, k.unroll))
-		Label("early")
-		CMPQ(n, Imm(uint64(k.lateC+k.unroll)))
-		JL(LabelRef("late"))
+	// unrolled emits a loop, at label, of k.unroll steps an iteration
+	// while at least left + k.unroll steps of k remain, then goes to exit
+	unrolled := func(label, exit string, left int) {
+		Label(label)
+		CMPQ(n, Imm(uint64(left+k.unroll)))
+		JL(LabelRef(exit))
 		for p := 0; p < k.unroll; p++ {
 			step(p)
 		}
 		advanceA(k.unroll)
 		advanceB(k.unroll)
 		SUBQ(Imm(uint64(k.unroll)), n)
-		JMP(LabelRef("early"))
+		JMP(LabelRef(label))
+	}
+	if k.prefC && k.lateC > 0 {
+		Comment(fmt.Sprintf("k loop until %d steps are left, %d steps per iteration", k.lateC, k.unroll))
+		unrolled("early", "late", k.lateC)
 		Label("late")
 		prefetchC()
 	}
 
 	Comment(fmt.Sprintf("k loop, %d steps per iteration", k.unroll))
-	Label("loop")
-	CMPQ(n, Imm(uint64(k.unroll)))
-	JL(LabelRef("tail"))
-	for p := 0; p < k.unroll; p++ {
-		step(p)
-	}
-	advanceA(k.unroll)
-	advanceB(k.unroll)
-	SUBQ(Imm(uint64(k.unroll)), n)
-	JMP(LabelRef("loop"))
+	unrolled("loop", "tail", 0)
 
 	Label("tail")
 	TESTQ(n, n)
