@@ -445,12 +445,24 @@ func rowAFits[T float](kn *microKernel[T], n int) bool {
 // a scratch matrix with Bᵀ read unpacked (gemmTransposedRowA): a Linear
 // layer's forward x·Wᵀ on a batch of at most rowAMaxCols rows, where both
 // operands are row-major and so both packs would transpose, and the
-// weight, the larger, would be packed whole.
+// weight, the larger, would be packed whole; k at least
+// rowATransposedMinK.
 func rowATransposed[T float](kn *microKernel[T], C, A, B mat[T]) bool {
 	m, n := C.rows, C.cols
 	return kn.rowA != nil && A.cs == 1 && B.rs == 1 && B.cs >= B.rows &&
-		m <= rowAMaxCols && m < n && n >= kn.mr && rowAFits(kn, m)
+		m <= rowAMaxCols && m < n && n >= kn.mr && rowAFits(kn, m) && A.cols >= rowATransposedMinK
 }
+
+// rowATransposedMinK is the shortest k that rowATransposed takes: the
+// transposed product writes C twice (the scratch, then C through
+// transposeOut), m·n elements against the n·k of the weight's
+// transposing pack it saves, so a short k loses. Measured m×512×k
+// products, A row-major and B column-major (AVX-512, one thread, µs,
+// transposed against not, two runs): k = 16: 30 against 13; 32: 42
+// against 24; 64: 62 against 46; 128: 102 against 93; 256 and 384
+// alike within the noise; 512: 379 against 420–460 (the raw-op MLP's
+// input gradient g·W₂ᵀ). The MLP's g·W₃ᵀ, 128×512×10, went 27 → 10 µs.
+const rowATransposedMinK = 256
 
 // gemmTransposedRowA sets C = A·B as Cᵀ = Bᵀ·Aᵀ (see rowATransposed),
 // plus the row vector bias where bias is not nil: the product goes into

@@ -527,6 +527,30 @@ func TestGemmRowBMatchesGo(t *testing.T) {
 	}
 }
 
+// TestGemmTransposedRowAMatchesGo holds the products computed as Cᵀ =
+// Bᵀ·Aᵀ (rowATransposed: A row-major, B column-major, few rows) to the
+// pure-Go path, bit for bit, on both sides of rowATransposedMinK, where
+// the choice between that and the packed product flips.
+func TestGemmTransposedRowAMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 3))
+	for _, kn := range gemmCandidates32() {
+		if kn.rowA == nil {
+			continue
+		}
+		for _, sh := range [][3]int{{64, 200, 10}, {64, 200, rowATransposedMinK - 1}, {64, 200, rowATransposedMinK}, {96, 130, 2*kn.kc + 3}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			for _, threads := range []int{1, 3} {
+				A, _ := guardedMat[float32](m, k, glRow)
+				B := checkGemmAgainstGo(t, rng, kn, m, n, k, glRow, glCol, glRow, threads)
+				C, _ := guardedMat[float32](m, n, glRow)
+				if got, want := rowATransposed(kn, C, A, B), k >= rowATransposedMinK; got != want {
+					t.Fatalf("%s %dx%dx%d: rowATransposed %v, want %v", kn.name, m, k, n, got, want)
+				}
+			}
+		}
+	}
+}
+
 // testKernel holds the micro-kernel kn.fn to microRef, bit for bit, for k
 // from 0 to past several unrolled iterations, both overwriting and
 // accumulating into a tile whose rows are ldc = nr+5 apart, inside a
