@@ -96,6 +96,9 @@ type kernel struct {
 	// rowA: read A unpacked, mr rows of a row-major matrix lda elements
 	// apart, instead of a packed panel (see rowAKernels)
 	rowA bool
+	// segs, with rowA: the k steps come in nseg segments of k each,
+	// segment s reading A from a + offs[s] (see rowASegKernels)
+	segs bool
 	// rowB: read B unpacked, nr columns of each of k rows of a row-major
 	// matrix ldb elements apart, instead of a packed panel (see
 	// rowBKernels)
@@ -135,6 +138,9 @@ func (k kernel) name() string {
 	if k.rowA {
 		s += "_ra"
 	}
+	if k.segs {
+		s += "s"
+	}
 	if k.rowB {
 		s += "_rb"
 	}
@@ -159,6 +165,8 @@ func (k kernel) generate() {
 	}
 
 	switch {
+	case k.segs:
+		TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a *%s, lda int, offs *int, nseg int, b, c *%s, ldc int, accum bool)", k.e.goType, k.e.goType))
 	case k.rowA:
 		TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a *%s, lda int, b, c *%s, ldc int, accum bool)", k.e.goType, k.e.goType))
 	case k.rowB:
@@ -168,6 +176,9 @@ func (k kernel) generate() {
 	}
 	Pragma("noescape")
 	switch {
+	case k.segs:
+		Doc(fmt.Sprintf("%s is %s reading A unpacked in nseg segments of k steps each:", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name()),
+			fmt.Sprintf("Σ_{s<nseg} Σ_{p<k} a[offs[s]+i·lda+p]·b[(s·k+p)·%d+j].", nr))
 	case k.rowA:
 		Doc(fmt.Sprintf("%s is %s reading A unpacked: Σ_{p<k} a[i·lda+p]·b[p·%d+j].", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name(), nr))
 	case k.rowB:
@@ -191,14 +202,27 @@ func (k kernel) generate() {
 	// pa+8·lda plus 0, 1, 2 or 3 times lda.
 	aRow := func(i, p int) Mem { return Mem{Base: pa, Disp: (p*mr + i) * sz} }
 	aBases := []Register{pa}
+	setBases := func() {}
+	// segs: the first row of A in a0, the offsets' next at offs, the
+	// segments left in segLeft
+	a0, offs, segLeft := RAX, R13, R14
 	if k.rowA {
 		lda := Load(Param("lda"), R9)
 		SHLQ(U8(k.e.shift()), lda)
 		l3 := R10
 		LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, l3)
 		aBases = []Register{pa, R11, R12}[:(mr+3)/4]
-		for j := 1; j < len(aBases); j++ {
-			LEAQ(Mem{Base: aBases[j-1], Index: lda, Scale: 4}, aBases[j])
+		setBases = func() {
+			for j := 1; j < len(aBases); j++ {
+				LEAQ(Mem{Base: aBases[j-1], Index: lda, Scale: 4}, aBases[j])
+			}
+		}
+		if k.segs {
+			MOVQ(pa, a0)
+			Load(Param("offs"), offs)
+			Load(Param("nseg"), segLeft)
+		} else {
+			setBases()
 		}
 		aRow = func(i, p int) Mem {
 			m := Mem{Base: aBases[i/4], Disp: p * sz}
@@ -355,17 +379,35 @@ func (k kernel) generate() {
 		prefetchC()
 	}
 
+	tailExit := "store"
+	if k.segs {
+		tailExit = "next"
+		Label("segment")
+		Comment("A from a + offs[s] on, k steps")
+		MOVQ(Mem{Base: offs}, pa)
+		SHLQ(U8(k.e.shift()), pa)
+		ADDQ(a0, pa)
+		setBases()
+		Load(Param("k"), n)
+	}
 	Comment(fmt.Sprintf("k loop, %d steps per iteration", k.unroll))
 	unrolled("loop", "tail", 0)
 
 	Label("tail")
 	TESTQ(n, n)
-	JE(LabelRef("store"))
+	JE(LabelRef(tailExit))
 	step(0)
 	advanceA(1)
 	advanceB(1)
 	DECQ(n)
 	JMP(LabelRef("tail"))
+
+	if k.segs {
+		Label("next")
+		ADDQ(U8(8), offs)
+		DECQ(segLeft)
+		JNE(LabelRef("segment"))
+	}
 
 	Label("store")
 	accum := Load(Param("accum"), R9B)
@@ -789,6 +831,16 @@ var rowAKernels = []kernel{
 	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8, rowA: true},
 }
 
+// rowASegKernels are the rowA kernels over segments of k (kernel.segs):
+// a tile of the channels-last convolution (backend/cpu/conv_nhwc.go)
+// sums one segment of A per row of the filter, each a shifted view of
+// the same image, and one call keeps the tile in registers across them
+// instead of storing and reloading it between calls of k = kw·C.
+var rowASegKernels = []kernel{
+	{e: f32, is: avx512, mr: 12, nv: 2, unroll: 4, prefC: true, prefB: 8, rowA: true, segs: true},
+	{e: f32, is: avx2, mr: 6, nv: 2, unroll: 4, prefC: true, prefB: 8, rowA: true, segs: true},
+}
+
 // rowBKernels lists the 12×32 float32 kernel's twins, whole and for each
 // edge of rows, that read B unpacked from a row-major matrix
 // (kernel.rowB): where a product with few rows of A (a training batch's
@@ -860,6 +912,9 @@ func main() {
 		k.generate()
 	}
 	for _, k := range rowAKernels {
+		k.generate()
+	}
+	for _, k := range rowASegKernels {
 		k.generate()
 	}
 	for _, k := range rowBKernels {

@@ -35,6 +35,15 @@ var convCases = []convCase{
 	// a group of 34 channels: whole panels of B inside one tap and panels
 	// across two (the implicit GEMM's packers)
 	{winCase{in: []int{3, 34, 6, 7}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 5, 1},
+	// at least nhwcMinChannels channels in one group (the channels-last
+	// product): one segment of A per kernel row (dilation 1 across), one
+	// per tap (dilation 2 across), 1×1 and 1-D windows, output channels
+	// past one panel, bands of rows ending inside the image
+	{winCase{in: []int{3, 16, 5, 7}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 5, 1},
+	{winCase{in: []int{2, 20, 9, 6}, k: []int{3, 2}, s: []int{1, 1}, p: []int{1, 0}, d: []int{2, 2}}, 33, 1},
+	{winCase{in: []int{4, 17, 4, 11}, k: []int{1, 1}, s: []int{1, 1}, p: []int{0, 0}, d: []int{1, 1}}, 12, 1},
+	{winCase{in: []int{3, 18, 13}, k: []int{3}, s: []int{1}, p: []int{2}, d: []int{1}}, 7, 1},
+	{winCase{in: []int{1, 16, 40, 3}, k: []int{5, 3}, s: []int{1, 1}, p: []int{2, 1}, d: []int{1, 1}}, 16, 1},
 	// empty dims
 	{winCase{in: []int{0, 2, 5, 5}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 3, 1},
 	{winCase{in: []int{2, 0, 5, 5}, k: []int{3, 3}, s: []int{1, 1}, p: []int{1, 1}, d: []int{1, 1}}, 3, 1},
@@ -88,38 +97,50 @@ func refConv(c convCase, x, w, dy operand) (y, dx, dw []float64) {
 // inside grid rows); the stride-1 input gradient as a flipped
 // convolution or through Fold; and the implicit GEMM on or off.
 var convConfigs = []struct {
-	kern     string // "simd", "go" or "ref"
+	kern     string // "simd", "go", "ref" or "alt" (the CPU's last SIMD kernel: AVX2)
 	threads  int
 	chunk    int // convChunkBytes; 1 for the smallest blocks
 	flipped  bool
 	implicit bool
+	nhwc     bool // convNHWC
 }{
-	{"simd", 1, 0, true, true},
-	{"simd", 3, 0, true, true},
-	{"go", 1, 0, true, true},
-	{"simd", 3, 1, true, false},
-	{"simd", 1, 1, false, false},
-	{"go", 3, 0, false, false},
-	{"ref", 1, 0, true, true},
-	{"ref", 3, 0, true, true},
+	{"simd", 1, 0, true, true, true},
+	{"simd", 3, 0, true, true, true},
+	{"simd", 1, 0, true, true, false},
+	{"simd", 3, 0, true, true, false},
+	{"alt", 1, 0, true, true, true},
+	{"go", 1, 0, true, true, true},
+	{"simd", 3, 1, true, false, true},
+	{"simd", 1, 1, false, false, true},
+	{"go", 3, 0, false, false, true},
+	{"ref", 1, 0, true, true, true},
+	{"ref", 3, 0, true, true, true},
 }
 
 func TestConvKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	k32, k64 := kernelFor[float32](), kernelFor[float64]()
 	defer setKernels(k32, k64)
-	defChunk, defFlipped, defImplicit := convChunkBytes, convFlipped, convImplicit
-	defer func() { convChunkBytes, convFlipped, convImplicit = defChunk, defFlipped, defImplicit }()
+	defChunk, defFlipped, defImplicit, defNHWC := convChunkBytes, convFlipped, convImplicit, convNHWC
+	defer func() {
+		convChunkBytes, convFlipped, convImplicit, convNHWC = defChunk, defFlipped, defImplicit, defNHWC
+	}()
 	for _, cfg := range convConfigs {
 		switch cfg.kern {
 		case "simd":
 			setKernels(k32, k64)
+		case "alt":
+			ks := gemmCandidates32()
+			if len(ks) < 2 {
+				continue
+			}
+			setKernels(ks[len(ks)-1], k64)
 		case "go":
 			setKernels(nil, nil)
 		case "ref":
 			setKernels(refKernel[float32](5, 8, 12, 24, 10), refKernel[float64](3, 4, 7, 16, 6))
 		}
-		convChunkBytes, convFlipped, convImplicit = defChunk, cfg.flipped, cfg.implicit
+		convChunkBytes, convFlipped, convImplicit, convNHWC = defChunk, cfg.flipped, cfg.implicit, cfg.nhwc
 		if cfg.chunk > 0 {
 			convChunkBytes = cfg.chunk
 		}

@@ -192,6 +192,10 @@ func packAllA[T float](kn *microKernel[T], ap [][]T, a []T, off, lda, co, width,
 // the images image(i) gives (data, offset, strides) with the weight
 // wdat[woff + o·ws0 + (c·K + t)·ws1].
 func implicitForward[T float](kn *microKernel[T], y []T, s convShape, image func(i int) ([]T, int, [4]int), wdat []T, woff, ws0, ws1 int) {
+	if kr := nhwcKernel[T](s); kr != nil {
+		nhwcForward(kr, y, s, image, wdat, woff, ws0, ws1)
+		return
+	}
 	ig := newImplicitGeom(kn, s)
 	gr := s.groupRows()
 	// the weight with tap-major columns, packed once per group

@@ -11,12 +11,14 @@ import (
 
 // BenchmarkConvResNet runs each pass of the convolution of bench's
 // BenchmarkConv2dStep alone (3×3, padding 1, 64→64 channels on
-// [32, 64, 56, 56]) on one locked thread, in three variants that
+// [32, 64, 56, 56]) on one locked thread, in four variants that
 // alternate call by call: the 12×32 tile only with the GEMM's column
 // blocks ("tile12x32_nc1024", the code before conv_kernel.go and
 // implicitNC), the 12×32 tile with implicitNC's blocks ("tile12x32"),
-// and convKernelFor's choice ("auto": 8×48 for 64 channels on
-// AVX-512). It reports each variant's median CPU time per call: on a
+// convKernelFor's choice with the packed implicit GEMM ("packed": 8×48
+// for 64 channels on AVX-512), and what runs by default ("auto": the
+// channels-last product of conv_nhwc.go for the forward pass and the
+// input gradient). It reports each variant's median CPU time per call: on a
 // shared machine whose load drifts, alternation holds the variants to
 // the same conditions better than consecutive runs do. b.N counts
 // rounds (one call of each variant); run it with -cpu 1.
@@ -50,21 +52,25 @@ func BenchmarkConvResNet(b *testing.B) {
 		name  string
 		tall  bool // convTallKernel
 		block int  // implicitBlockBytes
+		nhwc  bool // convNHWC
 	}{
-		{"tile12x32_nc1024", false, 1 << 30},
-		{"tile12x32", false, implicitBlockBytes},
-		{"auto", true, implicitBlockBytes},
+		{"tile12x32_nc1024", false, 1 << 30, false},
+		{"tile12x32", false, implicitBlockBytes, false},
+		{"packed", true, implicitBlockBytes, false},
+		{"auto", true, implicitBlockBytes, true},
 	}
 	for _, p := range passes {
 		b.Run(p.name, func(b *testing.B) {
-			defer func(t bool, bb int) { convTallKernel, implicitBlockBytes = t, bb }(convTallKernel, implicitBlockBytes)
+			defer func(t bool, bb int, nh bool) {
+				convTallKernel, implicitBlockBytes, convNHWC = t, bb, nh
+			}(convTallKernel, implicitBlockBytes, convNHWC)
 			defer SetNumThreads(SetNumThreads(1))
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			times := make([][]float64, len(variants))
 			for range b.N {
 				for i, v := range variants {
-					convTallKernel, implicitBlockBytes = v.tall, v.block
+					convTallKernel, implicitBlockBytes, convNHWC = v.tall, v.block, v.nhwc
 					t0 := threadCPU()
 					p.fn()
 					times[i] = append(times[i], threadCPU()-t0)

@@ -34,7 +34,7 @@ import "github.com/klauspost/cpuid/v2"
 // not tuned further.
 var (
 	sgemmAVX512 = &microKernel[float32]{name: "AVX512 12x32", mr: 12, nr: 32, kc: 512, nc: 1024, mc: 96, bBlock: 512 * 512,
-		fn: sgemmAVX512_12x32, edge: sgemmAVX512_12x32Edges[:], narrow: sgemmAVX512_12x32Narrow[:], rowA: sgemmAVX512_12x32_ra,
+		fn: sgemmAVX512_12x32, edge: sgemmAVX512_12x32Edges[:], narrow: sgemmAVX512_12x32Narrow[:], rowA: sgemmAVX512_12x32_ra, rowASegs: sgemmAVX512_12x32_ras,
 		rowB: sgemmAVX512_12x32_rb, rowBEdge: sgemmAVX512_12x32_rbEdges[:],
 		packTA: packTS12AVX512, packNA: packNS12, packTB: packTS32AVX512, packNB: packNS32, packNBRows: packNS32Rows}
 	// sgemmAVX512x8 is the 8×48 tile: same register budget and FMA:load
@@ -44,7 +44,7 @@ var (
 		fn: sgemmAVX512_8x48, edge: sgemmAVX512_8x48Edges[:],
 		packTA: packTS8AVX512, packNA: packNS8, packTB: packTS48AVX512, packNB: packNS48, packNBRows: packNS48Rows}
 	sgemmAVX2 = &microKernel[float32]{name: "AVX2 6x16", mr: 6, nr: 16, kc: 512, nc: 1024, mc: 96,
-		fn: sgemmAVX2_6x16, edge: sgemmAVX2_6x16Edges[:], narrow: sgemmAVX2_6x16Narrow[:], rowA: sgemmAVX2_6x16_ra,
+		fn: sgemmAVX2_6x16, edge: sgemmAVX2_6x16Edges[:], narrow: sgemmAVX2_6x16Narrow[:], rowA: sgemmAVX2_6x16_ra, rowASegs: sgemmAVX2_6x16_ras,
 		packTA: packTS6, packNA: packNS6, packTB: packTS16, packNB: packNS16, packNBRows: packNS16Rows}
 	dgemmAVX512 = &microKernel[float64]{name: "AVX512 12x16", mr: 12, nr: 16, kc: 256, nc: 512, mc: 4096,
 		fn: dgemmAVX512_12x16, edge: dgemmAVX512_12x16Edges[:], narrow: dgemmAVX512_12x16Narrow[:],

@@ -76,6 +76,11 @@ type microKernel[T float] struct {
 	// a[i·lda + p] for row i, instead of a packed panel (see useRowA and
 	// rowATransposed). Full tiles only; k ≥ 1.
 	rowA func(k int, a *T, lda int, b, c *T, ldc int, accum bool)
+	// rowASegs, where set, is rowA over nseg ≥ 1 segments of k steps,
+	// segment s reading A from a[offs[s]] on and rows s·k… of the panel
+	// of B: Σ_s Σ_{p<k} a[offs[s] + i·lda + p]·b[(s·k + p)·nr + j] (see
+	// conv_nhwc.go).
+	rowASegs func(k int, a *T, lda int, offs *int, nseg int, b, c *T, ldc int, accum bool)
 	// rowB, where set, is fn reading B unpacked: nr columns of each of k
 	// rows of a row-major B, b[p·ldb + j], instead of a packed panel;
 	// rowBEdge[h] the same for the first h < mr rows of the tile (see

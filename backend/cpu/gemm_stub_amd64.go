@@ -44,6 +44,18 @@ func sgemmAVX512_12x32_ra(k int, a *float32, lda int, b *float32, c *float32, ld
 //go:noescape
 func sgemmAVX2_6x16_ra(k int, a *float32, lda int, b *float32, c *float32, ldc int, accum bool)
 
+// sgemmAVX512_12x32_ras is sgemmAVX512_12x32 reading A unpacked in nseg segments of k steps each:
+// Σ_{s<nseg} Σ_{p<k} a[offs[s]+i·lda+p]·b[(s·k+p)·32+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_ras(k int, a *float32, lda int, offs *int, nseg int, b *float32, c *float32, ldc int, accum bool)
+
+// sgemmAVX2_6x16_ras is sgemmAVX2_6x16 reading A unpacked in nseg segments of k steps each:
+// Σ_{s<nseg} Σ_{p<k} a[offs[s]+i·lda+p]·b[(s·k+p)·16+j].
+//
+//go:noescape
+func sgemmAVX2_6x16_ras(k int, a *float32, lda int, offs *int, nseg int, b *float32, c *float32, ldc int, accum bool)
+
 // sgemmAVX512_12x32_rb is sgemmAVX512_12x32 for the first 12 rows of the tile, reading B unpacked:
 // Σ_{p<k} a[p·12+i]·b[p·ldb+j].
 //
