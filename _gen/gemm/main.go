@@ -96,8 +96,9 @@ type kernel struct {
 	// rowA: read A unpacked, mr rows of a row-major matrix lda elements
 	// apart, instead of a packed panel (see rowAKernels)
 	rowA bool
-	// segs, with rowA: the k steps come in nseg segments of k each,
-	// segment s reading A from a + offs[s] (see rowASegKernels)
+	// segs, with rowA or rowB: the k steps come in nseg segments of k
+	// each, segment s reading A from a + offs[s] (rowA, see
+	// rowASegKernels) or B from b + offs[s] (rowB, see rowBSegKernels)
 	segs bool
 	// rowB: read B unpacked, nr columns of each of k rows of a row-major
 	// matrix ldb elements apart, instead of a packed panel (see
@@ -138,11 +139,11 @@ func (k kernel) name() string {
 	if k.rowA {
 		s += "_ra"
 	}
-	if k.segs {
-		s += "s"
-	}
 	if k.rowB {
 		s += "_rb"
+	}
+	if k.segs {
+		s += "s"
 	}
 	return s
 }
@@ -165,6 +166,8 @@ func (k kernel) generate() {
 	}
 
 	switch {
+	case k.segs && k.rowB:
+		TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a, b *%s, ldb int, offs *int, nseg int, c *%s, ldc int, accum bool)", k.e.goType, k.e.goType))
 	case k.segs:
 		TEXT(k.name(), NOSPLIT, fmt.Sprintf("func(k int, a *%s, lda int, offs *int, nseg int, b, c *%s, ldc int, accum bool)", k.e.goType, k.e.goType))
 	case k.rowA:
@@ -176,6 +179,9 @@ func (k kernel) generate() {
 	}
 	Pragma("noescape")
 	switch {
+	case k.segs && k.rowB:
+		Doc(fmt.Sprintf("%s is %s for the first %d rows of the tile, reading B unpacked in nseg", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name(), rows),
+			fmt.Sprintf("segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·%d+i]·b[offs[s]+p·ldb+j].", mr))
 	case k.segs:
 		Doc(fmt.Sprintf("%s is %s reading A unpacked in nseg segments of k steps each:", k.name(), kernel{e: k.e, is: k.is, mr: k.mr, nv: k.nv}.name()),
 			fmt.Sprintf("Σ_{s<nseg} Σ_{p<k} a[offs[s]+i·lda+p]·b[(s·k+p)·%d+j].", nr))
@@ -203,9 +209,12 @@ func (k kernel) generate() {
 	aRow := func(i, p int) Mem { return Mem{Base: pa, Disp: (p*mr + i) * sz} }
 	aBases := []Register{pa}
 	setBases := func() {}
-	// segs: the first row of A in a0, the offsets' next at offs, the
-	// segments left in segLeft
+	// segs: the first row of A (rowA) or B (rowB) in a0, the offsets'
+	// next at offs, the segments left in segLeft
 	a0, offs, segLeft := RAX, R13, R14
+	if k.rowB {
+		offs, segLeft = R9, R10
+	}
 	if k.rowA {
 		lda := Load(Param("lda"), R9)
 		SHLQ(U8(k.e.shift()), lda)
@@ -263,10 +272,20 @@ func (k kernel) generate() {
 		}
 	}
 	var pfB Register // rowB with prefB: pb + prefB·ldb, advanced with pb
+	setPfB := func() {}
 	if k.rowB && k.prefB > 0 {
 		pfB = R13
-		IMUL3Q(U32(k.prefB), ldb, pfB)
-		ADDQ(pb, pfB)
+		setPfB = func() {
+			IMUL3Q(U32(k.prefB), ldb, pfB)
+			ADDQ(pb, pfB)
+		}
+	}
+	if k.rowB && k.segs {
+		MOVQ(pb, a0)
+		Load(Param("offs"), offs)
+		Load(Param("nseg"), segLeft)
+	} else {
+		setPfB()
 	}
 	advanceB := func(steps int) {
 		ptrs := []Register{pb}
@@ -383,11 +402,19 @@ func (k kernel) generate() {
 	if k.segs {
 		tailExit = "next"
 		Label("segment")
-		Comment("A from a + offs[s] on, k steps")
-		MOVQ(Mem{Base: offs}, pa)
-		SHLQ(U8(k.e.shift()), pa)
-		ADDQ(a0, pa)
-		setBases()
+		if k.rowB {
+			Comment("B from b + offs[s] on, k steps")
+			MOVQ(Mem{Base: offs}, pb)
+			SHLQ(U8(k.e.shift()), pb)
+			ADDQ(a0, pb)
+			setPfB()
+		} else {
+			Comment("A from a + offs[s] on, k steps")
+			MOVQ(Mem{Base: offs}, pa)
+			SHLQ(U8(k.e.shift()), pa)
+			ADDQ(a0, pa)
+			setBases()
+		}
 		Load(Param("k"), n)
 	}
 	Comment(fmt.Sprintf("k loop, %d steps per iteration", k.unroll))
@@ -860,6 +887,20 @@ var rowBKernels = func() []kernel {
 	return ks
 }()
 
+// rowBSegKernels are rowBKernels over segments of k (kernel.segs), whole
+// and for each edge of rows: the channels-last convolution's weight
+// gradient (backend/cpu/conv_nhwc.go) sums over the output positions of
+// several output rows at once, each row's positions a run of the image
+// apart from the next row's.
+var rowBSegKernels = func() []kernel {
+	ks := make([]kernel, len(rowBKernels))
+	for i, k := range rowBKernels {
+		k.segs = true
+		ks[i] = k
+	}
+	return ks
+}()
+
 var table = flag.String("table", "", "write the Go table of edge kernels to this file")
 
 // writeTable writes, for each kernel, the Go arrays of its edge kernels:
@@ -893,6 +934,13 @@ func writeTable(path string) {
 		fmt.Fprintf(&b, ", %s", k.name())
 	}
 	b.WriteString("}\n")
+	rs := rowBSegKernels[0]
+	fmt.Fprintf(&b, "\n// %sEdges[h] is %s for the first h rows of its tile only.\n", rs.name(), rs.name())
+	fmt.Fprintf(&b, "var %sEdges = [%d]func(k int, a, b *%s, ldb int, offs *int, nseg int, c *%s, ldc int, accum bool){nil", rs.name(), rs.mr, rs.e.goType, rs.e.goType)
+	for _, k := range rowBSegKernels[1:] {
+		fmt.Fprintf(&b, ", %s", k.name())
+	}
+	b.WriteString("}\n")
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatal(err)
@@ -915,6 +963,9 @@ func main() {
 		k.generate()
 	}
 	for _, k := range rowASegKernels {
+		k.generate()
+	}
+	for _, k := range rowBSegKernels {
 		k.generate()
 	}
 	for _, k := range rowBKernels {

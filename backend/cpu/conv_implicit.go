@@ -350,6 +350,10 @@ func clearJunkRows[T float](dst []T, nr, pc, kc int, ig *implicitGeom) {
 // gradient of the stride-1 convolution s for the output gradient dy
 // (yd[yoff + n·ys0 + o·ys1 + l·ys2]) and the input images image(i).
 func implicitBackWeight[T float](kn *microKernel[T], dw []T, s convShape, image func(i int) ([]T, int, [4]int), yd []T, yoff, ys0, ys1, ys2 int) {
+	if kr := nhwcBackKernel[T](s); kr != nil {
+		nhwcBackWeight(kr, dw, s, image, yd, yoff, ys0, ys1, ys2)
+		return
+	}
 	ig := newImplicitGeom(kn, s)
 	gr := s.groupRows()
 	width := ig.groupWidth

@@ -180,3 +180,105 @@ func nhwcPad[T float](p, s []T, off int, st [4]int, ng *nhwcGeom) {
 		}
 	}
 }
+
+// The weight gradient channels last. For tap group s (a kernel row, or
+// one tap under dilation dx > 1: the forward's segments) the gradient is
+//
+//	dW_s[o, j] = Σ_l dy[o, l]·P[l + off_s, j]    (j < segK)
+//
+// over the valid output positions l only: dy's rows, contiguous, are A
+// (packed once per block of output rows, a few hundred elements a row),
+// and the rows of P, Ci apart, are B, read in place by the rowBSegs
+// kernels: one segment per output row, since the next row's positions
+// start wp rather than ow further on in P. The junk columns of the
+// packed path never enter the sums, so there is nothing to zero.
+
+// nhwcBackRows is how many output rows make one k block of the weight
+// gradient: 4 rows of 56 positions read 4·56 rows of P, 57 KB of lines
+// for a panel of B that every panel of A then reads from L1.
+const nhwcBackRows = 4
+
+// nhwcBackKernel returns the kernel the channels-last weight gradient
+// runs s with, or nil where it does not.
+func nhwcBackKernel[T float](s convShape) *microKernel[T] {
+	kn := nhwcKernel[T](s)
+	if kn == nil || kn.rowBSegs == nil || kn.rowBSegsEdge == nil {
+		return nil
+	}
+	return kn
+}
+
+// nhwcBackWeight is implicitBackWeight through the channels-last
+// product: it sets dw, [Cout, Ci·K] contiguous, to the weight gradient
+// of the stride-1 convolution s for the output gradient dy
+// (yd[yoff + n·ys0 + o·ys1 + l·ys2]) and the input images image(i).
+func nhwcBackWeight[T float](kn *microKernel[T], dw []T, s convShape, image func(i int) ([]T, int, [4]int), yd []T, yoff, ys0, ys1, ys2 int) {
+	ng := newNHWCGeom(kn, s)
+	mr, nr, ci := kn.mr, kn.nr, s.c
+	wseg := roundUp(ng.segK, nr) // accumulator columns per tap group
+	width := len(ng.offs) * wseg
+	// the last element B is read at: the last valid position, the last
+	// tap group, its last whole panel of columns
+	last := ((s.oh-1)*ng.wp+s.ow-1)*ci + ng.offs[len(ng.offs)-1] + wseg - 1
+	rows := max(ng.rows, last/ci+1)
+	rowOffs := make([]int, nhwcBackRows)
+	for r := range rowOffs {
+		rowOffs[r] = r * ng.wp * ci
+	}
+	kk := nhwcBackRows * s.ow
+	workers := min(NumThreads(), s.n)
+	acc := make([][]T, workers)
+	var id atomic.Int64
+	work := func() {
+		wk := int(id.Add(1) - 1)
+		cacc := make([]T, roundUp(s.cout, mr)*width)
+		acc[wk] = cacc
+		buf := getConvBuf[T](rows*ci + roundUp(s.cout, mr)*kk)
+		defer putConvBuf(buf)
+		p := buf[:rows*ci]
+		clear(p)
+		ap := buf[rows*ci : rows*ci+roundUp(s.cout, mr)*kk]
+		// a fixed share of the images, in order, so that the sums are the
+		// same from run to run
+		for i := s.n * wk / workers; i < s.n*(wk+1)/workers; i++ {
+			sd, off, st := image(i)
+			nhwcPad(p, sd, off, st, &ng)
+			_ = p[last]
+			for oy0 := 0; oy0 < s.oh; oy0 += nhwcBackRows {
+				rr := min(nhwcBackRows, s.oh-oy0)
+				k := rr * s.ow
+				packPanelsA(kn, ap, mat[T]{yd, yoff + i*ys0 + oy0*s.ow*ys2, s.cout, k, ys1, ys2}, 0, s.cout, 0, k)
+				for sg, so := range ng.offs {
+					for jp := 0; jp < wseg; jp += nr {
+						b := &p[oy0*ng.wp*ci+so+jp]
+						for ip := 0; ip < s.cout; ip += mr {
+							fn := kn.rowBSegs
+							if h := s.cout - ip; h < mr {
+								fn = kn.rowBSegsEdge[h]
+							}
+							fn(s.ow, &ap[ip*k], b, ci, &rowOffs[0], rr, &cacc[ip*width+sg*wseg+jp], width, true)
+						}
+					}
+				}
+			}
+		}
+	}
+	runWorkers(workers, work)
+	// dw[o, c·K + t] is the sum of the accumulators at [o, s·wseg + col]
+	// for tap t = s·(segK/Ci) + col/Ci, c = col mod Ci
+	gr := s.groupRows()
+	per := ng.segK / ci
+	for o := 0; o < s.cout; o++ {
+		for sg := range ng.offs {
+			for col := 0; col < ng.segK; col++ {
+				var v T
+				for _, a := range acc {
+					if a != nil {
+						v += a[o*width+sg*wseg+col]
+					}
+				}
+				dw[o*gr+(col%ci)*s.k+sg*per+col/ci] = v
+			}
+		}
+	}
+}

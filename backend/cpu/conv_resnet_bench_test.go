@@ -17,8 +17,7 @@ import (
 // implicitNC), the 12×32 tile with implicitNC's blocks ("tile12x32"),
 // convKernelFor's choice with the packed implicit GEMM ("packed": 8×48
 // for 64 channels on AVX-512), and what runs by default ("auto": the
-// channels-last product of conv_nhwc.go for the forward pass and the
-// input gradient). It reports each variant's median CPU time per call: on a
+// channels-last products of conv_nhwc.go). It reports each variant's median CPU time per call: on a
 // shared machine whose load drifts, alternation holds the variants to
 // the same conditions better than consecutive runs do. b.N counts
 // rounds (one call of each variant); run it with -cpu 1.

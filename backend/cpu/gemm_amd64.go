@@ -36,6 +36,7 @@ var (
 	sgemmAVX512 = &microKernel[float32]{name: "AVX512 12x32", mr: 12, nr: 32, kc: 512, nc: 1024, mc: 96, bBlock: 512 * 512,
 		fn: sgemmAVX512_12x32, edge: sgemmAVX512_12x32Edges[:], narrow: sgemmAVX512_12x32Narrow[:], rowA: sgemmAVX512_12x32_ra, rowASegs: sgemmAVX512_12x32_ras,
 		rowB: sgemmAVX512_12x32_rb, rowBEdge: sgemmAVX512_12x32_rbEdges[:],
+		rowBSegs: sgemmAVX512_12x32_rbs, rowBSegsEdge: sgemmAVX512_12x32_rbsEdges[:],
 		packTA: packTS12AVX512, packNA: packNS12, packTB: packTS32AVX512, packNB: packNS32, packNBRows: packNS32Rows}
 	// sgemmAVX512x8 is the 8×48 tile: same register budget and FMA:load
 	// ratio as 12×32, for products whose M is a multiple of 8 but not of

@@ -87,6 +87,13 @@ type microKernel[T float] struct {
 	// useRowB). Whole panels of columns only; k ≥ 1.
 	rowB     func(k int, a, b *T, ldb int, c *T, ldc int, accum bool)
 	rowBEdge []func(k int, a, b *T, ldb int, c *T, ldc int, accum bool)
+	// rowBSegs, where set, is rowB over nseg ≥ 1 segments of k steps,
+	// segment s reading B from b[offs[s]] on and the panel of A on from
+	// step s·k: Σ_s Σ_{p<k} a[(s·k + p)·mr + i]·b[offs[s] + p·ldb + j];
+	// rowBSegsEdge[h] the same for the first h < mr rows (see
+	// conv_nhwc.go).
+	rowBSegs     func(k int, a, b *T, ldb int, offs *int, nseg int, c *T, ldc int, accum bool)
+	rowBSegsEdge []func(k int, a, b *T, ldb int, offs *int, nseg int, c *T, ldc int, accum bool)
 	// Optional assembly packs of whole panels (nil: the Go loops).
 	// packT(dst, src, ld, k) sets dst[p·w+i] = src[i·ld+p], packN sets
 	// dst[p·w+j] = src[p·ld+j], for a panel w = mr (A) or nr (B) wide.

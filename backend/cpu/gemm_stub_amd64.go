@@ -56,6 +56,78 @@ func sgemmAVX512_12x32_ras(k int, a *float32, lda int, offs *int, nseg int, b *f
 //go:noescape
 func sgemmAVX2_6x16_ras(k int, a *float32, lda int, offs *int, nseg int, b *float32, c *float32, ldc int, accum bool)
 
+// sgemmAVX512_12x32_rbs is sgemmAVX512_12x32 for the first 12 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r1_rbs is sgemmAVX512_12x32 for the first 1 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r1_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r2_rbs is sgemmAVX512_12x32 for the first 2 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r2_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r3_rbs is sgemmAVX512_12x32 for the first 3 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r3_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r4_rbs is sgemmAVX512_12x32 for the first 4 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r4_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r5_rbs is sgemmAVX512_12x32 for the first 5 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r5_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r6_rbs is sgemmAVX512_12x32 for the first 6 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r6_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r7_rbs is sgemmAVX512_12x32 for the first 7 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r7_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r8_rbs is sgemmAVX512_12x32 for the first 8 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r8_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r9_rbs is sgemmAVX512_12x32 for the first 9 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r9_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r10_rbs is sgemmAVX512_12x32 for the first 10 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r10_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
+// sgemmAVX512_12x32_r11_rbs is sgemmAVX512_12x32 for the first 11 rows of the tile, reading B unpacked in nseg
+// segments of k steps each: Σ_{s<nseg} Σ_{p<k} a[(s·k+p)·12+i]·b[offs[s]+p·ldb+j].
+//
+//go:noescape
+func sgemmAVX512_12x32_r11_rbs(k int, a *float32, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool)
+
 // sgemmAVX512_12x32_rb is sgemmAVX512_12x32 for the first 12 rows of the tile, reading B unpacked:
 // Σ_{p<k} a[p·12+i]·b[p·ldb+j].
 //

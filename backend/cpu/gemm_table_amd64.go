@@ -33,3 +33,6 @@ var sgemmAVX512_8x48Edges = [8]func(k int, a, b, c *float32, ldc int, accum bool
 
 // sgemmAVX512_12x32_rbEdges[h] is sgemmAVX512_12x32_rb for the first h rows of its tile only.
 var sgemmAVX512_12x32_rbEdges = [12]func(k int, a, b *float32, ldb int, c *float32, ldc int, accum bool){nil, sgemmAVX512_12x32_r1_rb, sgemmAVX512_12x32_r2_rb, sgemmAVX512_12x32_r3_rb, sgemmAVX512_12x32_r4_rb, sgemmAVX512_12x32_r5_rb, sgemmAVX512_12x32_r6_rb, sgemmAVX512_12x32_r7_rb, sgemmAVX512_12x32_r8_rb, sgemmAVX512_12x32_r9_rb, sgemmAVX512_12x32_r10_rb, sgemmAVX512_12x32_r11_rb}
+
+// sgemmAVX512_12x32_rbsEdges[h] is sgemmAVX512_12x32_rbs for the first h rows of its tile only.
+var sgemmAVX512_12x32_rbsEdges = [12]func(k int, a, b *float32, ldb int, offs *int, nseg int, c *float32, ldc int, accum bool){nil, sgemmAVX512_12x32_r1_rbs, sgemmAVX512_12x32_r2_rbs, sgemmAVX512_12x32_r3_rbs, sgemmAVX512_12x32_r4_rbs, sgemmAVX512_12x32_r5_rbs, sgemmAVX512_12x32_r6_rbs, sgemmAVX512_12x32_r7_rbs, sgemmAVX512_12x32_r8_rbs, sgemmAVX512_12x32_r9_rbs, sgemmAVX512_12x32_r10_rbs, sgemmAVX512_12x32_r11_rbs}
