@@ -927,20 +927,19 @@ func writeTable(path string) {
 		}
 		b.WriteString("}\n")
 	}
-	rb := rowBKernels[0]
-	fmt.Fprintf(&b, "\n// %sEdges[h] is %s for the first h rows of its tile only.\n", rb.name(), rb.name())
-	fmt.Fprintf(&b, "var %sEdges = [%d]func(k int, a, b *%s, ldb int, c *%s, ldc int, accum bool){nil", rb.name(), rb.mr, rb.e.goType, rb.e.goType)
-	for _, k := range rowBKernels[1:] {
-		fmt.Fprintf(&b, ", %s", k.name())
+	// the rowB kernels' edges, ks[0] the whole tile and ks[h] its first h
+	// rows, with the parameters between b and c
+	rowBEdges := func(ks []kernel, params string) {
+		k0 := ks[0]
+		fmt.Fprintf(&b, "\n// %sEdges[h] is %s for the first h rows of its tile only.\n", k0.name(), k0.name())
+		fmt.Fprintf(&b, "var %sEdges = [%d]func(k int, a, b *%s, %s, c *%s, ldc int, accum bool){nil", k0.name(), k0.mr, k0.e.goType, params, k0.e.goType)
+		for _, k := range ks[1:] {
+			fmt.Fprintf(&b, ", %s", k.name())
+		}
+		b.WriteString("}\n")
 	}
-	b.WriteString("}\n")
-	rs := rowBSegKernels[0]
-	fmt.Fprintf(&b, "\n// %sEdges[h] is %s for the first h rows of its tile only.\n", rs.name(), rs.name())
-	fmt.Fprintf(&b, "var %sEdges = [%d]func(k int, a, b *%s, ldb int, offs *int, nseg int, c *%s, ldc int, accum bool){nil", rs.name(), rs.mr, rs.e.goType, rs.e.goType)
-	for _, k := range rowBSegKernels[1:] {
-		fmt.Fprintf(&b, ", %s", k.name())
-	}
-	b.WriteString("}\n")
+	rowBEdges(rowBKernels, "ldb int")
+	rowBEdges(rowBSegKernels, "ldb int, offs *int, nseg int")
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatal(err)
