@@ -190,7 +190,8 @@ func packAllA[T float](kn *microKernel[T], ap [][]T, a []T, off, lda, co, width,
 
 // implicitForward sets y, [N, Cout, L] contiguous, to the convolution of
 // the images image(i) gives (data, offset, strides) with the weight
-// wdat[woff + o·ws0 + (c·K + t)·ws1].
+// wdat[woff + o·ws0 + (c·K + t)·ws1]. Where the channels-last product
+// runs s (nhwcKernel), it does, and kn is not used.
 func implicitForward[T float](kn *microKernel[T], y []T, s convShape, image func(i int) ([]T, int, [4]int), wdat []T, woff, ws0, ws1 int) {
 	if kr := nhwcKernel[T](s); kr != nil {
 		nhwcForward(kr, y, s, image, wdat, woff, ws0, ws1)
@@ -349,6 +350,8 @@ func clearJunkRows[T float](dst []T, nr, pc, kc int, ig *implicitGeom) {
 // implicitBackWeight sets dw, [Cout, Ci·K] contiguous, to the weight
 // gradient of the stride-1 convolution s for the output gradient dy
 // (yd[yoff + n·ys0 + o·ys1 + l·ys2]) and the input images image(i).
+// Where the channels-last product runs s (nhwcBackKernel), it does, and
+// kn is not used.
 func implicitBackWeight[T float](kn *microKernel[T], dw []T, s convShape, image func(i int) ([]T, int, [4]int), yd []T, yoff, ys0, ys1, ys2 int) {
 	if kr := nhwcBackKernel[T](s); kr != nil {
 		nhwcBackWeight(kr, dw, s, image, yd, yoff, ys0, ys1, ys2)
