@@ -992,8 +992,9 @@ func main() {
 			}
 		}
 	}
-	// the row-major B packers of the float32 kernels (see packNRows)
-	for _, w := range []int{32, 48, 16} {
+	// the row-major B and column-major A packers of the float32 kernels
+	// (see packNRows)
+	for _, w := range []int{32, 48, 16, 12, 8, 6} {
 		packNRows(f32, w)
 	}
 	// the implicit convolutions' weight gradient with 8×48: a panel of

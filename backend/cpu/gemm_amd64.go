@@ -37,16 +37,16 @@ var (
 		fn: sgemmAVX512_12x32, edge: sgemmAVX512_12x32Edges[:], narrow: sgemmAVX512_12x32Narrow[:], rowA: sgemmAVX512_12x32_ra, rowASegs: sgemmAVX512_12x32_ras,
 		rowB: sgemmAVX512_12x32_rb, rowBEdge: sgemmAVX512_12x32_rbEdges[:],
 		rowBSegs: sgemmAVX512_12x32_rbs, rowBSegsEdge: sgemmAVX512_12x32_rbsEdges[:],
-		packTA: packTS12AVX512, packNA: packNS12, packTB: packTS32AVX512, packNB: packNS32, packNBRows: packNS32Rows}
+		packTA: packTS12AVX512, packNA: packNS12, packTB: packTS32AVX512, packNB: packNS32, packNBRows: packNS32Rows, packNARows: packNS12Rows}
 	// sgemmAVX512x8 is the 8×48 tile: same register budget and FMA:load
 	// ratio as 12×32, for products whose M is a multiple of 8 but not of
 	// 12 (see conv_kernel.go); no narrow variants.
 	sgemmAVX512x8 = &microKernel[float32]{name: "AVX512 8x48", mr: 8, nr: 48, kc: 512, nc: 1024, mc: 96,
 		fn: sgemmAVX512_8x48, edge: sgemmAVX512_8x48Edges[:],
-		packTA: packTS8AVX512, packNA: packNS8, packTB: packTS48AVX512, packNB: packNS48, packNBRows: packNS48Rows}
+		packTA: packTS8AVX512, packNA: packNS8, packTB: packTS48AVX512, packNB: packNS48, packNBRows: packNS48Rows, packNARows: packNS8Rows}
 	sgemmAVX2 = &microKernel[float32]{name: "AVX2 6x16", mr: 6, nr: 16, kc: 512, nc: 1024, mc: 96,
 		fn: sgemmAVX2_6x16, edge: sgemmAVX2_6x16Edges[:], narrow: sgemmAVX2_6x16Narrow[:], rowA: sgemmAVX2_6x16_ra, rowASegs: sgemmAVX2_6x16_ras,
-		packTA: packTS6, packNA: packNS6, packTB: packTS16, packNB: packNS16, packNBRows: packNS16Rows}
+		packTA: packTS6, packNA: packNS6, packTB: packTS16, packNB: packNS16, packNBRows: packNS16Rows, packNARows: packNS6Rows}
 	dgemmAVX512 = &microKernel[float64]{name: "AVX512 12x16", mr: 12, nr: 16, kc: 256, nc: 512, mc: 4096,
 		fn: dgemmAVX512_12x16, edge: dgemmAVX512_12x16Edges[:], narrow: dgemmAVX512_12x16Narrow[:],
 		packTA: packTD12, packNA: packND12, packTB: packTD16, packNB: packND16}

@@ -26200,6 +26200,121 @@ done:
 	VZEROUPPER
 	RET
 
+// func packNS12Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+// Requires: AVX
+TEXT ·packNS12Rows(SB), NOSPLIT, $0-48
+	MOVQ  ld+16(FP), R8
+	SHLQ  $0x02, R8
+	MOVQ  src+8(FP), SI
+	MOVQ  dst+0(FP), DI
+	MOVQ  k+24(FP), CX
+	MOVQ  panels+32(FP), R9
+	MOVQ  pstride+40(FP), R10
+	SHLQ  $0x02, R10
+	TESTQ CX, CX
+	JE    done
+	TESTQ R9, R9
+	JE    done
+
+row:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ R9, R13
+
+panel:
+	VMOVUPS (R11), Y0
+	VMOVUPS Y0, (R12)
+	VMOVUPS 32(R11), X1
+	VMOVUPS X1, 32(R12)
+	ADDQ    $0x00000030, R11
+	ADDQ    R10, R12
+	DECQ    R13
+	JNE     panel
+	ADDQ    R8, SI
+	ADDQ    $0x00000030, DI
+	DECQ    CX
+	JNE     row
+
+done:
+	VZEROUPPER
+	RET
+
+// func packNS8Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+// Requires: AVX
+TEXT ·packNS8Rows(SB), NOSPLIT, $0-48
+	MOVQ  ld+16(FP), R8
+	SHLQ  $0x02, R8
+	MOVQ  src+8(FP), SI
+	MOVQ  dst+0(FP), DI
+	MOVQ  k+24(FP), CX
+	MOVQ  panels+32(FP), R9
+	MOVQ  pstride+40(FP), R10
+	SHLQ  $0x02, R10
+	TESTQ CX, CX
+	JE    done
+	TESTQ R9, R9
+	JE    done
+
+row:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ R9, R13
+
+panel:
+	VMOVUPS (R11), Y0
+	VMOVUPS Y0, (R12)
+	ADDQ    $0x00000020, R11
+	ADDQ    R10, R12
+	DECQ    R13
+	JNE     panel
+	ADDQ    R8, SI
+	ADDQ    $0x00000020, DI
+	DECQ    CX
+	JNE     row
+
+done:
+	VZEROUPPER
+	RET
+
+// func packNS6Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+// Requires: AVX
+TEXT ·packNS6Rows(SB), NOSPLIT, $0-48
+	MOVQ  ld+16(FP), R8
+	SHLQ  $0x02, R8
+	MOVQ  src+8(FP), SI
+	MOVQ  dst+0(FP), DI
+	MOVQ  k+24(FP), CX
+	MOVQ  panels+32(FP), R9
+	MOVQ  pstride+40(FP), R10
+	SHLQ  $0x02, R10
+	TESTQ CX, CX
+	JE    done
+	TESTQ R9, R9
+	JE    done
+
+row:
+	MOVQ SI, R11
+	MOVQ DI, R12
+	MOVQ R9, R13
+
+panel:
+	VMOVUPS (R11), X0
+	VMOVUPS X0, (R12)
+	MOVQ    16(R11), AX
+	MOVQ    AX, 16(R12)
+	ADDQ    $0x00000018, R11
+	ADDQ    R10, R12
+	DECQ    R13
+	JNE     panel
+	ADDQ    R8, SI
+	ADDQ    $0x00000018, DI
+	DECQ    CX
+	JNE     row
+
+done:
+	VZEROUPPER
+	RET
+
 // func packTS16w48(dst *float32, src *float32, ld int, k int)
 // Requires: AVX
 TEXT ·packTS16w48(SB), NOSPLIT, $0-32

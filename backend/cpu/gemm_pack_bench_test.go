@@ -189,3 +189,69 @@ func packSources(size, mb int) [][]float32 {
 	}
 	return srcs
 }
+
+// BenchmarkPackA runs packPanelsA on the column-major A blocks of the MLP
+// step's weight gradients xᵀ·g (dw1: x [128,784], dw2: h [128,512], k =
+// 128), a block of mc rows of A per call as gemmPacked hands them, in the
+// hot, L3 and mem places of BenchmarkPackMLP, for each float32 kernel
+// with a row by row packer: "rows" as the driver runs it (packNARows
+// where rowsWalkA takes the stride: dw2's 512 columns, not dw1's 784),
+// "panel" with packNARows unset (packNA a panel at a time). It reports ns
+// per packed element of the locked thread's CPU time.
+func BenchmarkPackA(b *testing.B) {
+	kns := gemmCandidates32()
+	if hasAVX512 {
+		kns = append(kns, sgemmAVX512x8)
+	}
+	cases := []struct {
+		name       string
+		rows, cols int // the source x, rows×cols row-major: A = xᵀ is cols×rows, k = rows
+	}{{"dw1", 128, 784}, {"dw2", 128, 512}}
+	for _, kn := range kns {
+		if kn.packNARows == nil {
+			continue
+		}
+		panel := *kn
+		panel.packNARows = nil
+		for _, c := range cases {
+			for _, place := range []struct {
+				name string
+				mb   int
+			}{{"hot", 0}, {"L3", 4}, {"mem", 32}} {
+				for _, v := range []struct {
+					name string
+					kn   *microKernel[float32]
+				}{{"rows", kn}, {"panel", &panel}} {
+					b.Run(fmt.Sprintf("%dx%d/%s/%s/%s", kn.mr, kn.nr, c.name, place.name, v.name), func(b *testing.B) {
+						benchPackA(b, v.kn, c.rows, c.cols, place.mb)
+					})
+				}
+			}
+		}
+	}
+}
+
+// benchPackA packs A = xᵀ for a rows×cols row-major x (k = rows, one k
+// block), in blocks of the kernel's mc rows of A, the whole panels of
+// each, per pass, the source rotating among copies of mb MB in all (at
+// least one).
+func benchPackA(b *testing.B, kn *microKernel[float32], rows, cols, mb int) {
+	srcs := packSources(rows*cols, mb)
+	copies := len(srcs)
+	mc := roundUp(kn.mc, kn.mr)
+	var buf packBuf[float32]
+	ap := buf.aligned(mc * rows)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU()
+	elems := 0
+	for i := 0; b.Loop(); i++ {
+		A := mat[float32]{srcs[i%copies], 0, cols, rows, 1, cols}
+		for ic := 0; ic < cols; ic += mc {
+			whole := min(mc, cols-ic) / kn.mr * kn.mr
+			packPanelsA(kn, ap, A, ic, whole, 0, rows)
+			elems += whole * rows
+		}
+	}
+	b.ReportMetric((threadCPU()-t0)*1e9/float64(elems), "ns/elem-cpu")
+}

@@ -109,12 +109,13 @@ func testPacker[T float](t *testing.T, p packCase[T]) {
 	}
 }
 
-// TestPackNBRows holds each row by row packer (packNBRows) to an index
-// loop: 0…3 panels, k = 0…70, source strides just past the panels and far
-// past them, a source off a cache line, panel strides of exactly k·nr and
-// padded, with NaN sentinels between and around the source rows and
-// around and between the destination panels, which must stay untouched.
-func TestPackNBRows(t *testing.T) {
+// TestPackRows holds each row by row packer (packNBRows, packNARows) to
+// an index loop: 0…3 panels, k = 0…70, source strides just past the
+// panels and far past them, a source off a cache line, panel strides of
+// exactly k·w and padded, with NaN sentinels between and around the
+// source rows and around and between the destination panels, which must
+// stay untouched.
+func TestPackRows(t *testing.T) {
 	kns := gemmCandidates32()
 	if hasAVX512 {
 		kns = append(kns, sgemmAVX512x8)
@@ -123,12 +124,22 @@ func TestPackNBRows(t *testing.T) {
 	if testing.Short() {
 		maxK = 40
 	}
+	type rowsPacker struct {
+		name string
+		fn   func(dst, src *float32, ld, k, panels, pstride int)
+		nr   int // panel width
+	}
+	var ps []rowsPacker
 	for _, kn := range kns {
-		fn, nr := kn.packNBRows, kn.nr
-		if fn == nil {
-			continue
+		for _, p := range []rowsPacker{{kn.name + " packNBRows", kn.packNBRows, kn.nr}, {kn.name + " packNARows", kn.packNARows, kn.mr}} {
+			if p.fn != nil {
+				ps = append(ps, p)
+			}
 		}
-		t.Run(kn.name, func(t *testing.T) {
+	}
+	for _, p := range ps {
+		fn, nr := p.fn, p.nr
+		t.Run(p.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(23, uint64(nr)))
 			for panels := 0; panels <= 3; panels++ {
 				for k := 0; k <= maxK; k++ {
@@ -164,5 +175,36 @@ func TestPackNBRows(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGemmColARowsMatchesGo holds the products whose column-major A is
+// packed row by row (packPanelsA with packNARows: A's columns a multiple
+// of 1 KB apart, as a weight gradient xᵀ·g's are for a batch x of 256 or
+// 512 features) to the pure-Go path, bit for bit, as testGemmAgainstGo
+// does: blocks of rows whole and ending in a partial panel, one k block
+// and several, a lone partial panel, the kernel's blocking and tiny
+// blocks (many blocks of rows), one thread and several.
+func TestGemmColARowsMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 7))
+	kns := gemmCandidates32()
+	if hasAVX512 {
+		kns = append(kns, sgemmAVX512x8)
+	}
+	for _, kn := range kns {
+		if kn.packNARows == nil {
+			continue
+		}
+		for _, k := range []*microKernel[float32]{kn, tinyBlocks(kn)} {
+			for _, sh := range [][3]int{{8*kn.mr + 5, 64, 128}, {300, 40, 70}, {3 * kn.mr, 33, 1}, {200, 100, 2*kn.kc + 3}, {kn.mr - 1, 50, 20}} {
+				m, n, kk := sh[0], sh[1], sh[2]
+				if A, _ := guardedMat[float32](m, kk, glColWide); !rowsWalkA[float32](A.cs) {
+					t.Fatalf("column stride %d: not packed a column at a time", A.cs)
+				}
+				for _, threads := range []int{1, 3} {
+					checkGemmAgainstGo(t, rng, k, m, n, kk, glColWide, glRow, glRow, threads)
+				}
+			}
+		}
 	}
 }

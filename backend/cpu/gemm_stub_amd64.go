@@ -690,6 +690,21 @@ func packNS48Rows(dst *float32, src *float32, ld int, k int, panels int, pstride
 //go:noescape
 func packNS16Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
 
+// packNS12Rows sets dst[j·pstride+p·12+i] = src[p·ld+j·12+i] for i < 12, p < k, j < panels.
+//
+//go:noescape
+func packNS12Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+
+// packNS8Rows sets dst[j·pstride+p·8+i] = src[p·ld+j·8+i] for i < 8, p < k, j < panels.
+//
+//go:noescape
+func packNS8Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+
+// packNS6Rows sets dst[j·pstride+p·6+i] = src[p·ld+j·6+i] for i < 6, p < k, j < panels.
+//
+//go:noescape
+func packNS6Rows(dst *float32, src *float32, ld int, k int, panels int, pstride int)
+
 // packTS16w48 sets dst[p·48+i] = src[i·ld+p] for i < 16, p < k.
 //
 //go:noescape

@@ -341,15 +341,16 @@ func discrete[T float](rng *rand.Rand, s []T) {
 type gemmLayout int
 
 const (
-	glRow    gemmLayout = iota // row-major, rows packed
-	glRowPad                   // row-major, rows 3 elements apart more
-	glCol                      // column-major (a transposed view), padded
-	glStep                     // both strides above 1
-	glFlip                     // row-major with negative strides
+	glRow     gemmLayout = iota // row-major, rows packed
+	glRowPad                    // row-major, rows 3 elements apart more
+	glCol                       // column-major (a transposed view), padded
+	glStep                      // both strides above 1
+	glFlip                      // row-major with negative strides
+	glColWide                   // column-major, columns a multiple of 256 elements apart
 )
 
 func (l gemmLayout) String() string {
-	return [...]string{"row", "rowpad", "col", "step", "flip"}[l]
+	return [...]string{"row", "rowpad", "col", "step", "flip", "colwide"}[l]
 }
 
 // guard is the number of elements before and after every test matrix.
@@ -371,6 +372,9 @@ func guardedMat[T float](rows, cols int, l gemmLayout) (mat[T], []T) {
 		m.rs, m.cs, extent = 2*cols+1, 2, rows*(2*cols+1)
 	case glFlip:
 		m.rs, m.cs, extent = -cols, -1, rows*cols
+	case glColWide:
+		m.rs, m.cs = 1, roundUp(rows+1, 256)
+		extent = (cols-1)*m.cs + rows
 	}
 	m.data = make([]T, guard+extent+guard)
 	m.off = guard
