@@ -1112,7 +1112,8 @@ func checkLanes(t *testing.T, name string, dst, src operand, dim int, ref func([
 	})
 }
 
-// Softmax special lanes, with expected values worked out by hand.
+// Softmax special lanes, with expected values worked out by hand, alone
+// and as the rows of a matrix.
 func TestSoftmaxSpecial(t *testing.T) {
 	nan, inf := math.NaN(), math.Inf(1)
 	ln2 := math.Ln2
@@ -1131,19 +1132,31 @@ func TestSoftmaxSpecial(t *testing.T) {
 	for _, dt := range []backend.DType{f32, f64} {
 		for _, c := range cases {
 			for _, log := range []bool{false, true} {
-				src := newOperand(t, dt, lkContig, []int{len(c.in)}, func() float64 { return 0 })
-				for i, x := range c.in {
-					src.set([]int{i}, x)
-				}
-				dst, _ := newOutput(t, dt, lkContig, []int{len(c.in)}, rand.New(rand.NewPCG(3, 3)))
-				be.Softmax(dst.view(), src.view(), 0, log)
 				want := c.soft
 				if log {
 					want = c.logsoft
 				}
-				for i := range want {
-					if got := dst.at([]int{i}); !near(got, want[i], rtolOf(dt), 0) {
-						t.Errorf("%v log=%v %v: element %d = %v, want %v", dt, log, c.in, i, got, want[i])
+				// the lane alone, and as each of 3 rows of a matrix (lanes
+				// back to back, as softmaxRows takes them)
+				for _, rows := range []int{0, 3} {
+					shape, at := []int{len(c.in)}, func(r, i int) []int { return []int{i} }
+					if rows > 0 {
+						shape, at = []int{rows, len(c.in)}, func(r, i int) []int { return []int{r, i} }
+					}
+					src := newOperand(t, dt, lkContig, shape, func() float64 { return 0 })
+					for r := range max(rows, 1) {
+						for i, x := range c.in {
+							src.set(at(r, i), x)
+						}
+					}
+					dst, _ := newOutput(t, dt, lkContig, shape, rand.New(rand.NewPCG(3, 3)))
+					be.Softmax(dst.view(), src.view(), len(shape)-1, log)
+					for r := range max(rows, 1) {
+						for i := range want {
+							if got := dst.at(at(r, i)); !near(got, want[i], rtolOf(dt), 0) {
+								t.Errorf("%v log=%v %v rows %d: row %d element %d = %v, want %v", dt, log, c.in, rows, r, i, got, want[i])
+							}
+						}
 					}
 				}
 			}
