@@ -45,10 +45,7 @@ func BenchmarkPackMLP(b *testing.B) {
 		{"NA12", kn.packNA, 12, false, 128, 24, 128, true},
 	}
 	for _, c := range cases {
-		for _, place := range []struct {
-			name string
-			mb   int
-		}{{"hot", 0}, {"L3", 4}, {"mem", 32}} {
+		for _, place := range packPlaces {
 			if c.hot != (place.mb == 0) {
 				continue
 			}
@@ -58,6 +55,13 @@ func BenchmarkPackMLP(b *testing.B) {
 		}
 	}
 }
+
+// packPlaces are where a packing benchmark's source comes from: MB of
+// copies it rotates among (0: one copy, hot in L2; 4: L3; 32: memory).
+var packPlaces = []struct {
+	name string
+	mb   int
+}{{"hot", 0}, {"L3", 4}, {"mem", 32}}
 
 // benchPack packs every whole panel of a rows×cols row-major source per
 // pass, with k blocks of kc, the source rotating among copies of mb MB in
@@ -121,10 +125,7 @@ func BenchmarkPackB(b *testing.B) {
 		panel := *kn
 		panel.packNBRows = nil
 		for _, c := range cases {
-			for _, place := range []struct {
-				name string
-				mb   int
-			}{{"hot", 0}, {"L3", 4}, {"mem", 32}} {
+			for _, place := range packPlaces {
 				if c.col && place.mb == 0 {
 					continue // 1.6 and 1 MB: no hot place
 				}
@@ -214,10 +215,7 @@ func BenchmarkPackA(b *testing.B) {
 		panel := *kn
 		panel.packNARows = nil
 		for _, c := range cases {
-			for _, place := range []struct {
-				name string
-				mb   int
-			}{{"hot", 0}, {"L3", 4}, {"mem", 32}} {
+			for _, place := range packPlaces {
 				for _, v := range []struct {
 					name string
 					kn   *microKernel[float32]

@@ -130,10 +130,7 @@ func softmaxRows[T float](d, s []T, n int, log bool) {
 		exp(e, e, 0, 0)
 		for l := l0; l < l1; l++ {
 			dr := d[l*n : (l+1)*n]
-			sum := 0.0
-			for _, v := range dr {
-				sum += float64(v)
-			}
+			sum := sumGo(dr)
 			if log {
 				lse := float64(mxs[l-l0]) + math.Log(sum)
 				for j, x := range s[l*n : (l+1)*n] {
@@ -248,11 +245,7 @@ func softmaxBackwardRows[T float](d, y, g []T, n int, log bool) {
 	vecFor[T]().un[vuExp](d, y, 0, 0)
 	for r := 0; r < len(y)/n; r++ {
 		dr, gr := d[r*n:(r+1)*n], g[r*n:(r+1)*n]
-		sum := 0.0
-		for _, v := range gr {
-			sum += float64(v)
-		}
-		s := T(sum)
+		s := T(sumGo(gr))
 		for j, v := range gr {
 			dr[j] = v - T(dr[j]*s)
 		}
@@ -282,6 +275,12 @@ func sumRow[T float](x []T) float64 {
 	if x32, ok := any(x).([]float32); ok {
 		return red32.sum(x32)
 	}
+	return sumGo(x)
+}
+
+// sumGo is Σ x in float64 in Go, in four running sums: sumRow without the
+// kernel call, for the short lanes of softmaxRows.
+func sumGo[T float](x []T) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
