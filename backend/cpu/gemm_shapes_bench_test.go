@@ -46,7 +46,8 @@ type gemmShape struct {
 }
 
 // benchShapes runs each product alone at one locked thread and reports
-// GFLOP/s and GFLOP/cpu-s.
+// GFLOP/s and GFLOP/cpu-s. TAPIR_GEMM_THREADS=N runs it on N threads
+// instead, with the process's CPU time.
 func benchShapes(b *testing.B, shapes []gemmShape) {
 	kn := kernel32.Load()
 	if kn == nil {
@@ -61,6 +62,15 @@ func benchShapes(b *testing.B, shapes []gemmShape) {
 	// TAPIR_GEMM_COLD=1 evicts the operands (writes 64 MB) before each
 	// product, timed apart.
 	cold := os.Getenv("TAPIR_GEMM_COLD") != ""
+	threads := 1
+	if th := os.Getenv("TAPIR_GEMM_THREADS"); th != "" {
+		fmt.Sscanf(th, "%d", &threads)
+	}
+	defer SetNumThreads(SetNumThreads(threads))
+	cpu := processCPU
+	if threads == 1 {
+		cpu = threadCPU
+	}
 	var flush []int64
 	if cold {
 		flush = make([]int64, 8<<20)
@@ -84,33 +94,35 @@ func benchShapes(b *testing.B, shapes []gemmShape) {
 				mb.rs, mb.cs = 1, s.k
 			}
 			mc := mat[float32]{C, 0, s.m, s.n, s.n, 1}
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			gemm(mc, ma, mb, 1)
+			if threads == 1 {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
+			gemm(mc, ma, mb, threads)
 			b.ResetTimer()
 			if cold { // operands out of cache, as a layer step leaves them
-				var cpu float64
+				var used float64
 				for b.Loop() {
 					b.StopTimer()
 					for i := range flush {
 						flush[i]++
 					}
 					b.StartTimer()
-					t0 := threadCPU()
-					gemm(mc, ma, mb, 1)
-					cpu += threadCPU() - t0
+					t0 := cpu()
+					gemm(mc, ma, mb, threads)
+					used += cpu() - t0
 				}
 				flop := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
-				b.ReportMetric(flop/cpu/1e9, "GFLOP/cpu-s")
+				b.ReportMetric(flop/used/1e9, "GFLOP/cpu-s")
 				return
 			}
-			t0 := threadCPU()
+			t0 := cpu()
 			for b.Loop() {
-				gemm(mc, ma, mb, 1)
+				gemm(mc, ma, mb, threads)
 			}
 			flop := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 			b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			b.ReportMetric(flop/(threadCPU()-t0)/1e9, "GFLOP/cpu-s")
+			b.ReportMetric(flop/(cpu()-t0)/1e9, "GFLOP/cpu-s")
 		})
 	}
 }
