@@ -318,11 +318,7 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 		default:
 			ap = bufs.a.aligned(mc * kc)
 		}
-		packA := !keepAllA || heldA != [2]int{r0, r1}
-		heldA = [2]int{-1, -1}
-		if keepAllA {
-			heldA = [2]int{r0, r1}
-		}
+		packA := !reuseHeld(&heldA, keepAllA, r0, r1)
 		// keepAllB: likewise the task's columns of B, for a grid of more
 		// than one row of tasks.
 		bPanels := (c1 - c0 + nr - 1) / nr
@@ -334,11 +330,7 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 			bp = bufs.b.aligned(ncMax/nr*bStride + mr*nr)
 		}
 		tile := bp[len(bp)-mr*nr:]
-		packB := !keepAllB || heldB != [2]int{c0, c1}
-		heldB = [2]int{-1, -1}
-		if keepAllB {
-			heldB = [2]int{c0, c1}
-		}
+		packB := !reuseHeld(&heldB, keepAllB, c0, c1)
 		for pc := 0; pc < k; pc += kc {
 			kcc := min(kc, k-pc)
 			for jc := c0; jc < c1; jc += ncMax {
@@ -444,6 +436,19 @@ func (g *packedGemm[T]) work(next *atomic.Int64) {
 			}
 		}
 	}
+}
+
+// reuseHeld reports whether a kept buffer that holds the packed range
+// *held (of rows or columns) serves the range [lo, hi) as it is, and
+// records what the buffer holds once the task has packed into it: that
+// range where keep is set, else nothing ({-1, -1}).
+func reuseHeld(held *[2]int, keep bool, lo, hi int) bool {
+	same := keep && *held == [2]int{lo, hi}
+	*held = [2]int{-1, -1}
+	if keep {
+		*held = [2]int{lo, hi}
+	}
+	return same
 }
 
 // keptAMax bounds, in elements, the packed copy of a task's rows of A for
