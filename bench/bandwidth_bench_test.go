@@ -240,8 +240,9 @@ func benchBandwidth(b *testing.B, streams int, op func() *tensor.Tensor) {
 // buffers through their cleanups, then the pool and the Go heap are
 // emptied. Kept, the copy buffers' 512 MiB of live heap raised the CPU
 // pool's collection threshold (a quarter of the live heap) from 8 to
-// 128 MiB, and the MLP step that runs after them took 3.5–3.7 ms instead
-// of the 3.2 it takes alone (see the closing note of this change).
+// 128 MiB, and the MLP step that runs after them took 3.5–3.7 ms a step
+// instead of the 3.2 it takes alone (BenchmarkBandwidthAdd then
+// BenchmarkMLPStep, one thread).
 func releaseBig() {
 	bwCopy.Lock()
 	bwCopy.c = nil
